@@ -21,13 +21,26 @@ pub enum Event {
     /// One step of the current task begins.
     StepStarted { task: String, step: String },
     /// One step of the current task ended.
-    StepFinished { task: String, step: String, ok: bool, elapsed: Duration },
+    StepFinished {
+        task: String,
+        step: String,
+        ok: bool,
+        elapsed: Duration,
+    },
     /// The task ended.
-    TaskFinished { task: String, ok: bool, elapsed: Duration },
+    TaskFinished {
+        task: String,
+        ok: bool,
+        elapsed: Duration,
+    },
     /// A line a guest command printed (already redacted).
     GuestLine { stream: Stream, line: String },
     /// Bytes moved so far of a transfer (download, upload).
-    Transfer { what: String, done: u64, total: Option<u64> },
+    Transfer {
+        what: String,
+        done: u64,
+        total: Option<u64>,
+    },
     /// A plain informational line.
     Info(String),
     /// Something the operator should notice but that does not stop the work.

@@ -1,0 +1,298 @@
+//! `oxbake.toml`: the project's settings. Every table denies unknown keys.
+//! Secrets never live here: a Proxmox token secret is read from the
+//! environment variable the target names.
+
+use std::collections::BTreeMap;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::tomlfile;
+
+/// Reads `oxbake.toml`, reporting every problem found.
+pub fn parse(path: &Path, text: &str) -> Result<Config, Diagnostics> {
+    let mut problems = Diagnostics::default();
+    let mut doc = DeTable::parse(text).map_err(|e| {
+        let mut all = Diagnostics::default();
+        all.push(tomlfile::diagnostic(path, text, &e));
+        all
+    })?;
+    let raw_targets = doc.get_mut().remove("targets");
+    let config: Result<Config, _> = tomlfile::from_table(path, text, doc);
+    let mut targets = BTreeMap::new();
+    if let Some(raw) = raw_targets {
+        let span = raw.span();
+        match raw.into_inner() {
+            DeValue::Table(table) => {
+                for (name, value) in table.iter() {
+                    match parse_target(path, text, value.clone()) {
+                        Ok(t) => {
+                            targets.insert(name.get_ref().to_string(), t);
+                        }
+                        Err(d) => problems.push(d),
+                    }
+                }
+            }
+            _ => problems.push(Diagnostic::at(
+                path,
+                text,
+                span.start,
+                "`targets` must be a table",
+            )),
+        }
+    }
+    match config {
+        Ok(mut config) if problems.is_empty() => {
+            config.targets = targets;
+            Ok(config)
+        }
+        Ok(_) => Err(problems),
+        Err(d) => {
+            problems.push(d);
+            Err(problems)
+        }
+    }
+}
+
+fn parse_target(
+    path: &Path,
+    text: &str,
+    raw: Spanned<DeValue<'_>>,
+) -> Result<TargetSettings, Diagnostic> {
+    let span = raw.span();
+    let DeValue::Table(mut table) = raw.into_inner() else {
+        return Err(Diagnostic::at(
+            path,
+            text,
+            span.start,
+            "a target must be a table",
+        ));
+    };
+    let kind = table.remove("kind").ok_or_else(|| {
+        Diagnostic::at(
+            path,
+            text,
+            span.start,
+            "target has no `kind`; expected `local` or `proxmox`",
+        )
+    })?;
+    let rest = Spanned::new(span, DeValue::Table(table));
+    match kind.get_ref().as_str() {
+        Some("local") => Ok(TargetSettings::Local(tomlfile::from_value(
+            path, text, rest,
+        )?)),
+        Some("proxmox") => Ok(TargetSettings::Proxmox(tomlfile::from_value(
+            path, text, rest,
+        )?)),
+        _ => Err(Diagnostic::at(
+            path,
+            text,
+            kind.span().start,
+            "unknown target kind; expected `local` or `proxmox`",
+        )),
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub project: ProjectSettings,
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub retention: Retention,
+    /// Values every recipe sees as variables (a recipe's own `[vars]` win).
+    #[serde(default)]
+    pub vars: BTreeMap<String, toml::Value>,
+    /// Where VMs live, by name. `local` exists even when not listed. Read by
+    /// [`parse`], one target at a time, since `kind` picks the shape.
+    #[serde(skip_deserializing)]
+    pub targets: BTreeMap<String, TargetSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSettings {
+    pub name: String,
+    /// The target used when `--target` is not given.
+    #[serde(default = "default_target")]
+    pub default_target: String,
+    /// Promotion order: a version reaches a channel from the one before it.
+    #[serde(default = "default_channels")]
+    pub channels: Vec<String>,
+}
+
+/// The size of builder VMs and how long a build may take.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    #[serde(default = "default_cores")]
+    pub cores: u32,
+    #[serde(default = "default_memory")]
+    pub memory_mib: u32,
+    #[serde(default = "default_disk")]
+    pub disk_gib: u32,
+    /// Seconds one bake step may run before it is killed.
+    #[serde(default = "default_step_timeout")]
+    pub step_timeout: u64,
+    /// Seconds to wait for a booting guest to answer on SSH.
+    #[serde(default = "default_boot_timeout")]
+    pub boot_timeout: u64,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            cores: default_cores(),
+            memory_mib: default_memory(),
+            disk_gib: default_disk(),
+            step_timeout: default_step_timeout(),
+            boot_timeout: default_boot_timeout(),
+        }
+    }
+}
+
+/// What `oxbake prune` keeps: the newest `keep` versions of each role, and
+/// every version a channel points at, whatever its age.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    #[serde(default = "default_keep")]
+    pub keep: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            keep: default_keep(),
+        }
+    }
+}
+
+/// One target's connection settings.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum TargetSettings {
+    Local(LocalSettings),
+    Proxmox(ProxmoxSettings),
+}
+
+/// QEMU on this machine.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSettings {
+    /// `auto` (KVM only when a guest really runs under it), `kvm` or `tcg`.
+    #[serde(default)]
+    pub accel: Accel,
+    /// Where VMs and templates are kept, relative to the project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    #[default]
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+/// A Proxmox VE cluster reached through its HTTP API.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxmoxSettings {
+    /// `https://host:8006`
+    pub endpoint: String,
+    /// The nodes builder VMs may run on; the first is used by default.
+    pub nodes: Vec<String>,
+    pub storage: String,
+    #[serde(default = "default_bridge")]
+    pub bridge: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// Inclusive range of VMIDs oxbake may allocate.
+    pub vmid_range: [u32; 2],
+    /// The VMID of the template roles without a parent start from.
+    pub base_template: u32,
+    /// `user@realm!tokenname`
+    pub token_id: String,
+    /// The environment variable holding the token secret.
+    #[serde(default = "default_token_env")]
+    pub token_secret_env: String,
+    /// A CA certificate (PEM) to trust instead of the system roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// The server certificate's SHA-256 fingerprint, pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+fn default_target() -> String {
+    "local".to_owned()
+}
+
+fn default_channels() -> Vec<String> {
+    ["dev", "staging", "prod"].map(str::to_owned).to_vec()
+}
+
+fn default_cores() -> u32 {
+    2
+}
+
+fn default_memory() -> u32 {
+    2048
+}
+
+fn default_disk() -> u32 {
+    8
+}
+
+fn default_step_timeout() -> u64 {
+    1800
+}
+
+fn default_boot_timeout() -> u64 {
+    600
+}
+
+fn default_keep() -> u32 {
+    5
+}
+
+fn default_bridge() -> String {
+    "vmbr0".to_owned()
+}
+
+fn default_token_env() -> String {
+    "OXBAKE_PVE_TOKEN_SECRET".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse(Path::new("oxbake.toml"), "[project]\nname = \"ox\"\n").unwrap();
+        assert_eq!(c.project.default_target, "local");
+        assert_eq!(c.project.channels, ["dev", "staging", "prod"]);
+        assert_eq!(c.defaults.cores, 2);
+    }
+
+    #[test]
+    fn unknown_key_in_a_target_is_refused_with_its_place() {
+        let text = "[project]\nname = \"ox\"\n[targets.lab]\nkind = \"local\"\nacel = \"tcg\"\n";
+        let all = parse(Path::new("oxbake.toml"), text).unwrap_err();
+        let d = all.iter().next().unwrap();
+        assert!(d.message.contains("acel"), "{d}");
+        assert_eq!(d.line, 5, "{d}");
+    }
+}

@@ -1,0 +1,256 @@
+//! The recipe format: one TOML file per role in `recipes/`.
+//!
+//! Every table denies unknown keys, so a misspelled key is an error rather
+//! than a silently ignored setting. Paths and names that later checks point
+//! at are kept with their spans.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// A role's recipe as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// The role's name; images are named after it.
+    pub role: Spanned<String>,
+    /// What one line says about the role (shown by `oxbake ls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The parent role whose image this one starts from; none means the
+    /// target's base image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Spanned<String>>,
+    /// Values for the bake-phase templates. No secrets here: they would end
+    /// up in the image and in the inputs list.
+    #[serde(default)]
+    pub vars: BTreeMap<String, toml::Value>,
+    /// The bake steps, in order (`[[step]]` tables). Each is read on its
+    /// own by the loader, which picks the variant from `kind`.
+    #[serde(skip_deserializing, rename = "step")]
+    pub steps: Vec<Step>,
+    /// What must hold in the finished image.
+    #[serde(default, rename = "check")]
+    pub checks: Vec<Check>,
+    /// What happens when a VM is deployed from the image.
+    #[serde(default)]
+    pub deploy: Deploy,
+}
+
+/// One bake step: `kind` selects what it does, `name` labels it in progress
+/// output and logs, `when` names a variable that must be set (non-empty,
+/// not false) for the step to run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<Spanned<String>>,
+    /// Where the step's table starts in the recipe.
+    #[serde(skip)]
+    pub span: std::ops::Range<usize>,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Action {
+    Apt(Apt),
+    File(FileCopy),
+    Template(TemplateFile),
+    Shell(Shell),
+    Service(Service),
+    User(User),
+    Group(Group),
+}
+
+impl Action {
+    /// The values `kind` may take.
+    pub const KINDS: &'static [&'static str] = &[
+        "apt", "file", "template", "shell", "service", "user", "group",
+    ];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Apt(_) => "apt",
+            Action::File(_) => "file",
+            Action::Template(_) => "template",
+            Action::Shell(_) => "shell",
+            Action::Service(_) => "service",
+            Action::User(_) => "user",
+            Action::Group(_) => "group",
+        }
+    }
+}
+
+/// Installs packages, after adding any extra repositories.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Apt {
+    pub packages: Vec<String>,
+    #[serde(default, rename = "repository", skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<AptRepository>,
+}
+
+/// An extra apt source with its signing key and optional credentials.
+/// `url` and `username` may name variables with `{{ … }}`; the password only
+/// ever comes from a secret, by name.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AptRepository {
+    pub name: Spanned<String>,
+    pub url: String,
+    pub suite: String,
+    #[serde(default = "default_components")]
+    pub components: Vec<String>,
+    /// The repository's signing key (ASCII-armoured or binary), in `files/`.
+    pub key: Spanned<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The name of the secret that holds the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret: Option<Spanned<String>>,
+}
+
+fn default_components() -> Vec<String> {
+    vec!["main".to_owned()]
+}
+
+/// Copies a file from `files/` into the image.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCopy {
+    pub source: Spanned<String>,
+    pub dest: Spanned<String>,
+    #[serde(default = "default_file_mode")]
+    pub mode: Spanned<String>,
+    #[serde(default = "default_owner")]
+    pub owner: Spanned<String>,
+}
+
+/// Renders a template from `templates/` with the recipe's variables.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateFile {
+    pub source: Spanned<String>,
+    pub dest: Spanned<String>,
+    #[serde(default = "default_file_mode")]
+    pub mode: Spanned<String>,
+    #[serde(default = "default_owner")]
+    pub owner: Spanned<String>,
+}
+
+/// Runs a shell command (`run`) or a script from `files/` (`script`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shell {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<Spanned<String>>,
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// Seconds before the command is killed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+/// Enables, disables or masks systemd units.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub units: Vec<String>,
+    pub action: ServiceAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceAction {
+    Enable,
+    Disable,
+    Mask,
+}
+
+/// Creates a user.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub user: String,
+    #[serde(default)]
+    pub system: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+    #[serde(default = "default_login_shell")]
+    pub shell: String,
+}
+
+/// Creates a group.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub group: String,
+    #[serde(default)]
+    pub system: bool,
+}
+
+/// A command run in the finished image (at bake, and again in smoke tests)
+/// and what its result must be.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub name: String,
+    pub run: String,
+    #[serde(default = "default_user")]
+    pub user: String,
+    #[serde(default)]
+    pub exit: i32,
+    /// Substrings that stdout must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stdout_contains: Vec<String>,
+    /// Substrings that stdout must not hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stdout_lacks: Vec<String>,
+    /// Checks that need deploy-time values run only in smoke tests and
+    /// after deploys, not at bake.
+    #[serde(default)]
+    pub deployed_only: bool,
+}
+
+/// The deploy phase: templates rendered on the operator's machine with the
+/// environment's values and secrets, delivered by cloud-init.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deploy {
+    /// Names of the per-environment values the templates read as `env.NAME`.
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Names of the secrets the templates read as `secrets.NAME`.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    #[serde(default, rename = "template")]
+    pub templates: Vec<TemplateFile>,
+    /// Commands run once the files are in place (reload services, …).
+    #[serde(default)]
+    pub commands: Vec<String>,
+}
+
+fn default_file_mode() -> Spanned<String> {
+    Spanned::new(0..0, "0644".to_owned())
+}
+
+fn default_owner() -> Spanned<String> {
+    Spanned::new(0..0, "root:root".to_owned())
+}
+
+fn default_user() -> String {
+    "root".to_owned()
+}
+
+fn default_login_shell() -> String {
+    "/usr/sbin/nologin".to_owned()
+}

@@ -1,0 +1,257 @@
+//! minijinja templates from `templates/`. Undefined variables are errors, not
+//! empty strings, and a template can only reach files below `templates/`.
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+/// How much work one render may do before it is stopped (a template loop
+/// that never ends is an error, not a hang).
+const FUEL: u64 = 5_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template `{name}` line {line}: {message}")]
+    Template {
+        name: String,
+        line: usize,
+        message: String,
+    },
+}
+
+impl RenderError {
+    fn from_minijinja(name: &str, e: &minijinja::Error) -> Self {
+        let message = match e.detail() {
+            Some(d) => format!("{}: {d}", e.kind()),
+            None => e.kind().to_string(),
+        };
+        RenderError::Template {
+            name: e.name().unwrap_or(name).to_owned(),
+            line: e.line().unwrap_or(1),
+            message,
+        }
+    }
+}
+
+/// The project's template environment.
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl Renderer {
+    pub fn new(templates_dir: &Path) -> Self {
+        let mut env = environment();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(FUEL));
+        let dir = templates_dir.to_path_buf();
+        env.set_loader(move |name| load(&dir, name));
+        Self { env }
+    }
+
+    /// Renders template `name` (a path below `templates/`) with `context`.
+    pub fn render(&self, name: &str, context: &Value) -> Result<String, RenderError> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|e| RenderError::from_minijinja(name, &e))?;
+        template
+            .render(context)
+            .map_err(|e| RenderError::from_minijinja(name, &e))
+    }
+
+    /// Renders an inline template string (a recipe value such as a
+    /// repository URL that names variables).
+    pub fn render_str(
+        &self,
+        what: &str,
+        source: &str,
+        context: &Value,
+    ) -> Result<String, RenderError> {
+        self.env
+            .render_str(source, context)
+            .map_err(|e| RenderError::from_minijinja(what, &e))
+    }
+}
+
+/// Configuration files keep their final newline, and block tags do not
+/// leave blank lines behind.
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    let syntax = SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .build();
+    if let Ok(syntax) = syntax {
+        env.set_syntax(syntax);
+    }
+    env
+}
+
+/// Compiles `source` on its own and reports its syntax error, if any, with
+/// the byte range it covers.
+pub fn syntax_error(name: &str, source: &str) -> Option<(Option<std::ops::Range<usize>>, String)> {
+    let env = environment();
+    let err = env.template_from_named_str(name, source).err()?;
+    let message = err.detail().map_or_else(
+        || err.kind().to_string(),
+        |d| format!("{}: {d}", err.kind()),
+    );
+    let range = err.range().or_else(|| {
+        err.line()
+            .map(|l| line_offset(source, l)..line_offset(source, l))
+    });
+    Some((range, message))
+}
+
+/// The variables a template reads that it does not define itself, with
+/// attribute paths (`secrets.db_password`).
+pub fn undeclared(name: &str, source: &str) -> BTreeSet<String> {
+    let env = environment();
+    env.template_from_named_str(name, source)
+        .map(|t| t.undeclared_variables(true).into_iter().collect())
+        .unwrap_or_default()
+}
+
+/// Other templates this one includes, imports or extends, by the literal
+/// names it gives them.
+pub fn references(source: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for block in source.split("{%").skip(1) {
+        let tag = block.split("%}").next().unwrap_or_default();
+        let mut words = tag.trim_start_matches(['-', '+']).split_whitespace();
+        let keyword = words.next().unwrap_or_default();
+        if matches!(keyword, "include" | "import" | "extends" | "from") {
+            if let Some(name) = words.next().and_then(quoted) {
+                found.insert(name.to_owned());
+            }
+        }
+    }
+    found
+}
+
+fn quoted(word: &str) -> Option<&str> {
+    let word = word.trim_end_matches(['%', '-']);
+    word.strip_prefix('"')
+        .and_then(|w| w.strip_suffix('"'))
+        .or_else(|| word.strip_prefix('\'').and_then(|w| w.strip_suffix('\'')))
+}
+
+/// Where in `source` the first use of a variable is, for error positions.
+pub fn first_use(source: &str, var: &str) -> usize {
+    let bytes = source.as_bytes();
+    let mut from = 0;
+    while let Some(i) = source[from..].find(var) {
+        let start = from + i;
+        let end = start + var.len();
+        let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        let before_ok = start == 0 || !ident(bytes[start - 1]) && bytes[start - 1] != b'.';
+        let after_ok = end >= bytes.len() || !ident(bytes[end]);
+        if before_ok && after_ok {
+            return start;
+        }
+        from = end;
+    }
+    0
+}
+
+fn line_offset(source: &str, line: usize) -> usize {
+    source
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum()
+}
+
+fn load(dir: &Path, name: &str) -> Result<Option<String>, minijinja::Error> {
+    let Some(path) = safe_join(dir, name) else {
+        return Ok(None);
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("cannot read template `{name}`: {e}"),
+        )),
+    }
+}
+
+/// `dir/name` when `name` is a plain relative path that stays inside `dir`.
+pub fn safe_join(dir: &Path, name: &str) -> Option<PathBuf> {
+    let rel = Path::new(name);
+    let plain = rel.components().all(|c| matches!(c, Component::Normal(_)));
+    (plain && !name.is_empty()).then(|| dir.join(rel))
+}
+
+#[cfg(test)]
+mod tests {
+    use minijinja::context;
+
+    use super::*;
+
+    #[test]
+    fn undefined_variables_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.j2"), "port {{ port }}\n").unwrap();
+        let r = Renderer::new(dir.path());
+        assert_eq!(
+            r.render("a.j2", &context!(port => 443)).unwrap(),
+            "port 443\n"
+        );
+        let err = r.render("a.j2", &context!()).unwrap_err().to_string();
+        assert!(err.contains("undefined"), "{err}");
+    }
+
+    #[test]
+    fn templates_cannot_leave_their_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.j2"), "{% include '../secret' %}").unwrap();
+        let r = Renderer::new(dir.path());
+        assert!(r.render("a.j2", &context!()).is_err());
+        assert!(safe_join(dir.path(), "/etc/passwd").is_none());
+        assert!(safe_join(dir.path(), "x/../../y").is_none());
+    }
+
+    #[test]
+    fn endless_loops_run_out_of_fuel() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.j2"),
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+        )
+        .unwrap();
+        let err = Renderer::new(dir.path())
+            .render("a.j2", &context!())
+            .unwrap_err();
+        assert!(err.to_string().contains("fuel"), "{err}");
+    }
+
+    #[test]
+    fn undeclared_variables_keep_attribute_paths() {
+        let vars = undeclared(
+            "t",
+            "{{ secrets.db }} {{ env.host }} {% set x = 1 %}{{ x }}{{ role }}",
+        );
+        assert_eq!(
+            vars.into_iter().collect::<Vec<_>>(),
+            ["env.host", "role", "secrets.db"]
+        );
+    }
+
+    #[test]
+    fn references_and_positions() {
+        let refs = references("{% include \"a.j2\" %}{%- import 'm.j2' as m -%}");
+        assert_eq!(refs.into_iter().collect::<Vec<_>>(), ["a.j2", "m.j2"]);
+        assert_eq!(first_use("{{ xport }} {{ port }}", "port"), 15);
+    }
+
+    #[test]
+    fn syntax_errors_have_a_range() {
+        let (range, msg) = syntax_error("t", "line\n{{ oops }\n").unwrap();
+        assert!(range.is_some(), "{msg}");
+        assert!(syntax_error("t", "{{ fine }}").is_none());
+    }
+}
