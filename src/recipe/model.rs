@@ -54,6 +54,27 @@ pub struct Step {
     pub action: Action,
 }
 
+impl Step {
+    /// Whether the step runs with these variables: always without `when`,
+    /// else when the variable it names is set (a non-empty string or array,
+    /// `true`, a non-zero number).
+    pub fn enabled(&self, vars: &BTreeMap<String, toml::Value>) -> bool {
+        let Some(when) = &self.when else {
+            return true;
+        };
+        match vars.get(when.get_ref()) {
+            None => false,
+            Some(toml::Value::String(s)) => !s.is_empty(),
+            Some(toml::Value::Boolean(b)) => *b,
+            Some(toml::Value::Integer(i)) => *i != 0,
+            Some(toml::Value::Float(f)) => *f != 0.0,
+            Some(toml::Value::Array(a)) => !a.is_empty(),
+            Some(toml::Value::Table(t)) => !t.is_empty(),
+            Some(toml::Value::Datetime(_)) => true,
+        }
+    }
+}
+
 /// What a step does.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]

@@ -1,0 +1,40 @@
+//! `oxbake check`
+
+use serde_json::json;
+
+use super::Ctx;
+use crate::error::Error;
+use crate::project::{self, Project};
+use crate::recipe::validate;
+
+pub fn run(ctx: &Ctx<'_>) -> Result<(), Error> {
+    let root = project::find_root(ctx.cli.dir.as_deref())?;
+    let problems = match Project::load(&root) {
+        Ok(project) => {
+            let problems = validate::validate(&project);
+            if problems.is_empty() {
+                let n = project.recipes.len();
+                let text = format!("ok: oxbake.toml and {n} recipe(s) are valid\n");
+                let roles: Vec<&String> = project.recipes.keys().collect();
+                ctx.out.result(
+                    &text,
+                    &json!({ "ok": true, "roles": roles, "problems": [] }),
+                );
+                return Ok(());
+            }
+            problems
+        }
+        Err(problems) => problems,
+    };
+    if ctx.out.json {
+        let list: Vec<_> = problems
+            .clone()
+            .into_sorted()
+            .into_iter()
+            .map(|d| json!({ "path": d.path, "line": d.line, "column": d.column, "message": d.message }))
+            .collect();
+        ctx.out
+            .result("", &json!({ "ok": false, "problems": list }));
+    }
+    Err(Error::Invalid(problems))
+}

@@ -1,0 +1,36 @@
+//! `oxbake inputs ROLE`
+
+use super::Ctx;
+use crate::error::Error;
+use crate::output::table;
+use crate::recipe::inputs::{self, Lineage};
+
+pub fn run(ctx: &Ctx<'_>, role: &str, target: Option<&str>) -> Result<(), Error> {
+    let project = ctx.checked_project()?;
+    project.recipe(role).map_err(Error::Usage)?;
+    let lineage = super::lineage::ProjectLineage::new(&project, target)?;
+    let inputs = inputs::inputs(&project, role, &lineage as &dyn Lineage)?;
+    let rows: Vec<Vec<String>> = inputs
+        .inputs
+        .iter()
+        .map(|i| {
+            let kind = serde_json::to_value(&i.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned));
+            vec![
+                kind.unwrap_or_default(),
+                i.name.clone(),
+                i.sha256[..16].to_owned(),
+            ]
+        })
+        .collect();
+    let text = format!(
+        "{} {}\n\n{}",
+        inputs.role,
+        inputs.hash,
+        table(&["kind", "input", "sha256"], &rows)
+    );
+    ctx.out
+        .result(&text, &serde_json::to_value(&inputs).unwrap_or_default());
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! The error a command ends with, and the exit code it maps to.
+
+use crate::diag::Diagnostics;
+use crate::project::ProjectError;
+use crate::recipe::inputs::InputsError;
+
+/// Exit codes of the command-line contract.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FAILED: i32 = 1;
+    pub const INVALID: i32 = 2;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input problems, each already pinned to its place.
+    #[error("{} problem(s) found", .0.len())]
+    Invalid(Diagnostics),
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    /// The command line names something that is not there.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Inputs(#[from] InputsError),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Invalid(_) | Error::Project(_) | Error::Usage(_) => exit::INVALID,
+            Error::Inputs(_) => exit::FAILED,
+            Error::Interrupted => exit::INTERRUPTED,
+        }
+    }
+
+    /// The lines to show the operator: each problem on its own, or the
+    /// message followed by its causes.
+    pub fn lines(&self) -> Vec<String> {
+        if let Error::Invalid(problems) = self {
+            return problems
+                .clone()
+                .into_sorted()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        }
+        let mut text = format!("error: {self}");
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        vec![text]
+    }
+}

@@ -1,0 +1,173 @@
+//! A project on disk: `oxbake.toml`, `recipes/`, `templates/`, `files/` and
+//! the registry in `images/`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, Config};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::recipe::{Recipe, load};
+
+pub const CONFIG_FILE: &str = "oxbake.toml";
+
+/// A recipe with where it came from.
+#[derive(Debug, Clone)]
+pub struct RecipeFile {
+    /// Relative to the project root, as shown in messages.
+    pub path: PathBuf,
+    pub text: String,
+    pub recipe: Recipe,
+}
+
+/// Everything read from a project folder.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    pub config: Config,
+    pub recipes: BTreeMap<String, RecipeFile>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("no `{CONFIG_FILE}` in `{0}` or any folder above it (use -C DIR to name the project)")]
+    NotFound(PathBuf),
+    #[error("`{0}` holds no `{CONFIG_FILE}`")]
+    NoConfig(PathBuf),
+}
+
+/// The project folder: `dir` itself when given (it must hold oxbake.toml),
+/// else the nearest folder upwards from the current one that does.
+pub fn find_root(dir: Option<&Path>) -> Result<PathBuf, ProjectError> {
+    if let Some(dir) = dir {
+        return if dir.join(CONFIG_FILE).is_file() {
+            Ok(dir.to_path_buf())
+        } else {
+            Err(ProjectError::NoConfig(dir.to_path_buf()))
+        };
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    cwd.ancestors()
+        .find(|d| d.join(CONFIG_FILE).is_file())
+        .map(Path::to_path_buf)
+        .ok_or(ProjectError::NotFound(cwd))
+}
+
+impl Project {
+    /// Reads oxbake.toml and every recipe. Problems in any file are all
+    /// reported together; nothing is half-loaded.
+    pub fn load(root: &Path) -> Result<Project, Diagnostics> {
+        let mut problems = Diagnostics::default();
+        let config = read(root, Path::new(CONFIG_FILE), &mut problems)
+            .and_then(|text| collect(config::parse(Path::new(CONFIG_FILE), &text), &mut problems));
+        let mut recipes = BTreeMap::new();
+        for path in recipe_paths(root, &mut problems) {
+            let Some(text) = read(root, &path, &mut problems) else {
+                continue;
+            };
+            let Some(recipe) = collect(load::parse(&path, &text), &mut problems) else {
+                continue;
+            };
+            let role = recipe.role.get_ref().clone();
+            if let Some(first) = recipes.get(&role) {
+                let first: &RecipeFile = first;
+                problems.push(Diagnostic::at(
+                    &path,
+                    &text,
+                    recipe.role.span().start,
+                    format!(
+                        "duplicate role `{role}`: `{}` defines it too",
+                        first.path.display()
+                    ),
+                ));
+                continue;
+            }
+            recipes.insert(role, RecipeFile { path, text, recipe });
+        }
+        match config {
+            Some(config) if problems.is_empty() => Ok(Project {
+                root: root.to_path_buf(),
+                config,
+                recipes,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    pub fn templates_dir(&self) -> PathBuf {
+        self.root.join("templates")
+    }
+
+    pub fn files_dir(&self) -> PathBuf {
+        self.root.join("files")
+    }
+
+    pub fn images_dir(&self) -> PathBuf {
+        self.root.join("images")
+    }
+
+    /// The role named `role`, or a message listing the known ones.
+    pub fn recipe(&self, role: &str) -> Result<&RecipeFile, String> {
+        self.recipes.get(role).ok_or_else(|| {
+            let known: Vec<_> = self.recipes.keys().map(|r| format!("`{r}`")).collect();
+            format!("unknown role `{role}`; known roles: {}", known.join(", "))
+        })
+    }
+
+    /// `role` and its ancestors, the root first. Assumes `from` has been
+    /// validated (no cycles, no unknown roles); stops at the first gap.
+    pub fn lineage(&self, role: &str) -> Vec<&RecipeFile> {
+        let mut chain = Vec::new();
+        let mut next = Some(role.to_owned());
+        while let Some(name) = next {
+            let Some(file) = self.recipes.get(&name) else {
+                break;
+            };
+            if chain
+                .iter()
+                .any(|f: &&RecipeFile| f.recipe.role.get_ref() == &name)
+            {
+                break;
+            }
+            next = file.recipe.from.as_ref().map(|f| f.get_ref().clone());
+            chain.push(file);
+        }
+        chain.reverse();
+        chain
+    }
+}
+
+fn read(root: &Path, rel: &Path, problems: &mut Diagnostics) -> Option<String> {
+    match std::fs::read_to_string(root.join(rel)) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            problems.push(Diagnostic::file(rel, format!("cannot read: {e}")));
+            None
+        }
+    }
+}
+
+fn collect<T>(result: Result<T, Diagnostics>, problems: &mut Diagnostics) -> Option<T> {
+    result.map_err(|d| problems.extend(d)).ok()
+}
+
+fn recipe_paths(root: &Path, problems: &mut Diagnostics) -> Vec<PathBuf> {
+    let dir = root.join("recipes");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            problems.push(Diagnostic::file(
+                Path::new("recipes"),
+                format!("cannot list recipes: {e}"),
+            ));
+            return Vec::new();
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter_map(|p| p.file_name().map(|n| Path::new("recipes").join(n)))
+        .collect();
+    paths.sort();
+    paths
+}

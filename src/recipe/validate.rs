@@ -1,0 +1,403 @@
+//! `oxbake check`: everything about a project that can be known without
+//! contacting anything. Every problem is reported, each at its place.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::model::{Action, Recipe, Shell, TemplateFile};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::project::{Project, RecipeFile};
+use crate::render;
+
+/// Names every template can read besides the role's variables.
+pub const BUILTINS: &[&str] = &["role"];
+/// Fields of `vm.*` in deploy templates.
+pub const VM_FIELDS: &[&str] = &[
+    "name", "hostname", "fqdn", "address", "prefix", "gateway", "dns", "index", "env", "role",
+    "version",
+];
+
+/// Checks a loaded project; an empty result means it is clean.
+pub fn validate(project: &Project) -> Diagnostics {
+    let mut problems = Diagnostics::default();
+    for file in project.recipes.values() {
+        let mut v = RecipeCheck {
+            project,
+            file,
+            problems: &mut problems,
+        };
+        v.run();
+    }
+    problems
+}
+
+/// The variables a role's templates see: the project's, then each ancestor's,
+/// then its own (later ones win).
+pub fn role_vars(project: &Project, role: &str) -> BTreeMap<String, toml::Value> {
+    let mut vars = project.config.vars.clone();
+    for file in project.lineage(role) {
+        vars.extend(file.recipe.vars.clone());
+    }
+    vars
+}
+
+struct RecipeCheck<'a> {
+    project: &'a Project,
+    file: &'a RecipeFile,
+    problems: &'a mut Diagnostics,
+}
+
+impl RecipeCheck<'_> {
+    fn run(&mut self) {
+        let recipe = &self.file.recipe;
+        self.role_name(recipe);
+        self.parent(recipe);
+        let values = role_vars(self.project, recipe.role.get_ref());
+        let vars: BTreeSet<String> = values.keys().cloned().collect();
+        for step in &recipe.steps {
+            if let Some(when) = &step.when {
+                if !vars.contains(when.get_ref()) {
+                    self.at(
+                        when.span().start,
+                        format!(
+                            "`when` names variable `{}`, which no `[vars]` defines",
+                            when.get_ref()
+                        ),
+                    );
+                }
+            }
+            // A step that is off needs none of its files (the OX repository
+            // key is only there where the repository is configured).
+            if step.enabled(&values) {
+                self.action(&step.action, step.span.start, &vars);
+            }
+        }
+        for check in &recipe.checks {
+            if check.run.trim().is_empty() {
+                self.at(0, format!("check `{}` has an empty `run`", check.name));
+            }
+        }
+        self.deploy(recipe, &vars);
+    }
+
+    fn role_name(&mut self, recipe: &Recipe) {
+        let name = recipe.role.get_ref();
+        let ok = !name.is_empty()
+            && name.len() <= 40
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
+            self.at(recipe.role.span().start, format!("role name `{name}` must be lowercase letters, digits and `-`, starting with a letter"));
+        }
+    }
+
+    fn parent(&mut self, recipe: &Recipe) {
+        let Some(from) = &recipe.from else { return };
+        let parent = from.get_ref();
+        if !self.project.recipes.contains_key(parent) {
+            self.at(
+                from.span().start,
+                format!("`from` names unknown role `{parent}`"),
+            );
+            return;
+        }
+        let mut seen = vec![recipe.role.get_ref().clone()];
+        let mut next = Some(parent.clone());
+        while let Some(name) = next {
+            if seen.contains(&name) {
+                seen.push(name);
+                self.at(
+                    from.span().start,
+                    format!("`from` makes a cycle: {}", seen.join(" → ")),
+                );
+                return;
+            }
+            seen.push(name.clone());
+            next = self
+                .project
+                .recipes
+                .get(&name)
+                .and_then(|f| f.recipe.from.as_ref())
+                .map(|f| f.get_ref().clone());
+        }
+    }
+
+    fn action(&mut self, action: &Action, offset: usize, vars: &BTreeSet<String>) {
+        match action {
+            Action::Apt(apt) => {
+                if apt.packages.is_empty() && apt.repositories.is_empty() {
+                    self.at(
+                        offset,
+                        "apt step installs nothing: `packages` is empty".to_owned(),
+                    );
+                }
+                for p in &apt.packages {
+                    if !valid_package(p) {
+                        self.at(offset, format!("`{p}` is not a valid package name"));
+                    }
+                }
+                for repo in &apt.repositories {
+                    self.source_file(&self.project.files_dir(), "files", &repo.key);
+                    for text in [Some(&repo.url), repo.username.as_ref()]
+                        .into_iter()
+                        .flatten()
+                    {
+                        self.inline_template(offset, text, vars);
+                    }
+                }
+            }
+            Action::File(f) => {
+                self.source_file(&self.project.files_dir(), "files", &f.source);
+                self.dest(&f.dest);
+                self.mode_owner(&f.mode, &f.owner);
+            }
+            Action::Template(t) => self.template(t, vars, Phase::Bake),
+            Action::Shell(sh) => self.shell(sh, offset),
+            Action::Service(s) => {
+                if s.units.is_empty() {
+                    self.at(offset, "service step names no `units`".to_owned());
+                }
+            }
+            Action::User(u) => self.name_ok(offset, "user", &u.user),
+            Action::Group(g) => self.name_ok(offset, "group", &g.group),
+        }
+    }
+
+    fn shell(&mut self, sh: &Shell, offset: usize) {
+        match (&sh.run, &sh.script) {
+            (Some(_), Some(script)) => self.at(
+                script.span().start,
+                "shell step has both `run` and `script`; keep one".to_owned(),
+            ),
+            (None, None) => self.at(offset, "shell step needs `run` or `script`".to_owned()),
+            (None, Some(script)) => {
+                self.source_file(&self.project.files_dir(), "files", script);
+            }
+            (Some(_), None) => {}
+        }
+        if sh.timeout == Some(0) {
+            self.at(offset, "`timeout` must be at least 1 second".to_owned());
+        }
+    }
+
+    fn deploy(&mut self, recipe: &Recipe, vars: &BTreeSet<String>) {
+        let values: BTreeSet<String> = recipe.deploy.values.iter().cloned().collect();
+        let secrets: BTreeSet<String> = recipe.deploy.secrets.iter().cloned().collect();
+        for t in &recipe.deploy.templates {
+            self.template(
+                t,
+                vars,
+                Phase::Deploy {
+                    values: &values,
+                    secrets: &secrets,
+                },
+            );
+        }
+    }
+
+    fn template(&mut self, t: &TemplateFile, vars: &BTreeSet<String>, phase: Phase<'_>) {
+        self.dest(&t.dest);
+        self.mode_owner(&t.mode, &t.owner);
+        let name = t.source.get_ref();
+        let Some(path) = self.source_file(&self.project.templates_dir(), "templates", &t.source)
+        else {
+            return;
+        };
+        let Ok(source) = std::fs::read_to_string(self.project.root.join(&path)) else {
+            self.at(
+                t.source.span().start,
+                format!("template `{name}` is not UTF-8 text"),
+            );
+            return;
+        };
+        if let Some((range, message)) = render::syntax_error(name, &source) {
+            let offset = range.map_or(0, |r| r.start);
+            self.problems.push(Diagnostic::at(
+                &path,
+                &source,
+                offset,
+                format!("template syntax error: {message}"),
+            ));
+            return;
+        }
+        for included in render::references(&source) {
+            if render::safe_join(&self.project.templates_dir(), &included)
+                .is_none_or(|p| !p.is_file())
+            {
+                let offset = source.find(&included).unwrap_or(0);
+                self.problems.push(Diagnostic::at(
+                    &path,
+                    &source,
+                    offset,
+                    format!("template `{included}` does not exist in templates/"),
+                ));
+            }
+        }
+        for var in render::undeclared(name, &source) {
+            if let Some(message) = phase.problem(&var, vars) {
+                let offset = render::first_use(&source, &var);
+                self.problems
+                    .push(Diagnostic::at(&path, &source, offset, message));
+            }
+        }
+    }
+
+    fn inline_template(&mut self, offset: usize, text: &str, vars: &BTreeSet<String>) {
+        if let Some((_, message)) = render::syntax_error("value", text) {
+            self.at(
+                offset,
+                format!("template syntax error in `{text}`: {message}"),
+            );
+            return;
+        }
+        for var in render::undeclared("value", text) {
+            if let Some(message) = Phase::Bake.problem(&var, vars) {
+                self.at(offset, message);
+            }
+        }
+    }
+
+    /// Checks that `rel` names an existing file below `dir` and returns its
+    /// path relative to the project.
+    fn source_file(
+        &mut self,
+        dir: &Path,
+        dir_name: &str,
+        rel: &Spanned<String>,
+    ) -> Option<std::path::PathBuf> {
+        let name = rel.get_ref();
+        let offset = rel.span().start;
+        let Some(full) = render::safe_join(dir, name) else {
+            self.at(
+                offset,
+                format!(
+                    "`{name}` must be a relative path inside {dir_name}/ (no `..`, not absolute)"
+                ),
+            );
+            return None;
+        };
+        if !full.is_file() {
+            self.at(offset, format!("`{dir_name}/{name}` does not exist"));
+            return None;
+        }
+        Some(Path::new(dir_name).join(name))
+    }
+
+    fn dest(&mut self, dest: &Spanned<String>) {
+        let d = dest.get_ref();
+        let clean = d.starts_with('/')
+            && !d.ends_with('/')
+            && d.split('/')
+                .skip(1)
+                .all(|c| !c.is_empty() && c != "." && c != "..");
+        if !clean {
+            self.at(
+                dest.span().start,
+                format!("destination `{d}` must be an absolute file path without `.` or `..`"),
+            );
+        }
+    }
+
+    fn mode_owner(&mut self, mode: &Spanned<String>, owner: &Spanned<String>) {
+        let m = mode.get_ref();
+        let octal = (3..=4).contains(&m.len()) && u32::from_str_radix(m, 8).is_ok();
+        if !octal {
+            self.at(
+                mode.span().start,
+                format!("mode `{m}` must be 3 or 4 octal digits, as a string (\"0644\")"),
+            );
+        }
+        let o = owner.get_ref();
+        let parts: Vec<&str> = o.split(':').collect();
+        if parts.len() > 2 || parts.iter().any(|p| !valid_account(p)) {
+            self.at(
+                owner.span().start,
+                format!("owner `{o}` must be `user` or `user:group`"),
+            );
+        }
+    }
+
+    fn name_ok(&mut self, offset: usize, what: &str, name: &str) {
+        if !valid_account(name) {
+            self.at(offset, format!("{what} name `{name}` is not valid"));
+        }
+    }
+
+    fn at(&mut self, offset: usize, message: String) {
+        self.problems.push(Diagnostic::at(
+            &self.file.path,
+            &self.file.text,
+            offset,
+            format!("recipe `{}`: {message}", self.file.recipe.role.get_ref()),
+        ));
+    }
+}
+
+/// Which values a template may read.
+#[derive(Clone, Copy)]
+enum Phase<'a> {
+    Bake,
+    Deploy {
+        values: &'a BTreeSet<String>,
+        secrets: &'a BTreeSet<String>,
+    },
+}
+
+impl Phase<'_> {
+    fn problem(&self, var: &str, vars: &BTreeSet<String>) -> Option<String> {
+        let (head, field) = var
+            .split_once('.')
+            .map_or((var, None), |(h, f)| (h, Some(f)));
+        let field_name = field.map(|f| f.split('.').next().unwrap_or(f));
+        match (self, head) {
+            (_, h) if vars.contains(h) || BUILTINS.contains(&h) => None,
+            (Phase::Bake, "secrets") => Some(format!(
+                "bake-phase template reads secret `{var}`; secrets may only reach deploy templates"
+            )),
+            (Phase::Bake, "env" | "vm") => Some(format!(
+                "bake-phase template uses deploy-only value `{var}`; move it to a [deploy] template"
+            )),
+            (Phase::Deploy { secrets, .. }, "secrets") => match field_name {
+                Some(f) if secrets.contains(f) => None,
+                _ => Some(format!(
+                    "template reads secret `{var}`, which `[deploy] secrets` does not declare"
+                )),
+            },
+            (Phase::Deploy { values, .. }, "env") => match field_name {
+                Some(f) if values.contains(f) => None,
+                _ => Some(format!(
+                    "template reads `{var}`, which `[deploy] values` does not declare"
+                )),
+            },
+            (Phase::Deploy { .. }, "vm") => match field_name {
+                Some(f) if VM_FIELDS.contains(&f) => None,
+                _ => Some(format!(
+                    "template reads `{var}`; `vm` has the fields {}",
+                    VM_FIELDS.join(", ")
+                )),
+            },
+            _ => Some(format!("template uses undefined variable `{var}`")),
+        }
+    }
+}
+
+fn valid_package(name: &str) -> bool {
+    let base = name.split_once('=').map_or(name, |(n, _)| n);
+    !base.is_empty()
+        && base
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.:".contains(c))
+}
+
+fn valid_account(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(c))
+}
