@@ -25,6 +25,9 @@ pub struct Project {
     pub root: PathBuf,
     pub config: Config,
     pub recipes: BTreeMap<String, RecipeFile>,
+    /// File stems of recipes that could not be read; their problems are
+    /// reported already, and other checks do not pile up on top of them.
+    pub broken: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +59,17 @@ impl Project {
     /// Reads oxbake.toml and every recipe. Problems in any file are all
     /// reported together; nothing is half-loaded.
     pub fn load(root: &Path) -> Result<Project, Diagnostics> {
+        match Self::load_partial(root) {
+            (Some(project), problems) if problems.is_empty() => Ok(project),
+            (_, problems) => Err(problems),
+        }
+    }
+
+    /// Reads what can be read: the project (when oxbake.toml parses) with
+    /// every recipe that parses, and the problems of the rest.
+    pub fn load_partial(root: &Path) -> (Option<Project>, Diagnostics) {
         let mut problems = Diagnostics::default();
+        let mut broken = Vec::new();
         let config = read(root, Path::new(CONFIG_FILE), &mut problems)
             .and_then(|text| collect(config::parse(Path::new(CONFIG_FILE), &text), &mut problems));
         let mut recipes = BTreeMap::new();
@@ -65,6 +78,8 @@ impl Project {
                 continue;
             };
             let Some(recipe) = collect(load::parse(&path, &text), &mut problems) else {
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+                broken.extend(stem);
                 continue;
             };
             let role = recipe.role.get_ref().clone();
@@ -83,14 +98,13 @@ impl Project {
             }
             recipes.insert(role, RecipeFile { path, text, recipe });
         }
-        match config {
-            Some(config) if problems.is_empty() => Ok(Project {
-                root: root.to_path_buf(),
-                config,
-                recipes,
-            }),
-            _ => Err(problems),
-        }
+        let project = config.map(|config| Project {
+            root: root.to_path_buf(),
+            config,
+            recipes,
+            broken,
+        });
+        (project, problems)
     }
 
     pub fn templates_dir(&self) -> PathBuf {

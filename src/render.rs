@@ -123,10 +123,10 @@ pub fn references(source: &str) -> BTreeSet<String> {
         let tag = block.split("%}").next().unwrap_or_default();
         let mut words = tag.trim_start_matches(['-', '+']).split_whitespace();
         let keyword = words.next().unwrap_or_default();
-        if matches!(keyword, "include" | "import" | "extends" | "from") {
-            if let Some(name) = words.next().and_then(quoted) {
-                found.insert(name.to_owned());
-            }
+        if matches!(keyword, "include" | "import" | "extends" | "from")
+            && let Some(name) = words.next().and_then(quoted)
+        {
+            found.insert(name.to_owned());
         }
     }
     found

@@ -9,23 +9,20 @@ use crate::recipe::validate;
 
 pub fn run(ctx: &Ctx<'_>) -> Result<(), Error> {
     let root = project::find_root(ctx.cli.dir.as_deref())?;
-    let problems = match Project::load(&root) {
-        Ok(project) => {
-            let problems = validate::validate(&project);
-            if problems.is_empty() {
-                let n = project.recipes.len();
-                let text = format!("ok: oxbake.toml and {n} recipe(s) are valid\n");
-                let roles: Vec<&String> = project.recipes.keys().collect();
-                ctx.out.result(
-                    &text,
-                    &json!({ "ok": true, "roles": roles, "problems": [] }),
-                );
-                return Ok(());
-            }
-            problems
+    let (project, mut problems) = Project::load_partial(&root);
+    if let Some(project) = &project {
+        problems.extend(validate::validate(project));
+        if problems.is_empty() {
+            let n = project.recipes.len();
+            let text = format!("ok: oxbake.toml and {n} recipe(s) are valid\n");
+            let roles: Vec<&String> = project.recipes.keys().collect();
+            ctx.out.result(
+                &text,
+                &json!({ "ok": true, "roles": roles, "problems": [] }),
+            );
+            return Ok(());
         }
-        Err(problems) => problems,
-    };
+    }
     if ctx.out.json {
         let list: Vec<_> = problems
             .clone()

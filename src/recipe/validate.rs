@@ -57,16 +57,14 @@ impl RecipeCheck<'_> {
         let values = role_vars(self.project, recipe.role.get_ref());
         let vars: BTreeSet<String> = values.keys().cloned().collect();
         for step in &recipe.steps {
-            if let Some(when) = &step.when {
-                if !vars.contains(when.get_ref()) {
-                    self.at(
-                        when.span().start,
-                        format!(
-                            "`when` names variable `{}`, which no `[vars]` defines",
-                            when.get_ref()
-                        ),
-                    );
-                }
+            if let Some(when) = &step.when
+                && !vars.contains(when.get_ref())
+            {
+                let message = format!(
+                    "`when` names variable `{}`, which no `[vars]` defines",
+                    when.get_ref()
+                );
+                self.at(when.span().start, message);
             }
             // A step that is off needs none of its files (the OX repository
             // key is only there where the repository is configured).
@@ -98,6 +96,9 @@ impl RecipeCheck<'_> {
     fn parent(&mut self, recipe: &Recipe) {
         let Some(from) = &recipe.from else { return };
         let parent = from.get_ref();
+        if self.project.broken.contains(parent) {
+            return;
+        }
         if !self.project.recipes.contains_key(parent) {
             self.at(
                 from.span().start,

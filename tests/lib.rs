@@ -1,0 +1,5 @@
+//! The integration tests: one binary, one module per area.
+
+mod check;
+mod inputs;
+mod support;

@@ -1,0 +1,84 @@
+//! A copy of this repository's project (oxbake.toml, recipes/, templates/,
+//! files/) in a temporary folder, and a way to run the oxbake binary on it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct TestProject {
+    dir: tempfile::TempDir,
+}
+
+impl TestProject {
+    /// A fresh copy of the project shipped with the repository.
+    pub fn copy() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"));
+        std::fs::copy(src.join("oxbake.toml"), dir.path().join("oxbake.toml"))
+            .expect("copy oxbake.toml");
+        for sub in ["recipes", "templates", "files"] {
+            copy_tree(&src.join(sub), &dir.path().join(sub));
+        }
+        Self { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).expect("read project file")
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create folder");
+        }
+        std::fs::write(path, text).expect("write project file");
+    }
+
+    /// Runs `oxbake -C ROOT ARGS…`.
+    pub fn oxbake(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_oxbake"))
+            .arg("-C")
+            .arg(self.root())
+            .args(args)
+            .output()
+            .expect("run oxbake");
+        Run(output)
+    }
+}
+
+/// The outcome of one oxbake run.
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+}
+
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("list folder") {
+        let entry = entry.expect("folder entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
