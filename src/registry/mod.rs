@@ -20,6 +20,7 @@ mod names;
 mod record;
 pub mod report;
 mod store;
+mod table;
 mod toml_file;
 mod version;
 mod writes;
@@ -32,3 +33,6 @@ pub use names::{ImageRef, is_valid_name};
 pub use record::{Artifact, CheckResult, ImageRecord, NewImage, Revocation};
 pub use store::{DEFAULT_LOCK_TIMEOUT, Registry};
 pub use version::Version;
+
+#[cfg(test)]
+mod tests;

@@ -135,6 +135,20 @@ impl Registry {
             .collect()
     }
 
+    /// The records `oxbake ls [ROLE]` shows: every role (or just `role`) in
+    /// name order, each one's versions newest first.
+    pub fn list(&self, role: Option<&str>) -> Result<Vec<ImageRecord>, RegistryError> {
+        let roles = match role {
+            Some(role) => vec![role.to_string()],
+            None => self.roles()?,
+        };
+        let mut records = Vec::new();
+        for role in &roles {
+            records.extend(self.records(role)?.into_iter().rev());
+        }
+        Ok(records)
+    }
+
     /// The newest record of `role`, optionally passing over revoked ones.
     pub fn latest(
         &self,
