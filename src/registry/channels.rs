@@ -65,7 +65,7 @@ pub enum ChannelAction {
 
 /// What a change did; `changed` is false when the channel already pointed at
 /// the version (then nothing was written).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChannelChange {
     pub role: String,
     pub channel: String,

@@ -5,13 +5,13 @@
 //! change one.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::Version;
 use super::fields::{Parent, Sha256, rfc3339};
+use super::{RegistryError, Version, toml_file};
 
 /// One image version of one role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,5 +118,35 @@ impl ImageRecord {
 
     pub fn is_revoked(&self) -> bool {
         self.revoked.is_some()
+    }
+
+    /// A record must describe the image its path names; `text` is the file
+    /// it was parsed from, to point at the wrong field.
+    pub(crate) fn check_identity(
+        &self,
+        label: &Path,
+        text: &str,
+        role: &str,
+        version: &Version,
+    ) -> Result<(), RegistryError> {
+        #[derive(Deserialize)]
+        struct Head {
+            role: toml::Spanned<String>,
+            version: toml::Spanned<String>,
+        }
+        let head = || toml::from_str::<Head>(text).ok();
+        let (field, span) = if self.role != role {
+            ("role", head().map(|h| h.role.span()))
+        } else if self.version != *version {
+            ("version", head().map(|h| h.version.span()))
+        } else {
+            return Ok(());
+        };
+        let message = format!(
+            "{field} does not match the file's place: expected `{role}@{version}`, found `{}`",
+            self.id()
+        );
+        let offset = span.map_or(0, |s| s.start);
+        Err(toml_file::parse_error(label, text, offset, &message))
     }
 }

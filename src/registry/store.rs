@@ -11,10 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde::Deserialize;
 
 use super::lock::{LockMode, RegistryLock};
-use super::{Channels, ImageRecord, ImageRef, RegistryError, Version, names, toml_file};
+use super::{Channels, ImageRecord, ImageRef, RegistryError, Sha256, Version, names, toml_file};
 
 /// How long a change waits for another oxbake process by default.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -123,7 +122,7 @@ impl Registry {
         };
         let label = self.label.join(rel);
         let record: ImageRecord = toml_file::parse(&label, &text)?;
-        check_identity(&label, &text, &record, role, version)?;
+        record.check_identity(&label, &text, role, version)?;
         Ok(record)
     }
 
@@ -158,6 +157,22 @@ impl Registry {
         for version in self.versions(role)?.iter().rev() {
             let record = self.get(role, version)?;
             if !(skip_revoked && record.is_revoked()) {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The newest record of `role` that is not revoked and was built from
+    /// `inputs` (what `build --if-changed` looks for).
+    pub fn find_by_inputs(
+        &self,
+        role: &str,
+        inputs: &Sha256,
+    ) -> Result<Option<ImageRecord>, RegistryError> {
+        for version in self.versions(role)?.iter().rev() {
+            let record = self.get(role, version)?;
+            if !record.is_revoked() && record.inputs == *inputs {
                 return Ok(Some(record));
             }
         }
@@ -220,38 +235,4 @@ impl Registry {
 /// `ROLE/VERSION.toml`, relative to the registry folder.
 pub(crate) fn record_rel(role: &str, version: &Version) -> PathBuf {
     Path::new(role).join(format!("{version}.toml"))
-}
-
-/// A record must describe the image its path names.
-fn check_identity(
-    label: &Path,
-    text: &str,
-    record: &ImageRecord,
-    role: &str,
-    version: &Version,
-) -> Result<(), RegistryError> {
-    #[derive(Deserialize)]
-    struct Head {
-        role: toml::Spanned<String>,
-        version: toml::Spanned<String>,
-    }
-    let (field, span) = if record.role != role {
-        (
-            "role",
-            toml::from_str::<Head>(text).ok().map(|h| h.role.span()),
-        )
-    } else if record.version != *version {
-        (
-            "version",
-            toml::from_str::<Head>(text).ok().map(|h| h.version.span()),
-        )
-    } else {
-        return Ok(());
-    };
-    let message = format!(
-        "{field} does not match the file's place: expected `{role}@{version}`, found `{}`",
-        record.id()
-    );
-    let offset = span.map_or(0, |s| s.start);
-    Err(toml_file::parse_error(label, text, offset, &message))
 }

@@ -255,3 +255,21 @@ fn missing_registry_reads_as_empty() {
         "role `ui` has no image versions in `images/ui`"
     );
 }
+
+#[test]
+fn find_by_inputs_skips_revoked_and_other_inputs() {
+    let (_dir, reg) = registry();
+    let a = reg.record("ui", image(&[])).unwrap();
+    let other = NewImage {
+        inputs: sha('d'),
+        ..image(&[])
+    };
+    reg.record("ui", other).unwrap();
+    assert_eq!(
+        reg.find_by_inputs("ui", &sha('a')).unwrap(),
+        Some(a.clone())
+    );
+    reg.revoke("ui", &a.version, "bad", "me").unwrap();
+    assert_eq!(reg.find_by_inputs("ui", &sha('a')).unwrap(), None);
+    assert_eq!(reg.list(None).unwrap().len(), 2);
+}
