@@ -90,6 +90,21 @@ fn holder_text(pid: Option<u32>) -> String {
 }
 
 impl RegistryError {
+    /// Whether this is invalid input (exit code 2): a file or name the
+    /// operator must fix, rather than an operation that failed (exit code 1).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            Self::Parse { .. }
+                | Self::StrayFile { .. }
+                | Self::InvalidRole { .. }
+                | Self::InvalidChannel { .. }
+                | Self::InvalidVersion { .. }
+                | Self::InvalidReference { .. }
+                | Self::InvalidField { .. }
+        )
+    }
+
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Self::Io {
             action,
