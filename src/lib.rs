@@ -10,6 +10,7 @@ pub mod output;
 pub mod progress;
 pub mod project;
 pub mod recipe;
+pub mod registry;
 pub mod render;
 pub mod tomlfile;
 

@@ -2,4 +2,5 @@
 
 mod check;
 mod inputs;
+mod registry;
 mod support;

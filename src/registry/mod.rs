@@ -1,0 +1,38 @@
+//! The image registry: the `images/` folder of a project, plain TOML that is
+//! reviewed and committed like a lock file.
+//!
+//! - `images/ROLE/VERSION.toml`: one [`ImageRecord`] per successful build,
+//!   written once and afterwards only ever marked revoked.
+//! - `images/channels.toml`: [`Channels`], channel -> role -> version, with an
+//!   append-only history.
+//! - `images/.lock`: the advisory lock every change holds (keep it out of git).
+//!
+//! Versions are `YYYY.MM.DD.N` ([`Version`]), allocated under the lock. Every
+//! file is replaced atomically. Rendering for `oxbake ls` and `oxbake show`
+//! is in [`report`].
+
+mod atomic;
+mod channels;
+mod error;
+mod fields;
+mod lock;
+mod names;
+mod record;
+pub mod report;
+mod store;
+mod table;
+mod toml_file;
+mod version;
+mod writes;
+
+pub use channels::{ChannelAction, ChannelChange, Channels, HistoryEntry};
+pub use error::RegistryError;
+pub use fields::{Parent, Sha256};
+pub use lock::{LockMode, RegistryLock};
+pub use names::{ImageRef, is_valid_name};
+pub use record::{Artifact, CheckResult, ImageRecord, NewImage, Revocation};
+pub use store::{DEFAULT_LOCK_TIMEOUT, Registry};
+pub use version::Version;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! `images/ROLE/VERSION.toml`: the record of one successful build.
+//!
+//! A record is written once, when the build has succeeded, and afterwards only
+//! ever gains a `[revoked]` table. [`super::Registry`] offers no other way to
+//! change one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::fields::{Parent, Sha256, rfc3339};
+use super::{RegistryError, Version, toml_file};
+
+/// One image version of one role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRecord {
+    pub role: String,
+    pub version: Version,
+    /// The role's inputs hash (see `oxbake inputs ROLE`).
+    pub inputs: Sha256,
+    pub parent: Parent,
+    /// The name of the target (from oxbake.toml) the image lives on.
+    pub target: String,
+    #[serde(with = "rfc3339")]
+    pub created: Timestamp,
+    pub artifact: Artifact,
+    /// Package repository metadata seen by the build: source (URL and suite)
+    /// to the sha256 of its `InRelease` file.
+    #[serde(default)]
+    pub repositories: BTreeMap<String, Sha256>,
+    /// Installed packages: name to version.
+    #[serde(default)]
+    pub packages: BTreeMap<String, String>,
+    #[serde(default)]
+    pub checks: Vec<CheckResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Revocation>,
+}
+
+/// Where the built template is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Artifact {
+    /// A read-only qcow2 file of the local target.
+    Local { path: PathBuf, sha256: Sha256 },
+    /// A template on a Proxmox VE node.
+    Proxmox {
+        node: String,
+        vmid: u32,
+        template: String,
+    },
+}
+
+/// The outcome of one of the role's checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckResult {
+    pub name: String,
+    pub command: String,
+    pub passed: bool,
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// Why, when and by whom an image was withdrawn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    pub reason: String,
+    #[serde(with = "rfc3339")]
+    pub when: Timestamp,
+    pub who: String,
+}
+
+/// What a build knows about its image before the registry gives it a version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewImage {
+    pub inputs: Sha256,
+    pub parent: Parent,
+    pub target: String,
+    pub artifact: Artifact,
+    pub repositories: BTreeMap<String, Sha256>,
+    pub packages: BTreeMap<String, String>,
+    pub checks: Vec<CheckResult>,
+}
+
+impl ImageRecord {
+    /// The record of `image` as version `version` of `role`, created at `created`.
+    pub fn new(role: &str, version: Version, created: Timestamp, image: NewImage) -> Self {
+        Self {
+            role: role.into(),
+            version,
+            inputs: image.inputs,
+            parent: image.parent,
+            target: image.target,
+            created: super::fields::whole_seconds(created),
+            artifact: image.artifact,
+            repositories: image.repositories,
+            packages: image.packages,
+            checks: image.checks,
+            revoked: None,
+        }
+    }
+
+    /// `role@version`.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.role, self.version)
+    }
+
+    /// How many checks passed, out of how many.
+    pub fn checks_passed(&self) -> (usize, usize) {
+        let passed = self.checks.iter().filter(|c| c.passed).count();
+        (passed, self.checks.len())
+    }
+
+    pub fn is_revoked(&self) -> bool {
+        self.revoked.is_some()
+    }
+
+    /// A record must describe the image its path names; `text` is the file
+    /// it was parsed from, to point at the wrong field.
+    pub(crate) fn check_identity(
+        &self,
+        label: &Path,
+        text: &str,
+        role: &str,
+        version: &Version,
+    ) -> Result<(), RegistryError> {
+        #[derive(Deserialize)]
+        struct Head {
+            role: toml::Spanned<String>,
+            version: toml::Spanned<String>,
+        }
+        let head = || toml::from_str::<Head>(text).ok();
+        let (field, span) = if self.role != role {
+            ("role", head().map(|h| h.role.span()))
+        } else if self.version != *version {
+            ("version", head().map(|h| h.version.span()))
+        } else {
+            return Ok(());
+        };
+        let message = format!(
+            "{field} does not match the file's place: expected `{role}@{version}`, found `{}`",
+            self.id()
+        );
+        let offset = span.map_or(0, |s| s.start);
+        Err(toml_file::parse_error(label, text, offset, &message))
+    }
+}

@@ -1,0 +1,238 @@
+//! [`Registry`]: the `images/` folder, its paths and its read-only queries.
+//! The changes live in `writes.rs`.
+//!
+//! Queries take no lock: every file is replaced atomically, so each one is
+//! read whole. A caller that wants several files as one snapshot takes
+//! [`Registry::lock`] with [`LockMode::Shared`] around its reads.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::lock::{LockMode, RegistryLock};
+use super::{Channels, ImageRecord, ImageRef, RegistryError, Sha256, Version, names, toml_file};
+
+/// How long a change waits for another oxbake process by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `images/` folder of a project.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub(crate) dir: PathBuf,
+    /// How paths are shown in messages (`images/...` for a project).
+    label: PathBuf,
+    pub(crate) lock_timeout: Duration,
+    pub(crate) clock: fn() -> Timestamp,
+}
+
+impl Registry {
+    /// The registry in folder `dir`; messages show paths under `dir` as given.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        Self {
+            label: dir.clone(),
+            dir,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            clock: Timestamp::now,
+        }
+    }
+
+    /// The registry of the project in `project_dir` (its `images/` folder);
+    /// messages show paths relative to the project, such as `images/ui/...`.
+    pub fn for_project(project_dir: &Path) -> Self {
+        Self {
+            label: PathBuf::from("images"),
+            ..Self::new(project_dir.join("images"))
+        }
+    }
+
+    /// How long changes wait for another process's lock before failing.
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// The clock that stamps versions, history entries and revocations.
+    pub fn with_clock(mut self, clock: fn() -> Timestamp) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Takes the registry lock (creating the folder if needed). Changes take
+    /// it exclusively themselves; hold a shared one for a consistent read.
+    pub fn lock(&self, mode: LockMode) -> Result<RegistryLock, RegistryError> {
+        fs::create_dir_all(&self.dir).map_err(|e| RegistryError::io("create", &self.label, e))?;
+        let path = self.dir.join(".lock");
+        RegistryLock::acquire(&path, &self.label, mode, self.lock_timeout)
+    }
+
+    /// Every role with a folder, in name order.
+    pub fn roles(&self) -> Result<Vec<String>, RegistryError> {
+        let mut roles: Vec<String> = self
+            .entries(Path::new(""))?
+            .into_iter()
+            .filter(|(name, is_dir)| *is_dir && names::is_valid_name(name))
+            .map(|(name, _)| name)
+            .collect();
+        roles.sort();
+        Ok(roles)
+    }
+
+    /// The versions of `role`, oldest first (none if the role has no folder).
+    pub fn versions(&self, role: &str) -> Result<Vec<Version>, RegistryError> {
+        names::check_role(role)?;
+        let mut versions = Vec::new();
+        for (name, is_dir) in self.entries(Path::new(role))? {
+            let Some(stem) = name.strip_suffix(".toml") else {
+                continue;
+            };
+            if is_dir || name.starts_with('.') {
+                continue;
+            }
+            let version = stem.parse().map_err(|_| RegistryError::StrayFile {
+                path: self.label.join(role).join(&name),
+            })?;
+            versions.push(version);
+        }
+        versions.sort();
+        Ok(versions)
+    }
+
+    /// The record of `role@version`.
+    pub fn get(&self, role: &str, version: &Version) -> Result<ImageRecord, RegistryError> {
+        names::check_role(role)?;
+        let rel = record_rel(role, version);
+        let text = match fs::read_to_string(self.dir.join(&rel)) {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(RegistryError::NotFound {
+                    role: role.into(),
+                    version: version.to_string(),
+                    path: self.label.join(rel),
+                });
+            }
+            other => other.map_err(|e| RegistryError::io("read", self.label.join(&rel), e))?,
+        };
+        let label = self.label.join(rel);
+        let record: ImageRecord = toml_file::parse(&label, &text)?;
+        record.check_identity(&label, &text, role, version)?;
+        Ok(record)
+    }
+
+    /// Every record of `role`, oldest first.
+    pub fn records(&self, role: &str) -> Result<Vec<ImageRecord>, RegistryError> {
+        self.versions(role)?
+            .iter()
+            .map(|version| self.get(role, version))
+            .collect()
+    }
+
+    /// The records `oxbake ls [ROLE]` shows: every role (or just `role`) in
+    /// name order, each one's versions newest first.
+    pub fn list(&self, role: Option<&str>) -> Result<Vec<ImageRecord>, RegistryError> {
+        let roles = match role {
+            Some(role) => vec![role.to_string()],
+            None => self.roles()?,
+        };
+        let mut records = Vec::new();
+        for role in &roles {
+            records.extend(self.records(role)?.into_iter().rev());
+        }
+        Ok(records)
+    }
+
+    /// The newest record of `role`, optionally passing over revoked ones.
+    pub fn latest(
+        &self,
+        role: &str,
+        skip_revoked: bool,
+    ) -> Result<Option<ImageRecord>, RegistryError> {
+        for version in self.versions(role)?.iter().rev() {
+            let record = self.get(role, version)?;
+            if !(skip_revoked && record.is_revoked()) {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The newest record of `role` that is not revoked and was built from
+    /// `inputs` (what `build --if-changed` looks for).
+    pub fn find_by_inputs(
+        &self,
+        role: &str,
+        inputs: &Sha256,
+    ) -> Result<Option<ImageRecord>, RegistryError> {
+        for version in self.versions(role)?.iter().rev() {
+            let record = self.get(role, version)?;
+            if !record.is_revoked() && record.inputs == *inputs {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record `reference` names: `ROLE@VERSION`, or the newest version of
+    /// `ROLE` (revoked or not: what was built last).
+    pub fn resolve(&self, reference: &ImageRef) -> Result<ImageRecord, RegistryError> {
+        match &reference.version {
+            Some(version) => self.get(&reference.role, version),
+            None => self
+                .latest(&reference.role, false)?
+                .ok_or_else(|| RegistryError::NoVersions {
+                    role: reference.role.clone(),
+                    dir: self.label.join(&reference.role),
+                }),
+        }
+    }
+
+    /// The contents of `channels.toml` (empty if there is none yet).
+    pub fn channels(&self) -> Result<Channels, RegistryError> {
+        let label = self.channels_label();
+        match fs::read_to_string(self.dir.join("channels.toml")) {
+            Ok(text) => toml_file::parse(&label, &text),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Channels::default()),
+            Err(e) => Err(RegistryError::io("read", label, e)),
+        }
+    }
+
+    pub(crate) fn channels_label(&self) -> PathBuf {
+        self.label.join("channels.toml")
+    }
+
+    /// The real path and the shown path of a file inside the registry.
+    pub(crate) fn paths(&self, rel: &Path) -> (PathBuf, PathBuf) {
+        (self.dir.join(rel), self.label.join(rel))
+    }
+
+    /// `(name, is_dir)` of every entry of a sub-folder; none if it is missing.
+    fn entries(&self, rel: &Path) -> Result<Vec<(String, bool)>, RegistryError> {
+        let (path, label) = self.paths(rel);
+        let read = match fs::read_dir(&path) {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            other => other.map_err(|e| RegistryError::io("list", &label, e))?,
+        };
+        let mut entries = Vec::new();
+        for entry in read {
+            let entry = entry.map_err(|e| RegistryError::io("list", &label, e))?;
+            let is_dir = entry
+                .file_type()
+                .map_err(|e| RegistryError::io("list", &label, e))?
+                .is_dir();
+            entries.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
+        }
+        Ok(entries)
+    }
+}
+
+/// `ROLE/VERSION.toml`, relative to the registry folder.
+pub(crate) fn record_rel(role: &str, version: &Version) -> PathBuf {
+    Path::new(role).join(format!("{version}.toml"))
+}

@@ -1,0 +1,275 @@
+//! Tests of the registry as a whole: files on disk, round trips, errors.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use jiff::Timestamp;
+
+use super::*;
+
+fn fixed_now() -> Timestamp {
+    "2026-11-25T10:03:12.5Z".parse().unwrap()
+}
+
+fn registry() -> (tempfile::TempDir, Registry) {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::for_project(dir.path()).with_clock(fixed_now);
+    (dir, registry)
+}
+
+fn sha(byte: char) -> Sha256 {
+    byte.to_string().repeat(64).parse().unwrap()
+}
+
+fn image(checks: &[(&str, bool)]) -> NewImage {
+    NewImage {
+        inputs: sha('a'),
+        parent: "base@2026.11.24.1".parse().unwrap(),
+        target: "local".into(),
+        artifact: Artifact::Local {
+            path: "/var/lib/oxbake/ui.qcow2".into(),
+            sha256: sha('b'),
+        },
+        repositories: BTreeMap::from([("http://deb.debian.org/debian bookworm".into(), sha('c'))]),
+        packages: BTreeMap::from([
+            ("nginx".into(), "1.22.1-9".into()),
+            ("libstdc++6".into(), "12.2.0-14".into()),
+        ]),
+        checks: checks
+            .iter()
+            .map(|(name, passed)| CheckResult {
+                name: (*name).into(),
+                command: format!("check-{name}"),
+                passed: *passed,
+                detail: String::new(),
+            })
+            .collect(),
+    }
+}
+
+fn v(text: &str) -> Version {
+    text.parse().unwrap()
+}
+
+#[test]
+fn records_allocate_increasing_versions_and_round_trip() {
+    let (_dir, reg) = registry();
+    let first = reg.record("ui", image(&[("nginx", true)])).unwrap();
+    let second = reg.record("ui", image(&[])).unwrap();
+    assert_eq!(first.version, v("2026.11.25.1"));
+    assert_eq!(second.version, v("2026.11.25.2"));
+    assert_eq!(first.created.to_string(), "2026-11-25T10:03:12Z");
+    assert_eq!(reg.get("ui", &first.version).unwrap(), first);
+    assert_eq!(reg.versions("ui").unwrap(), [first.version, second.version]);
+    assert_eq!(reg.roles().unwrap(), ["ui"]);
+    let latest = reg.resolve(&"ui".parse().unwrap()).unwrap();
+    assert_eq!(latest, second);
+}
+
+#[test]
+fn record_with_hands_the_version_to_the_builder() {
+    let (_dir, reg) = registry();
+    let record = reg
+        .record_with("web", |version| NewImage {
+            artifact: Artifact::Proxmox {
+                node: "pve1".into(),
+                vmid: 9001,
+                template: format!("oxbake-web-{version}"),
+            },
+            ..image(&[])
+        })
+        .unwrap();
+    let Artifact::Proxmox { template, .. } = &record.artifact else {
+        panic!("wrong artifact");
+    };
+    assert_eq!(template, "oxbake-web-2026.11.25.1");
+    assert_eq!(reg.get("web", &record.version).unwrap(), record);
+}
+
+#[test]
+fn the_file_is_plain_toml_with_every_field() {
+    let (dir, reg) = registry();
+    reg.record("ui", image(&[("nginx", true)])).unwrap();
+    let text = fs::read_to_string(dir.path().join("images/ui/2026.11.25.1.toml")).unwrap();
+    for line in [
+        "role = \"ui\"",
+        "version = \"2026.11.25.1\"",
+        "parent = \"base@2026.11.24.1\"",
+        "created = \"2026-11-25T10:03:12Z\"",
+        "[artifact]",
+        "kind = \"local\"",
+        "\"libstdc++6\" = \"12.2.0-14\"",
+        "[[checks]]",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(!text.contains("revoked"));
+    let names: Vec<_> = fs::read_dir(dir.path().join("images/ui"))
+        .unwrap()
+        .collect();
+    assert_eq!(names.len(), 1, "temporary files were left behind");
+}
+
+#[test]
+fn revoking_changes_only_the_revoked_table() {
+    let (_dir, reg) = registry();
+    let record = reg.record("ui", image(&[])).unwrap();
+    let revoked = reg
+        .revoke("ui", &record.version, "CVE-2026-1", "alice")
+        .unwrap();
+    assert_eq!(revoked.revoked.as_ref().unwrap().who, "alice");
+    let reread = reg.get("ui", &record.version).unwrap();
+    assert_eq!(reread, revoked);
+    assert_eq!(
+        ImageRecord {
+            revoked: None,
+            ..reread
+        },
+        record
+    );
+    let err = reg
+        .revoke("ui", &record.version, "again", "bob")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "image `ui@2026.11.25.1` is already revoked (CVE-2026-1)"
+    );
+    assert_eq!(reg.latest("ui", true).unwrap(), None);
+    assert_eq!(reg.latest("ui", false).unwrap(), Some(revoked));
+}
+
+#[test]
+fn parse_errors_point_at_line_and_column() {
+    let (dir, reg) = registry();
+    let record = reg.record("ui", image(&[])).unwrap();
+    let path = dir.path().join("images/ui/2026.11.25.1.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    let cases = [
+        (
+            "inputs = \"",
+            "inputs = \"nothex",
+            "images/ui/2026.11.25.1.toml:4:10: ",
+        ),
+        (
+            "target = ",
+            "colour = \"red\"\ntarget = ",
+            "images/ui/2026.11.25.1.toml:6:1: ",
+        ),
+        (
+            "role = \"ui\"",
+            "role = \"web\"",
+            "images/ui/2026.11.25.1.toml:2:8: role does not match",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let err = reg.get("ui", &record.version).unwrap_err();
+        assert!(err.to_string().starts_with(expected), "{err}");
+    }
+}
+
+#[test]
+fn stray_files_are_reported_and_hidden_files_ignored() {
+    let (dir, reg) = registry();
+    reg.record("ui", image(&[])).unwrap();
+    fs::write(dir.path().join("images/ui/.oxbake-x.tmp"), "").unwrap();
+    fs::write(dir.path().join("images/ui/README.md"), "").unwrap();
+    assert_eq!(reg.versions("ui").unwrap().len(), 1);
+    fs::write(dir.path().join("images/ui/2026.11.25.01.toml"), "").unwrap();
+    let err = reg.versions("ui").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("`images/ui/2026.11.25.01.toml`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn channels_keep_history_and_roll_back() {
+    let (dir, reg) = registry();
+    let a = reg.record("ui", image(&[])).unwrap().version;
+    let b = reg.record("ui", image(&[])).unwrap().version;
+    let c = reg.record("ui", image(&[])).unwrap().version;
+    for version in [a, b, c] {
+        assert!(
+            reg.set_channel("ui", "prod", &version, "ci", "nightly")
+                .unwrap()
+                .changed
+        );
+    }
+    assert!(
+        !reg.set_channel("ui", "prod", &c, "ci", "again")
+            .unwrap()
+            .changed
+    );
+    reg.revoke("ui", &b, "broken", "alice").unwrap();
+    let change = reg.rollback("ui", "prod", "alice", "bad release").unwrap();
+    assert_eq!((change.from, change.to), (Some(c), a));
+    let channels = reg.channels().unwrap();
+    assert_eq!(channels.get("prod", "ui"), Some(a));
+    assert_eq!(channels.history.len(), 4);
+    let last = channels.history.last().unwrap();
+    assert_eq!(last.action, ChannelAction::Rollback);
+    assert_eq!(last.why, "bad release");
+    let err = reg.rollback("ui", "prod", "alice", "").unwrap_err();
+    assert!(
+        matches!(err, RegistryError::NothingToRollBack { .. }),
+        "{err}"
+    );
+    let err = reg.set_channel("ui", "prod", &b, "ci", "").unwrap_err();
+    assert!(err.to_string().contains("is revoked (broken)"), "{err}");
+    let text = fs::read_to_string(dir.path().join("images/channels.toml")).unwrap();
+    assert!(
+        text.contains("[channels.prod]") && text.contains("[[history]]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn channel_changes_need_an_existing_image_and_valid_names() {
+    let (_dir, reg) = registry();
+    let err = reg
+        .set_channel("ui", "dev", &v("2026.11.25.1"), "ci", "")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "image `ui@2026.11.25.1` not found: `images/ui/2026.11.25.1.toml` does not exist"
+    );
+    let err = reg
+        .set_channel("ui", "Prod", &v("2026.11.25.1"), "ci", "")
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::InvalidChannel { .. }));
+    let err = reg.record("../x", image(&[])).unwrap_err();
+    assert!(matches!(err, RegistryError::InvalidRole { .. }));
+}
+
+#[test]
+fn missing_registry_reads_as_empty() {
+    let (_dir, reg) = registry();
+    assert!(reg.roles().unwrap().is_empty());
+    assert!(reg.versions("ui").unwrap().is_empty());
+    assert_eq!(reg.channels().unwrap(), Channels::default());
+    let err = reg.resolve(&"ui".parse().unwrap()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "role `ui` has no image versions in `images/ui`"
+    );
+}
+
+#[test]
+fn find_by_inputs_skips_revoked_and_other_inputs() {
+    let (_dir, reg) = registry();
+    let a = reg.record("ui", image(&[])).unwrap();
+    let other = NewImage {
+        inputs: sha('d'),
+        ..image(&[])
+    };
+    reg.record("ui", other).unwrap();
+    assert_eq!(
+        reg.find_by_inputs("ui", &sha('a')).unwrap(),
+        Some(a.clone())
+    );
+    reg.revoke("ui", &a.version, "bad", "me").unwrap();
+    assert_eq!(reg.find_by_inputs("ui", &sha('a')).unwrap(), None);
+    assert_eq!(reg.list(None).unwrap().len(), 2);
+}
