@@ -2,6 +2,7 @@
 //! VMs from them. The binary is a thin shell over [`run`].
 
 pub mod progress;
+pub mod target;
 
 /// Runs the command line and returns the process exit code.
 pub fn main_entry() -> i32 {
