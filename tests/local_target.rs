@@ -1,6 +1,8 @@
 //! End-to-end test of the local target: base image, builder VM, template,
 //! overlay VM, clean-up. Boots real QEMU guests (TCG: a few minutes).
 #![cfg(feature = "e2e")]
+// The test reports its timings on stderr (`--nocapture`).
+#![allow(clippy::print_stderr)]
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;

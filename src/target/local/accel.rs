@@ -87,10 +87,10 @@ fn kvm_device_usable() -> bool {
 pub async fn kernel_runs(serial_log: &Path, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     loop {
-        if let Ok(bytes) = tokio::fs::read(serial_log).await {
-            if String::from_utf8_lossy(&bytes).contains(KERNEL_MARK) {
-                return true;
-            }
+        if let Ok(bytes) = tokio::fs::read(serial_log).await
+            && String::from_utf8_lossy(&bytes).contains(KERNEL_MARK)
+        {
+            return true;
         }
         if Instant::now() >= deadline {
             return false;

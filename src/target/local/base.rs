@@ -115,12 +115,12 @@ pub async fn bootstrap(
     let hash = opts.recipe_hash();
     let dir = base_meta::base_dir(&opts.cache_dir);
     let image = dir.join(format!("debian-12-{}.qcow2", &hash[..16]));
-    if !opts.refresh {
-        if let Some(found) = base_meta::load(&image).await? {
-            progress.info(format!("base image `{}` is cached", image.display()));
-            base_meta::set_current(&opts.cache_dir, &found.path).await?;
-            return Ok(found);
-        }
+    if !opts.refresh
+        && let Some(found) = base_meta::load(&image).await?
+    {
+        progress.info(format!("base image `{}` is cached", image.display()));
+        base_meta::set_current(&opts.cache_dir, &found.path).await?;
+        return Ok(found);
     }
     tokio::fs::create_dir_all(&dir)
         .await

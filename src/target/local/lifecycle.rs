@@ -144,10 +144,10 @@ pub(super) async fn existing(t: &LocalTarget, vm: &VmHandle) -> Result<VmFiles, 
 pub(super) async fn destroy(t: &LocalTarget, vm: &VmHandle) -> Result<(), TargetError> {
     validate_name(&vm.id)?;
     let files = t.state.vm(&vm.id);
-    if let Some(pid) = process::running_pid(&files.pid()).await {
-        if !process::kill(pid).await {
-            return Err(TargetError::VmRunning(vm.name.clone()));
-        }
+    if let Some(pid) = process::running_pid(&files.pid()).await
+        && !process::kill(pid).await
+    {
+        return Err(TargetError::VmRunning(vm.name.clone()));
     }
     match tokio::fs::remove_dir_all(&files.dir).await {
         Ok(()) => Ok(()),

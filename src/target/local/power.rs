@@ -30,10 +30,20 @@ pub(crate) async fn start(t: &LocalTarget, vm: &VmHandle) -> Result<(), TargetEr
             t.progress.info(format!("accelerator: tcg ({reason})"));
             launch_any_port(&files, &record, Accel::Tcg).await.map(drop)
         }
-        Plan::ProbeKvm => {
-            launch_any_port(&files, &record, Accel::Kvm).await?;
-            probe_kvm(t, &files, &record).await
-        }
+        Plan::ProbeKvm => match launch_any_port(&files, &record, Accel::Kvm).await {
+            Ok(_) => probe_kvm(t, &files, &record).await,
+            Err(TargetError::Start { message, .. }) => {
+                let first = message.lines().next().unwrap_or_default().to_string();
+                fall_back(
+                    t,
+                    &files,
+                    &record,
+                    format!("qemu could not start under kvm: {first}"),
+                )
+                .await
+            }
+            Err(other) => Err(other),
+        },
     }
 }
 
@@ -45,11 +55,22 @@ async fn probe_kvm(t: &LocalTarget, files: &VmFiles, record: &VmRecord) -> Resul
             .info("accelerator: kvm (a guest kernel runs under it)");
         return Ok(());
     }
-    accel::record(Accel::Tcg);
-    t.progress.warn(format!(
-        "accelerator: tcg (a guest under kvm printed no kernel output within {} s; falling back)",
+    let why = format!(
+        "a guest under kvm printed no kernel output within {} s",
         PROBE_TIME.as_secs()
-    ));
+    );
+    fall_back(t, files, record, why).await
+}
+
+async fn fall_back(
+    t: &LocalTarget,
+    files: &VmFiles,
+    record: &VmRecord,
+    why: String,
+) -> Result<(), TargetError> {
+    accel::record(Accel::Tcg);
+    t.progress
+        .warn(format!("accelerator: tcg ({why}; falling back)"));
     stop_now(files).await;
     let _ = tokio::fs::remove_file(files.serial_log()).await;
     launch_any_port(files, record, Accel::Tcg).await.map(drop)

@@ -40,9 +40,6 @@ pub fn args(files: &VmFiles, launch: &Launch) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |parts: &[&str]| args.extend(parts.iter().map(OsString::from));
     push(&["-machine", "q35", "-accel", accel]);
-    if launch.accel == Accel::Kvm {
-        push(&["-cpu", "host"]);
-    }
     push(&[
         "-m",
         &launch.memory_mib.to_string(),

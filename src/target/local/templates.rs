@@ -100,17 +100,17 @@ async fn backed_by(t: &LocalTarget, disk: &std::path::Path) -> Result<Option<Str
         Err(_) => return Ok(None),
     };
     for name in names_in(&t.state.templates(), Some("toml")).await? {
-        if let Ok(r) = read_toml::<TemplateRecord>(&t.state.template_meta(&name)).await {
-            if r.backing == disk {
-                return Ok(Some(format!("template `{name}`")));
-            }
+        if let Ok(r) = read_toml::<TemplateRecord>(&t.state.template_meta(&name)).await
+            && r.backing == disk
+        {
+            return Ok(Some(format!("template `{name}`")));
         }
     }
     for name in names_in(&t.state.vms(), None).await? {
-        if let Ok(r) = read_toml::<VmRecord>(&t.state.vm(&name).record()).await {
-            if r.backing == disk {
-                return Ok(Some(format!("vm `{name}`")));
-            }
+        if let Ok(r) = read_toml::<VmRecord>(&t.state.vm(&name).record()).await
+            && r.backing == disk
+        {
+            return Ok(Some(format!("vm `{name}`")));
         }
     }
     Ok(None)

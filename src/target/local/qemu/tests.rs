@@ -39,14 +39,16 @@ fn value_of(args: &[OsString], flag: &str) -> String {
 fn tcg_runs_multi_threaded_without_host_cpu() {
     let args = args(&files(), &launch(Accel::Tcg));
     assert_eq!(value_of(&args, "-accel"), "tcg,thread=multi");
-    assert!(!joined(&args).contains("-cpu host"));
+    assert!(!joined(&args).contains("-cpu"));
 }
 
+/// `-cpu host` makes QEMU abort on hosts whose KVM rejects some MSRs, so
+/// KVM keeps QEMU's default CPU model.
 #[test]
-fn kvm_uses_the_host_cpu() {
+fn kvm_keeps_the_default_cpu_model() {
     let args = args(&files(), &launch(Accel::Kvm));
     assert_eq!(value_of(&args, "-accel"), "kvm");
-    assert_eq!(value_of(&args, "-cpu"), "host");
+    assert!(!joined(&args).contains("-cpu"));
 }
 
 #[test]
