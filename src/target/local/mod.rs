@@ -121,3 +121,6 @@ impl Target for LocalTarget {
         templates::list(self).await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -137,25 +137,14 @@ mod tests {
         std::fs::create_dir_all(&deep).unwrap();
         let sock = deep.join("qmp.sock");
         assert!(sock.as_os_str().len() > 108);
-        let listener = {
-            let short = std::os::unix::net::UnixListener::bind(
-                Path::new("/proc/self/fd")
-                    .join(
-                        std::fs::File::open(&deep)
-                            .map(|f| {
-                                let fd = f.as_raw_fd();
-                                std::mem::forget(f);
-                                fd
-                            })
-                            .unwrap()
-                            .to_string(),
-                    )
-                    .join("qmp.sock"),
-            )
-            .unwrap();
-            short.set_nonblocking(true).unwrap();
-            UnixListener::from_std(short).unwrap()
-        };
+        // Bind through the folder handle too: the full path is too long.
+        let folder = std::fs::File::open(&deep).unwrap();
+        let short = Path::new("/proc/self/fd")
+            .join(folder.as_raw_fd().to_string())
+            .join("qmp.sock");
+        let std_listener = std::os::unix::net::UnixListener::bind(short).unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let listener = UnixListener::from_std(std_listener).unwrap();
         let server = tokio::spawn(serve(listener, "{\"return\": {}}\n"));
         let mut qmp = Qmp::connect("web", &sock).await.unwrap();
         assert_eq!(qmp.execute("system_powerdown").await.unwrap(), json!({}));
