@@ -115,6 +115,7 @@ pub async fn bootstrap(
     let hash = opts.recipe_hash();
     let dir = base_meta::base_dir(&opts.cache_dir);
     let image = dir.join(format!("debian-12-{}.qcow2", &hash[..16]));
+    let _lock = base_meta::lock(&opts.cache_dir).await?;
     if !opts.refresh
         && let Some(found) = base_meta::load(&image).await?
     {

@@ -147,3 +147,51 @@ pub async fn sha256_file(path: &Path) -> Result<String, TargetError> {
     }
     Ok(hex::encode(hasher.finalize()))
 }
+
+/// Holds `base/.lock` exclusively until dropped: one bootstrap or import at
+/// a time. Whoever holds it also removes work folders that an interrupted
+/// run left behind (`.work-*`, `.import-*`).
+pub async fn lock(cache_dir: &Path) -> Result<std::fs::File, TargetError> {
+    let dir = base_dir(cache_dir);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| TargetError::io(&dir, e))?;
+    let path = dir.join(".lock");
+    let locked = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        }
+    })
+    .await
+    .map_err(|e| TargetError::io(&path, std::io::Error::other(e)))?
+    .map_err(|e| TargetError::io(&path, e))?;
+    remove_stale_work(&dir).await?;
+    Ok(locked)
+}
+
+async fn remove_stale_work(dir: &Path) -> Result<(), TargetError> {
+    let mut entries = tokio::fs::read_dir(dir)
+        .await
+        .map_err(|e| TargetError::io(dir, e))?;
+    while let Some(entry) = entries
+        .next_entry()
+        .await
+        .map_err(|e| TargetError::io(dir, e))?
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".work-") || name.starts_with(".import-") {
+            let path = entry.path();
+            tokio::fs::remove_dir_all(&path)
+                .await
+                .map_err(|e| TargetError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}

@@ -30,6 +30,7 @@ pub async fn import(
         .await
         .map_err(|e| TargetError::io(&dir, e))?;
     let image = dir.join(format!("imported-{}.qcow2", &expected[..16]));
+    let _lock = base_meta::lock(cache_dir).await?;
     if let Some(found) = base_meta::load(&image).await? {
         progress.info(format!(
             "base image `{}` is already imported",

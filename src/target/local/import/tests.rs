@@ -43,6 +43,7 @@ fn leftovers(cache: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
+    names.retain(|n| n != ".lock");
     names.sort();
     names
 }
@@ -165,4 +166,22 @@ async fn an_http_error_is_a_download_error() {
         "{err}"
     );
     assert_eq!(leftovers(cache.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn work_folders_of_an_interrupted_run_are_removed() {
+    let cache = tempfile::tempdir().unwrap();
+    let stale = cache.path().join("base/.import-abc/fetched");
+    std::fs::create_dir_all(&stale).unwrap();
+    let src = cache.path().join("cloud.raw");
+    std::fs::write(&src, raw_image()).unwrap();
+    import(
+        src.to_str().unwrap(),
+        &sha_hex(&raw_image()),
+        cache.path(),
+        &Progress::silent(),
+    )
+    .await
+    .unwrap();
+    assert!(!cache.path().join("base/.import-abc").exists());
 }
