@@ -12,6 +12,7 @@ pub mod project;
 pub mod recipe;
 pub mod registry;
 pub mod render;
+pub mod target;
 pub mod tomlfile;
 
 use clap::Parser;

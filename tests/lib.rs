@@ -2,5 +2,6 @@
 
 mod check;
 mod inputs;
+mod local_target;
 mod registry;
 mod support;

@@ -1,0 +1,77 @@
+//! The error type every target operation returns.
+
+use std::path::{Path, PathBuf};
+
+/// Why a target operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("`{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("command `{program}` could not be started: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("command `{command}` failed ({status}): {stderr}")]
+    Command {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("no base image: run `oxbake base bootstrap` or `oxbake base import`")]
+    NoBaseImage,
+    #[error("invalid sha256 `{0}`: expected 64 hexadecimal digits")]
+    InvalidSha256(String),
+    #[error("`{origin}`: checksum mismatch: expected {expected}, got {actual}")]
+    ChecksumMismatch {
+        origin: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("download `{url}`: {message}")]
+    Download { url: String, message: String },
+    #[error("vm `{0}` already exists")]
+    VmExists(String),
+    #[error("vm `{0}` does not exist")]
+    VmNotFound(String),
+    #[error("vm `{0}` is running; stop it first")]
+    VmRunning(String),
+    #[error("vm `{0}` is not running")]
+    VmNotRunning(String),
+    #[error("template `{0}` already exists")]
+    TemplateExists(String),
+    #[error("template `{0}` does not exist")]
+    TemplateNotFound(String),
+    #[error("template `{name}` is still used by {user}")]
+    TemplateInUse { name: String, user: String },
+    #[error("template `{name}` belongs to another target")]
+    ForeignArtifact { name: String },
+    #[error("invalid name `{0}`: use letters, digits, `.`, `_` and `-`")]
+    InvalidName(String),
+    #[error("vm `{name}`: {what} did not happen within {secs} s")]
+    Timeout {
+        name: String,
+        what: String,
+        secs: u64,
+    },
+    #[error("vm `{name}`: qmp: {message}")]
+    Qmp { name: String, message: String },
+    #[error("vm `{name}` did not start: {message}")]
+    Start { name: String, message: String },
+    #[error("`{}`: invalid state file: {message}", path.display())]
+    State { path: PathBuf, message: String },
+}
+
+impl TargetError {
+    pub(crate) fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+}

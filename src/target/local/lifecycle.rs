@@ -1,0 +1,185 @@
+//! Creating, seeding, listing and destroying local VMs. Starting and
+//! stopping them is in [`super::power`].
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tokio::process::Command;
+
+use super::LocalTarget;
+use super::state::{DirGuard, VmFiles, VmRecord, names_in, read_toml, write_toml};
+use super::{process, qemu};
+use crate::target::cloudinit::write_seed_iso;
+use crate::target::{
+    Artifact, CloudInit, ManagedVm, Source, TargetError, VmHandle, VmSpec, VmState, exec,
+    validate_name,
+};
+
+pub(super) use super::power::{shutdown, ssh_endpoint, start};
+
+/// A stopped VM: a folder with an overlay disk on the source and `vm.toml`.
+pub(super) async fn create(t: &LocalTarget, spec: &VmSpec) -> Result<VmHandle, TargetError> {
+    validate_name(&spec.name)?;
+    let backing = resolve_source(t, &spec.source).await?;
+    let files = t.state.vm(&spec.name);
+    let vms = t.state.vms();
+    tokio::fs::create_dir_all(&vms)
+        .await
+        .map_err(|e| TargetError::io(&vms, e))?;
+    match tokio::fs::create_dir(&files.dir).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(TargetError::VmExists(spec.name.clone()));
+        }
+        Err(e) => return Err(TargetError::io(&files.dir, e)),
+    }
+    let guard = DirGuard::new(files.dir.clone());
+    set_mode(&files.dir, 0o700).await?;
+    create_overlay(&files.disk(), &backing, spec.disk_gib).await?;
+    let record = VmRecord {
+        name: spec.name.clone(),
+        labels: spec.labels.clone(),
+        cores: spec.cores,
+        memory_mib: spec.memory_mib,
+        mac: qemu::mac_for(&spec.name),
+        backing,
+        created: jiff::Timestamp::now().to_string(),
+    };
+    write_toml(&files.record(), &record).await?;
+    guard.disarm();
+    Ok(handle(&spec.name))
+}
+
+pub(super) fn handle(name: &str) -> VmHandle {
+    VmHandle {
+        name: name.to_string(),
+        id: name.to_string(),
+    }
+}
+
+async fn resolve_source(t: &LocalTarget, source: &Source) -> Result<PathBuf, TargetError> {
+    let path = match source {
+        Source::Base => t.base_image.clone().ok_or(TargetError::NoBaseImage)?,
+        Source::Template(tpl) => match &tpl.artifact {
+            Artifact::Local { path, .. } => path.clone(),
+            Artifact::Proxmox { .. } => {
+                return Err(TargetError::ForeignArtifact {
+                    name: tpl.name.clone(),
+                });
+            }
+        },
+    };
+    // Overlays record the resolved file, never a symbolic link that may move.
+    tokio::fs::canonicalize(&path)
+        .await
+        .map_err(|e| TargetError::io(&path, e))
+}
+
+async fn create_overlay(
+    disk: &Path,
+    backing: &Path,
+    disk_gib: Option<u32>,
+) -> Result<(), TargetError> {
+    let mut cmd = Command::new("qemu-img");
+    cmd.args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+        .arg(backing)
+        .arg(disk);
+    if let Some(gib) = disk_gib {
+        let wanted = u64::from(gib) << 30;
+        if wanted > virtual_size(backing).await? {
+            cmd.arg(wanted.to_string());
+        }
+    }
+    exec::run(&mut cmd).await.map(drop)
+}
+
+/// The virtual size of a disk image, from `qemu-img info`.
+pub(super) async fn virtual_size(image: &Path) -> Result<u64, TargetError> {
+    let mut cmd = Command::new("qemu-img");
+    cmd.args(["info", "-U", "--output=json"]).arg(image);
+    let out = exec::run(&mut cmd).await?;
+    let info: Value = serde_json::from_slice(&out.stdout).map_err(|e| TargetError::State {
+        path: image.to_path_buf(),
+        message: format!("qemu-img info: {e}"),
+    })?;
+    info["virtual-size"]
+        .as_u64()
+        .ok_or_else(|| TargetError::State {
+            path: image.to_path_buf(),
+            message: "qemu-img info has no virtual-size".into(),
+        })
+}
+
+pub(super) async fn set_cloud_init(
+    t: &LocalTarget,
+    vm: &VmHandle,
+    data: &CloudInit,
+) -> Result<(), TargetError> {
+    let files = existing(t, vm).await?;
+    if process::running_pid(&files.pid()).await.is_some() {
+        return Err(TargetError::VmRunning(vm.name.clone()));
+    }
+    let seed = files.seed();
+    let partial = files.dir.join(".seed.iso.partial");
+    let _ = tokio::fs::remove_file(&partial).await;
+    write_seed_iso(data, &partial).await?;
+    tokio::fs::rename(&partial, &seed)
+        .await
+        .map_err(|e| TargetError::io(&seed, e))
+}
+
+/// The VM's files; an error when its folder is gone.
+pub(super) async fn existing(t: &LocalTarget, vm: &VmHandle) -> Result<VmFiles, TargetError> {
+    validate_name(&vm.id)?;
+    let files = t.state.vm(&vm.id);
+    match tokio::fs::try_exists(files.record()).await {
+        Ok(true) => Ok(files),
+        Ok(false) => Err(TargetError::VmNotFound(vm.name.clone())),
+        Err(e) => Err(TargetError::io(files.record(), e)),
+    }
+}
+
+/// Kills QEMU if it runs, then removes the VM folder.
+pub(super) async fn destroy(t: &LocalTarget, vm: &VmHandle) -> Result<(), TargetError> {
+    validate_name(&vm.id)?;
+    let files = t.state.vm(&vm.id);
+    if let Some(pid) = process::running_pid(&files.pid()).await
+        && !process::kill(pid).await
+    {
+        return Err(TargetError::VmRunning(vm.name.clone()));
+    }
+    match tokio::fs::remove_dir_all(&files.dir).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(TargetError::io(&files.dir, e)),
+    }
+}
+
+/// Every VM folder, with its labels (if readable) and whether QEMU runs.
+pub(super) async fn list(t: &LocalTarget) -> Result<Vec<ManagedVm>, TargetError> {
+    let mut out = Vec::new();
+    for name in names_in(&t.state.vms(), None).await? {
+        let files = t.state.vm(&name);
+        let labels = read_toml::<VmRecord>(&files.record())
+            .await
+            .ok()
+            .map(|r| r.labels);
+        let state = match process::running_pid(&files.pid()).await {
+            Some(_) => VmState::Running,
+            None => VmState::Stopped,
+        };
+        out.push(ManagedVm {
+            handle: handle(&name),
+            labels,
+            state,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) async fn set_mode(path: &Path, mode: u32) -> Result<(), TargetError> {
+    tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .await
+        .map_err(|e| TargetError::io(path, e))
+}

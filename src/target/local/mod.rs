@@ -1,0 +1,126 @@
+//! The `local` target: QEMU on this machine. Templates are read-only qcow2
+//! files, VM disks are qcow2 overlays on them (so templates of roles built
+//! on other roles form backing chains), cloud-init reads a NoCloud seed ISO,
+//! and SSH reaches the guest through a forwarded port on 127.0.0.1.
+//!
+//! State lives in `<project>/.oxbake/local/` (see [`state`]); nothing else
+//! records which VMs exist, so `list_vms` is also what `gc` uses.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub mod accel;
+pub mod base;
+mod base_disk;
+pub mod base_meta;
+mod base_rootfs;
+pub mod import;
+mod lifecycle;
+pub mod port;
+mod power;
+mod process;
+mod qemu;
+mod qmp;
+pub mod state;
+mod templates;
+
+pub use accel::AccelMode;
+pub use qemu::Accel;
+
+use crate::progress::Progress;
+use crate::target::{CloudInit, ManagedVm, Target, TargetError, TemplateRef, VmHandle, VmSpec};
+use state::StateDir;
+
+/// QEMU on this machine.
+#[derive(Debug, Clone)]
+pub struct LocalTarget {
+    state: StateDir,
+    base_image: Option<PathBuf>,
+    accel: AccelMode,
+    progress: Progress,
+}
+
+impl LocalTarget {
+    /// A target whose state lives under `project_dir/.oxbake/local`.
+    /// `base_image` backs VMs created from `Source::Base` (see
+    /// [`base_meta::current`]).
+    pub fn new(
+        project_dir: &Path,
+        base_image: Option<PathBuf>,
+        accel: AccelMode,
+        progress: Progress,
+    ) -> Self {
+        Self {
+            state: StateDir::new(project_dir),
+            base_image,
+            accel,
+            progress,
+        }
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        self.state.root()
+    }
+
+    /// The serial console capture of a VM (for failure reports).
+    pub fn serial_log(&self, vm: &VmHandle) -> PathBuf {
+        self.state.vm(&vm.id).serial_log()
+    }
+}
+
+#[async_trait]
+impl Target for LocalTarget {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    async fn create_vm(&self, spec: &VmSpec) -> Result<VmHandle, TargetError> {
+        lifecycle::create(self, spec).await
+    }
+
+    async fn set_cloud_init(&self, vm: &VmHandle, data: &CloudInit) -> Result<(), TargetError> {
+        lifecycle::set_cloud_init(self, vm, data).await
+    }
+
+    async fn start(&self, vm: &VmHandle) -> Result<(), TargetError> {
+        lifecycle::start(self, vm).await
+    }
+
+    async fn ssh_endpoint(
+        &self,
+        vm: &VmHandle,
+        timeout: Duration,
+    ) -> Result<SocketAddr, TargetError> {
+        lifecycle::ssh_endpoint(self, vm, timeout).await
+    }
+
+    async fn shutdown(&self, vm: &VmHandle, timeout: Duration) -> Result<bool, TargetError> {
+        lifecycle::shutdown(self, vm, timeout).await
+    }
+
+    async fn make_template(&self, vm: &VmHandle, name: &str) -> Result<TemplateRef, TargetError> {
+        templates::make(self, vm, name).await
+    }
+
+    async fn destroy(&self, vm: &VmHandle) -> Result<(), TargetError> {
+        lifecycle::destroy(self, vm).await
+    }
+
+    async fn destroy_template(&self, template: &TemplateRef) -> Result<(), TargetError> {
+        templates::destroy(self, template).await
+    }
+
+    async fn list_vms(&self) -> Result<Vec<ManagedVm>, TargetError> {
+        lifecycle::list(self).await
+    }
+
+    async fn list_templates(&self) -> Result<Vec<TemplateRef>, TargetError> {
+        templates::list(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

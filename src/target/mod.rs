@@ -1,0 +1,105 @@
+//! Targets: where VMs live. Build, promote and deploy are written once
+//! against [`Target`]; `local` runs QEMU on this machine, `proxmox` talks to
+//! a Proxmox VE cluster.
+//!
+//! The trait is deliberately narrow: each method maps onto one or two
+//! Proxmox API calls (clone, config, start, shutdown/stop, agent
+//! network-get-interfaces, template, destroy, list by tags) and onto a few
+//! files and one QEMU process locally.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub mod cloudinit;
+mod error;
+pub(crate) mod exec;
+pub mod local;
+mod types;
+
+pub use error::TargetError;
+pub use types::{
+    Artifact, CloudInit, Labels, ManagedVm, Source, TemplateRef, VmHandle, VmKind, VmSpec, VmState,
+};
+
+/// A place where oxbake creates, runs and templates VMs.
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// Short name for messages (`local`, `proxmox`).
+    fn kind(&self) -> &'static str;
+
+    /// Creates a stopped VM from the base image or a template. The VM carries
+    /// the spec's labels, so [`Target::list_vms`] can find leftovers.
+    async fn create_vm(&self, spec: &VmSpec) -> Result<VmHandle, TargetError>;
+
+    /// Sets the NoCloud data the VM reads at its next boot (VM stopped).
+    async fn set_cloud_init(&self, vm: &VmHandle, data: &CloudInit) -> Result<(), TargetError>;
+
+    async fn start(&self, vm: &VmHandle) -> Result<(), TargetError>;
+
+    /// Waits until the guest's SSH server answers and returns its address
+    /// (local: `127.0.0.1:forwarded-port`; proxmox: the address the guest
+    /// agent reports).
+    async fn ssh_endpoint(
+        &self,
+        vm: &VmHandle,
+        timeout: Duration,
+    ) -> Result<SocketAddr, TargetError>;
+
+    /// Asks the guest to power off (ACPI or guest agent); forces it off when
+    /// it is still running after `timeout`. Returns `true` if it had to force.
+    async fn shutdown(&self, vm: &VmHandle, timeout: Duration) -> Result<bool, TargetError>;
+
+    /// Turns a stopped VM into the template `name` (`ROLE-VERSION`). The VM
+    /// is consumed: afterwards only the template exists.
+    async fn make_template(&self, vm: &VmHandle, name: &str) -> Result<TemplateRef, TargetError>;
+
+    /// Stops the VM if needed and removes everything that belongs to it.
+    /// Destroying a VM that no longer exists is not an error.
+    async fn destroy(&self, vm: &VmHandle) -> Result<(), TargetError>;
+
+    /// Removes a template (retention). Templates that others build on must
+    /// be kept by the caller.
+    async fn destroy_template(&self, template: &TemplateRef) -> Result<(), TargetError>;
+
+    /// The VMs this target manages, with their labels and state.
+    async fn list_vms(&self) -> Result<Vec<ManagedVm>, TargetError>;
+
+    /// The templates this target manages.
+    async fn list_templates(&self) -> Result<Vec<TemplateRef>, TargetError>;
+}
+
+/// Names of VMs and templates: they become folder and file names locally and
+/// VM names on Proxmox, so only a portable character set is allowed.
+pub fn validate_name(name: &str) -> Result<(), TargetError> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with(['.', '-'])
+        && name.chars().all(ok_char);
+    if ok {
+        Ok(())
+    } else {
+        Err(TargetError::InvalidName(name.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_portable() {
+        for good in ["web-1.2.0", "base-20260101.1", "run_7-builder"] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".hidden", "-x", "a/b", "a b", "ä", &"x".repeat(64)] {
+            let err = validate_name(bad).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("invalid name `{bad}`: use letters, digits, `.`, `_` and `-`")
+            );
+        }
+    }
+}

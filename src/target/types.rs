@@ -1,0 +1,112 @@
+//! The values that cross the [`super::Target`] boundary.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// What a new VM's disk starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The target's base image (local: the current base qcow2; proxmox: the
+    /// configured base template).
+    Base,
+    Template(TemplateRef),
+}
+
+/// A template: its name (`ROLE-VERSION`) and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateRef {
+    pub name: String,
+    pub artifact: Artifact,
+}
+
+/// Where a template lives, as the registry records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "target", rename_all = "lowercase")]
+pub enum Artifact {
+    Local {
+        path: PathBuf,
+        sha256: String,
+    },
+    Proxmox {
+        node: String,
+        vmid: u32,
+        name: String,
+    },
+}
+
+/// Why a VM exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VmKind {
+    Builder,
+    Smoke,
+    Deployed,
+}
+
+/// What oxbake attaches to every VM it creates (local: `vm.toml`; proxmox:
+/// tags), so `gc` can tell whose leftover a VM is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Labels {
+    pub run_id: String,
+    pub role: String,
+    pub kind: VmKind,
+}
+
+/// A VM to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmSpec {
+    pub name: String,
+    pub source: Source,
+    pub cores: u32,
+    pub memory_mib: u32,
+    /// Grow the disk to this size (never shrinks).
+    pub disk_gib: Option<u32>,
+    pub labels: Labels,
+}
+
+/// A VM a target created. `id` is target-specific: the VM's folder name
+/// locally, `NODE/VMID` on Proxmox.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VmHandle {
+    pub name: String,
+    pub id: String,
+}
+
+/// Whether a VM's guest is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmState {
+    Running,
+    Stopped,
+}
+
+/// A VM found by listing a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedVm {
+    pub handle: VmHandle,
+    /// `None` when the VM's labels are missing or unreadable.
+    pub labels: Option<Labels>,
+    pub state: VmState,
+}
+
+/// The NoCloud documents of one VM. `user_data` may carry secrets: it is
+/// never logged and only written to 0600 files.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CloudInit {
+    pub user_data: String,
+    pub meta_data: String,
+    pub network_config: Option<String>,
+}
+
+impl std::fmt::Debug for CloudInit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudInit")
+            .field(
+                "user_data",
+                &format_args!("<{} bytes>", self.user_data.len()),
+            )
+            .field("meta_data", &self.meta_data)
+            .field("network_config", &self.network_config)
+            .finish()
+    }
+}
