@@ -25,11 +25,43 @@ pub struct Cli {
 pub enum Command {
     /// Validate oxbake.toml, every recipe and every template; contacts nothing.
     Check,
+    /// List the images in the registry, newest first.
+    Ls {
+        /// Only this role's images.
+        role: Option<String>,
+    },
+    /// Show one image: ROLE (its newest version) or ROLE@VERSION.
+    Show {
+        #[arg(value_name = "ROLE[@VERSION]")]
+        image: String,
+    },
+    /// Make the base image for the local target.
+    #[command(subcommand)]
+    Base(BaseCommand),
     /// Print a role's inputs hash and the inputs it covers.
     Inputs {
         role: String,
         /// The target whose base image roles without a parent start from.
         #[arg(long)]
         target: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaseCommand {
+    /// Build a Debian 12 base image from Debian's archive (mmdebstrap; needs
+    /// root). Reuses the cached image when its package list is unchanged.
+    Bootstrap {
+        /// Build again even when a cached image matches.
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Take a ready-made image (a Debian cloud image) as the base.
+    Import {
+        #[arg(value_name = "FILE-or-URL")]
+        source: String,
+        /// The image's expected SHA-256; a mismatch keeps nothing.
+        #[arg(long, value_name = "HEX")]
+        sha256: String,
     },
 }

@@ -3,6 +3,8 @@
 use crate::diag::Diagnostics;
 use crate::project::ProjectError;
 use crate::recipe::inputs::InputsError;
+use crate::registry::RegistryError;
+use crate::target::TargetError;
 
 /// Exit codes of the command-line contract.
 pub mod exit {
@@ -24,6 +26,10 @@ pub enum Error {
     Usage(String),
     #[error(transparent)]
     Inputs(#[from] InputsError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
     #[error("interrupted")]
     Interrupted,
 }
@@ -32,7 +38,8 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Invalid(_) | Error::Project(_) | Error::Usage(_) => exit::INVALID,
-            Error::Inputs(_) => exit::FAILED,
+            Error::Registry(e) if e.is_invalid_input() => exit::INVALID,
+            Error::Inputs(_) | Error::Registry(_) | Error::Target(_) => exit::FAILED,
             Error::Interrupted => exit::INTERRUPTED,
         }
     }

@@ -1,36 +1,63 @@
 //! One file per command: each turns parsed arguments into calls on the
 //! core and hands the result to [`Output`].
 
+mod base;
 mod check;
+mod images;
 mod inputs;
 mod lineage;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
 use crate::output::Output;
+use crate::progress::{self, Progress};
 use crate::project::{self, Project};
 use crate::recipe::validate;
 
 /// Runs one command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
-    let out = Output { json: cli.json };
-    let ctx = Ctx { cli: &cli, out };
-    match &cli.command {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> Result<(), Error> {
+    let (progress, events) = Progress::channel();
+    let drawing = progress::draw(events);
+    let ctx = Ctx {
+        cli: &cli,
+        out: Output { json: cli.json },
+        progress,
+    };
+    let result = match &cli.command {
         Command::Check => check::run(&ctx),
         Command::Inputs { role, target } => inputs::run(&ctx, role, target.as_deref()),
-    }
+        Command::Ls { role } => images::ls(&ctx, role.as_deref()),
+        Command::Show { image } => images::show(&ctx, image),
+        Command::Base(command) => base::run(&ctx, command).await,
+    };
+    drop(ctx);
+    let _ = drawing.await;
+    result
 }
 
 /// What every command gets.
 pub struct Ctx<'a> {
     pub cli: &'a Cli,
     pub out: Output,
+    pub progress: Progress,
 }
 
 impl Ctx<'_> {
+    pub fn project_root(&self) -> Result<std::path::PathBuf, Error> {
+        Ok(project::find_root(self.cli.dir.as_deref())?)
+    }
+
     /// Loads the project and refuses to go on if `oxbake check` would fail.
     pub fn checked_project(&self) -> Result<Project, Error> {
-        let root = project::find_root(self.cli.dir.as_deref())?;
+        let root = self.project_root()?;
         let project = Project::load(&root).map_err(Error::Invalid)?;
         let problems = validate::validate(&project);
         if problems.is_empty() {
