@@ -1,6 +1,7 @@
 //! oxbake: bake versioned, immutable Proxmox VE templates per role and deploy
 //! VMs from them. The binary is a thin shell over [`run`].
 
+pub mod guest;
 pub mod progress;
 
 /// Runs the command line and returns the process exit code.
