@@ -1,0 +1,2 @@
+mod guest;
+mod support;
