@@ -340,13 +340,20 @@ async fn run_as_another_user_through_sudo() {
 async fn a_command_exceeding_its_timeout_is_killed() {
     let fx = Fixture::new();
     let mut guest = fx.connect().await;
-    for (script, marker) in [
-        ("sleep 61.25", "61.25"),
-        ("trap '' TERM; sleep 61.5", "61.5"),
-    ] {
+    let cases = [
+        (Command::new("sleep 61.25"), "61.25"),
+        (Command::new("trap '' HUP INT TERM; sleep 61.5"), "61.5"),
+        (
+            Command::new("trap '' HUP; sleep 61.75").run_as("root"),
+            "61.75",
+        ),
+    ];
+    for (cmd, marker) in cases {
         let started = Instant::now();
-        let cmd = Command::new(script).timeout(Duration::from_secs(1));
-        let err = guest.exec(&cmd).await.unwrap_err();
+        let err = guest
+            .exec(&cmd.timeout(Duration::from_secs(1)))
+            .await
+            .unwrap_err();
         assert!(matches!(err, GuestError::Timeout { .. }), "{err}");
         assert!(
             started.elapsed() < Duration::from_secs(9),

@@ -3,9 +3,14 @@
 //! The script travels on the channel's stdin (`sh -s`), never on a command
 //! line: environment values and secrets stay out of `ps` and out of sudo's
 //! log. The script runs inside `{ …; } </dev/null`, so a command that reads
-//! its stdin cannot swallow the rest of the script. A remote `timeout`
-//! wrapper kills the whole process group when the step's time is up, even
-//! when the connection is gone.
+//! its stdin cannot swallow the rest of the script.
+//!
+//! Timeouts are enforced by the client: the script's first stderr line is
+//! its shell's pid (stripped before anyone sees it); when the step's time is
+//! up, a second channel kills the whole session sshd started for the step
+//! (TERM, then KILL). No wrapper process sits on the fast path, which keeps
+//! a small step at about one fork and one exec. A step whose connection
+//! dies keeps running until it ends on its own; the build fails anyway.
 
 use std::fmt;
 use std::time::Duration;
@@ -16,8 +21,11 @@ use super::redact::Redactor;
 /// How long a step may run when the caller does not say.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// After the remote `timeout` sent TERM, how long before it sends KILL.
-pub const KILL_AFTER: Duration = Duration::from_secs(5);
+/// After a timed-out step got TERM, how long before it gets KILL.
+pub const KILL_AFTER: Duration = Duration::from_secs(2);
+
+/// The prefix of the first stderr line, which carries the step's pid.
+pub(crate) const PID_MARK: &str = "oxbake-pid ";
 
 #[derive(Debug, Clone)]
 pub struct Command {
@@ -74,13 +82,17 @@ impl Command {
 
     /// The exec request's command line (no secret can be in it).
     pub(crate) fn remote_line(&self, login_user: &str) -> Result<String, GuestError> {
-        let timeout = format!("{:.3}s", self.timeout.as_secs_f64());
-        let kill = format!("{}s", KILL_AFTER.as_secs());
-        let inner = format!("timeout -k {kill} {timeout} sh -s");
         Ok(match self.sudo_prefix(login_user)? {
-            Some(prefix) => format!("exec {prefix} {inner}"),
-            None => format!("exec {inner}"),
+            Some(prefix) => format!("exec {prefix} sh -s"),
+            None => "exec sh -s".to_owned(),
         })
+    }
+
+    /// Whether the step runs through sudo (then so must its killer).
+    pub(crate) fn uses_sudo(&self, login_user: &str) -> bool {
+        self.run_as
+            .as_deref()
+            .is_some_and(|user| user != login_user)
     }
 
     fn sudo_prefix(&self, login_user: &str) -> Result<Option<String>, GuestError> {
@@ -99,7 +111,7 @@ impl Command {
 
     /// What `sh -s` reads on stdin.
     pub(crate) fn stdin_script(&self) -> Result<String, GuestError> {
-        let mut out = String::new();
+        let mut out = format!("printf '{PID_MARK}%s\\n' \"$$\" >&2\n");
         for (name, value) in &self.env {
             check_env_name(name)?;
             out.push_str(&format!("export {name}={}\n", quote(value)));
@@ -109,6 +121,19 @@ impl Command {
         out.push_str("\n} </dev/null\n");
         Ok(out)
     }
+}
+
+/// Kills every process of the session sshd made for the step whose shell
+/// has `pid` (sudo and what runs under it included): TERM, then KILL.
+pub(crate) fn kill_script(pid: u32) -> String {
+    format!(
+        "read -r stat < /proc/{pid}/stat || exit 0\nset -- ${{stat##*) }}\nsid=$4\n\
+         [ \"$sid\" -gt 1 ] || exit 0\n\
+         members() {{ for f in /proc/[0-9]*/stat; do read -r s < \"$f\" 2>/dev/null || continue; \
+         set -- ${{s##*) }}; [ \"$4\" = \"$sid\" ] && {{ p=${{f#/proc/}}; echo \"${{p%/stat}}\"; }}; done; }}\n\
+         kill -TERM $(members) 2>/dev/null\nsleep {}\nkill -KILL $(members) 2>/dev/null\nexit 0\n",
+        KILL_AFTER.as_secs()
+    )
 }
 
 /// How a remote command ended.
@@ -203,19 +228,16 @@ mod tests {
     #[test]
     fn sudo_only_for_another_user() {
         let cmd = Command::new("id").timeout(Duration::from_secs(2));
-        assert_eq!(
-            cmd.remote_line("bob").unwrap(),
-            "exec timeout -k 5s 2.000s sh -s"
-        );
+        assert_eq!(cmd.remote_line("bob").unwrap(), "exec sh -s");
         let line = cmd.clone().run_as("root").remote_line("bob").unwrap();
-        assert_eq!(line, "exec sudo -n -- timeout -k 5s 2.000s sh -s");
+        assert_eq!(line, "exec sudo -n -- sh -s");
         let line = cmd.clone().run_as("www-data").remote_line("root").unwrap();
         assert!(line.starts_with("exec sudo -n -u www-data -- "));
         assert!(
             cmd.run_as("bob")
                 .remote_line("bob")
                 .unwrap()
-                .starts_with("exec timeout")
+                .starts_with("exec sh")
         );
     }
 
@@ -232,6 +254,9 @@ mod tests {
             .env("A", "x'y")
             .stdin_script()
             .unwrap();
-        assert_eq!(script, "export A='x'\\''y'\n{\necho $A\n} </dev/null\n");
+        assert_eq!(
+            script,
+            "printf 'oxbake-pid %s\\n' \"$$\" >&2\nexport A='x'\\''y'\n{\necho $A\n} </dev/null\n"
+        );
     }
 }

@@ -3,12 +3,12 @@
 //! restarted by hardening) is re-established once, transparently.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg, Disconnect};
 
-use super::command::{Command, ExecOutput, ExitStatus, KILL_AFTER};
+use super::command::{Command, ExecOutput, ExitStatus, PID_MARK, kill_script};
 use super::connect::{SshHandle, connect};
 use super::error::GuestError;
 use super::keys::HostKeyPolicy;
@@ -17,8 +17,8 @@ use super::redact::Redactor;
 use super::target::GuestTarget;
 use crate::progress::Stream;
 
-/// How long past the remote `timeout`'s KILL the client still waits.
-const GRACE: Duration = Duration::from_secs(2);
+/// How long the killer of a timed-out step may take.
+const KILL_LIMIT: Duration = Duration::from_secs(30);
 
 /// A connected guest over SSH.
 pub struct SshGuest {
@@ -64,7 +64,6 @@ impl SshGuest {
         let line = cmd.remote_line(&self.target.user)?;
         let script = cmd.stdin_script()?;
         let mut channel = self.open_channel().await?;
-        let started = Instant::now();
         let lost = |_| GuestError::ConnectionLost {
             addr: self.target.addr,
             cmd: shown.clone(),
@@ -75,24 +74,55 @@ impl SshGuest {
             .await
             .map_err(lost)?;
         channel.eof().await.map_err(lost)?;
-        let limit = cmd.timeout + KILL_AFTER + GRACE;
-        let collected = tokio::time::timeout(limit, collect(&mut channel, sinks, &redactor)).await;
-        let timed_out = || GuestError::Timeout {
-            addr: self.target.addr,
-            cmd: shown.clone(),
-            timeout: cmd.timeout,
-        };
+        let mut pid = None;
+        let collecting = collect(&mut channel, sinks, &redactor, &mut pid);
+        let collected = tokio::time::timeout(cmd.timeout, collecting).await;
         let Ok(collected) = collected else {
-            // Best effort: the remote `timeout` kills the command anyway.
-            let _ = channel.signal(russh::Sig::KILL).await;
             let _ = channel.close().await;
-            return Err(timed_out());
+            if let Some(pid) = pid {
+                self.kill_step(pid, cmd.uses_sudo(&self.target.user))
+                    .await?;
+            }
+            return Err(GuestError::Timeout {
+                addr: self.target.addr,
+                cmd: shown,
+                timeout: cmd.timeout,
+            });
         };
-        let output = collected.into_output(self.target.addr, &shown)?;
-        if killed_by_timeout(&output.status) && started.elapsed() >= cmd.timeout {
-            return Err(timed_out());
+        collected.into_output(self.target.addr, &shown)
+    }
+
+    /// Kills the session of a timed-out step over a channel of its own.
+    async fn kill_step(&mut self, pid: u32, sudo: bool) -> Result<(), GuestError> {
+        let line = if sudo {
+            "exec sudo -n -- sh -s"
+        } else {
+            "exec sh -s"
+        };
+        let channel = self.open_channel().await?;
+        let failed =
+            |e: String| self.ssh_error(format!("cannot kill timed-out step (pid {pid}): {e}"));
+        channel
+            .exec(true, line)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        channel
+            .data_bytes(kill_script(pid).into_bytes())
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        channel.eof().await.map_err(|e| failed(e.to_string()))?;
+        let (mut channel, quiet, none) = (channel, OutputSinks::default(), Redactor::default());
+        let mut no_pid = None;
+        let done = collect(&mut channel, &quiet, &none, &mut no_pid);
+        match tokio::time::timeout(KILL_LIMIT, done).await {
+            Ok(c) if c.status == Some(ExitStatus::Code(0)) => Ok(()),
+            Ok(c) => Err(failed(format!(
+                "killer ended with {:?}: {}",
+                c.status,
+                c.stderr_tail.trim()
+            ))),
+            Err(_) => Err(failed("the killer timed out".into())),
         }
-        Ok(output)
     }
 
     /// Opens a session channel, reconnecting once if the connection is gone.
@@ -151,11 +181,6 @@ impl SshGuest {
     }
 }
 
-/// `timeout` exits 124 after TERM and 137 after KILL.
-fn killed_by_timeout(status: &ExitStatus) -> bool {
-    matches!(status, ExitStatus::Code(124 | 137) | ExitStatus::Signal(_))
-}
-
 struct Collected {
     status: Option<ExitStatus>,
     refused: bool,
@@ -185,19 +210,26 @@ impl Collected {
     }
 }
 
+/// Reads a step's channel to its end. The first stderr line (the pid) is
+/// stored in `pid` as soon as it arrives, so a timeout can use it.
 async fn collect(
     channel: &mut Channel<Msg>,
     sinks: &OutputSinks,
     redactor: &Redactor,
+    pid: &mut Option<u32>,
 ) -> Collected {
     let mut out = LineSplitter::new(Stream::Stdout, sinks, redactor);
     let mut err = LineSplitter::new(Stream::Stderr, sinks, redactor);
+    let mut head = PidLine::default();
     let mut status = None;
     let mut refused = false;
     while let Some(msg) = channel.wait().await {
         match msg {
             ChannelMsg::Data { data } => out.push(&data),
-            ChannelMsg::ExtendedData { data, ext: 1 } => err.push(&data),
+            ChannelMsg::ExtendedData { data, ext: 1 } => {
+                let rest = head.feed(&data, pid);
+                err.push(rest);
+            }
             ChannelMsg::ExitStatus { exit_status } => status = Some(ExitStatus::Code(exit_status)),
             ChannelMsg::ExitSignal { signal_name, .. } => {
                 status = Some(ExitStatus::Signal(signal_label(&signal_name)));
@@ -212,6 +244,33 @@ async fn collect(
         refused,
         stdout_tail: out.finish(),
         stderr_tail: err.finish(),
+    }
+}
+
+/// Strips the pid line from the start of stderr.
+#[derive(Default)]
+struct PidLine {
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl PidLine {
+    /// Returns what of `data` is ordinary stderr.
+    fn feed<'d>(&mut self, data: &'d [u8], pid: &mut Option<u32>) -> &'d [u8] {
+        if self.done {
+            return data;
+        }
+        let Some(end) = data.iter().position(|&b| b == b'\n') else {
+            self.buf.extend_from_slice(data);
+            return &[];
+        };
+        self.buf.extend_from_slice(&data[..end]);
+        self.done = true;
+        let line = String::from_utf8_lossy(&self.buf);
+        *pid = line
+            .strip_prefix(PID_MARK)
+            .and_then(|p| p.trim().parse().ok());
+        &data[end + 1..]
     }
 }
 
