@@ -3,6 +3,7 @@
 //! SFTP. Lines a command prints go, redacted, to the progress handle and the
 //! build log; failures name the guest and never hang.
 
+mod collect;
 mod command;
 mod connect;
 mod error;
