@@ -6,6 +6,7 @@ pub mod cmd;
 pub mod config;
 pub mod diag;
 pub mod error;
+pub mod guest;
 pub mod output;
 pub mod progress;
 pub mod project;

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
 mod check;
+mod guest;
 mod inputs;
 mod local_target;
 mod registry;

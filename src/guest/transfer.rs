@@ -1,0 +1,245 @@
+//! File transfers. Bytes travel over SFTP into a private staging folder
+//! (`mktemp -d`, 0700, owned by the login user); a root-side script then
+//! installs them with mode and owner under a temporary name next to the
+//! target, checks the sha256 and renames it into place, so a reader never
+//! sees half a file. Downloads take the same way backwards.
+
+use russh_sftp::client::SftpSession;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::command::{Command, ExecOutput, ExitStatus, check_name, quote};
+use super::error::GuestError;
+use super::lines::OutputSinks;
+use super::session::SshGuest;
+
+/// Exit code of the install script when the sha256 differs.
+const HASH_MISMATCH: u32 = 99;
+
+/// Where an uploaded file lands, and with which mode and owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFile {
+    pub path: String,
+    pub mode: u32,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+}
+
+impl RemoteFile {
+    /// `path` owned by root, with `mode` (e.g. `0o644`).
+    pub fn new(path: impl Into<String>, mode: u32) -> Self {
+        Self {
+            path: path.into(),
+            mode,
+            owner: None,
+            group: None,
+        }
+    }
+
+    pub fn owner(mut self, user: impl Into<String>) -> Self {
+        self.owner = Some(user.into());
+        self
+    }
+
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    fn install_flags(&self) -> Result<String, GuestError> {
+        let mut flags = format!("-m {:04o}", self.mode & 0o7777);
+        if let Some(owner) = &self.owner {
+            check_name("owner", owner)?;
+            flags.push_str(&format!(" -o {owner}"));
+        }
+        if let Some(group) = &self.group {
+            check_name("group", group)?;
+            flags.push_str(&format!(" -g {group}"));
+        }
+        Ok(flags)
+    }
+}
+
+impl SshGuest {
+    pub(crate) async fn put(&mut self, data: &[u8], to: &RemoteFile) -> Result<(), GuestError> {
+        let (dir, name) = split_path(&to.path)?;
+        let flags = to.install_flags()?;
+        let stage = self.stage_path(name).await?;
+        self.sftp_write(&stage, data).await?;
+        let expected = hex::encode(Sha256::digest(data));
+        let tmp = format!("{dir}/.{name}.oxbake-new");
+        let script = format!(
+            "set -e\nstage={}; tmp={}\ntrap 'rm -f \"$stage\" \"$tmp\"' EXIT\nmkdir -p {}\n\
+             install {flags} -T \"$stage\" \"$tmp\"\ngot=$(sha256sum < \"$tmp\"); got=${{got%% *}}\n\
+             if [ \"$got\" != {expected} ]; then echo \"$got\"; exit {HASH_MISMATCH}; fi\n\
+             mv -f -T \"$tmp\" {}",
+            quote(&stage),
+            quote(&tmp),
+            quote(dir),
+            quote(&to.path),
+        );
+        let out = self.run_quiet(Command::new(script).run_as("root")).await?;
+        match out.status {
+            ExitStatus::Code(0) => Ok(()),
+            ExitStatus::Code(HASH_MISMATCH) => Err(GuestError::Integrity {
+                addr: self.addr(),
+                path: to.path.clone(),
+                expected,
+                got: out.stdout_tail.trim().to_owned(),
+            }),
+            _ => Err(self.transfer_error(&to.path, &out)),
+        }
+    }
+
+    pub(crate) async fn get(&mut self, path: &str) -> Result<Vec<u8>, GuestError> {
+        let (_, name) = split_path(path)?;
+        let stage = self.stage_path(name).await?;
+        let script = format!(
+            "set -e\ninstall -m 0600 -o {} -T {} {stage}\nsha256sum < {stage}",
+            self.login_user(),
+            quote(path),
+            stage = quote(&stage),
+        );
+        let out = self.run_quiet(Command::new(script).run_as("root")).await?;
+        if !out.status.success() {
+            return Err(self.transfer_error(path, &out));
+        }
+        let expected = out
+            .stdout_tail
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        let data = self.sftp_read(&stage).await?;
+        let got = hex::encode(Sha256::digest(&data));
+        if got != expected {
+            return Err(GuestError::Integrity {
+                addr: self.addr(),
+                path: path.to_owned(),
+                expected,
+                got,
+            });
+        }
+        Ok(data)
+    }
+
+    async fn run_quiet(&mut self, cmd: Command) -> Result<ExecOutput, GuestError> {
+        self.run(&cmd, &OutputSinks::default()).await
+    }
+
+    /// A fresh path in the staging folder, made on first use.
+    async fn stage_path(&mut self, name: &str) -> Result<String, GuestError> {
+        if self.staging.is_none() {
+            let out = self
+                .run_quiet(Command::new("mktemp -d /tmp/oxbake-stage.XXXXXXXX"))
+                .await?;
+            if !out.status.success() {
+                return Err(self.transfer_error("/tmp", &out));
+            }
+            self.staging = Some(out.stdout_tail.trim().to_owned());
+        }
+        let staging = self.staging.as_deref().unwrap_or("/tmp");
+        let unique = hex::encode(rand::random::<[u8; 6]>());
+        Ok(format!("{staging}/{unique}-{name}"))
+    }
+
+    async fn sftp(&mut self) -> Result<&SftpSession, GuestError> {
+        if self.sftp.is_none() {
+            let channel = self.open_channel().await?;
+            channel
+                .request_subsystem(true, "sftp")
+                .await
+                .map_err(|e| self.ssh_error(format!("sftp subsystem: {e}")))?;
+            let session = SftpSession::new(channel.into_stream())
+                .await
+                .map_err(|e| self.ssh_error(format!("sftp start: {e}")))?;
+            self.sftp = Some(session);
+        }
+        let sftp = self.sftp.as_ref();
+        sftp.ok_or_else(|| self.ssh_error("sftp session vanished".into()))
+    }
+
+    async fn sftp_write(&mut self, path: &str, data: &[u8]) -> Result<(), GuestError> {
+        let addr = self.addr();
+        let sftp_err = |e: String| GuestError::Sftp {
+            addr,
+            path: path.to_owned(),
+            message: e,
+        };
+        let sftp = self.sftp().await?;
+        let mut file = sftp
+            .create(path)
+            .await
+            .map_err(|e| sftp_err(e.to_string()))?;
+        file.write_all(data)
+            .await
+            .map_err(|e| sftp_err(e.to_string()))?;
+        file.shutdown().await.map_err(|e| sftp_err(e.to_string()))
+    }
+
+    async fn sftp_read(&mut self, path: &str) -> Result<Vec<u8>, GuestError> {
+        let addr = self.addr();
+        let sftp = self.sftp().await?;
+        let data = sftp.read(path).await;
+        let _ = sftp.remove_file(path).await;
+        data.map_err(|e| GuestError::Sftp {
+            addr,
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    fn transfer_error(&self, path: &str, out: &ExecOutput) -> GuestError {
+        let tail = out.stderr_tail.trim();
+        GuestError::Transfer {
+            addr: self.addr(),
+            path: path.to_owned(),
+            message: format!("{}: {tail}", out.status),
+        }
+    }
+}
+
+/// Splits an absolute path into its folder and file name.
+fn split_path(path: &str) -> Result<(&str, &str), GuestError> {
+    let invalid = |reason| GuestError::Invalid {
+        what: "remote path",
+        value: path.to_owned(),
+        reason,
+    };
+    if !path.starts_with('/') || path.contains(['\n', '\0']) {
+        return Err(invalid("must be absolute and on one line"));
+    }
+    match path.rsplit_once('/') {
+        Some((_, "" | "." | "..")) | None => Err(invalid("must name a file")),
+        Some(("", name)) => Ok(("/", name)),
+        Some((dir, name)) => Ok((dir, name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_paths() {
+        assert_eq!(
+            split_path("/etc/nginx/nginx.conf").unwrap(),
+            ("/etc/nginx", "nginx.conf")
+        );
+        assert_eq!(split_path("/x").unwrap(), ("/", "x"));
+        assert!(split_path("etc/x").is_err());
+        assert!(split_path("/etc/").is_err());
+    }
+
+    #[test]
+    fn install_flags_check_names() {
+        let file = RemoteFile::new("/x", 0o640).owner("www-data").group("adm");
+        assert_eq!(file.install_flags().unwrap(), "-m 0640 -o www-data -g adm");
+        assert!(
+            RemoteFile::new("/x", 0o600)
+                .owner("a b")
+                .install_flags()
+                .is_err()
+        );
+    }
+}
