@@ -25,6 +25,23 @@ pub struct Cli {
 pub enum Command {
     /// Validate oxbake.toml, every recipe and every template; contacts nothing.
     Check,
+    /// Bake roles into templates, parents first (all roles when none named).
+    Build {
+        roles: Vec<String>,
+        /// The target to build on (default: the project's default target).
+        #[arg(long)]
+        target: Option<String>,
+        /// Skip a role whose inputs already have an image.
+        #[arg(long)]
+        if_changed: bool,
+        /// Bake the roles' ancestors again even when up to date (picks up
+        /// package updates).
+        #[arg(long)]
+        refresh: bool,
+        /// Leave a failed builder VM running and say how to reach it.
+        #[arg(long)]
+        keep_on_failure: bool,
+    },
     /// List the images in the registry, newest first.
     Ls {
         /// Only this role's images.

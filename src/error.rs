@@ -1,6 +1,7 @@
 //! The error a command ends with, and the exit code it maps to.
 
 use crate::diag::Diagnostics;
+use crate::pipeline::BuildError;
 use crate::project::ProjectError;
 use crate::recipe::inputs::InputsError;
 use crate::registry::RegistryError;
@@ -30,6 +31,8 @@ pub enum Error {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Target(#[from] TargetError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
     #[error("interrupted")]
     Interrupted,
 }
@@ -41,6 +44,10 @@ impl Error {
             Error::Registry(e) if e.is_invalid_input() => exit::INVALID,
             Error::Inputs(_) | Error::Registry(_) | Error::Target(_) => exit::FAILED,
             Error::Interrupted => exit::INTERRUPTED,
+            Error::Build(e) if e.is_interrupted() => exit::INTERRUPTED,
+            Error::Build(BuildError::Registry(e)) if e.is_invalid_input() => exit::INVALID,
+            Error::Build(BuildError::Secrets(_)) => exit::INVALID,
+            Error::Build(_) => exit::FAILED,
         }
     }
 

@@ -8,11 +8,13 @@ pub mod diag;
 pub mod error;
 pub mod guest;
 pub mod output;
+pub mod pipeline;
 pub mod progress;
 pub mod project;
 pub mod recipe;
 pub mod registry;
 pub mod render;
+pub mod secrets;
 pub mod target;
 pub mod tomlfile;
 

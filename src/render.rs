@@ -255,3 +255,10 @@ mod tests {
         assert!(syntax_error("t", "{{ fine }}").is_none());
     }
 }
+
+/// What a role's bake templates see: its variables and `role`.
+pub fn bake_context(project: &crate::project::Project, role: &str) -> Value {
+    let mut vars = crate::recipe::validate::role_vars(project, role);
+    vars.insert("role".to_owned(), toml::Value::String(role.to_owned()));
+    Value::from(minijinja::value::Serde(&vars))
+}

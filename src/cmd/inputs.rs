@@ -1,15 +1,22 @@
 //! `oxbake inputs ROLE`
 
-use super::Ctx;
+use super::{Ctx, targets};
 use crate::error::Error;
 use crate::output::table;
-use crate::recipe::inputs::{self, Lineage};
+use crate::pipeline::RegistryLineage;
+use crate::recipe::inputs;
+use crate::registry::Registry;
 
-pub fn run(ctx: &Ctx<'_>, role: &str, target: Option<&str>) -> Result<(), Error> {
+pub async fn run(ctx: &Ctx<'_>, role: &str, target: Option<&str>) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     project.recipe(role).map_err(Error::Usage)?;
-    let lineage = super::lineage::ProjectLineage::new(&project, target)?;
-    let inputs = inputs::inputs(&project, role, &lineage as &dyn Lineage)?;
+    let (_, settings) = targets::settings(&project, target)?;
+    let registry = Registry::for_project(&project.root);
+    let lineage = RegistryLineage {
+        registry: &registry,
+        base: targets::base_identity(&settings).await?,
+    };
+    let inputs = inputs::inputs(&project, role, &lineage)?;
     let rows: Vec<Vec<String>> = inputs
         .inputs
         .iter()

@@ -2,10 +2,12 @@
 //! core and hands the result to [`Output`].
 
 mod base;
+mod build;
 mod check;
 mod images;
 mod inputs;
-mod lineage;
+mod signals;
+mod targets;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
@@ -33,7 +35,29 @@ async fn dispatch(cli: Cli) -> Result<(), Error> {
     };
     let result = match &cli.command {
         Command::Check => check::run(&ctx),
-        Command::Inputs { role, target } => inputs::run(&ctx, role, target.as_deref()),
+        Command::Inputs { role, target } => inputs::run(&ctx, role, target.as_deref()).await,
+        Command::Build {
+            roles,
+            target,
+            if_changed,
+            refresh,
+            keep_on_failure,
+        } => {
+            let opts = crate::pipeline::BuildOptions {
+                if_changed: *if_changed,
+                refresh: *refresh,
+                keep_on_failure: *keep_on_failure,
+            };
+            build::run(
+                &ctx,
+                build::BuildArgs {
+                    roles,
+                    target: target.as_deref(),
+                    opts,
+                },
+            )
+            .await
+        }
         Command::Ls { role } => images::ls(&ctx, role.as_deref()),
         Command::Show { image } => images::show(&ctx, image),
         Command::Base(command) => base::run(&ctx, command).await,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg};
 
-use super::command::{ExecOutput, ExitStatus, PID_MARK};
+use super::command::{ExecOutput, ExitStatus, MAX_CAPTURE, PID_MARK};
 use super::error::GuestError;
 use super::lines::{LineSplitter, OutputSinks};
 use super::redact::Redactor;
@@ -15,6 +15,7 @@ use crate::progress::Stream;
 pub(crate) struct Collected {
     pub(crate) status: Option<ExitStatus>,
     refused: bool,
+    stdout: String,
     stdout_tail: String,
     pub(crate) stderr_tail: String,
 }
@@ -34,6 +35,7 @@ impl Collected {
         match self.status {
             Some(status) => Ok(ExecOutput {
                 status,
+                stdout: self.stdout,
                 stdout_tail: self.stdout_tail,
                 stderr_tail: self.stderr_tail,
             }),
@@ -52,7 +54,9 @@ pub(crate) async fn collect(
     sinks: &OutputSinks,
     redactor: &Redactor,
     pid: &mut Option<u32>,
+    capture: bool,
 ) -> Collected {
+    let mut captured: Vec<u8> = Vec::new();
     let mut out = LineSplitter::new(Stream::Stdout, sinks, redactor);
     let mut err = LineSplitter::new(Stream::Stderr, sinks, redactor);
     let mut head = PidLine::default();
@@ -60,7 +64,13 @@ pub(crate) async fn collect(
     let mut refused = false;
     while let Some(msg) = channel.wait().await {
         match msg {
-            ChannelMsg::Data { data } => out.push(&data),
+            ChannelMsg::Data { data } => {
+                if capture && captured.len() < MAX_CAPTURE {
+                    let room = MAX_CAPTURE - captured.len();
+                    captured.extend_from_slice(&data[..data.len().min(room)]);
+                }
+                out.push(&data)
+            }
             ChannelMsg::ExtendedData { data, ext: 1 } => {
                 let rest = head.feed(&data, pid);
                 err.push(rest);
@@ -77,6 +87,7 @@ pub(crate) async fn collect(
     Collected {
         status,
         refused,
+        stdout: redactor.redact(&String::from_utf8_lossy(&captured)),
         stdout_tail: out.finish(),
         stderr_tail: err.finish(),
     }

@@ -34,7 +34,13 @@ pub struct Command {
     pub timeout: Duration,
     pub env: Vec<(String, String)>,
     pub secrets: Vec<String>,
+    /// Keep the whole stdout (redacted, up to [`MAX_CAPTURE`] bytes) in
+    /// [`ExecOutput::stdout`], for output that is parsed or checked.
+    pub capture: bool,
 }
+
+/// The most stdout a captured command keeps.
+pub const MAX_CAPTURE: usize = 16 * 1024 * 1024;
 
 impl Command {
     pub fn new(script: impl Into<String>) -> Self {
@@ -44,7 +50,14 @@ impl Command {
             timeout: DEFAULT_TIMEOUT,
             env: Vec::new(),
             secrets: Vec::new(),
+            capture: false,
         }
+    }
+
+    /// Keeps the whole stdout in the output.
+    pub fn capture(mut self) -> Self {
+        self.capture = true;
+        self
     }
 
     pub fn run_as(mut self, user: impl Into<String>) -> Self {
@@ -162,6 +175,9 @@ impl fmt::Display for ExitStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
     pub status: ExitStatus,
+    /// The whole stdout when the command asked for [`Command::capture`],
+    /// else empty.
+    pub stdout: String,
     pub stdout_tail: String,
     pub stderr_tail: String,
 }

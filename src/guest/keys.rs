@@ -39,6 +39,16 @@ impl ClientKey {
         self.key.public_key()
     }
 
+    /// The private key in OpenSSH format, for `--keep-on-failure` only (the
+    /// operator needs it to reach the kept VM). Treat as a secret.
+    pub fn private_openssh(&self) -> Result<String, GuestError> {
+        let text = self
+            .key
+            .to_openssh(LineEnding::LF)
+            .map_err(|e| GuestError::Key(e.to_string()))?;
+        Ok(text.as_str().to_owned())
+    }
+
     pub(crate) fn private(&self) -> Arc<PrivateKey> {
         Arc::clone(&self.key)
     }

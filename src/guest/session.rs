@@ -75,7 +75,7 @@ impl SshGuest {
             .map_err(lost)?;
         channel.eof().await.map_err(lost)?;
         let mut pid = None;
-        let collecting = collect(&mut channel, sinks, &redactor, &mut pid);
+        let collecting = collect(&mut channel, sinks, &redactor, &mut pid, cmd.capture);
         let collected = tokio::time::timeout(cmd.timeout, collecting).await;
         let Ok(collected) = collected else {
             let _ = channel.close().await;
@@ -116,7 +116,7 @@ impl SshGuest {
         channel.eof().await.map_err(|e| failed(e.to_string()))?;
         let (mut channel, quiet, none) = (channel, OutputSinks::default(), Redactor::default());
         let mut no_pid = None;
-        let done = collect(&mut channel, &quiet, &none, &mut no_pid);
+        let done = collect(&mut channel, &quiet, &none, &mut no_pid, false);
         match tokio::time::timeout(KILL_LIMIT, done).await {
             Ok(c) if c.status == Some(ExitStatus::Code(0)) => Ok(()),
             Ok(c) => Err(failed(format!(

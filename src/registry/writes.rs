@@ -32,11 +32,22 @@ impl Registry {
         role: &str,
         describe: impl FnOnce(&Version) -> NewImage,
     ) -> Result<ImageRecord, RegistryError> {
+        self.record_try_with(role, |v| Ok::<_, RegistryError>(describe(v)))
+    }
+
+    /// Like [`Registry::record_with`], where describing the image can fail
+    /// (making the template named after the version): then nothing is
+    /// written and the version stays free.
+    pub fn record_try_with<E: From<RegistryError>>(
+        &self,
+        role: &str,
+        describe: impl FnOnce(&Version) -> Result<NewImage, E>,
+    ) -> Result<ImageRecord, E> {
         names::check_role(role)?;
         let _lock = self.lock(LockMode::Exclusive)?;
         let now = (self.clock)();
         let version = Version::next(now, &self.versions(role)?)?;
-        let record = ImageRecord::new(role, version, now, describe(&version));
+        let record = ImageRecord::new(role, version, now, describe(&version)?);
         self.create(&record)?;
         Ok(record)
     }

@@ -1,0 +1,73 @@
+//! `oxbake build [ROLE…] [--target T] [--if-changed] [--refresh] [--keep-on-failure]`
+
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::Ctx;
+use super::targets;
+use crate::error::Error;
+use crate::guest::SshConnector;
+use crate::pipeline::{BuildOptions, BuildOutcome, Pipeline};
+use crate::registry::Registry;
+
+pub struct BuildArgs<'a> {
+    pub roles: &'a [String],
+    pub target: Option<&'a str>,
+    pub opts: BuildOptions,
+}
+
+pub async fn run(ctx: &Ctx<'_>, args: BuildArgs<'_>) -> Result<(), Error> {
+    let project = ctx.checked_project()?;
+    let roles: Vec<String> = if args.roles.is_empty() {
+        project.recipes.keys().cloned().collect()
+    } else {
+        args.roles.to_vec()
+    };
+    for role in &roles {
+        project.recipe(role).map_err(Error::Usage)?;
+    }
+    let open = targets::open(&project, args.target, &ctx.progress, true).await?;
+    let registry = Registry::for_project(&project.root);
+    let (cancel_tx, cancel) = watch::channel(false);
+    let signals = tokio::spawn(super::signals::watch(cancel_tx));
+    let pipeline = Pipeline {
+        project: &project,
+        registry: &registry,
+        target: open.target.as_ref(),
+        target_name: open.name.clone(),
+        base_identity: open.base_identity.clone(),
+        connector: &SshConnector,
+        progress: ctx.progress.clone(),
+        cancel,
+        log_dir: project.root.join(".oxbake/logs"),
+    };
+    let result = pipeline.build(&roles, &args.opts).await;
+    signals.abort();
+    let outcomes = result?;
+    let mut text = String::new();
+    for o in &outcomes {
+        match o {
+            BuildOutcome::Built {
+                role, version, log, ..
+            } => {
+                text.push_str(&format!(
+                    "built {role}@{version} (log: {})\n",
+                    log.display()
+                ));
+            }
+            BuildOutcome::UpToDate {
+                role,
+                version,
+                inputs,
+            } => {
+                text.push_str(&format!(
+                    "{role}: nothing to do: {role}@{version} was built from the same inputs ({})\n",
+                    &inputs[..12]
+                ));
+            }
+        }
+    }
+    ctx.out
+        .result(&text, &json!({ "target": open.name, "roles": outcomes }));
+    Ok(())
+}

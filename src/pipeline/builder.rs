@@ -1,0 +1,632 @@
+//! One role's bake: builder VM → SSH → steps → checks → clean-up → template
+//! → registry record. Whatever fails, and on interrupt, every VM of the run
+//! is destroyed (unless `keep_on_failure`) and no record is written.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::build::{BuildOptions, Pipeline};
+use super::log::BuildLog;
+use super::steps::{self, StepContext};
+use super::{BuildError, hygiene};
+use crate::guest::{
+    ClientKey, Command, GuestSession, GuestTarget, HostKeyPair, HostKeyPolicy, OutputSinks, Timing,
+};
+use crate::progress::Event;
+use crate::recipe::Recipe;
+use crate::recipe::inputs::Inputs;
+use crate::recipe::model::Action;
+use crate::recipe::validate::role_vars;
+use crate::registry::{self, CheckResult, ImageRecord, NewImage, Parent};
+use crate::render::Renderer;
+use crate::secrets::Secrets;
+use crate::target::cloudinit::{BuilderSeed, HostKey, builder_seed};
+use crate::target::{Artifact, Labels, Source, TemplateRef, VmHandle, VmKind, VmSpec};
+
+/// The user cloud-init creates on builder VMs, removed by the clean-up.
+pub const BUILDER_USER: &str = "oxbake-build";
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(180);
+
+pub(super) struct Builder<'p, 'a> {
+    p: &'p Pipeline<'a>,
+    role: String,
+    recipe: Recipe,
+    inputs: Inputs,
+    parent: Option<ImageRecord>,
+    opts: BuildOptions,
+    run_id: String,
+    log: BuildLog,
+    secrets: Secrets,
+    /// Where the builder answers, once known (for `--keep-on-failure`).
+    endpoint: Arc<Mutex<Option<SocketAddr>>>,
+}
+
+impl<'p, 'a> Builder<'p, 'a> {
+    pub fn new(
+        p: &'p Pipeline<'a>,
+        role: &str,
+        inputs: Inputs,
+        parent: Option<ImageRecord>,
+        opts: &BuildOptions,
+    ) -> Result<Self, BuildError> {
+        let file = p
+            .project
+            .recipes
+            .get(role)
+            .ok_or_else(|| crate::recipe::inputs::InputsError::UnknownRole(role.to_owned()))?;
+        let recipe = file.recipe.clone();
+        let vars = role_vars(p.project, role);
+        let names: Vec<&str> = recipe
+            .steps
+            .iter()
+            .filter(|s| s.enabled(&vars))
+            .filter_map(|s| match &s.action {
+                Action::Apt(apt) => Some(
+                    apt.repositories
+                        .iter()
+                        .filter_map(|r| r.password_secret.as_ref().map(|n| n.get_ref().as_str())),
+                ),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let secrets = Secrets::from_env(names)?;
+        let run_id = run_id();
+        let log =
+            BuildLog::create(&p.log_dir, role, &run_id).map_err(|source| BuildError::Log {
+                role: role.to_owned(),
+                path: p.log_dir.clone(),
+                source,
+            })?;
+        Ok(Self {
+            p,
+            role: role.to_owned(),
+            recipe,
+            inputs,
+            parent,
+            opts: opts.clone(),
+            run_id,
+            log,
+            secrets,
+            endpoint: Arc::default(),
+        })
+    }
+
+    pub async fn run(self) -> Result<(ImageRecord, PathBuf), BuildError> {
+        let started = Instant::now();
+        let steps = self.recipe.steps.len() + 9;
+        self.p.progress.send(Event::TaskStarted {
+            task: self.role.clone(),
+            steps,
+        });
+        self.p.progress.info(format!(
+            "{}: build log {}",
+            self.role,
+            self.log.path.display()
+        ));
+        let mut cancel = self.p.cancel.clone();
+        let result = tokio::select! {
+            r = self.bake() => r,
+            _ = cancel.wait_for(|c| *c) => Err(BuildError::Interrupted),
+        };
+        let ok = result.is_ok();
+        if let Err(e) = &result {
+            self.after_failure(e).await;
+        }
+        self.p.progress.send(Event::TaskFinished {
+            task: self.role.clone(),
+            ok,
+            elapsed: started.elapsed(),
+        });
+        result.map(|record| (record, self.log.path.clone()))
+    }
+
+    async fn bake(&self) -> Result<ImageRecord, BuildError> {
+        let client = ClientKey::generate()
+            .map_err(|e| self.guest_err("cannot make the one-time SSH key", e))?;
+        let host = HostKeyPair::generate()
+            .map_err(|e| self.guest_err("cannot make the builder's host key", e))?;
+        let vm = self
+            .phase("create the builder VM", self.create_vm(&client, &host))
+            .await?;
+        let mut guest = self
+            .phase(
+                "boot and connect over SSH",
+                self.connect(&vm, &client, &host),
+            )
+            .await?;
+        self.phase("wait for cloud-init", self.wait_cloud_init(guest.as_mut()))
+            .await?;
+        self.phase("prepare", self.prepare(guest.as_mut())).await?;
+        self.apply_steps(guest.as_mut()).await?;
+        let checks = self.phase("checks", self.checks(guest.as_mut())).await?;
+        let (packages, repositories) = self
+            .phase("package manifest", self.manifest(guest.as_mut()))
+            .await?;
+        self.phase("clean up the image", self.clean(guest.as_mut()))
+            .await?;
+        let _ = guest.close().await;
+        self.phase("shut down", self.shutdown(&vm)).await?;
+        self.phase(
+            "make the template and record it",
+            self.record(&vm, checks, packages, repositories),
+        )
+        .await
+    }
+
+    /// Runs one phase as a progress step.
+    async fn phase<T>(
+        &self,
+        name: &str,
+        work: impl Future<Output = Result<T, BuildError>>,
+    ) -> Result<T, BuildError> {
+        let started = Instant::now();
+        self.p.progress.send(Event::StepStarted {
+            task: self.role.clone(),
+            step: name.to_owned(),
+        });
+        self.log.section(name);
+        let result = work.await;
+        self.p.progress.send(Event::StepFinished {
+            task: self.role.clone(),
+            step: name.to_owned(),
+            ok: result.is_ok(),
+            elapsed: started.elapsed(),
+        });
+        result
+    }
+
+    async fn create_vm(
+        &self,
+        client: &ClientKey,
+        host: &HostKeyPair,
+    ) -> Result<VmHandle, BuildError> {
+        let defaults = &self.p.project.config.defaults;
+        let source = match &self.parent {
+            Some(parent) => Source::Template(template_of(parent)),
+            None => Source::Base,
+        };
+        let spec = VmSpec {
+            name: format!("build-{}-{}", self.role, self.run_id),
+            source,
+            cores: defaults.cores,
+            memory_mib: defaults.memory_mib,
+            disk_gib: Some(defaults.disk_gib),
+            labels: Labels {
+                run_id: self.run_id.clone(),
+                role: self.role.clone(),
+                kind: VmKind::Builder,
+            },
+        };
+        let vm = self
+            .p
+            .target
+            .create_vm(&spec)
+            .await
+            .map_err(|e| self.target_err("cannot create the builder VM", e))?;
+        let private = host
+            .private_openssh()
+            .map_err(|e| self.guest_err("cannot encode the host key", e))?;
+        let public = host
+            .public_line()
+            .map_err(|e| self.guest_err("cannot encode the host key", e))?;
+        let authorized = client
+            .public_line()
+            .map_err(|e| self.guest_err("cannot encode the SSH key", e))?;
+        let seed = builder_seed(&BuilderSeed {
+            instance_id: &format!("oxbake-{}", self.run_id),
+            hostname: &spec.name,
+            user: BUILDER_USER,
+            authorized_key: &authorized,
+            host_key: HostKey {
+                private_openssh: &private,
+                public_openssh: &public,
+            },
+            mac: None,
+        });
+        self.p
+            .target
+            .set_cloud_init(&vm, &seed)
+            .await
+            .map_err(|e| self.target_err("cannot attach cloud-init data", e))?;
+        self.p
+            .target
+            .start(&vm)
+            .await
+            .map_err(|e| self.target_err("cannot start the builder VM", e))?;
+        Ok(vm)
+    }
+
+    async fn connect(
+        &self,
+        vm: &VmHandle,
+        client: &ClientKey,
+        host: &HostKeyPair,
+    ) -> Result<Box<dyn GuestSession>, BuildError> {
+        let boot = Duration::from_secs(self.p.project.config.defaults.boot_timeout);
+        let addr = self
+            .p
+            .target
+            .ssh_endpoint(vm, boot)
+            .await
+            .map_err(|e| self.target_err("the builder VM's SSH never answered", e))?;
+        if let Ok(mut slot) = self.endpoint.lock() {
+            *slot = Some(addr);
+        }
+        // A guest busy installing packages under emulation may answer
+        // keepalives slowly: allow it a minute before calling it dead.
+        let timing = Timing {
+            connect_deadline: boot,
+            keepalive_interval: Duration::from_secs(10),
+            keepalive_max: 6,
+            ..Timing::default()
+        };
+        let target = GuestTarget::new(
+            addr,
+            BUILDER_USER,
+            client.clone(),
+            HostKeyPolicy::Expect(host.public_key().clone()),
+        )
+        .with_timing(timing);
+        let sinks = OutputSinks::new(self.p.progress.clone(), Some(self.log.sink()));
+        self.p
+            .connector
+            .connect(&target, sinks)
+            .await
+            .map_err(|e| self.guest_err("cannot log in to the builder VM", e))
+    }
+
+    async fn wait_cloud_init(&self, guest: &mut dyn GuestSession) -> Result<(), BuildError> {
+        let out = guest
+            .exec(&self.root("cloud-init status --wait >/dev/null; cloud-init status --long"))
+            .await
+            .map_err(|e| self.guest_err("cloud-init did not finish", e))?;
+        if !out.stdout_tail.contains("status: done") {
+            self.p.progress.warn(format!(
+                "{}: cloud-init finished with problems: {}",
+                self.role,
+                out.stdout_tail.trim()
+            ));
+        }
+        Ok(())
+    }
+
+    async fn prepare(&self, guest: &mut dyn GuestSession) -> Result<(), BuildError> {
+        let vars = role_vars(self.p.project, &self.role);
+        let group = vars.get("ssh_allow_group").and_then(|v| v.as_str());
+        guest
+            .exec_checked(&self.root(hygiene::prepare_script(BUILDER_USER, group)))
+            .await
+            .map_err(|e| self.guest_err("cannot prepare the builder VM", e))?;
+        Ok(())
+    }
+
+    async fn apply_steps(&self, guest: &mut dyn GuestSession) -> Result<(), BuildError> {
+        let vars = role_vars(self.p.project, &self.role);
+        let renderer = Renderer::new(&self.p.project.templates_dir());
+        let ctx = StepContext {
+            project: self.p.project,
+            renderer: &renderer,
+            vars: crate::render::bake_context(self.p.project, &self.role),
+            secrets: &self.secrets,
+            timeout: Duration::from_secs(self.p.project.config.defaults.step_timeout),
+        };
+        let total = self.recipe.steps.len();
+        for (i, step) in self.recipe.steps.iter().enumerate() {
+            let name = step
+                .name
+                .clone()
+                .unwrap_or_else(|| step.action.kind().to_owned());
+            let label = format!("step {}/{total}: {name}", i + 1);
+            if !step.enabled(&vars) {
+                self.p.progress.info(format!(
+                    "{}: {label}: skipped (`{}` is not set)",
+                    self.role,
+                    step.when
+                        .as_ref()
+                        .map(|w| w.get_ref().as_str())
+                        .unwrap_or_default()
+                ));
+                self.p.progress.send(Event::StepFinished {
+                    task: self.role.clone(),
+                    step: label,
+                    ok: true,
+                    elapsed: Duration::ZERO,
+                });
+                continue;
+            }
+            let work = async {
+                steps::apply(&step.action, &ctx, &mut *guest)
+                    .await
+                    .map_err(|source| BuildError::Step {
+                        role: self.role.clone(),
+                        index: i + 1,
+                        total,
+                        step: name.clone(),
+                        source,
+                    })
+            };
+            self.phase(&label, work).await?;
+        }
+        Ok(())
+    }
+
+    async fn checks(&self, guest: &mut dyn GuestSession) -> Result<Vec<CheckResult>, BuildError> {
+        let mut results = Vec::new();
+        for check in self.recipe.checks.iter().filter(|c| !c.deployed_only) {
+            let cmd = Command::new(&check.run)
+                .run_as(&check.user)
+                .timeout(Duration::from_secs(300))
+                .capture();
+            let out = guest
+                .exec(&cmd)
+                .await
+                .map_err(|e| self.guest_err("a check could not run", e))?;
+            let detail = super::checks::judge(check, &out);
+            if let Some(why) = &detail {
+                self.p.progress.warn(format!(
+                    "{}: check `{}` failed: {why}",
+                    self.role, check.name
+                ));
+            }
+            results.push(CheckResult {
+                name: check.name.clone(),
+                command: check.run.clone(),
+                passed: detail.is_none(),
+                detail: detail.unwrap_or_default(),
+            });
+        }
+        let failed: Vec<&str> = results
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| r.name.as_str())
+            .collect();
+        if failed.is_empty() {
+            Ok(results)
+        } else {
+            Err(BuildError::Checks {
+                role: self.role.clone(),
+                failed: failed.len(),
+                total: results.len(),
+                names: failed
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    }
+
+    async fn manifest(
+        &self,
+        guest: &mut dyn GuestSession,
+    ) -> Result<
+        (
+            std::collections::BTreeMap<String, String>,
+            std::collections::BTreeMap<String, registry::Sha256>,
+        ),
+        BuildError,
+    > {
+        // Captured, not streamed line by line to the screen: hundreds of
+        // package names say nothing to the operator.
+        let quiet = |script: &str| {
+            Command::new(script)
+                .run_as("root")
+                .timeout(Duration::from_secs(120))
+                .capture()
+        };
+        let packages = guest
+            .exec_checked(&quiet(hygiene::MANIFEST))
+            .await
+            .map_err(|e| self.guest_err("cannot list the installed packages", e))?;
+        let digests = guest
+            .exec_checked(&quiet(hygiene::REPOSITORY_DIGESTS))
+            .await
+            .map_err(|e| self.guest_err("cannot read the repository metadata", e))?;
+        let packages = hygiene::parse_manifest(&packages.stdout);
+        let repositories = hygiene::parse_digests(&digests.stdout)
+            .into_iter()
+            .filter_map(|(k, v)| v.parse().ok().map(|v| (k, v)))
+            .collect();
+        Ok((packages, repositories))
+    }
+
+    async fn clean(&self, guest: &mut dyn GuestSession) -> Result<(), BuildError> {
+        guest
+            .exec_checked(&self.root(hygiene::clean_script(BUILDER_USER)))
+            .await
+            .map_err(|e| self.guest_err("the clean-up failed", e))?;
+        Ok(())
+    }
+
+    async fn shutdown(&self, vm: &VmHandle) -> Result<(), BuildError> {
+        let forced = self
+            .p
+            .target
+            .shutdown(vm, SHUTDOWN_TIMEOUT)
+            .await
+            .map_err(|e| self.target_err("cannot shut the builder VM down", e))?;
+        if forced {
+            self.p.progress.warn(format!(
+                "{}: the builder VM did not power off in {}s and was stopped",
+                self.role,
+                SHUTDOWN_TIMEOUT.as_secs()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Allocates the version, turns the VM into the template `ROLE-VERSION`
+    /// and writes the record, all under the registry lock. If the record
+    /// cannot be written, the template goes too.
+    async fn record(
+        &self,
+        vm: &VmHandle,
+        checks: Vec<CheckResult>,
+        packages: std::collections::BTreeMap<String, String>,
+        repositories: std::collections::BTreeMap<String, registry::Sha256>,
+    ) -> Result<ImageRecord, BuildError> {
+        let made: Mutex<Option<TemplateRef>> = Mutex::new(None);
+        let parent = match &self.parent {
+            Some(p) => Parent::Image {
+                role: p.role.clone(),
+                version: p.version,
+            },
+            None => Parent::Base(self.p.base_identity.clone()),
+        };
+        let inputs: registry::Sha256 = self.inputs.hash.parse()?;
+        let handle = tokio::runtime::Handle::current();
+        let result = tokio::task::block_in_place(|| {
+            self.p.registry.record_try_with(&self.role, |version| {
+                let name = format!("{}-{version}", self.role);
+                let template = handle
+                    .block_on(self.p.target.make_template(vm, &name))
+                    .map_err(|e| self.target_err("cannot make the template", e))?;
+                let artifact = registry_artifact(&template.artifact)?;
+                if let Ok(mut slot) = made.lock() {
+                    *slot = Some(template);
+                }
+                Ok::<_, BuildError>(NewImage {
+                    inputs,
+                    parent,
+                    target: self.p.target_name.clone(),
+                    artifact,
+                    repositories,
+                    packages,
+                    checks,
+                })
+            })
+        });
+        if result.is_err() {
+            let template = made.lock().ok().and_then(|mut m| m.take());
+            if let Some(template) = template
+                && let Err(e) = self.p.target.destroy_template(&template).await
+            {
+                self.p.progress.warn(format!(
+                    "{}: could not remove template `{}`: {e}",
+                    self.role, template.name
+                ));
+            }
+        }
+        result
+    }
+
+    /// Destroys every VM of this run, or keeps it and says how to reach it.
+    async fn after_failure(&self, error: &BuildError) {
+        let vms = match self.p.target.list_vms().await {
+            Ok(vms) => vms,
+            Err(e) => {
+                self.p.progress.warn(format!(
+                    "{}: cannot list VMs to clean up run {}: {e}",
+                    self.role, self.run_id
+                ));
+                return;
+            }
+        };
+        let ours = vms
+            .into_iter()
+            .filter(|m| m.labels.as_ref().is_some_and(|l| l.run_id == self.run_id));
+        for vm in ours {
+            if self.opts.keep_on_failure && !error.is_interrupted() {
+                self.keep(&vm.handle);
+                continue;
+            }
+            match self.p.target.destroy(&vm.handle).await {
+                Ok(()) => self.p.progress.info(format!(
+                    "{}: removed builder VM `{}`",
+                    self.role, vm.handle.name
+                )),
+                Err(e) => self.p.progress.warn(format!(
+                    "{}: could not remove builder VM `{}`: {e}",
+                    self.role, vm.handle.name
+                )),
+            }
+        }
+    }
+
+    fn keep(&self, vm: &VmHandle) {
+        let endpoint = self.endpoint.lock().ok().and_then(|e| *e);
+        let how = match endpoint {
+            Some(addr) => format!(
+                "reach it with: ssh -p {} {BUILDER_USER}@{} (key: see the build log folder)",
+                addr.port(),
+                addr.ip()
+            ),
+            None => {
+                "it never answered on SSH; see its serial console in the state folder".to_owned()
+            }
+        };
+        self.p.progress.warn(format!(
+            "{}: kept builder VM `{}` (--keep-on-failure); {how}",
+            self.role, vm.name
+        ));
+    }
+
+    fn root(&self, script: impl Into<String>) -> Command {
+        self.secrets.values().fold(
+            Command::new(script)
+                .run_as("root")
+                .timeout(Duration::from_secs(
+                    self.p.project.config.defaults.step_timeout,
+                )),
+            |c, s| c.secret(s),
+        )
+    }
+
+    fn target_err(&self, what: &'static str, source: crate::target::TargetError) -> BuildError {
+        BuildError::Target {
+            role: self.role.clone(),
+            what,
+            source,
+        }
+    }
+
+    fn guest_err(&self, what: &'static str, source: crate::guest::GuestError) -> BuildError {
+        BuildError::Guest {
+            role: self.role.clone(),
+            what,
+            source,
+        }
+    }
+}
+
+fn run_id() -> String {
+    let bytes: [u8; 4] = rand::random();
+    hex::encode(bytes)
+}
+
+fn template_of(record: &ImageRecord) -> TemplateRef {
+    let name = format!("{}-{}", record.role, record.version);
+    let artifact = match &record.artifact {
+        registry::Artifact::Local { path, sha256 } => Artifact::Local {
+            path: path.clone(),
+            sha256: sha256.to_string(),
+        },
+        registry::Artifact::Proxmox {
+            node,
+            vmid,
+            template,
+        } => Artifact::Proxmox {
+            node: node.clone(),
+            vmid: *vmid,
+            name: template.clone(),
+        },
+    };
+    TemplateRef { name, artifact }
+}
+
+fn registry_artifact(artifact: &Artifact) -> Result<registry::Artifact, BuildError> {
+    Ok(match artifact {
+        Artifact::Local { path, sha256 } => registry::Artifact::Local {
+            path: path.clone(),
+            sha256: sha256.parse()?,
+        },
+        Artifact::Proxmox { node, vmid, name } => registry::Artifact::Proxmox {
+            node: node.clone(),
+            vmid: *vmid,
+            template: name.clone(),
+        },
+    })
+}

@@ -1,0 +1,67 @@
+//! Why a build failed. Every message names the role and, where one was
+//! running, the step.
+
+use crate::guest::GuestError;
+use crate::recipe::inputs::InputsError;
+use crate::registry::RegistryError;
+use crate::secrets::SecretsError;
+use crate::target::TargetError;
+
+use super::steps::StepError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("role `{role}`: {what}")]
+    Target {
+        role: String,
+        what: &'static str,
+        #[source]
+        source: TargetError,
+    },
+    #[error("role `{role}`: {what}")]
+    Guest {
+        role: String,
+        what: &'static str,
+        #[source]
+        source: GuestError,
+    },
+    #[error("role `{role}`: step {index}/{total} `{step}` failed")]
+    Step {
+        role: String,
+        index: usize,
+        total: usize,
+        step: String,
+        #[source]
+        source: StepError,
+    },
+    #[error("role `{role}`: {failed} of {total} checks failed: {names}")]
+    Checks {
+        role: String,
+        failed: usize,
+        total: usize,
+        names: String,
+    },
+    #[error("role `{role}`: parent `{parent}` has no image built from its current inputs")]
+    ParentMissing { role: String, parent: String },
+    #[error("role `{role}`: cannot write the build log `{path}`")]
+    Log {
+        role: String,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Inputs(#[from] InputsError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl BuildError {
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, BuildError::Interrupted)
+    }
+}

@@ -1,0 +1,110 @@
+//! What a builder VM gets before the steps, and the clean-up that turns it
+//! into an image every clone can call its own: no machine-id, no SSH host
+//! keys, no cloud-init state, no builder user or key, no credentials, no
+//! caches, logs or shell history.
+
+use std::collections::BTreeMap;
+
+use crate::guest::quote;
+
+/// Where dpkg is told not to fsync: a failed bake is thrown away anyway.
+const UNSAFE_IO: &str = "/etc/dpkg/dpkg.cfg.d/oxbake-unsafe-io";
+
+/// Run as root once cloud-init has finished.
+pub fn prepare_script(builder: &str, ssh_group: Option<&str>) -> String {
+    let mut script = format!("set -e\necho force-unsafe-io > {UNSAFE_IO}\n");
+    if let Some(group) = ssh_group {
+        // The hardening may allow SSH logins for one group only; the builder
+        // must stay able to reconnect after sshd restarts.
+        let (group, builder) = (quote(group), quote(builder));
+        script.push_str(&format!(
+            "groupadd -f {group}\nusermod -aG {group} {builder}\n"
+        ));
+    }
+    script
+}
+
+/// Lists every installed package with its version.
+pub const MANIFEST: &str = "dpkg-query -W -f='${Package}\\t${Version}\\n'";
+
+/// Prints `sha256  file` for each repository's InRelease seen by apt.
+pub const REPOSITORY_DIGESTS: &str = "cd /var/lib/apt/lists && for f in *InRelease; do [ -e \"$f\" ] && sha256sum \"$f\"; done; true";
+
+/// Run as root last, through sudo by the builder user itself: `userdel -f`
+/// removes the user even while its session is open.
+pub fn clean_script(builder: &str) -> String {
+    let builder = quote(builder);
+    format!(
+        r#"set -e
+rm -f {UNSAFE_IO} /etc/apt/auth.conf.d/oxbake-*
+apt-get clean
+rm -rf /var/lib/apt/lists/*
+cloud-init clean --logs --seed
+rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data
+truncate -s 0 /etc/machine-id
+rm -f /var/lib/dbus/machine-id /var/lib/systemd/random-seed
+rm -f /etc/ssh/ssh_host_*
+journalctl --rotate >/dev/null 2>&1 || true
+journalctl --vacuum-time=1s >/dev/null 2>&1 || true
+rm -rf /var/log/journal/*/*
+find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
+find /var/log -type f -exec truncate -s 0 {{}} +
+rm -f /root/.bash_history /root/.lesshst /root/.viminfo /home/*/.bash_history
+rm -rf /tmp/* /tmp/.[!.]* /var/tmp/* 2>/dev/null || true
+rm -f /etc/sudoers.d/90-cloud-init-users
+userdel -f -r {builder} 2>/dev/null || userdel -f {builder}
+sync
+"#
+    )
+}
+
+/// Parses [`MANIFEST`] output.
+pub fn parse_manifest(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(name, version)| !name.is_empty() && !version.is_empty())
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Parses [`REPOSITORY_DIGESTS`] output into `list file -> sha256`.
+pub fn parse_digests(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once("  "))
+        .filter(|(sum, _)| sum.len() == 64)
+        .map(|(sum, file)| (file.trim().to_owned(), sum.to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_and_digests_parse() {
+        let m = parse_manifest("nginx\t1.22.1-9\nbroken\n\tx\nzlib1g\t1:1.2.13\n");
+        assert_eq!(m.len(), 2);
+        assert_eq!(m["zlib1g"], "1:1.2.13");
+        let sum = "a".repeat(64);
+        let d = parse_digests(&format!(
+            "{sum}  deb.debian.org_debian_dists_bookworm_InRelease\n"
+        ));
+        assert_eq!(d["deb.debian.org_debian_dists_bookworm_InRelease"], sum);
+    }
+
+    #[test]
+    fn clean_up_removes_what_must_not_be_shared() {
+        let s = clean_script("oxbake-build");
+        for needle in [
+            "truncate -s 0 /etc/machine-id",
+            "rm -f /etc/ssh/ssh_host_*",
+            "cloud-init clean",
+            "auth.conf.d/oxbake-*",
+            "userdel -f -r oxbake-build",
+            ".bash_history",
+        ] {
+            assert!(s.contains(needle), "{needle}");
+        }
+        assert!(prepare_script("b", Some("ssh-users")).contains("usermod -aG ssh-users b"));
+    }
+}

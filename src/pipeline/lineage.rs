@@ -1,0 +1,21 @@
+//! The registry as the source of parents' versions for the inputs hash.
+
+use crate::recipe::inputs::Lineage;
+use crate::registry::{Registry, Sha256};
+
+pub struct RegistryLineage<'a> {
+    pub registry: &'a Registry,
+    pub base: String,
+}
+
+impl Lineage for RegistryLineage<'_> {
+    fn base_identity(&self) -> String {
+        self.base.clone()
+    }
+
+    fn built_version(&self, role: &str, hash: &str) -> Option<String> {
+        let hash: Sha256 = hash.parse().ok()?;
+        let record = self.registry.find_by_inputs(role, &hash).ok()??;
+        Some(record.version.to_string())
+    }
+}

@@ -1,0 +1,15 @@
+//! The pipeline: build (bake roles into templates), written once against
+//! the [`Target`](crate::target::Target) trait and the guest module.
+
+pub mod build;
+mod builder;
+mod checks;
+mod error;
+pub mod hygiene;
+mod lineage;
+mod log;
+pub mod steps;
+
+pub use build::{BuildOptions, BuildOutcome, Pipeline};
+pub use error::BuildError;
+pub use lineage::RegistryLineage;
