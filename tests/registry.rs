@@ -97,6 +97,7 @@ fn image(id: usize, i: usize) -> NewImage {
             passed: true,
             detail: String::new(),
         }],
+        builder: None,
     }
 }
 

@@ -7,23 +7,25 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::artifact;
 use super::build::{BuildOptions, Pipeline};
 use super::log::BuildLog;
 use super::steps::{self, StepContext};
 use super::{BuildError, hygiene};
 use crate::guest::{
     ClientKey, Command, GuestSession, GuestTarget, HostKeyPair, HostKeyPolicy, OutputSinks, Timing,
+    fingerprint,
 };
 use crate::progress::Event;
 use crate::recipe::Recipe;
 use crate::recipe::inputs::Inputs;
 use crate::recipe::model::Action;
 use crate::recipe::validate::role_vars;
-use crate::registry::{self, CheckResult, ImageRecord, NewImage, Parent};
+use crate::registry::{self, BuilderIdentity, CheckResult, ImageRecord, NewImage, Parent};
 use crate::render::Renderer;
 use crate::secrets::Secrets;
 use crate::target::cloudinit::{BuilderSeed, HostKey, builder_seed};
-use crate::target::{Artifact, Labels, Source, TemplateRef, VmHandle, VmKind, VmSpec};
+use crate::target::{Labels, Source, TemplateRef, VmHandle, VmKind, VmSpec};
 
 /// The user cloud-init creates on builder VMs, removed by the clean-up.
 pub const BUILDER_USER: &str = "oxbake-build";
@@ -139,7 +141,11 @@ impl<'p, 'a> Builder<'p, 'a> {
             .await?;
         self.phase("wait for cloud-init", self.wait_cloud_init(guest.as_mut()))
             .await?;
-        self.phase("prepare", self.prepare(guest.as_mut())).await?;
+        let machine_id = self.phase("prepare", self.prepare(guest.as_mut())).await?;
+        let identity = BuilderIdentity {
+            machine_id,
+            host_key: fingerprint(host.public_key()),
+        };
         self.apply_steps(guest.as_mut()).await?;
         let checks = self.phase("checks", self.checks(guest.as_mut())).await?;
         let (packages, repositories) = self
@@ -151,7 +157,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         self.phase("shut down", self.shutdown(&vm)).await?;
         self.phase(
             "make the template and record it",
-            self.record(&vm, checks, packages, repositories),
+            self.record(&vm, identity, checks, packages, repositories),
         )
         .await
     }
@@ -185,7 +191,7 @@ impl<'p, 'a> Builder<'p, 'a> {
     ) -> Result<VmHandle, BuildError> {
         let defaults = &self.p.project.config.defaults;
         let source = match &self.parent {
-            Some(parent) => Source::Template(template_of(parent)),
+            Some(parent) => Source::Template(artifact::template_of(parent, &self.p.project.root)),
             None => Source::Base,
         };
         let spec = VmSpec {
@@ -293,14 +299,19 @@ impl<'p, 'a> Builder<'p, 'a> {
         Ok(())
     }
 
-    async fn prepare(&self, guest: &mut dyn GuestSession) -> Result<(), BuildError> {
+    /// Returns the builder's machine-id.
+    async fn prepare(&self, guest: &mut dyn GuestSession) -> Result<String, BuildError> {
         let vars = role_vars(self.p.project, &self.role);
         let group = vars.get("ssh_allow_group").and_then(|v| v.as_str());
-        guest
-            .exec_checked(&self.root(hygiene::prepare_script(BUILDER_USER, group)))
+        let out = guest
+            .exec_checked(
+                &self
+                    .root(hygiene::prepare_script(BUILDER_USER, group))
+                    .capture(),
+            )
             .await
             .map_err(|e| self.guest_err("cannot prepare the builder VM", e))?;
-        Ok(())
+        Ok(out.stdout.trim().to_owned())
     }
 
     async fn apply_steps(&self, guest: &mut dyn GuestSession) -> Result<(), BuildError> {
@@ -464,6 +475,7 @@ impl<'p, 'a> Builder<'p, 'a> {
     async fn record(
         &self,
         vm: &VmHandle,
+        identity: BuilderIdentity,
         checks: Vec<CheckResult>,
         packages: std::collections::BTreeMap<String, String>,
         repositories: std::collections::BTreeMap<String, registry::Sha256>,
@@ -484,7 +496,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 let template = handle
                     .block_on(self.p.target.make_template(vm, &name))
                     .map_err(|e| self.target_err("cannot make the template", e))?;
-                let artifact = registry_artifact(&template.artifact)?;
+                let artifact = artifact::to_registry(&template.artifact, &self.p.project.root)?;
                 if let Ok(mut slot) = made.lock() {
                     *slot = Some(template);
                 }
@@ -496,6 +508,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                     repositories,
                     packages,
                     checks,
+                    builder: Some(identity),
                 })
             })
         });
@@ -595,38 +608,4 @@ impl<'p, 'a> Builder<'p, 'a> {
 fn run_id() -> String {
     let bytes: [u8; 4] = rand::random();
     hex::encode(bytes)
-}
-
-fn template_of(record: &ImageRecord) -> TemplateRef {
-    let name = format!("{}-{}", record.role, record.version);
-    let artifact = match &record.artifact {
-        registry::Artifact::Local { path, sha256 } => Artifact::Local {
-            path: path.clone(),
-            sha256: sha256.to_string(),
-        },
-        registry::Artifact::Proxmox {
-            node,
-            vmid,
-            template,
-        } => Artifact::Proxmox {
-            node: node.clone(),
-            vmid: *vmid,
-            name: template.clone(),
-        },
-    };
-    TemplateRef { name, artifact }
-}
-
-fn registry_artifact(artifact: &Artifact) -> Result<registry::Artifact, BuildError> {
-    Ok(match artifact {
-        Artifact::Local { path, sha256 } => registry::Artifact::Local {
-            path: path.clone(),
-            sha256: sha256.parse()?,
-        },
-        Artifact::Proxmox { node, vmid, name } => registry::Artifact::Proxmox {
-            node: node.clone(),
-            vmid: *vmid,
-            template: name.clone(),
-        },
-    })
 }

@@ -21,6 +21,7 @@ pub fn prepare_script(builder: &str, ssh_group: Option<&str>) -> String {
             "groupadd -f {group}\nusermod -aG {group} {builder}\n"
         ));
     }
+    script.push_str("cat /etc/machine-id\n");
     script
 }
 

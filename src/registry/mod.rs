@@ -30,7 +30,7 @@ pub use error::RegistryError;
 pub use fields::{Parent, Sha256};
 pub use lock::{LockMode, RegistryLock};
 pub use names::{ImageRef, is_valid_name};
-pub use record::{Artifact, CheckResult, ImageRecord, NewImage, Revocation};
+pub use record::{Artifact, BuilderIdentity, CheckResult, ImageRecord, NewImage, Revocation};
 pub use store::{DEFAULT_LOCK_TIMEOUT, Registry};
 pub use version::Version;
 

@@ -36,8 +36,20 @@ pub struct ImageRecord {
     pub packages: BTreeMap<String, String>,
     #[serde(default)]
     pub checks: Vec<CheckResult>,
+    /// What the builder VM was, so smoke tests can prove a clone is not it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder: Option<BuilderIdentity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<Revocation>,
+}
+
+/// The builder VM's machine-id and SSH host key fingerprint (neither is
+/// secret). A clone of the image must have neither.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuilderIdentity {
+    pub machine_id: String,
+    pub host_key: String,
 }
 
 /// Where the built template is.
@@ -85,6 +97,7 @@ pub struct NewImage {
     pub repositories: BTreeMap<String, Sha256>,
     pub packages: BTreeMap<String, String>,
     pub checks: Vec<CheckResult>,
+    pub builder: Option<BuilderIdentity>,
 }
 
 impl ImageRecord {
@@ -101,6 +114,7 @@ impl ImageRecord {
             repositories: image.repositories,
             packages: image.packages,
             checks: image.checks,
+            builder: image.builder,
             revoked: None,
         }
     }

@@ -44,6 +44,7 @@ fn image(checks: &[(&str, bool)]) -> NewImage {
                 detail: String::new(),
             })
             .collect(),
+        builder: None,
     }
 }
 

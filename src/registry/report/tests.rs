@@ -35,6 +35,7 @@ fn record(role: &str, version: &str, parent: &str, artifact: Artifact) -> ImageR
                 detail: "nothing on :443\nsecond line".into(),
             },
         ],
+        builder: None,
     };
     let created = "2026-11-25T10:03:12Z".parse().unwrap();
     ImageRecord::new(role, version.parse().unwrap(), created, image)
