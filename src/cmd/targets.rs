@@ -88,7 +88,7 @@ pub async fn open(
     }
 }
 
-/// The current base image's file name (`debian-12-<recipe hash>` or
+/// `local:` and the current base image's file name (`debian-12-<recipe hash>` or
 /// `imported-<sha256>`), or what `oxbake base bootstrap` would make.
 async fn local_base_identity() -> Result<String, Error> {
     let cache = base::default_cache_dir();
@@ -98,8 +98,9 @@ async fn local_base_identity() -> Result<String, Error> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
     });
-    Ok(stem.unwrap_or_else(|| {
+    let stem = stem.unwrap_or_else(|| {
         let hash = BootstrapOptions::new(cache).recipe_hash();
         format!("debian-12-{}", &hash[..16])
-    }))
+    });
+    Ok(format!("local:{stem}"))
 }

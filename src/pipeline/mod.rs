@@ -9,6 +9,7 @@ mod error;
 pub mod hygiene;
 mod lineage;
 mod log;
+pub mod smoke;
 pub mod steps;
 
 pub use build::{BuildOptions, BuildOutcome, Pipeline};

@@ -48,6 +48,9 @@ impl Registry {
         let now = (self.clock)();
         let version = Version::next(now, &self.versions(role)?)?;
         let record = ImageRecord::new(role, version, now, describe(&version)?);
+        // What is written must read back: a parent that would not parse
+        // would make the whole registry unreadable.
+        record.parent.to_string().parse::<super::Parent>()?;
         self.create(&record)?;
         Ok(record)
     }

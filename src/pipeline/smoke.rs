@@ -1,0 +1,361 @@
+//! Smoke tests: a fresh clone of a template, booted with real cloud-init
+//! like any deployed VM, must be a new machine (its own machine-id and SSH
+//! host keys, no builder user, key or credentials, cloud-init finished
+//! cleanly) and must pass the role's checks. Promotion is gated on this; the
+//! end-to-end tests use it to prove what a build leaves in an image.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::builder::BUILDER_USER;
+use super::checks::judge;
+use crate::guest::{
+    ClientKey, Command, GuestConnector, GuestSession, GuestTarget, HostKeyPolicy, OutputSinks,
+};
+use crate::progress::Progress;
+use crate::recipe::Recipe;
+use crate::registry::{BuilderIdentity, CheckResult};
+use crate::target::cloudinit::{cloud_config, dhcp_network_config, meta_data};
+use crate::target::{
+    CloudInit, Labels, Source, Target, TargetError, TemplateRef, VmHandle, VmKind, VmSpec,
+};
+
+/// The user a smoke VM is reached as.
+pub const SMOKE_USER: &str = "oxbake-smoke";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmokeError {
+    #[error("smoke test of `{template}`: {what}")]
+    Target {
+        template: String,
+        what: &'static str,
+        #[source]
+        source: TargetError,
+    },
+    #[error("smoke test of `{template}`: {what}")]
+    Guest {
+        template: String,
+        what: &'static str,
+        #[source]
+        source: crate::guest::GuestError,
+    },
+}
+
+/// What a smoke test found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SmokeReport {
+    pub hygiene: Vec<CheckResult>,
+    pub checks: Vec<CheckResult>,
+}
+
+impl SmokeReport {
+    pub fn passed(&self) -> bool {
+        self.hygiene.iter().chain(&self.checks).all(|c| c.passed)
+    }
+
+    pub fn failures(&self) -> Vec<&CheckResult> {
+        self.hygiene
+            .iter()
+            .chain(&self.checks)
+            .filter(|c| !c.passed)
+            .collect()
+    }
+}
+
+/// Everything a smoke test needs.
+pub struct Smoke<'a> {
+    pub target: &'a dyn Target,
+    pub connector: &'a dyn GuestConnector,
+    pub progress: Progress,
+    pub cores: u32,
+    pub memory_mib: u32,
+    pub boot_timeout: Duration,
+    /// The group sshd lets in, if the image restricts logins to one.
+    pub ssh_group: Option<String>,
+}
+
+impl Smoke<'_> {
+    /// Boots a clone of `template`, examines it, and destroys it whatever
+    /// happened.
+    pub async fn run(
+        &self,
+        template: &TemplateRef,
+        recipe: &Recipe,
+        builder: Option<&BuilderIdentity>,
+    ) -> Result<SmokeReport, SmokeError> {
+        let run_id = hex::encode(rand::random::<[u8; 4]>());
+        let spec = VmSpec {
+            name: format!("smoke-{}-{run_id}", recipe.role.get_ref()),
+            source: Source::Template(template.clone()),
+            cores: self.cores,
+            memory_mib: self.memory_mib,
+            disk_gib: None,
+            labels: Labels {
+                run_id,
+                role: recipe.role.get_ref().clone(),
+                kind: VmKind::Smoke,
+            },
+        };
+        let started = Instant::now();
+        let vm = self
+            .target
+            .create_vm(&spec)
+            .await
+            .map_err(|e| self.target_err(template, "cannot create the VM", e))?;
+        let result = self
+            .examine(&vm, &spec.name, template, recipe, builder)
+            .await;
+        if let Err(e) = self.target.destroy(&vm).await {
+            self.progress.warn(format!(
+                "smoke test: could not remove VM `{}`: {e}",
+                vm.name
+            ));
+        }
+        self.progress.info(format!(
+            "smoke test of `{}` took {:.0}s",
+            template.name,
+            started.elapsed().as_secs_f64()
+        ));
+        result
+    }
+
+    async fn examine(
+        &self,
+        vm: &VmHandle,
+        hostname: &str,
+        template: &TemplateRef,
+        recipe: &Recipe,
+        builder: Option<&BuilderIdentity>,
+    ) -> Result<SmokeReport, SmokeError> {
+        let key =
+            ClientKey::generate().map_err(|e| self.guest_err(template, "cannot make a key", e))?;
+        let line = key
+            .public_line()
+            .map_err(|e| self.guest_err(template, "cannot make a key", e))?;
+        let seed = self.seed(hostname, &line);
+        self.target
+            .set_cloud_init(vm, &seed)
+            .await
+            .map_err(|e| self.target_err(template, "cannot attach cloud-init data", e))?;
+        self.target
+            .start(vm)
+            .await
+            .map_err(|e| self.target_err(template, "cannot start the VM", e))?;
+        let addr = self
+            .target
+            .ssh_endpoint(vm, self.boot_timeout)
+            .await
+            .map_err(|e| self.target_err(template, "SSH never answered", e))?;
+        // The clone makes its own host key at first boot, so there is none
+        // to pin in advance; the hygiene checks compare it with the
+        // builder's instead.
+        let target = GuestTarget::new(addr, SMOKE_USER, key, HostKeyPolicy::TrustOnFirstUse);
+        let mut guest = self
+            .connector
+            .connect(&target, OutputSinks::new(self.progress.clone(), None))
+            .await
+            .map_err(|e| self.guest_err(template, "cannot log in", e))?;
+        let report = self
+            .inspect(guest.as_mut(), recipe, builder)
+            .await
+            .map_err(|e| self.guest_err(template, "a check could not run", e));
+        let _ = guest.close().await;
+        report
+    }
+
+    async fn inspect(
+        &self,
+        guest: &mut dyn GuestSession,
+        recipe: &Recipe,
+        builder: Option<&BuilderIdentity>,
+    ) -> Result<SmokeReport, crate::guest::GuestError> {
+        let facts = guest.exec(&root(FACTS).capture()).await?;
+        let hygiene = hygiene_results(&facts.stdout, builder);
+        let mut checks = Vec::new();
+        for check in recipe.checks.iter().filter(|c| !c.deployed_only) {
+            let out = guest
+                .exec(
+                    &Command::new(&check.run)
+                        .run_as(&check.user)
+                        .timeout(Duration::from_secs(300))
+                        .capture(),
+                )
+                .await?;
+            let detail = judge(check, &out);
+            checks.push(CheckResult {
+                name: check.name.clone(),
+                command: check.run.clone(),
+                passed: detail.is_none(),
+                detail: detail.unwrap_or_default(),
+            });
+        }
+        Ok(SmokeReport { hygiene, checks })
+    }
+
+    fn seed(&self, hostname: &str, key_line: &str) -> CloudInit {
+        let mut user = json!({
+            "name": SMOKE_USER,
+            "shell": "/bin/sh",
+            "sudo": "ALL=(ALL) NOPASSWD:ALL",
+            "lock_passwd": true,
+            "ssh_authorized_keys": [key_line.trim()],
+        });
+        if let Some(group) = &self.ssh_group {
+            user["groups"] = json!(group);
+        }
+        let doc = json!({
+            "users": [user],
+            "disable_root": true,
+            "ssh_pwauth": false,
+            "ssh_deletekeys": false,
+            "ssh_genkeytypes": ["ed25519"],
+        });
+        CloudInit {
+            user_data: cloud_config(&doc),
+            meta_data: meta_data(&format!("oxbake-{hostname}"), hostname),
+            network_config: Some(dhcp_network_config(None)),
+        }
+    }
+
+    fn target_err(
+        &self,
+        template: &TemplateRef,
+        what: &'static str,
+        source: TargetError,
+    ) -> SmokeError {
+        SmokeError::Target {
+            template: template.name.clone(),
+            what,
+            source,
+        }
+    }
+
+    fn guest_err(
+        &self,
+        template: &TemplateRef,
+        what: &'static str,
+        source: crate::guest::GuestError,
+    ) -> SmokeError {
+        SmokeError::Guest {
+            template: template.name.clone(),
+            what,
+            source,
+        }
+    }
+}
+
+fn root(script: &str) -> Command {
+    Command::new(script)
+        .run_as("root")
+        .timeout(Duration::from_secs(600))
+}
+
+/// Prints one `key=value` line per fact the hygiene checks judge.
+const FACTS: &str = r#"cloud-init status --wait >/dev/null 2>&1
+echo "machine_id=$(cat /etc/machine-id)"
+echo "host_key=$(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f2)"
+echo "cloud_init=$(cloud-init status --long | tr '\n' ' ')"
+echo "instances=$(ls /var/lib/cloud/instances | tr '\n' ' ')"
+echo "builder_user=$(getent passwd oxbake-build | cut -d: -f1)"
+echo "builder_home=$(ls -d /home/oxbake-build 2>/dev/null)"
+echo "apt_credentials=$(ls /etc/apt/auth.conf.d 2>/dev/null | tr '\n' ' ')"
+echo "history=$(ls /root/.bash_history /home/*/.bash_history 2>/dev/null | tr '\n' ' ')"
+"#;
+
+fn hygiene_results(facts: &str, builder: Option<&BuilderIdentity>) -> Vec<CheckResult> {
+    let fact = |key: &str| {
+        facts
+            .lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let result = |name: &str, passed: bool, detail: String| CheckResult {
+        name: name.to_owned(),
+        command: "hygiene".to_owned(),
+        passed,
+        detail: if passed { String::new() } else { detail },
+    };
+    let machine_id = fact("machine_id");
+    let host_key = fact("host_key");
+    let cloud_init = fact("cloud_init");
+    let instances: Vec<String> = fact("instances")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    vec![
+        result(
+            "a new machine-id",
+            machine_id.len() == 32 && builder.is_none_or(|b| b.machine_id != machine_id),
+            format!("machine-id `{machine_id}` is empty or the builder's"),
+        ),
+        result(
+            "new SSH host keys",
+            host_key.starts_with("SHA256:") && builder.is_none_or(|b| b.host_key != host_key),
+            format!("host key `{host_key}` is missing or the builder's"),
+        ),
+        result(
+            "no builder user or key",
+            fact("builder_user").is_empty() && fact("builder_home").is_empty(),
+            format!("user `{BUILDER_USER}` or its home is still there"),
+        ),
+        result(
+            "cloud-init finished without errors, one instance only",
+            cloud_init.contains("status: done") && instances.len() == 1,
+            format!("cloud-init: `{cloud_init}`; instances: {instances:?}"),
+        ),
+        result(
+            "no build credentials",
+            fact("apt_credentials").is_empty(),
+            format!("/etc/apt/auth.conf.d holds `{}`", fact("apt_credentials")),
+        ),
+        result(
+            "no shell history",
+            fact("history").is_empty(),
+            format!("history files: {}", fact("history")),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clean_clone_passes_and_the_builder_itself_does_not() {
+        let builder = BuilderIdentity {
+            machine_id: "b".repeat(32),
+            host_key: "SHA256:builder".into(),
+        };
+        let clean = format!(
+            "machine_id={}\nhost_key=SHA256:new\ncloud_init=status: done \ninstances=oxbake-smoke-1 \nbuilder_user=\nbuilder_home=\napt_credentials=\nhistory=\n",
+            "c".repeat(32)
+        );
+        assert!(
+            hygiene_results(&clean, Some(&builder))
+                .iter()
+                .all(|c| c.passed)
+        );
+        let dirty = clean
+            .replace(&"c".repeat(32), &"b".repeat(32))
+            .replace("SHA256:new", "SHA256:builder")
+            .replace("builder_user=", "builder_user=oxbake-build")
+            .replace("apt_credentials=", "apt_credentials=oxbake-ox.conf");
+        let failed: Vec<String> = hygiene_results(&dirty, Some(&builder))
+            .into_iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "a new machine-id",
+                "new SSH host keys",
+                "no builder user or key",
+                "no build credentials"
+            ]
+        );
+    }
+}
