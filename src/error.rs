@@ -32,9 +32,15 @@ pub enum Error {
     #[error(transparent)]
     Target(#[from] TargetError),
     #[error(transparent)]
-    Build(#[from] BuildError),
+    Build(Box<BuildError>),
     #[error("interrupted")]
     Interrupted,
+}
+
+impl From<BuildError> for Error {
+    fn from(e: BuildError) -> Self {
+        Error::Build(Box::new(e))
+    }
 }
 
 impl Error {
@@ -45,9 +51,11 @@ impl Error {
             Error::Inputs(_) | Error::Registry(_) | Error::Target(_) => exit::FAILED,
             Error::Interrupted => exit::INTERRUPTED,
             Error::Build(e) if e.is_interrupted() => exit::INTERRUPTED,
-            Error::Build(BuildError::Registry(e)) if e.is_invalid_input() => exit::INVALID,
-            Error::Build(BuildError::Secrets(_)) => exit::INVALID,
-            Error::Build(_) => exit::FAILED,
+            Error::Build(e) => match e.as_ref() {
+                BuildError::Registry(e) if e.is_invalid_input() => exit::INVALID,
+                BuildError::Secrets(_) => exit::INVALID,
+                _ => exit::FAILED,
+            },
         }
     }
 

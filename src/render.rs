@@ -186,6 +186,13 @@ pub fn safe_join(dir: &Path, name: &str) -> Option<PathBuf> {
     (plain && !name.is_empty()).then(|| dir.join(rel))
 }
 
+/// What a role's bake templates see: its variables and `role`.
+pub fn bake_context(project: &crate::project::Project, role: &str) -> Value {
+    let mut vars = crate::recipe::validate::role_vars(project, role);
+    vars.insert("role".to_owned(), toml::Value::String(role.to_owned()));
+    Value::from(minijinja::value::Serde(&vars))
+}
+
 #[cfg(test)]
 mod tests {
     use minijinja::context;
@@ -254,11 +261,4 @@ mod tests {
         assert!(range.is_some(), "{msg}");
         assert!(syntax_error("t", "{{ fine }}").is_none());
     }
-}
-
-/// What a role's bake templates see: its variables and `role`.
-pub fn bake_context(project: &crate::project::Project, role: &str) -> Value {
-    let mut vars = crate::recipe::validate::role_vars(project, role);
-    vars.insert("role".to_owned(), toml::Value::String(role.to_owned()));
-    Value::from(minijinja::value::Serde(&vars))
 }

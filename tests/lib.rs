@@ -1,5 +1,8 @@
-//! The integration tests: one binary, one module per area.
+//! The integration tests: one binary, one module per area. Tests report
+//! figures (timings) on stderr.
+#![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod build_e2e;
 mod check;
 mod guest;
 mod inputs;

@@ -6,11 +6,12 @@
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use oxbake::progress::Progress;
+
+use crate::support::qemu::{Reaper, qemu_pids};
 use oxbake::target::cloudinit::{BuilderSeed, HostKey, builder_seed};
 use oxbake::target::local::base::{self, BootstrapOptions};
 use oxbake::target::local::{AccelMode, LocalTarget};
@@ -114,33 +115,6 @@ impl Keys {
         );
         text
     }
-}
-
-/// Kills whatever QEMU the test left running if it fails half-way.
-struct Reaper(PathBuf);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for pid in qemu_pids(&self.0) {
-            let _ = Command::new("kill").args(["-KILL", &pid]).status();
-        }
-    }
-}
-
-/// Pids of QEMU processes whose command line mentions `project`.
-fn qemu_pids(project: &Path) -> Vec<String> {
-    let needle = project.to_string_lossy().into_owned();
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.starts_with("qemu-system") && cmdline.contains(&needle) {
-            pids.push(entry.file_name().to_string_lossy().into_owned());
-        }
-    }
-    pids
 }
 
 fn spec(name: &str, source: Source, kind: VmKind) -> VmSpec {

@@ -356,7 +356,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                         index: i + 1,
                         total,
                         step: name.clone(),
-                        source,
+                        source: Box::new(source),
                     })
             };
             self.phase(&label, work).await?;
@@ -592,7 +592,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         BuildError::Target {
             role: self.role.clone(),
             what,
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -600,7 +600,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         BuildError::Guest {
             role: self.role.clone(),
             what,
-            source,
+            source: Box::new(source),
         }
     }
 }

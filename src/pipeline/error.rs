@@ -16,14 +16,14 @@ pub enum BuildError {
         role: String,
         what: &'static str,
         #[source]
-        source: TargetError,
+        source: Box<TargetError>,
     },
     #[error("role `{role}`: {what}")]
     Guest {
         role: String,
         what: &'static str,
         #[source]
-        source: GuestError,
+        source: Box<GuestError>,
     },
     #[error("role `{role}`: step {index}/{total} `{step}` failed")]
     Step {
@@ -32,7 +32,7 @@ pub enum BuildError {
         total: usize,
         step: String,
         #[source]
-        source: StepError,
+        source: Box<StepError>,
     },
     #[error("role `{role}`: {failed} of {total} checks failed: {names}")]
     Checks {

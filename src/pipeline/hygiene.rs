@@ -101,11 +101,11 @@ mod tests {
             "rm -f /etc/ssh/ssh_host_*",
             "cloud-init clean",
             "auth.conf.d/oxbake-*",
-            "userdel -f -r oxbake-build",
+            "userdel -f -r 'oxbake-build'",
             ".bash_history",
         ] {
             assert!(s.contains(needle), "{needle}");
         }
-        assert!(prepare_script("b", Some("ssh-users")).contains("usermod -aG ssh-users b"));
+        assert!(prepare_script("b", Some("ssh-users")).contains("usermod -aG 'ssh-users' 'b'"));
     }
 }

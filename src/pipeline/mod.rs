@@ -1,7 +1,7 @@
 //! The pipeline: build (bake roles into templates), written once against
 //! the [`Target`](crate::target::Target) trait and the guest module.
 
-mod artifact;
+pub mod artifact;
 pub mod build;
 mod builder;
 mod checks;

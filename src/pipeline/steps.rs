@@ -208,8 +208,7 @@ fn user_script(u: &User) -> String {
         None => {}
     }
     if !u.groups.is_empty() {
-        let groups: Vec<String> = u.groups.iter().map(|g| quote(g)).collect();
-        args.extend(["-G".to_owned(), groups.join(",")]);
+        args.extend(["-G".to_owned(), quote(&u.groups.join(","))]);
     }
     let name = quote(&u.user);
     format!(
@@ -252,7 +251,7 @@ mod tests {
         };
         assert_eq!(
             user_script(&u),
-            "id -u ox >/dev/null 2>&1 || useradd -s /usr/sbin/nologin --system -G ssh-users,adm ox"
+            "id -u 'ox' >/dev/null 2>&1 || useradd -s '/usr/sbin/nologin' --system -G 'ssh-users,adm' 'ox'"
         );
         let g = Group {
             group: "ssh-users".into(),
@@ -260,7 +259,7 @@ mod tests {
         };
         assert_eq!(
             group_script(&g),
-            "getent group ssh-users >/dev/null || groupadd ssh-users"
+            "getent group 'ssh-users' >/dev/null || groupadd 'ssh-users'"
         );
     }
 

@@ -5,28 +5,41 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub struct TestProject {
-    dir: tempfile::TempDir,
+    root: PathBuf,
+    _temp: Option<tempfile::TempDir>,
 }
 
 impl TestProject {
-    /// A fresh copy of the project shipped with the repository.
+    /// A fresh copy of the project shipped with the repository, in a
+    /// temporary folder removed on drop.
     pub fn copy() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut project = Self::copy_to(temp.path());
+        project._temp = Some(temp);
+        project
+    }
+
+    /// A fresh copy in `dir` (emptied first), kept after the test.
+    pub fn copy_to(dir: &Path) -> Self {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).expect("create project folder");
         let src = Path::new(env!("CARGO_MANIFEST_DIR"));
-        std::fs::copy(src.join("oxbake.toml"), dir.path().join("oxbake.toml"))
-            .expect("copy oxbake.toml");
+        std::fs::copy(src.join("oxbake.toml"), dir.join("oxbake.toml")).expect("copy oxbake.toml");
         for sub in ["recipes", "templates", "files"] {
-            copy_tree(&src.join(sub), &dir.path().join(sub));
+            copy_tree(&src.join(sub), &dir.join(sub));
         }
-        Self { dir }
+        Self {
+            root: dir.to_path_buf(),
+            _temp: None,
+        }
     }
 
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        &self.root
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.root.join(rel)
     }
 
     pub fn read(&self, rel: &str) -> String {

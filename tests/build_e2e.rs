@@ -1,0 +1,218 @@
+//! End-to-end builds on the local target: real QEMU guests, real cloud-init,
+//! real apt. `base` and `ui` are baked once (see support::e2e) and shared.
+#![cfg(feature = "e2e")]
+#![allow(clippy::print_stderr)]
+
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+use oxbake::guest::SshConnector;
+use oxbake::pipeline::artifact::template_of;
+use oxbake::pipeline::smoke::Smoke;
+use oxbake::progress::Progress;
+use oxbake::project::Project;
+use oxbake::registry::Registry;
+use oxbake::target::local::{AccelMode, LocalTarget, base, base_meta};
+
+use crate::support::e2e::{baked, spawn_oxbake, vm_lock};
+use crate::support::qemu::{Reaper, qemu_pids};
+
+#[test]
+fn base_then_ui_are_baked_and_a_clone_of_ui_is_a_new_machine() {
+    let baked = baked();
+    let _vms = vm_lock();
+    let root = baked.project.root();
+    let doc: serde_json::Value = serde_json::from_str(&baked.build.stdout()).expect("build --json");
+    let built: Vec<&str> = doc["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(built, ["base", "ui"], "parents first: {doc}");
+
+    let registry = Registry::for_project(root);
+    let base = registry
+        .latest("base", true)
+        .unwrap()
+        .expect("a base record");
+    let ui = registry.latest("ui", true).unwrap().expect("a ui record");
+    assert_eq!(
+        ui.parent.to_string(),
+        base.id(),
+        "ui is built from that base"
+    );
+    for record in [&base, &ui] {
+        let (passed, total) = record.checks_passed();
+        assert!(
+            total > 0 && passed == total,
+            "{}: {passed}/{total} checks passed",
+            record.id()
+        );
+        assert!(
+            record.packages.contains_key("openssh-server"),
+            "{} has a manifest",
+            record.id()
+        );
+        assert!(
+            record.builder.is_some(),
+            "{} records its builder",
+            record.id()
+        );
+    }
+    assert!(ui.packages.contains_key("nginx"));
+    assert!(!base.packages.contains_key("nginx"));
+    assert!(
+        base.repositories
+            .keys()
+            .any(|k| k.contains("bookworm_InRelease")),
+        "{:?}",
+        base.repositories
+    );
+
+    let project = Project::load(root).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let report = runtime.block_on(async {
+        let image = base_meta::current(&base::default_cache_dir())
+            .await
+            .unwrap()
+            .map(|b| b.path);
+        let target = LocalTarget::new(root, image, AccelMode::Tcg, Progress::silent());
+        let smoke = Smoke {
+            target: &target,
+            connector: &SshConnector,
+            progress: Progress::silent(),
+            cores: 2,
+            memory_mib: 2048,
+            boot_timeout: Duration::from_secs(600),
+            ssh_group: Some("ssh-users".into()),
+        };
+        let started = Instant::now();
+        let report = smoke
+            .run(
+                &template_of(&ui, root),
+                &project.recipes["ui"].recipe,
+                ui.builder.as_ref(),
+            )
+            .await;
+        eprintln!("smoke test of ui: {:.0}s", started.elapsed().as_secs_f64());
+        report
+    });
+    let report = report.expect("smoke test ran");
+    for c in report.hygiene.iter().chain(&report.checks) {
+        eprintln!(
+            "  {} {}{}",
+            if c.passed { "ok  " } else { "FAIL" },
+            c.name,
+            if c.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", c.detail)
+            }
+        );
+    }
+    assert!(report.passed(), "failures: {:?}", report.failures());
+    assert!(qemu_pids(root).is_empty(), "the smoke VM is gone");
+}
+
+#[test]
+fn a_second_build_with_if_changed_does_nothing_and_says_why() {
+    let baked = baked();
+    let _vms = vm_lock();
+    let before = Registry::for_project(baked.project.root())
+        .list(None)
+        .unwrap()
+        .len();
+    let started = Instant::now();
+    let run = baked.project.oxbake(&["build", "ui", "--if-changed"]);
+    let took = started.elapsed();
+    eprintln!("build --if-changed: {took:?}");
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let out = run.stdout();
+    assert!(
+        out.contains("base: nothing to do") && out.contains("ui: nothing to do"),
+        "{out}"
+    );
+    assert!(out.contains("was built from the same inputs"), "{out}");
+    assert_eq!(
+        Registry::for_project(baked.project.root())
+            .list(None)
+            .unwrap()
+            .len(),
+        before,
+        "no new record"
+    );
+}
+
+#[test]
+fn interrupting_a_build_during_its_steps_leaves_nothing_behind() {
+    let baked = baked();
+    let _vms = vm_lock();
+    let root = baked.project.root();
+    let _reaper = Reaper(root.to_path_buf());
+    let mut child = spawn_oxbake(&baked.project, &["build", "probe"]);
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("probe: step 1/1: wait") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains("step 1/1: wait"),
+        "the step never started:\n{seen}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "exit code after SIGINT");
+    assert!(
+        qemu_pids(root).is_empty(),
+        "QEMU still runs: {:?}",
+        qemu_pids(root)
+    );
+    let vms: Vec<_> = std::fs::read_dir(root.join(".oxbake/local/vms"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(vms.is_empty(), "VM folders left: {vms:?}");
+    assert!(
+        !root.join("images/probe").exists(),
+        "no record of an interrupted build"
+    );
+}
+
+#[test]
+fn a_failing_check_fails_the_build_and_leaves_nothing_behind() {
+    let baked = baked();
+    let _vms = vm_lock();
+    let root = baked.project.root();
+    let _reaper = Reaper(root.to_path_buf());
+    let run = baked.project.oxbake(&["build", "failing"]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let err = run.stderr();
+    assert!(
+        err.contains("check `a check made to fail` failed: stdout lacks `absent`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("role `failing`: 1 of 1 checks failed"),
+        "{err}"
+    );
+    assert!(qemu_pids(root).is_empty());
+    let vms: Vec<_> = std::fs::read_dir(root.join(".oxbake/local/vms"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(vms.is_empty(), "VM folders left: {vms:?}");
+    assert!(!root.join("images/failing").exists());
+}

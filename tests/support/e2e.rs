@@ -1,0 +1,93 @@
+//! The end-to-end fixture: one copy of the project in which `base` and `ui`
+//! are baked once per test run, shared by every end-to-end test. Tests that
+//! boot VMs take [`vm_lock`] so that only one set of guests runs at a time
+//! on the two cores, and leftovers of one test are not blamed on another.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
+
+use super::project::{Run, TestProject};
+
+pub struct Baked {
+    pub project: TestProject,
+    /// What `oxbake build ui` printed.
+    pub build: Run,
+}
+
+/// Test roles: one with a step long enough to interrupt, one whose check
+/// fails. Both start from base, so they bake in a minute or two.
+const PROBE: &str = r#"role = "probe"
+description = "test role: a long step to interrupt"
+from = "base"
+
+[[step]]
+name = "wait"
+kind = "shell"
+run = "echo probe-started; sleep 600"
+"#;
+
+const FAILING: &str = r#"role = "failing"
+description = "test role: a check made to fail"
+from = "base"
+
+[[step]]
+name = "write a marker"
+kind = "shell"
+run = "echo present > /etc/oxbake-marker"
+
+[[check]]
+name = "a check made to fail"
+run = "cat /etc/oxbake-marker"
+stdout_contains = ["absent"]
+"#;
+
+/// Serialises the tests that boot guests.
+pub fn vm_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The project with base and ui baked (built on first use).
+pub fn baked() -> &'static Baked {
+    static BAKED: OnceLock<Baked> = OnceLock::new();
+    BAKED.get_or_init(|| {
+        let _vms = vm_lock();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-project");
+        let project = TestProject::copy_to(&dir);
+        // The KVM probe costs 15 s per process and always fails here.
+        let config = project
+            .read("oxbake.toml")
+            .replace("accel = \"auto\"", "accel = \"tcg\"");
+        project.write("oxbake.toml", &config);
+        project.write("recipes/probe.toml", PROBE);
+        project.write("recipes/failing.toml", FAILING);
+        let started = Instant::now();
+        let build = project.oxbake(&["build", "ui", "--json"]);
+        eprintln!(
+            "e2e fixture: `oxbake build ui` took {:.0}s\n{}",
+            started.elapsed().as_secs_f64(),
+            build.stderr()
+        );
+        assert_eq!(
+            build.code(),
+            0,
+            "oxbake build ui failed:\n{}",
+            build.stderr()
+        );
+        Baked { project, build }
+    })
+}
+
+/// Runs oxbake in the background, for tests that interrupt it.
+pub fn spawn_oxbake(project: &TestProject, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_oxbake"))
+        .arg("-C")
+        .arg(project.root())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start oxbake")
+}
