@@ -73,6 +73,7 @@ impl Keys {
                 public_openssh: &self.host_pub,
             },
             mac: None,
+            group: None,
         })
     }
 

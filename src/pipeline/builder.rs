@@ -221,6 +221,11 @@ impl<'p, 'a> Builder<'p, 'a> {
         let authorized = client
             .public_line()
             .map_err(|e| self.guest_err("cannot encode the SSH key", e))?;
+        let vars = role_vars(self.p.project, &self.role);
+        let ssh_group = vars
+            .get("ssh_allow_group")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         let seed = builder_seed(&BuilderSeed {
             instance_id: &format!("oxbake-{}", self.run_id),
             hostname: &spec.name,
@@ -231,6 +236,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 public_openssh: &public,
             },
             mac: None,
+            group: ssh_group.as_deref(),
         });
         self.p
             .target

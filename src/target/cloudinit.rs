@@ -24,6 +24,9 @@ pub struct BuilderSeed<'a> {
     pub host_key: HostKey<'a>,
     /// Match the NIC by MAC address instead of by the name `eth0`.
     pub mac: Option<&'a str>,
+    /// A group the user must belong to from the first boot on (an image
+    /// whose sshd lets only one group in); cloud-init creates it if needed.
+    pub group: Option<&'a str>,
 }
 
 /// An OpenSSH ed25519 host key pair (private key in OpenSSH PEM form).
@@ -59,7 +62,7 @@ pub fn cloud_config(doc: &Value) -> String {
 }
 
 fn builder_user_data(seed: &BuilderSeed<'_>) -> Value {
-    json!({
+    let mut doc = json!({
         "users": [{
             "name": seed.user,
             "shell": "/bin/bash",
@@ -75,7 +78,11 @@ fn builder_user_data(seed: &BuilderSeed<'_>) -> Value {
             "ed25519_private": seed.host_key.private_openssh,
             "ed25519_public": seed.host_key.public_openssh.trim(),
         },
-    })
+    });
+    if let Some(group) = seed.group {
+        doc["users"][0]["groups"] = json!(group);
+    }
+    doc
 }
 
 /// The meta-data document: instance id and host name.

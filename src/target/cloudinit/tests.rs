@@ -14,6 +14,7 @@ fn seed() -> BuilderSeed<'static> {
             public_openssh: "ssh-ed25519 AAAAhost host\n",
         },
         mac: None,
+        group: None,
     }
 }
 
@@ -114,4 +115,23 @@ async fn seed_iso_has_the_cidata_label_and_the_three_files() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&iso).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn builder_joins_the_group_sshd_allows() {
+    let mut s = seed();
+    s.group = Some("ssh-users");
+    let CloudInit { user_data, .. } = builder_seed(&s);
+    let doc = parse(user_data.strip_prefix("#cloud-config\n").unwrap());
+    assert_eq!(doc["users"][0]["groups"], "ssh-users");
+    assert!(
+        parse(
+            builder_seed(&seed())
+                .user_data
+                .strip_prefix("#cloud-config\n")
+                .unwrap()
+        )["users"][0]
+            .get("groups")
+            .is_none()
+    );
 }
