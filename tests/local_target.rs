@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use oxbake::progress::Progress;
 
+use crate::support::e2e::vm_lock;
 use crate::support::qemu::{Reaper, qemu_pids};
 use oxbake::target::cloudinit::{BuilderSeed, HostKey, builder_seed};
 use oxbake::target::local::base::{self, BootstrapOptions};
@@ -19,8 +20,15 @@ use oxbake::target::{Artifact, Labels, Source, Target, VmHandle, VmKind, VmSpec}
 
 const USER: &str = "oxbake";
 
-#[tokio::test]
-async fn base_image_bootstrap_is_cached() {
+#[test]
+fn base_image_bootstrap_is_cached() {
+    let _vms = vm_lock();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(base_image_bootstrap_is_cached_body());
+}
+
+async fn base_image_bootstrap_is_cached_body() {
     let opts = BootstrapOptions::new(base::default_cache_dir());
     let t = Instant::now();
     let first = base::bootstrap(&opts, &Progress::silent()).await.unwrap();
@@ -151,8 +159,15 @@ async fn boot(target: &LocalTarget, vm: &VmHandle, keys: &Keys, instance: &str) 
     addr
 }
 
-#[tokio::test]
-async fn builder_vm_becomes_a_template_that_an_overlay_vm_boots_from() {
+#[test]
+fn builder_vm_becomes_a_template_that_an_overlay_vm_boots_from() {
+    let _vms = vm_lock();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(builder_vm_becomes_a_template_that_an_overlay_vm_boots_from_body());
+}
+
+async fn builder_vm_becomes_a_template_that_an_overlay_vm_boots_from_body() {
     let total = Instant::now();
     let image = base::bootstrap(
         &BootstrapOptions::new(base::default_cache_dir()),
