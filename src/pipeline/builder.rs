@@ -43,6 +43,9 @@ pub(super) struct Builder<'p, 'a> {
     secrets: Secrets,
     /// Where the builder answers, once known (for `--keep-on-failure`).
     endpoint: Arc<Mutex<Option<SocketAddr>>>,
+    /// The one-time key oxbake logs in with, and the host key it pins.
+    client: ClientKey,
+    host: HostKeyPair,
 }
 
 impl<'p, 'a> Builder<'p, 'a> {
@@ -75,6 +78,16 @@ impl<'p, 'a> Builder<'p, 'a> {
             .flatten()
             .collect();
         let secrets = Secrets::from_env(names)?;
+        let client = ClientKey::generate().map_err(|e| BuildError::Guest {
+            role: role.to_owned(),
+            what: "cannot make the one-time SSH key",
+            source: Box::new(e),
+        })?;
+        let host = HostKeyPair::generate().map_err(|e| BuildError::Guest {
+            role: role.to_owned(),
+            what: "cannot make the builder's host key",
+            source: Box::new(e),
+        })?;
         let run_id = run_id();
         let log =
             BuildLog::create(&p.log_dir, role, &run_id).map_err(|source| BuildError::Log {
@@ -93,6 +106,8 @@ impl<'p, 'a> Builder<'p, 'a> {
             log,
             secrets,
             endpoint: Arc::default(),
+            client,
+            host,
         })
     }
 
@@ -126,17 +141,14 @@ impl<'p, 'a> Builder<'p, 'a> {
     }
 
     async fn bake(&self) -> Result<ImageRecord, BuildError> {
-        let client = ClientKey::generate()
-            .map_err(|e| self.guest_err("cannot make the one-time SSH key", e))?;
-        let host = HostKeyPair::generate()
-            .map_err(|e| self.guest_err("cannot make the builder's host key", e))?;
+        let (client, host) = (&self.client, &self.host);
         let vm = self
-            .phase("create the builder VM", self.create_vm(&client, &host))
+            .phase("create the builder VM", self.create_vm(client, host))
             .await?;
         let mut guest = self
             .phase(
                 "boot and connect over SSH",
-                self.connect(&vm, &client, &host),
+                self.connect(&vm, client, host),
             )
             .await?;
         self.phase("wait for cloud-init", self.wait_cloud_init(guest.as_mut()))
@@ -565,15 +577,26 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
     }
 
+    /// Leaves the VM running; its one-time key goes into a 0600 file
+    /// beside the build logs so that the operator can log in.
     fn keep(&self, vm: &VmHandle) {
         let endpoint = self.endpoint.lock().ok().and_then(|e| *e);
-        let how = match endpoint {
-            Some(addr) => format!(
-                "reach it with: ssh -p {} {BUILDER_USER}@{} (key: see the build log folder)",
+        let key_file = self
+            .p
+            .log_dir
+            .join(format!("{}-{}.key", self.role, self.run_id));
+        let how = match (endpoint, self.save_key(&key_file)) {
+            (Some(addr), Ok(())) => format!(
+                "reach it with: ssh -i {} -p {} {BUILDER_USER}@{}",
+                key_file.display(),
                 addr.port(),
                 addr.ip()
             ),
-            None => {
+            (Some(_), Err(e)) => format!(
+                "its key could not be saved to `{}`: {e}",
+                key_file.display()
+            ),
+            (None, _) => {
                 "it never answered on SSH; see its serial console in the state folder".to_owned()
             }
         };
@@ -581,6 +604,21 @@ impl<'p, 'a> Builder<'p, 'a> {
             "{}: kept builder VM `{}` (--keep-on-failure); {how}",
             self.role, vm.name
         ));
+    }
+
+    fn save_key(&self, path: &std::path::Path) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let text = self
+            .client
+            .private_openssh()
+            .map_err(std::io::Error::other)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(text.as_bytes())
     }
 
     fn root(&self, script: impl Into<String>) -> Command {
