@@ -52,6 +52,15 @@ pub enum Command {
         #[arg(value_name = "ROLE[@VERSION]")]
         image: String,
     },
+    /// Remove builder and smoke VMs whose run has ended (crashed or killed
+    /// builds); deployed VMs are never touched.
+    Gc {
+        #[arg(long)]
+        target: Option<String>,
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Make the base image for the local target.
     #[command(subcommand)]
     Base(BaseCommand),

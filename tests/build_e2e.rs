@@ -86,6 +86,7 @@ fn base_then_ui_are_baked_and_a_clone_of_ui_is_a_new_machine() {
             memory_mib: 2048,
             boot_timeout: Duration::from_secs(600),
             ssh_group: Some("ssh-users".into()),
+            runs_dir: root.join(".oxbake/runs"),
         };
         let started = Instant::now();
         let report = smoke

@@ -4,6 +4,7 @@
 mod base;
 mod build;
 mod check;
+mod gc;
 mod images;
 mod inputs;
 mod signals;
@@ -61,6 +62,7 @@ async fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Ls { role } => images::ls(&ctx, role.as_deref()),
         Command::Show { image } => images::show(&ctx, image),
         Command::Base(command) => base::run(&ctx, command).await,
+        Command::Gc { target, dry_run } => gc::run(&ctx, target.as_deref(), *dry_run).await,
     };
     drop(ctx);
     let _ = drawing.await;

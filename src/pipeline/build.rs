@@ -122,6 +122,11 @@ impl Pipeline<'_> {
         order
     }
 
+    /// Where live runs are marked (beside the logs).
+    pub fn runs_dir(&self) -> PathBuf {
+        self.log_dir.with_file_name("runs")
+    }
+
     pub fn inputs(&self, role: &str) -> Result<Inputs, BuildError> {
         let lineage = RegistryLineage {
             registry: self.registry,

@@ -123,6 +123,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             self.role,
             self.log.path.display()
         ));
+        let _alive = super::runs::RunGuard::start(&self.p.runs_dir(), &self.run_id);
         let mut cancel = self.p.cancel.clone();
         let result = tokio::select! {
             r = self.bake() => r,
@@ -146,10 +147,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             .phase("create the builder VM", self.create_vm(client, host))
             .await?;
         let mut guest = self
-            .phase(
-                "boot and connect over SSH",
-                self.connect(&vm, client, host),
-            )
+            .phase("boot and connect over SSH", self.connect(&vm, client, host))
             .await?;
         self.phase("wait for cloud-init", self.wait_cloud_init(guest.as_mut()))
             .await?;

@@ -6,9 +6,11 @@ pub mod build;
 mod builder;
 mod checks;
 mod error;
+pub mod gc;
 pub mod hygiene;
 mod lineage;
 mod log;
+pub mod runs;
 pub mod smoke;
 pub mod steps;
 

@@ -73,6 +73,8 @@ pub struct Smoke<'a> {
     pub boot_timeout: Duration,
     /// The group sshd lets in, if the image restricts logins to one.
     pub ssh_group: Option<String>,
+    /// Where live runs are marked, so `oxbake gc` leaves this one alone.
+    pub runs_dir: std::path::PathBuf,
 }
 
 impl Smoke<'_> {
@@ -97,6 +99,7 @@ impl Smoke<'_> {
                 kind: VmKind::Smoke,
             },
         };
+        let _alive = super::runs::RunGuard::start(&self.runs_dir, &spec.labels.run_id);
         let started = Instant::now();
         let vm = self
             .target
