@@ -4,4 +4,5 @@ mod check;
 mod inputs;
 mod local_target;
 mod registry;
+mod roles;
 mod support;

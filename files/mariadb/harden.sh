@@ -7,7 +7,7 @@ mariadb <<'SQL'
 DELETE FROM mysql.global_priv WHERE User='';
 DELETE FROM mysql.global_priv WHERE User='root' AND Host <> 'localhost';
 DROP DATABASE IF EXISTS test;
-DELETE FROM mysql.db WHERE Db='test' OR Db LIKE 'test\_%';
+DELETE FROM mysql.db WHERE Db LIKE 'test%';
 FLUSH PRIVILEGES;
 ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket;
 FLUSH PRIVILEGES;
