@@ -94,7 +94,7 @@ fn syntax_errors_cycles_and_bad_values() {
         .read("recipes/backend.toml")
         .replace("mode = \"0640\"", "mode = \"0999\"")
         .replace(
-            "dest = \"/opt/open-xchange/etc/caldav.properties\"",
+            "dest = \"/etc/oxbake/ox-config/caldav.properties\"",
             "dest = \"../etc/caldav.properties\"",
         );
     p.write("recipes/backend.toml", &backend);

@@ -2,10 +2,12 @@
 //! figures (timings) on stderr.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod aptrepo;
 mod build_e2e;
 mod check;
 mod guest;
 mod inputs;
 mod local_target;
 mod registry;
+mod roles;
 mod support;

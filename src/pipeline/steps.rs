@@ -126,6 +126,26 @@ async fn apt(
     for repo in &apt.repositories {
         add_repository(repo, ctx, guest).await?;
     }
+    let result = install(apt, ctx, guest).await;
+    // The credentials go as soon as the step is done, whatever its outcome:
+    // the checks that follow prove the image holds none.
+    let credentials: Vec<String> = apt
+        .repositories
+        .iter()
+        .filter(|r| r.username.is_some())
+        .map(|r| quote(&auth_file(r.name.get_ref())))
+        .collect();
+    if !credentials.is_empty() {
+        run(ctx, guest, format!("rm -f {}", credentials.join(" "))).await?;
+    }
+    result
+}
+
+async fn install(
+    apt: &Apt,
+    ctx: &StepContext<'_>,
+    guest: &mut dyn GuestSession,
+) -> Result<(), StepError> {
     // Lists are fetched for every apt step: cheap next to the install, and
     // a repository added by a shell step is seen too.
     run(ctx, guest, "apt-get update -q".to_owned()).await?;
@@ -139,6 +159,10 @@ async fn apt(
         packages.join(" ")
     );
     run(ctx, guest, script).await
+}
+
+fn auth_file(repository: &str) -> String {
+    format!("/etc/apt/auth.conf.d/oxbake-{repository}.conf")
 }
 
 /// Key, source list and (where the repository needs them) credentials. The
@@ -186,13 +210,11 @@ async fn add_repository(
         .secrets
         .get(secret)
         .ok_or_else(|| StepError::Secret(secret.to_owned()))?;
-    let machine = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
-    let auth = format!("machine {machine} login {user} password {password}\n");
+    // With its scheme: apt sends credentials over plain HTTP only to a
+    // machine entry that names `http://` explicitly.
+    let auth = format!("machine {url} login {user} password {password}\n");
     guest
-        .upload(
-            auth.as_bytes(),
-            &RemoteFile::new(format!("/etc/apt/auth.conf.d/oxbake-{name}.conf"), 0o600),
-        )
+        .upload(auth.as_bytes(), &RemoteFile::new(auth_file(name), 0o600))
         .await?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Harnesses shared by the integration tests.
 
+pub mod aptrepo;
 #[cfg(feature = "e2e")]
 pub mod e2e;
 pub mod project;

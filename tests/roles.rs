@@ -1,0 +1,239 @@
+//! The shipped roles against the real programs: every template renders with
+//! example values (tests/data/role-values.toml), the rendered configurations
+//! are accepted by sshd, nginx, MariaDB, nft, Fail2Ban and Postfix, and the
+//! recipes' checks expect what those programs really print.
+//!
+//! The programs must be installed (CI installs them): a missing one fails
+//! the test, it is not skipped. Tests that load a firewall or start a
+//! daemon do it in a network namespace of their own (`unshare -n`), so the
+//! host's network is never touched.
+
+mod fail2ban;
+mod firewall;
+mod mariadb;
+mod nginx;
+mod postfix;
+mod render;
+mod sshd;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use minijinja::Value;
+use minijinja::value::Serde;
+use oxbake::project::Project;
+use oxbake::recipe::validate::role_vars;
+use oxbake::recipe::{Action, Check, Recipe};
+use oxbake::render::Renderer;
+
+pub const ROLES: &[&str] = &["base", "backend", "ui", "services"];
+
+/// The repository's project with the example deploy values.
+pub struct Roles {
+    pub project: Project,
+    values: toml::Table,
+    renderer: Renderer,
+}
+
+impl Roles {
+    pub fn load() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let project = Project::load(root).expect("the shipped project loads");
+        let text = std::fs::read_to_string(root.join("tests/data/role-values.toml"))
+            .expect("read tests/data/role-values.toml");
+        let values: toml::Table = toml::from_str(&text).expect("role-values.toml parses");
+        let renderer = Renderer::new(&project.templates_dir());
+        Self {
+            project,
+            values,
+            renderer,
+        }
+    }
+
+    pub fn recipe(&self, role: &str) -> &Recipe {
+        &self.project.recipe(role).expect("known role").recipe
+    }
+
+    /// Replaces one example value (`section` is `env`, `secrets` or `vm`).
+    pub fn set(&mut self, role: &str, section: &str, key: &str, value: &str) {
+        let role_table = self
+            .values
+            .entry(role)
+            .or_insert_with(|| toml::Table::new().into());
+        let table = role_table
+            .as_table_mut()
+            .expect("role table")
+            .entry(section)
+            .or_insert_with(|| toml::Table::new().into());
+        table
+            .as_table_mut()
+            .expect("section table")
+            .insert(key.to_owned(), value.into());
+    }
+
+    fn section(&self, role: &str, section: &str) -> toml::Table {
+        self.values
+            .get(role)
+            .and_then(|r| r.get(section))
+            .and_then(|s| s.as_table())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn vars(&self, role: &str) -> toml::Table {
+        let mut vars: toml::Table = role_vars(&self.project, role).into_iter().collect();
+        vars.insert("role".to_owned(), role.into());
+        vars
+    }
+
+    /// What a bake template sees: the role's variables and `role`.
+    pub fn bake_context(&self, role: &str) -> Value {
+        Value::from(Serde(self.vars(role)))
+    }
+
+    /// What a deploy template sees: the bake context plus `env`, `secrets`
+    /// and `vm`.
+    pub fn deploy_context(&self, role: &str) -> Value {
+        let mut all = self.vars(role);
+        for section in ["env", "secrets", "vm"] {
+            all.insert(section.to_owned(), self.section(role, section).into());
+        }
+        Value::from(Serde(all))
+    }
+
+    pub fn render_bake(&self, role: &str, source: &str) -> String {
+        self.renderer
+            .render(source, &self.bake_context(role))
+            .unwrap_or_else(|e| panic!("role `{role}`: {e}"))
+    }
+
+    pub fn render_deploy(&self, role: &str, source: &str) -> String {
+        self.renderer
+            .render(source, &self.deploy_context(role))
+            .unwrap_or_else(|e| panic!("role `{role}`: {e}"))
+    }
+
+    /// (source, dest) of the role's bake template steps.
+    pub fn bake_templates(&self, role: &str) -> Vec<(String, String)> {
+        self.recipe(role)
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Template(t) => Some((t.source.get_ref().clone(), t.dest.get_ref().clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// (source, dest) of the role's deploy templates.
+    pub fn deploy_templates(&self, role: &str) -> Vec<(String, String)> {
+        self.recipe(role)
+            .deploy
+            .templates
+            .iter()
+            .map(|t| (t.source.get_ref().clone(), t.dest.get_ref().clone()))
+            .collect()
+    }
+
+    /// The bake template that becomes `dest` in the role's image.
+    pub fn bake_source_for(&self, role: &str, dest: &str) -> String {
+        self.bake_templates(role)
+            .into_iter()
+            .find(|(_, d)| d == dest)
+            .unwrap_or_else(|| panic!("role `{role}` writes no `{dest}`"))
+            .0
+    }
+
+    /// The deploy template that becomes `dest` on a deployed VM.
+    pub fn deploy_source_for(&self, role: &str, dest: &str) -> String {
+        self.deploy_templates(role)
+            .into_iter()
+            .find(|(_, d)| d == dest)
+            .unwrap_or_else(|| panic!("role `{role}` deploys no `{dest}`"))
+            .0
+    }
+
+    /// The role's checks whose command is exactly `run`.
+    pub fn checks(&self, role: &str, run: &str) -> Vec<&Check> {
+        self.recipe(role)
+            .checks
+            .iter()
+            .filter(|c| c.run == run)
+            .collect()
+    }
+}
+
+/// `a.b.c` in a template context, as text.
+pub fn lookup(context: &Value, path: &str) -> String {
+    path.split('.')
+        .try_fold(context.clone(), |v, key| v.get_attr(key))
+        .ok()
+        .filter(|v| !v.is_undefined())
+        .unwrap_or_else(|| panic!("no `{path}` in the context"))
+        .to_string()
+}
+
+/// Runs a program; a program that is not installed fails the test.
+pub fn run(program: &str, args: &[&str]) -> Output {
+    command(Command::new(program).args(args), program)
+}
+
+/// Runs a prepared command, naming `program` when it cannot start.
+pub fn command(cmd: &mut Command, program: &str) -> Output {
+    match cmd.output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("`{program}` is not installed; see scripts/host-deps (the role tests need it)")
+        }
+        Err(e) => panic!("cannot run `{program}`: {e}"),
+    }
+}
+
+/// Runs `sh -c SCRIPT` in a new network namespace with loopback up.
+pub fn in_netns(script: &str) -> Output {
+    let full = format!("PATH=/usr/sbin:/usr/bin:/sbin:/bin; ip link set lo up && {script}");
+    run("unshare", &["-n", "sh", "-c", &full])
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        stdout(out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Asserts that `output` meets `check`'s expectations, as the pipeline
+/// would judge the check's stdout.
+pub fn assert_check(role: &str, check: &Check, output: &str) {
+    for want in &check.stdout_contains {
+        assert!(
+            output.contains(want.as_str()),
+            "role `{role}`, check `{}`: `{want}` is not in:\n{output}",
+            check.name
+        );
+    }
+    for unwanted in &check.stdout_lacks {
+        assert!(
+            !output.contains(unwanted.as_str()),
+            "role `{role}`, check `{}`: `{unwanted}` is in:\n{output}",
+            check.name
+        );
+    }
+}
+
+/// Writes `text` to `dir/rel`, making folders as needed.
+pub fn write(dir: &Path, rel: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create folder");
+    }
+    std::fs::write(&path, text).expect("write file");
+    path
+}
