@@ -217,3 +217,127 @@ fn a_failing_check_fails_the_build_and_leaves_nothing_behind() {
     assert!(vms.is_empty(), "VM folders left: {vms:?}");
     assert!(!root.join("images/failing").exists());
 }
+
+#[test]
+fn backend_bakes_with_every_check_passing() {
+    let baked = baked();
+    let _vms = vm_lock();
+    let run = baked.project.oxbake(&["build", "backend"]);
+    eprintln!("{}", run.stderr());
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let record = Registry::for_project(baked.project.root())
+        .latest("backend", true)
+        .unwrap()
+        .expect("a backend record");
+    let (passed, total) = record.checks_passed();
+    assert!(total > 0 && passed == total, "{passed}/{total}");
+    assert!(record.packages.contains_key("mariadb-server"));
+}
+
+/// A role that installs the test's own package from a signed repository on
+/// this host that wants credentials, the way the OX repository is used.
+fn repo_recipe(repo: &crate::support::aptrepo::GuestRepo) -> String {
+    format!(
+        r#"role = "repo"
+description = "test role: a package from a signed repository with credentials"
+from = "base"
+
+[vars]
+probe_repository_url = "{url}"
+probe_repository_user = "{user}"
+
+[[step]]
+name = "the probe package"
+kind = "apt"
+packages = ["{package}"]
+
+[[step.repository]]
+name = "probe"
+url = "{{{{ probe_repository_url }}}}"
+suite = "{suite}"
+components = ["{component}"]
+key = "apt/probe.asc"
+username = "{{{{ probe_repository_user }}}}"
+password_secret = "probe_repository_password"
+
+[[check]]
+name = "the package is installed"
+run = "dpkg-query -W -f='${{Status}}' {package}"
+stdout_contains = ["install ok installed"]
+
+[[check]]
+name = "no credentials are left"
+run = "ls -A /etc/apt/auth.conf.d"
+stdout_lacks = ["oxbake"]
+"#,
+        url = repo.url,
+        user = repo.username,
+        suite = repo.suite,
+        component = repo.component,
+        package = crate::support::aptrepo::PACKAGE,
+    )
+}
+
+#[test]
+fn a_package_from_a_signed_repository_with_credentials_and_none_left() {
+    use crate::support::aptrepo::AptRepo;
+    let baked = baked();
+    let _vms = vm_lock();
+    let password = "s3cret-Probe-Pass";
+    let repo = AptRepo::start("ox-customer", password);
+    let guest = repo.for_guest();
+    baked
+        .project
+        .write("files/apt/probe.asc", &guest.key_armored);
+    baked
+        .project
+        .write("recipes/repo.toml", &repo_recipe(&guest));
+    let run = baked.project.oxbake_env(
+        &["build", "repo"],
+        &[("OXBAKE_SECRET_PROBE_REPOSITORY_PASSWORD", password)],
+    );
+    let root = baked.project.root();
+    let _ = std::fs::remove_file(root.join("recipes/repo.toml"));
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let requests = repo.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path.ends_with(".deb") && r.authorized && r.status == 200),
+        "the package was fetched with credentials: {:?}",
+        requests
+            .iter()
+            .map(|r| (&r.path, r.status))
+            .collect::<Vec<_>>()
+    );
+    let record = Registry::for_project(root)
+        .latest("repo", true)
+        .unwrap()
+        .expect("a repo record");
+    assert!(
+        record
+            .packages
+            .contains_key(crate::support::aptrepo::PACKAGE)
+    );
+    assert!(record.checks.iter().all(|c| c.passed));
+    // The secret is nowhere: not in the output, the record, or the log.
+    let log = std::fs::read_dir(root.join(".oxbake/logs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("repo-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<String>();
+    let record_text =
+        std::fs::read_to_string(root.join(format!("images/repo/{}.toml", record.version))).unwrap();
+    for (what, text) in [
+        ("stdout", run.stdout()),
+        ("stderr", run.stderr()),
+        ("build log", log),
+        ("record", record_text),
+    ] {
+        assert!(
+            !text.contains(password),
+            "the password leaked into the {what}"
+        );
+    }
+}

@@ -56,10 +56,16 @@ impl TestProject {
 
     /// Runs `oxbake -C ROOT ARGS…`.
     pub fn oxbake(&self, args: &[&str]) -> Run {
+        self.oxbake_env(args, &[])
+    }
+
+    /// Runs `oxbake -C ROOT ARGS…` with extra environment variables.
+    pub fn oxbake_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_oxbake"))
             .arg("-C")
             .arg(self.root())
             .args(args)
+            .envs(env.iter().copied())
             .output()
             .expect("run oxbake");
         Run(output)
