@@ -3,5 +3,6 @@
 mod check;
 mod inputs;
 mod local_target;
+mod proxmox;
 mod registry;
 mod support;

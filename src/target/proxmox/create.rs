@@ -61,14 +61,17 @@ async fn clone_fresh(
 ) -> Result<(VmRef, vmid::Reservation), TargetError> {
     let node = t.node().to_string();
     let full = t.settings.full_clone || node != src.node;
+    // Ids that answered "already exists" although the listing missed them.
+    let mut taken = BTreeSet::new();
     for _ in 0..ID_ATTEMPTS {
-        let used: BTreeSet<u32> = t
+        let mut used: BTreeSet<u32> = t
             .client
             .vm_resources()
             .await?
             .iter()
             .filter_map(|r| u32::try_from(r.vmid).ok())
             .collect();
+        used.extend(&taken);
         let held = vmid::reserve(&t.reserved, &used, t.settings.vmid_range)?;
         let req = CloneRequest {
             newid: held.vmid,
@@ -92,6 +95,7 @@ async fn clone_fresh(
                 return Ok((vm, held));
             }
             Err(e) if e.message().contains("already exists") => {
+                taken.insert(vm.vmid);
                 t.progress.info(format!(
                     "vmid {} was taken meanwhile; trying the next",
                     vm.vmid
