@@ -177,6 +177,8 @@ impl Default for Retention {
 /// One target's connection settings.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
+// Settings exist a few times per run; boxing would only complicate matching.
+#[allow(clippy::large_enum_variant)]
 pub enum TargetSettings {
     Local(LocalSettings),
     Proxmox(ProxmoxSettings),

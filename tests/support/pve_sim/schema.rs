@@ -81,14 +81,14 @@ fn check_value(p: &Value, value: &str) -> Result<(), String> {
         }
         _ => {}
     }
-    if let Some(options) = p["enum"].as_array() {
-        if !options.iter().any(|o| o.as_str() == Some(value)) {
-            let all: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
-            return Err(format!(
-                "value '{value}' does not have a value in the enumeration '{}'",
-                all.join(", ")
-            ));
-        }
+    if let Some(options) = p["enum"].as_array()
+        && !options.iter().any(|o| o.as_str() == Some(value))
+    {
+        let all: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
+        return Err(format!(
+            "value '{value}' does not have a value in the enumeration '{}'",
+            all.join(", ")
+        ));
     }
     if let Some(max) = p["maxLength"].as_u64().filter(|m| value.len() as u64 > *m) {
         return Err(format!("value may only be {max} characters long"));
