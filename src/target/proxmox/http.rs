@@ -6,18 +6,15 @@
 //! not be made, since then the request was never sent. A POST that may have
 //! reached the server is never repeated blindly.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use super::form::Form;
 use super::tls::{self, TlsTrust};
-use super::{ApiToken, PveError, error};
+use super::{ApiToken, PveError, envelope};
 
 /// Attempts for a request that may be retried.
 const ATTEMPTS: u32 = 4;
@@ -120,7 +117,7 @@ impl PveClient {
                 Err(e) if !last && retry_error(&method, &e) => {}
                 Err(e) => return Err(transport_error(what, &e)),
                 Ok(resp) if !last && retry_status(&method, resp.status()) => {}
-                Ok(resp) => return decode(what, resp).await,
+                Ok(resp) => return envelope::decode(what, resp).await,
             }
             tokio::time::sleep(delay).await;
             delay *= 2;
@@ -173,7 +170,7 @@ fn retry_status(method: &Method, status: StatusCode) -> bool {
     *method == Method::GET && matches!(status.as_u16(), 502..=504)
 }
 
-fn transport_error(what: String, e: &reqwest::Error) -> PveError {
+pub(super) fn transport_error(what: String, e: &reqwest::Error) -> PveError {
     PveError::Transient {
         what,
         status: e.status().map(|s| s.as_u16()),
@@ -193,77 +190,6 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     parts.join(": ")
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    errors: Option<Value>,
-}
-
-async fn decode<T: DeserializeOwned>(what: String, resp: reqwest::Response) -> Result<T, PveError> {
-    let status = resp.status();
-    let reason = reason_phrase(&resp);
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| transport_error(what.clone(), &e))?;
-    if status.is_success() {
-        #[derive(Deserialize)]
-        struct Envelope<T> {
-            data: T,
-        }
-        return serde_json::from_slice::<Envelope<T>>(&bytes)
-            .map(|env| env.data)
-            .map_err(|e| PveError::Decode {
-                what,
-                message: e.to_string(),
-            });
-    }
-    let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
-    let message = body
-        .as_ref()
-        .and_then(|b| b.message.clone())
-        .filter(|m| !m.trim().is_empty())
-        .unwrap_or(reason);
-    let errors = body
-        .and_then(|b| b.errors)
-        .map(error_map)
-        .unwrap_or_default();
-    Err(error::classify(
-        what,
-        status.as_u16(),
-        message.trim().to_string(),
-        errors,
-    ))
-}
-
-/// The reason phrase as sent (Proxmox puts its message there), else the
-/// standard one.
-fn reason_phrase(resp: &reqwest::Response) -> String {
-    resp.extensions()
-        .get::<hyper::ext::ReasonPhrase>()
-        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
-        .or_else(|| resp.status().canonical_reason().map(str::to_string))
-        .unwrap_or_default()
-}
-
-fn error_map(v: Value) -> BTreeMap<String, String> {
-    match v {
-        Value::Object(map) => map
-            .into_iter()
-            .map(|(k, v)| {
-                let text = v
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string());
-                (k, text.trim().to_string())
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ use async_trait::async_trait;
 mod agent;
 mod cluster;
 mod create;
+mod destroy;
+mod envelope;
 mod error;
 mod form;
 mod http;
@@ -214,7 +216,7 @@ impl Target for ProxmoxTarget {
     }
 
     async fn destroy(&self, vm: &VmHandle) -> Result<(), TargetError> {
-        create::destroy(self, vm).await
+        destroy::destroy(self, vm).await
     }
 
     async fn destroy_template(&self, template: &TemplateRef) -> Result<(), TargetError> {

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 pub mod guest;
 mod http;
 mod misc_ops;
+mod power_ops;
 mod routes;
 mod schema;
 mod server;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::http::{self, Reply, Req};
 use super::state::{NODE, Shared, SimTask, State, lock};
-use super::{misc_ops, schema, vm_ops};
+use super::{misc_ops, power_ops, schema, vm_ops};
 
 pub type Params = BTreeMap<String, String>;
 
@@ -98,13 +98,13 @@ fn dispatch(shared: &Shared, endpoint: &str, p: &Params, req: &Req) -> Result<Re
         "POST Q/config" => vm_ops::set_config(shared, p),
         "PUT Q/resize" => vm_ops::resize(shared, p),
         "GET Q/status/current" => vm_ops::status(shared, p),
-        "POST Q/status/start" => vm_ops::start(shared, p),
-        "POST Q/status/shutdown" => vm_ops::shutdown(shared, p),
-        "POST Q/status/stop" => vm_ops::stop(shared, p),
-        "POST Q/template" => vm_ops::template(shared, p),
-        "DELETE Q" => vm_ops::destroy(shared, p),
-        "POST Q/agent/ping" => vm_ops::agent(shared, p, false),
-        "GET Q/agent/network-get-interfaces" => vm_ops::agent(shared, p, true),
+        "POST Q/status/start" => power_ops::start(shared, p),
+        "POST Q/status/shutdown" => power_ops::shutdown(shared, p),
+        "POST Q/status/stop" => power_ops::stop(shared, p),
+        "POST Q/template" => power_ops::template(shared, p),
+        "DELETE Q" => power_ops::destroy(shared, p),
+        "POST Q/agent/ping" => power_ops::agent(shared, p, false),
+        "GET Q/agent/network-get-interfaces" => power_ops::agent(shared, p, true),
         other => Err((501, format!("simulator: `{other}` not implemented"))),
     }
 }
