@@ -177,6 +177,8 @@ impl Default for Retention {
 /// One target's connection settings.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
+// Settings exist a few times per run; boxing would only complicate matching.
+#[allow(clippy::large_enum_variant)]
 pub enum TargetSettings {
     Local(LocalSettings),
     Proxmox(ProxmoxSettings),
@@ -231,6 +233,12 @@ pub struct ProxmoxSettings {
     /// The server certificate's SHA-256 fingerprint, pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// The storage (content type `iso`) that receives cloud-init seed ISOs.
+    #[serde(default = "default_iso_storage")]
+    pub iso_storage: String,
+    /// Full clones instead of linked clones of templates.
+    #[serde(default)]
+    pub full_clone: bool,
 }
 
 fn default_target() -> String {
@@ -267,6 +275,10 @@ fn default_keep() -> u32 {
 
 fn default_bridge() -> String {
     "vmbr0".to_owned()
+}
+
+fn default_iso_storage() -> String {
+    "local".to_owned()
 }
 
 fn default_token_env() -> String {

@@ -8,6 +8,7 @@ mod check;
 mod guest;
 mod inputs;
 mod local_target;
+mod proxmox;
 mod registry;
 mod roles;
 mod support;

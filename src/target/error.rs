@@ -63,6 +63,8 @@ pub enum TargetError {
     Qmp { name: String, message: String },
     #[error("vm `{name}` did not start: {message}")]
     Start { name: String, message: String },
+    #[error(transparent)]
+    Proxmox(#[from] super::proxmox::PveError),
     #[error("`{}`: invalid state file: {message}", path.display())]
     State { path: PathBuf, message: String },
 }

@@ -16,11 +16,13 @@ pub mod cloudinit;
 mod error;
 pub(crate) mod exec;
 pub mod local;
+pub mod proxmox;
 mod types;
 
 pub use error::TargetError;
 pub use types::{
-    Artifact, CloudInit, Labels, ManagedVm, Source, TemplateRef, VmHandle, VmKind, VmSpec, VmState,
+    Artifact, CloudInit, Labels, ManagedVm, Source, TemplateMeta, TemplateRef, VmHandle, VmKind,
+    VmSpec, VmState,
 };
 
 /// A place where oxbake creates, runs and templates VMs.
@@ -54,6 +56,19 @@ pub trait Target: Send + Sync {
     /// Turns a stopped VM into the template `name` (`ROLE-VERSION`). The VM
     /// is consumed: afterwards only the template exists.
     async fn make_template(&self, vm: &VmHandle, name: &str) -> Result<TemplateRef, TargetError>;
+
+    /// Like [`Target::make_template`], and records `meta` where the target
+    /// keeps template metadata (proxmox: tags and the description's JSON
+    /// block). Targets that keep it elsewhere ignore `meta`.
+    async fn make_template_with_meta(
+        &self,
+        vm: &VmHandle,
+        name: &str,
+        meta: &TemplateMeta,
+    ) -> Result<TemplateRef, TargetError> {
+        let _ = meta;
+        self.make_template(vm, name).await
+    }
 
     /// Stops the VM if needed and removes everything that belongs to it.
     /// Destroying a VM that no longer exists is not an error.

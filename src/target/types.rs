@@ -20,6 +20,17 @@ pub struct TemplateRef {
     pub artifact: Artifact,
 }
 
+/// What a template says about itself (proxmox: its description's JSON
+/// block): the image version, its inputs hash and its parent `ROLE@VERSION`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateMeta {
+    pub role: String,
+    pub version: String,
+    pub inputs: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+}
+
 /// Where a template lives, as the registry records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "target", rename_all = "lowercase")]

@@ -4,6 +4,7 @@ pub mod aptrepo;
 #[cfg(feature = "e2e")]
 pub mod e2e;
 pub mod project;
+pub mod pve_sim;
 #[cfg(feature = "e2e")]
 pub mod qemu;
 pub mod sshd;

@@ -1,0 +1,251 @@
+//! What can go wrong when talking to Proxmox VE, classified the way a caller
+//! needs to react: retry later (transient, locked), fix the configuration
+//! (auth, permission, parameters), or treat the object as gone (not found).
+//!
+//! Proxmox answers every `die` with HTTP 500, so "not found" and "locked"
+//! are recognised by their message text (see [`classify`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// An error from the Proxmox client. `what` names the request
+/// (`POST /nodes/pve1/qemu/100/clone`) or the task (`task UPID:…`). The
+/// token secret never appears in any variant.
+#[derive(Debug, thiserror::Error)]
+pub enum PveError {
+    #[error("proxmox `{what}`: not found ({status}): {message}")]
+    NotFound {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error("proxmox `{what}`: locked{}: {message}", code(*status))]
+    Locked {
+        what: String,
+        status: Option<u16>,
+        message: String,
+    },
+    #[error("proxmox `{what}`: permission denied ({status}): {message}")]
+    Permission {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error(
+        "proxmox `{what}`: authentication failed ({status}): {message}; check the token id and its secret"
+    )]
+    Auth {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error(
+        "proxmox `{what}`: invalid parameters ({status}): {}",
+        params(message, errors)
+    )]
+    Parameter {
+        what: String,
+        status: u16,
+        message: String,
+        errors: BTreeMap<String, String>,
+    },
+    #[error("proxmox `{what}`: server error ({status}): {message}")]
+    Server {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error("proxmox `{what}`: transient failure{}: {message}", code(*status))]
+    Transient {
+        what: String,
+        status: Option<u16>,
+        message: String,
+    },
+    #[error("proxmox `{what}`: invalid response: {message}")]
+    Decode { what: String, message: String },
+    #[error("proxmox task `{upid}` failed: {message}")]
+    TaskFailed { upid: String, message: String },
+    #[error("proxmox task `{upid}` did not finish within {secs} s")]
+    TaskTimeout { upid: String, secs: u64 },
+    #[error("invalid upid `{0}`")]
+    InvalidUpid(String),
+    #[error("invalid proxmox endpoint `{0}`: expected `https://host:8006`")]
+    InvalidEndpoint(String),
+    #[error("invalid token id `{0}`: expected `user@realm!tokenname`")]
+    InvalidTokenId(String),
+    #[error("the environment variable `{0}` (the proxmox token secret) is not set")]
+    MissingSecret(String),
+    #[error("invalid fingerprint `{0}`: expected 32 bytes in hex, `:` between bytes allowed")]
+    InvalidFingerprint(String),
+    #[error("`{}`: {message}", path.display())]
+    CaFile { path: PathBuf, message: String },
+    #[error("tls setup: {0}")]
+    Tls(String),
+    #[error("no free vmid in {lo}..={hi}")]
+    NoFreeVmid { lo: u32, hi: u32 },
+}
+
+fn code(status: Option<u16>) -> String {
+    status.map(|s| format!(" ({s})")).unwrap_or_default()
+}
+
+fn params(message: &str, errors: &BTreeMap<String, String>) -> String {
+    if errors.is_empty() {
+        return message.to_string();
+    }
+    let each: Vec<String> = errors.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    format!("{message} ({})", each.join("; "))
+}
+
+impl PveError {
+    /// Whether the object the request named does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
+    }
+
+    /// Whether the request failed on a VM lock or a lock timeout.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, Self::Locked { .. })
+    }
+
+    /// The server's message, for callers that match on Proxmox's wording.
+    pub fn message(&self) -> String {
+        match self {
+            Self::NotFound { message, .. }
+            | Self::Locked { message, .. }
+            | Self::Permission { message, .. }
+            | Self::Auth { message, .. }
+            | Self::Parameter { message, .. }
+            | Self::Server { message, .. }
+            | Self::Transient { message, .. }
+            | Self::Decode { message, .. }
+            | Self::TaskFailed { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Whether a Proxmox message reports a VM lock (`VM is locked (clone)`) or a
+/// config lock that timed out (`can't lock file '…' - got timeout`).
+pub fn is_lock_message(message: &str) -> bool {
+    message.contains("VM is locked")
+        || (message.contains("can't lock file") && message.contains("got timeout"))
+}
+
+/// Whether a Proxmox message says the object does not exist.
+pub fn is_missing_message(message: &str) -> bool {
+    message.contains("does not exist") || message.starts_with("no such ")
+}
+
+/// Turns an HTTP error status and the server's message into a typed error.
+pub fn classify(
+    what: String,
+    status: u16,
+    message: String,
+    errors: BTreeMap<String, String>,
+) -> PveError {
+    match status {
+        400 => PveError::Parameter {
+            what,
+            status,
+            message,
+            errors,
+        },
+        401 => PveError::Auth {
+            what,
+            status,
+            message,
+        },
+        403 => PveError::Permission {
+            what,
+            status,
+            message,
+        },
+        404 => PveError::NotFound {
+            what,
+            status,
+            message,
+        },
+        500 if is_lock_message(&message) => PveError::Locked {
+            what,
+            status: Some(status),
+            message,
+        },
+        500 if is_missing_message(&message) => PveError::NotFound {
+            what,
+            status,
+            message,
+        },
+        // 502-504 from a proxy, 595/596 from pveproxy forwarding to a node.
+        502..=504 | 595 | 596 => PveError::Transient {
+            what,
+            status: Some(status),
+            message,
+        },
+        _ => PveError::Server {
+            what,
+            status,
+            message,
+        },
+    }
+}
+
+/// A task that ended with an error: a lock message becomes [`PveError::Locked`].
+pub fn task_failed(upid: &str, message: String) -> PveError {
+    if is_lock_message(&message) {
+        PveError::Locked {
+            what: format!("task {upid}"),
+            status: None,
+            message,
+        }
+    } else {
+        PveError::TaskFailed {
+            upid: upid.to_string(),
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_and_missing_messages_are_recognised() {
+        let lock = "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout";
+        let e = classify("POST /x".into(), 500, lock.into(), BTreeMap::new());
+        assert!(e.is_locked(), "{e}");
+        let e = classify(
+            "GET /x".into(),
+            500,
+            "Configuration file 'nodes/pve1/qemu-server/100.conf' does not exist".into(),
+            BTreeMap::new(),
+        );
+        assert!(e.is_not_found(), "{e}");
+        // A shutdown timeout is not a lock.
+        let e = task_failed("UPID:x", "VM quit/powerdown failed - got timeout".into());
+        assert!(matches!(e, PveError::TaskFailed { .. }), "{e}");
+    }
+
+    #[test]
+    fn parameter_errors_list_every_parameter() {
+        let errors = BTreeMap::from([
+            (
+                "full".to_string(),
+                "type check ('boolean') failed - got 'true'".to_string(),
+            ),
+            ("newid".to_string(), "VM 200 already exists".to_string()),
+        ]);
+        let e = classify(
+            "POST /c".into(),
+            400,
+            "Parameter verification failed.".into(),
+            errors,
+        );
+        assert_eq!(
+            e.to_string(),
+            "proxmox `POST /c`: invalid parameters (400): Parameter verification failed. \
+             (full: type check ('boolean') failed - got 'true'; newid: VM 200 already exists)"
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! The transport: one authenticated request to `…/api2/json/PATH`, the
+//! response envelope decoded into data or a typed [`PveError`].
+//!
+//! Retries: a GET is retried on connection failures, timeouts and 502-504
+//! (it changes nothing); any other method only when the connection could
+//! not be made, since then the request was never sent. A POST that may have
+//! reached the server is never repeated blindly.
+
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::form::Form;
+use super::tls::{self, TlsTrust};
+use super::{ApiToken, PveError, envelope};
+
+/// Attempts for a request that may be retried.
+const ATTEMPTS: u32 = 4;
+
+/// A request body.
+pub(crate) enum Body {
+    None,
+    Form(Form),
+    /// A multipart body and its boundary.
+    Multipart {
+        boundary: String,
+        bytes: Vec<u8>,
+    },
+}
+
+/// An authenticated Proxmox VE API client.
+#[derive(Clone)]
+pub struct PveClient {
+    http: reqwest::Client,
+    base: String,
+    auth: HeaderValue,
+    token_id: String,
+    retry_delay: Duration,
+}
+
+impl std::fmt::Debug for PveClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PveClient")
+            .field("base", &self.base)
+            .field("token_id", &self.token_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PveClient {
+    /// A client for `endpoint` (`https://host:8006`, an optional trailing
+    /// `/api2/json` is accepted).
+    pub fn new(endpoint: &str, token: &ApiToken, trust: &TlsTrust) -> Result<Self, PveError> {
+        let base = base_url(endpoint)?;
+        let builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .http1_only();
+        let http = tls::configure(builder, trust)?
+            .build()
+            .map_err(|e| PveError::Tls(e.to_string()))?;
+        Ok(Self {
+            http,
+            base,
+            auth: token.header()?,
+            token_id: token.id().to_string(),
+            retry_delay: Duration::from_millis(500),
+        })
+    }
+
+    /// The pause between retried attempts (doubles each time).
+    pub fn with_retry_delay(mut self, delay: Duration) -> Self {
+        self.retry_delay = delay;
+        self
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str, query: Form) -> Result<T, PveError> {
+        self.call(Method::GET, path, query, Body::None).await
+    }
+
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, form: Form) -> Result<T, PveError> {
+        self.call(Method::POST, path, Form::new(), Body::Form(form))
+            .await
+    }
+
+    pub async fn put<T: DeserializeOwned>(&self, path: &str, form: Form) -> Result<T, PveError> {
+        self.call(Method::PUT, path, Form::new(), Body::Form(form))
+            .await
+    }
+
+    pub async fn delete<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: Form,
+    ) -> Result<T, PveError> {
+        self.call(Method::DELETE, path, query, Body::None).await
+    }
+
+    pub(crate) async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: Form,
+        body: Body,
+    ) -> Result<T, PveError> {
+        let what = format!("{method} {path}");
+        let mut url = format!("{}{}", self.base, path);
+        if !query.is_empty() {
+            url = format!("{url}?{}", query.encode());
+        }
+        let mut delay = self.retry_delay;
+        for attempt in 1..=ATTEMPTS {
+            let last = attempt == ATTEMPTS;
+            match self.send(&method, &url, &body).await {
+                Err(e) if !last && retry_error(&method, &e) => {}
+                Err(e) => return Err(transport_error(what, &e)),
+                Ok(resp) if !last && retry_status(&method, resp.status()) => {}
+                Ok(resp) => return envelope::decode(what, resp).await,
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        unreachable!("the last attempt always returns")
+    }
+
+    async fn send(
+        &self,
+        method: &Method,
+        url: &str,
+        body: &Body,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .header(AUTHORIZATION, self.auth.clone());
+        req = match body {
+            Body::None => req,
+            Body::Form(form) => req
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form.encode()),
+            Body::Multipart { boundary, bytes } => req
+                .header(
+                    CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(bytes.clone()),
+        };
+        req.send().await
+    }
+}
+
+fn base_url(endpoint: &str) -> Result<String, PveError> {
+    let trimmed = endpoint.trim().trim_end_matches('/');
+    let trimmed = trimmed.strip_suffix("/api2/json").unwrap_or(trimmed);
+    let ok = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
+        && reqwest::Url::parse(trimmed).is_ok_and(|u| u.host().is_some());
+    if !ok {
+        return Err(PveError::InvalidEndpoint(endpoint.to_string()));
+    }
+    Ok(format!("{trimmed}/api2/json"))
+}
+
+fn retry_error(method: &Method, e: &reqwest::Error) -> bool {
+    e.is_connect() || (*method == Method::GET && (e.is_timeout() || e.is_request()))
+}
+
+fn retry_status(method: &Method, status: StatusCode) -> bool {
+    *method == Method::GET && matches!(status.as_u16(), 502..=504)
+}
+
+pub(super) fn transport_error(what: String, e: &reqwest::Error) -> PveError {
+    PveError::Transient {
+        what,
+        status: e.status().map(|s| s.as_u16()),
+        message: chain(e),
+    }
+}
+
+/// The error and its causes on one line (TLS failures hide in the causes).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_normalised() {
+        assert_eq!(
+            base_url("https://pve.example:8006/").unwrap(),
+            "https://pve.example:8006/api2/json"
+        );
+        assert_eq!(
+            base_url("https://10.0.0.2:8006/api2/json").unwrap(),
+            "https://10.0.0.2:8006/api2/json"
+        );
+        for bad in ["pve.example:8006", "ftp://x", "https://"] {
+            assert!(
+                matches!(base_url(bad), Err(PveError::InvalidEndpoint(_))),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Listing what oxbake owns on the cluster, by its `oxbake` tag.
+
+use super::cluster::Resource;
+use super::labels::{self, OXBAKE_TAG};
+use super::vm::VmRef;
+use super::{ProxmoxTarget, handle};
+use crate::target::{Artifact, ManagedVm, TargetError, TemplateRef, VmState};
+
+async fn ours(t: &ProxmoxTarget) -> Result<Vec<Resource>, TargetError> {
+    let all = t.client.vm_resources().await?;
+    Ok(all.into_iter().filter(|r| r.has_tag(OXBAKE_TAG)).collect())
+}
+
+fn vm_of(r: &Resource) -> Option<VmRef> {
+    Some(VmRef {
+        node: r.node.clone(),
+        vmid: u32::try_from(r.vmid).ok()?,
+    })
+}
+
+/// VMs (not templates), with the labels of their description (the exact
+/// values) or, failing that, of their tags.
+pub(super) async fn vms(t: &ProxmoxTarget) -> Result<Vec<ManagedVm>, TargetError> {
+    let mut out = Vec::new();
+    for r in ours(t).await?.into_iter().filter(|r| !r.template) {
+        let Some(vm) = vm_of(&r) else { continue };
+        let config = match t.client.vm_config(&vm).await {
+            Ok(c) => c,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if config.get("template").as_deref() == Some("1") {
+            continue;
+        }
+        let labels = config
+            .get("description")
+            .as_deref()
+            .and_then(labels::labels_from_description)
+            .or_else(|| labels::labels_from_tags(&r.tag_list()));
+        let name = config.get("name").or(r.name.clone()).unwrap_or_default();
+        let state = match r.status.as_deref() {
+            Some("running") => VmState::Running,
+            _ => VmState::Stopped,
+        };
+        out.push(ManagedVm {
+            handle: handle(&name, &vm),
+            labels,
+            state,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) async fn templates(t: &ProxmoxTarget) -> Result<Vec<TemplateRef>, TargetError> {
+    let mut out = Vec::new();
+    for r in ours(t).await?.into_iter().filter(|r| r.template) {
+        let Some(vm) = vm_of(&r) else { continue };
+        let name = r.name.clone().unwrap_or_default();
+        out.push(TemplateRef {
+            name: name.clone(),
+            artifact: Artifact::Proxmox {
+                node: vm.node,
+                vmid: vm.vmid,
+                name,
+            },
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,167 @@
+//! How the client trusts the server: the system roots, a CA file (e.g. the
+//! cluster's `pve-root-ca.pem`), or a pinned SHA-256 fingerprint of the
+//! server's certificate (what `pvenode cert info` prints).
+//!
+//! Pinning compares the leaf certificate only; names and chains are not
+//! checked, as with Proxmox's own `TlsOptions::Fingerprint`. A mismatch
+//! aborts the handshake, so nothing is ever sent to an unpinned server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use sha2::{Digest, Sha256};
+
+use super::PveError;
+
+/// Which certificates the client accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsTrust {
+    SystemRoots,
+    CaFile(PathBuf),
+    Fingerprint([u8; 32]),
+}
+
+/// Parses `AA:BB:…` or plain hex into 32 bytes.
+pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], PveError> {
+    let hexdigits: String = text.trim().chars().filter(|c| *c != ':').collect();
+    let bytes =
+        hex::decode(&hexdigits).map_err(|_| PveError::InvalidFingerprint(text.to_string()))?;
+    bytes
+        .try_into()
+        .map_err(|_| PveError::InvalidFingerprint(text.to_string()))
+}
+
+/// `AA:BB:…`, as Proxmox shows fingerprints.
+pub fn format_fingerprint(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Applies `trust` to a reqwest client builder.
+pub fn configure(
+    builder: reqwest::ClientBuilder,
+    trust: &TlsTrust,
+) -> Result<reqwest::ClientBuilder, PveError> {
+    match trust {
+        TlsTrust::SystemRoots => Ok(builder),
+        TlsTrust::CaFile(path) => {
+            let pem = std::fs::read(path).map_err(|e| PveError::CaFile {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| PveError::CaFile {
+                    path: path.clone(),
+                    message: format!("not a PEM certificate: {e}"),
+                })?;
+            if certs.is_empty() {
+                return Err(PveError::CaFile {
+                    path: path.clone(),
+                    message: "no certificate in the file".into(),
+                });
+            }
+            Ok(builder.tls_certs_only(certs))
+        }
+        TlsTrust::Fingerprint(expected) => {
+            Ok(builder.tls_backend_preconfigured(pinned_config(*expected)?))
+        }
+    }
+}
+
+fn pinned_config(expected: [u8; 32]) -> Result<rustls::ClientConfig, PveError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(PinnedVerifier {
+        expected,
+        provider: provider.clone(),
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| PveError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Accepts exactly the leaf certificate whose SHA-256 is `expected`, and
+/// still checks the handshake signatures made with its key.
+#[derive(Debug)]
+struct PinnedVerifier {
+    expected: [u8; 32],
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let actual: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
+        if actual == self.expected {
+            return Ok(ServerCertVerified::assertion());
+        }
+        Err(rustls::Error::General(format!(
+            "server certificate fingerprint mismatch: expected {}, got {}",
+            format_fingerprint(&self.expected),
+            format_fingerprint(&actual)
+        )))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algs = &self.provider.signature_verification_algorithms;
+        verify_tls12_signature(message, cert, dss, algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algs = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_parse_with_or_without_colons() {
+        let colons = "BF:0E:0E:84:27:40:7C:C4:B2:70:95:E3:14:2F:B5:9D:B4:56:89:0A:4B:10:BD:11:52:E3:2D:3F:88:87:51:D2";
+        let a = parse_fingerprint(colons).unwrap();
+        let b = parse_fingerprint(&colons.replace(':', "").to_lowercase()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(format_fingerprint(&a), colons);
+        for bad in ["", "BF:0E", "zz", &format!("{colons}:00")] {
+            assert!(matches!(
+                parse_fingerprint(bad),
+                Err(PveError::InvalidFingerprint(_))
+            ));
+        }
+    }
+}

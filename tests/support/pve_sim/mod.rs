@@ -1,0 +1,145 @@
+//! A Proxmox VE API simulator for tests: HTTPS on 127.0.0.1 with a
+//! self-signed certificate (pin its fingerprint), API-token auth, the
+//! response envelope and error texts of pve-http-server, parameters checked
+//! against the official schema, asynchronous tasks with UPIDs, VM locks,
+//! linked clones, templates, ISO uploads and a guest agent that takes a few
+//! calls to come up. Faults are injected through [`PveSim::faults`]; every
+//! request is logged with its raw query and body.
+//!
+//! What happens inside a VM is a [`guest::GuestBackend`]; the in-memory one
+//! is the default and the only one so far. A QEMU-backed backend would
+//! start the local target's guests and report, through the agent, an
+//! address that `ProxmoxTarget::with_ssh_route` maps to their forwarded
+//! port.
+
+use std::sync::{Arc, Mutex};
+
+use oxbake::config::ProxmoxSettings;
+use oxbake::progress::Progress;
+use oxbake::target::proxmox::{ApiToken, ProxmoxTarget, PveClient, TlsTrust, format_fingerprint};
+use sha2::{Digest, Sha256};
+
+pub mod guest;
+mod http;
+mod misc_ops;
+mod power_ops;
+mod routes;
+mod schema;
+mod server;
+pub mod state;
+mod vm_ops;
+
+pub use state::{BASE_VMID, Faults, Logged, NODE, SimVm};
+
+pub const TOKEN_ID: &str = "oxbake@pve!test";
+pub const TOKEN_SECRET: &str = "5e3b0a4c-sim-secret-do-not-log";
+
+/// A running simulator (it lives as long as the test's runtime).
+pub struct PveSim {
+    pub addr: std::net::SocketAddr,
+    shared: state::Shared,
+}
+
+impl PveSim {
+    pub async fn start() -> Self {
+        let shared = Arc::new(Mutex::new(state::State::new()));
+        let auth = format!("PVEAPIToken={TOKEN_ID}={TOKEN_SECRET}");
+        let addr = server::serve(shared.clone(), auth).await;
+        Self { addr, shared }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("https://127.0.0.1:{}", self.addr.port())
+    }
+
+    /// The SHA-256 fingerprint of the simulator's certificate (`AA:BB:…`).
+    pub fn fingerprint(&self) -> String {
+        use rustls::pki_types::pem::PemObject;
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(server::CERT_PEM)
+            .expect("test certificate");
+        format_fingerprint(&Sha256::digest(der))
+    }
+
+    pub fn token() -> ApiToken {
+        ApiToken::new(TOKEN_ID, TOKEN_SECRET.to_string()).expect("valid token id")
+    }
+
+    /// A client that pins the simulator's certificate.
+    pub fn client(&self) -> PveClient {
+        let trust = TlsTrust::Fingerprint(
+            oxbake::target::proxmox::parse_fingerprint(&self.fingerprint()).expect("fingerprint"),
+        );
+        PveClient::new(&self.endpoint(), &Self::token(), &trust)
+            .expect("client")
+            .with_retry_delay(std::time::Duration::from_millis(20))
+    }
+
+    /// Settings as an oxbake.toml would give them for this simulator.
+    pub fn settings(&self) -> ProxmoxSettings {
+        ProxmoxSettings {
+            endpoint: self.endpoint(),
+            nodes: vec![NODE.to_string()],
+            storage: "local-lvm".into(),
+            bridge: "vmbr1".into(),
+            pool: None,
+            vmid_range: [200, 299],
+            base_template: BASE_VMID,
+            token_id: TOKEN_ID.into(),
+            token_secret_env: "OXBAKE_TEST_PVE_SECRET_UNSET".into(),
+            ca_file: None,
+            fingerprint: Some(self.fingerprint()),
+            iso_storage: misc_ops::ISO_STORAGE.into(),
+            full_clone: false,
+        }
+    }
+
+    /// A target over [`PveSim::client`].
+    pub fn target(&self, progress: Progress) -> ProxmoxTarget {
+        ProxmoxTarget::new(self.client(), self.settings(), progress)
+            .with_task_timeout(std::time::Duration::from_secs(20))
+    }
+
+    /// Changes the fault knobs.
+    pub fn faults(&self, change: impl FnOnce(&mut Faults)) {
+        change(&mut state::lock(&self.shared).faults);
+    }
+
+    pub fn requests(&self) -> Vec<Logged> {
+        state::lock(&self.shared).log.clone()
+    }
+
+    /// How many requests had `method` and a path ending in `suffix`.
+    pub fn count(&self, method: &str, suffix: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == method && r.path.ends_with(suffix))
+            .count()
+    }
+
+    pub fn vm(&self, vmid: u32) -> Option<SimVm> {
+        state::lock(&self.shared).vms.get(&vmid).cloned()
+    }
+
+    pub fn vmids(&self) -> Vec<u32> {
+        state::lock(&self.shared).vms.keys().copied().collect()
+    }
+
+    /// Adds a guest (e.g. one "another client" made).
+    pub fn insert_vm(&self, vmid: u32, vm: SimVm) {
+        state::lock(&self.shared).vms.insert(vmid, vm);
+    }
+
+    /// ISO volume ids and their contents.
+    pub fn volumes(&self) -> Vec<(String, Vec<u8>)> {
+        state::lock(&self.shared)
+            .volumes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Replaces what runs inside the VMs.
+    pub fn set_guests(&self, backend: Arc<dyn guest::GuestBackend>) {
+        state::lock(&self.shared).guests = backend;
+    }
+}

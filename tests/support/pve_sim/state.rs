@@ -1,0 +1,198 @@
+//! The simulator's model of a one-node cluster: guests, tasks, ISO volumes,
+//! fault knobs and the request log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::guest::{GuestBackend, InMemoryGuests};
+
+pub const NODE: &str = "pve1";
+pub const BASE_VMID: u32 = 9000;
+
+/// One guest. `config` holds options as Proxmox stores them (text).
+#[derive(Debug, Clone, Default)]
+pub struct SimVm {
+    pub node: String,
+    pub config: BTreeMap<String, String>,
+    pub running: bool,
+    pub lock: Option<String>,
+    /// The template this VM is a linked clone of.
+    pub linked_from: Option<u32>,
+    /// Agent requests since the last start.
+    pub agent_calls: u32,
+}
+
+impl SimVm {
+    pub fn is_template(&self) -> bool {
+        self.config.get("template").map(String::as_str) == Some("1")
+    }
+
+    pub fn name(&self) -> String {
+        self.config.get("name").cloned().unwrap_or_default()
+    }
+
+    pub fn net0_mac(&self) -> Option<String> {
+        let net0 = self.config.get("net0")?;
+        let first = net0.split(',').next()?;
+        first.split_once('=').map(|(_, mac)| mac.to_string())
+    }
+}
+
+/// A worker task.
+#[derive(Debug, Clone)]
+pub struct SimTask {
+    pub upid: String,
+    pub kind: String,
+    pub exitstatus: Option<String>,
+}
+
+/// Fault injection and behaviour knobs; tests set them through
+/// [`super::PveSim::faults`].
+#[derive(Debug, Clone)]
+pub struct Faults {
+    /// How long every task runs.
+    pub task_time: Duration,
+    /// The next clone task ends with this error (the half-made VM stays).
+    pub fail_next_clone: Option<String>,
+    /// The next config change answers 500 "can't lock file … got timeout".
+    pub lock_timeout_next_config: bool,
+    /// The guest agent answers "not running" for this many calls after start.
+    pub agent_warmup_calls: u32,
+    /// The guest agent never answers.
+    pub agent_never: bool,
+    /// The guest ignores shutdown requests.
+    pub ignore_shutdown: bool,
+    /// `POST …/template` answers 500.
+    pub fail_convert: bool,
+    /// Errors without the body `message` (PVE before pve-http-server 5.2).
+    pub legacy_errors: bool,
+    /// Answer the next N GETs with 503.
+    pub unavailable_gets: u32,
+    /// VMIDs left out of `/cluster/resources` (another client's fresh VM).
+    pub hidden_vmids: BTreeSet<u32>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            task_time: Duration::from_millis(30),
+            fail_next_clone: None,
+            lock_timeout_next_config: false,
+            agent_warmup_calls: 2,
+            agent_never: false,
+            ignore_shutdown: false,
+            fail_convert: false,
+            legacy_errors: false,
+            unavailable_gets: 0,
+            hidden_vmids: BTreeSet::new(),
+        }
+    }
+}
+
+/// One request as it arrived (raw query and body, undecoded).
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// The raw body; multipart bodies are replaced by their text fields.
+    pub body: String,
+    pub status: u16,
+}
+
+pub struct State {
+    pub vms: BTreeMap<u32, SimVm>,
+    pub tasks: BTreeMap<String, SimTask>,
+    /// ISO volumes by volid (`local:iso/x.iso`).
+    pub volumes: BTreeMap<String, Vec<u8>>,
+    pub faults: Faults,
+    pub log: Vec<Logged>,
+    pub next_pid: u32,
+    pub next_mac: u32,
+    pub guests: Arc<dyn GuestBackend>,
+}
+
+pub type Shared = Arc<Mutex<State>>;
+
+pub fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    shared.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl State {
+    pub fn new() -> Self {
+        let mut vms = BTreeMap::new();
+        vms.insert(BASE_VMID, base_template());
+        Self {
+            vms,
+            tasks: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            faults: Faults::default(),
+            log: Vec::new(),
+            next_pid: 0x1000,
+            next_mac: 1,
+            guests: Arc::new(InMemoryGuests),
+        }
+    }
+
+    pub fn new_mac(&mut self) -> String {
+        self.next_mac += 1;
+        let n = self.next_mac;
+        format!(
+            "BC:24:11:{:02X}:{:02X}:{:02X}",
+            (n >> 16) & 0xff,
+            (n >> 8) & 0xff,
+            n & 0xff
+        )
+    }
+
+    pub fn config_json(&self, vm: &SimVm) -> Value {
+        let mut map = serde_json::Map::new();
+        for (k, v) in &vm.config {
+            // Proxmox returns some integers as numbers and memory as a string.
+            let value = match k.as_str() {
+                "cores" | "sockets" | "template" => v
+                    .parse::<u64>()
+                    .map(Value::from)
+                    .unwrap_or(Value::from(v.clone())),
+                _ => Value::from(v.clone()),
+            };
+            map.insert(k.clone(), value);
+        }
+        if let Some(lock) = &vm.lock {
+            map.insert("lock".into(), Value::from(lock.clone()));
+        }
+        map.insert(
+            "digest".into(),
+            Value::from("0123456789abcdef0123456789abcdef01234567"),
+        );
+        Value::Object(map)
+    }
+}
+
+/// The base template every test clones from: Debian 12 with a Proxmox
+/// cloud-init drive (which oxbake must remove from its clones).
+fn base_template() -> SimVm {
+    let config = [
+        ("name", "debian-12-base"),
+        ("cores", "1"),
+        ("memory", "1024"),
+        ("net0", "virtio=BC:24:11:00:90:00,bridge=vmbr0,firewall=1"),
+        ("scsi0", "local-lvm:base-9000-disk-0,size=4G"),
+        ("scsihw", "virtio-scsi-pci"),
+        ("ide0", "local-lvm:vm-9000-cloudinit,media=cdrom"),
+        ("agent", "1"),
+        ("tags", "base"),
+        ("template", "1"),
+    ];
+    SimVm {
+        node: NODE.into(),
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    }
+}
