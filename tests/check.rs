@@ -141,3 +141,25 @@ fn a_folder_without_a_project_is_invalid_input() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("holds no `oxbake.toml`"));
 }
+
+#[test]
+fn a_proxmox_target_without_its_token_secret_is_invalid_input() {
+    let p = TestProject::copy();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_oxbake"))
+        .arg("-C")
+        .arg(p.root())
+        .args(["build", "ui", "--target", "pve"])
+        .env_remove("OXBAKE_PVE_TOKEN_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("`OXBAKE_PVE_TOKEN_SECRET`") && err.contains("is not set"),
+        "{err}"
+    );
+    assert!(
+        !p.root().join(".oxbake/local/vms").exists(),
+        "nothing was created"
+    );
+}

@@ -5,9 +5,10 @@ use crate::config::{Accel, LocalSettings, TargetSettings};
 use crate::error::Error;
 use crate::progress::Progress;
 use crate::project::Project;
-use crate::target::Target;
 use crate::target::local::base::{self, BootstrapOptions};
 use crate::target::local::{AccelMode, LocalTarget, base_meta};
+use crate::target::proxmox::ProxmoxTarget;
+use crate::target::{Target, TargetError};
 
 pub struct OpenTarget {
     pub name: String,
@@ -82,9 +83,21 @@ pub async fn open(
                 base_identity,
             })
         }
-        TargetSettings::Proxmox(_) => Err(Error::Usage(format!(
-            "target `{name}`: the proxmox target is not available in this build yet"
-        ))),
+        TargetSettings::Proxmox(pve) => {
+            let mut pve = pve.clone();
+            // A CA file is named relative to the project, like every path.
+            if let Some(ca) = &pve.ca_file {
+                pve.ca_file = Some(project.root.join(ca).to_string_lossy().into_owned());
+            }
+            let target =
+                ProxmoxTarget::from_settings(&pve, progress.clone()).map_err(TargetError::from)?;
+            let base_identity = base_identity(&settings).await?;
+            Ok(OpenTarget {
+                name,
+                target: Box::new(target),
+                base_identity,
+            })
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use crate::registry::{self, BuilderIdentity, CheckResult, ImageRecord, NewImage,
 use crate::render::Renderer;
 use crate::secrets::Secrets;
 use crate::target::cloudinit::{BuilderSeed, HostKey, builder_seed};
-use crate::target::{Labels, Source, TemplateRef, VmHandle, VmKind, VmSpec};
+use crate::target::{Labels, Source, TemplateMeta, TemplateRef, VmHandle, VmKind, VmSpec};
 
 /// The user cloud-init creates on builder VMs, removed by the clean-up.
 pub const BUILDER_USER: &str = "oxbake-build";
@@ -505,12 +505,22 @@ impl<'p, 'a> Builder<'p, 'a> {
             None => Parent::Base(self.p.base_identity.clone()),
         };
         let inputs: registry::Sha256 = self.inputs.hash.parse()?;
+        let meta = |version: &registry::Version| TemplateMeta {
+            role: self.role.clone(),
+            version: version.to_string(),
+            inputs: self.inputs.hash.clone(),
+            parent: self.parent.as_ref().map(ImageRecord::id),
+        };
         let handle = tokio::runtime::Handle::current();
         let result = tokio::task::block_in_place(|| {
             self.p.registry.record_try_with(&self.role, |version| {
                 let name = format!("{}-{version}", self.role);
                 let template = handle
-                    .block_on(self.p.target.make_template(vm, &name))
+                    .block_on(
+                        self.p
+                            .target
+                            .make_template_with_meta(vm, &name, &meta(version)),
+                    )
                     .map_err(|e| self.target_err("cannot make the template", e))?;
                 let artifact = artifact::to_registry(&template.artifact, &self.p.project.root)?;
                 if let Ok(mut slot) = made.lock() {

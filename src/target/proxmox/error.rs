@@ -98,6 +98,19 @@ fn params(message: &str, errors: &BTreeMap<String, String>) -> String {
 }
 
 impl PveError {
+    /// Problems with the operator's settings (exit 2), as opposed to the
+    /// cluster failing (exit 1).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidEndpoint(_)
+                | Self::InvalidTokenId(_)
+                | Self::MissingSecret(_)
+                | Self::InvalidFingerprint(_)
+                | Self::CaFile { .. }
+        )
+    }
+
     /// Whether the object the request named does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
