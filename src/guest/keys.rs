@@ -42,11 +42,7 @@ impl ClientKey {
     /// The private key in OpenSSH format, for `--keep-on-failure` only (the
     /// operator needs it to reach the kept VM). Treat as a secret.
     pub fn private_openssh(&self) -> Result<String, GuestError> {
-        let text = self
-            .key
-            .to_openssh(LineEnding::LF)
-            .map_err(|e| GuestError::Key(e.to_string()))?;
-        Ok(text.as_str().to_owned())
+        private_openssh(&self.key)
     }
 
     pub(crate) fn private(&self) -> Arc<PrivateKey> {
@@ -76,11 +72,7 @@ impl HostKeyPair {
 
     /// The private key in OpenSSH format. Treat as a secret.
     pub fn private_openssh(&self) -> Result<String, GuestError> {
-        let text = self
-            .key
-            .to_openssh(LineEnding::LF)
-            .map_err(|e| GuestError::Key(e.to_string()))?;
-        Ok(text.as_str().to_owned())
+        private_openssh(&self.key)
     }
 
     pub fn public_line(&self) -> Result<String, GuestError> {
@@ -130,4 +122,12 @@ fn random_ed25519() -> Result<PrivateKey, GuestError> {
 
 fn public_line(key: &PublicKey) -> Result<String, GuestError> {
     key.to_openssh().map_err(|e| GuestError::Key(e.to_string()))
+}
+
+/// A private key in OpenSSH format.
+fn private_openssh(key: &PrivateKey) -> Result<String, GuestError> {
+    let text = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| GuestError::Key(e.to_string()))?;
+    Ok(text.as_str().to_owned())
 }

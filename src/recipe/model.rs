@@ -140,10 +140,11 @@ fn default_components() -> Vec<String> {
     vec!["main".to_owned()]
 }
 
-/// Copies a file from `files/` into the image.
+/// A file placed in the image: copied from `files/` (a `file` step) or
+/// rendered from `templates/` (a `template` step, and deploy templates).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileCopy {
+pub struct Placed {
     pub source: Spanned<String>,
     pub dest: Spanned<String>,
     #[serde(default = "default_file_mode")]
@@ -152,17 +153,11 @@ pub struct FileCopy {
     pub owner: Spanned<String>,
 }
 
+/// Copies a file from `files/` into the image.
+pub type FileCopy = Placed;
+
 /// Renders a template from `templates/` with the recipe's variables.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TemplateFile {
-    pub source: Spanned<String>,
-    pub dest: Spanned<String>,
-    #[serde(default = "default_file_mode")]
-    pub mode: Spanned<String>,
-    #[serde(default = "default_owner")]
-    pub owner: Spanned<String>,
-}
+pub type TemplateFile = Placed;
 
 /// Runs a shell command (`run`) or a script from `files/` (`script`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
