@@ -8,6 +8,7 @@ mod images;
 mod inputs;
 mod signals;
 mod targets;
+mod vault;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
@@ -61,6 +62,7 @@ async fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Ls { role } => images::ls(&ctx, role.as_deref()),
         Command::Show { image } => images::show(&ctx, image),
         Command::Base(command) => base::run(&ctx, command).await,
+        Command::Vault(command) => vault::run(&ctx, command),
     };
     drop(ctx);
     let _ = drawing.await;

@@ -74,7 +74,8 @@ impl<'p, 'a> Builder<'p, 'a> {
             })
             .flatten()
             .collect();
-        let secrets = Secrets::from_env(names)?;
+        let project = p.project;
+        let secrets = Secrets::load(&project.root, &project.config.secrets, names)?;
         let run_id = run_id();
         let log =
             BuildLog::create(&p.log_dir, role, &run_id).map_err(|source| BuildError::Log {
