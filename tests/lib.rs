@@ -9,3 +9,4 @@ mod inputs;
 mod local_target;
 mod registry;
 mod support;
+mod vault;

@@ -14,16 +14,16 @@ pub enum VaultError {
         path: String,
         source: std::io::Error,
     },
-    #[error("vault `{path}`: {source}")]
-    Format { path: String, source: FormatError },
+    #[error("vault `{path}`: {problem}")]
+    Format { path: String, problem: FormatError },
     #[error("vault `{path}`: wrong password or corrupted file (HMAC mismatch)")]
     Mac { path: String },
     #[error("vault `{path}`: corrupted file (bad padding)")]
     Padding { path: String },
     #[error("vault `{path}`: the decrypted content is not UTF-8 text")]
     NotUtf8 { path: String },
-    #[error("vault `{path}`: {source}")]
-    Yaml { path: String, source: YamlError },
+    #[error("vault `{path}`: {problem}")]
+    Yaml { path: String, problem: YamlError },
     #[error(
         "vault `{path}`: no password: export {var} or set `password_file` in the `[secrets]` table of oxbake.toml"
     )]
@@ -55,7 +55,7 @@ impl VaultError {
     pub(super) fn decrypt(path: &str, e: DecryptError) -> Self {
         let path = path.to_owned();
         match e {
-            DecryptError::Format(source) => VaultError::Format { path, source },
+            DecryptError::Format(problem) => VaultError::Format { path, problem },
             DecryptError::Open(OpenError::Mac) => VaultError::Mac { path },
             DecryptError::Open(OpenError::Padding) => VaultError::Padding { path },
         }

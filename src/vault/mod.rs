@@ -89,9 +89,9 @@ impl VaultFile {
 
     /// Parses decrypted text as this vault's mapping.
     pub fn parse(&self, plaintext: &str) -> Result<BTreeMap<String, String>, VaultError> {
-        yaml::parse(plaintext).map_err(|source| VaultError::Yaml {
+        yaml::parse(plaintext).map_err(|problem| VaultError::Yaml {
             path: self.shown.clone(),
-            source,
+            problem,
         })
     }
 

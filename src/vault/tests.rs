@@ -64,7 +64,11 @@ fn corrupted_files_give_clean_errors() {
     let good = std::fs::read_to_string(fixture("ansible-1.1.yml").path).unwrap();
     let lines: Vec<&str> = good.lines().collect();
     let cases = [
-        ("bad-hex", good.replacen('6', "g", 1), "is not valid hex"),
+        (
+            "bad-hex",
+            good.replacen("\n3", "\ng", 1),
+            "is not valid hex",
+        ),
         ("no-header", lines[1..].join("\n"), "not an Ansible vault"),
         ("short", lines[..3].join("\n"), "corrupted file"),
         ("flipped", good.replacen("\n3", "\n4", 1), "HMAC mismatch"),
