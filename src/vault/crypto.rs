@@ -113,7 +113,7 @@ pub fn open(password: &[u8], sealed: &Sealed) -> Result<Vec<u8>, OpenError> {
     let mut data = sealed.ciphertext.clone();
     apply_ctr(&keys, &mut data);
     let pad = data.last().copied().map_or(0, usize::from);
-    let valid = data.len() % BLOCK == 0
+    let valid = data.len().is_multiple_of(BLOCK)
         && (1..=BLOCK).contains(&pad)
         && data[data.len() - pad..]
             .iter()

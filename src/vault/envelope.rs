@@ -59,7 +59,7 @@ pub fn parse(text: &str) -> Result<(Header, Sealed), FormatError> {
     if mac.len() != MAC_LEN {
         return Err(FormatError::Short("the hmac"));
     }
-    if ciphertext.len() % 16 != 0 {
+    if !ciphertext.len().is_multiple_of(16) {
         return Err(FormatError::Short("the ciphertext"));
     }
     Ok((
