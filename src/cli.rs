@@ -64,6 +64,9 @@ pub enum Command {
     /// Make the base image for the local target.
     #[command(subcommand)]
     Base(BaseCommand),
+    /// Secrets in an Ansible-compatible vault file (`[secrets]` in oxbake.toml).
+    #[command(subcommand)]
+    Vault(VaultCommand),
     /// Print a role's inputs hash and the inputs it covers.
     Inputs {
         role: String,
@@ -89,5 +92,29 @@ pub enum BaseCommand {
         /// The image's expected SHA-256; a mismatch keeps nothing.
         #[arg(long, value_name = "HEX")]
         sha256: String,
+    },
+}
+
+/// The vault's password comes from `password_file` in `[secrets]`, else from
+/// `$OXBAKE_VAULT_PASSWORD` (or the variable `password_env` names).
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Print the decrypted vault (with --json: its mapping as one object).
+    View {
+        /// A vault file instead of the one oxbake.toml names.
+        file: Option<PathBuf>,
+    },
+    /// Encrypt a plaintext YAML file (a flat `name: value` mapping) in place.
+    Encrypt {
+        file: PathBuf,
+        /// Write format 1.2 with this vault id label.
+        #[arg(long, value_name = "LABEL")]
+        vault_id: Option<String>,
+    },
+    /// Edit the decrypted vault with $EDITOR (default `vi`); a changed text
+    /// is encrypted back.
+    Edit {
+        /// A vault file instead of the one oxbake.toml names.
+        file: Option<PathBuf>,
     },
 }

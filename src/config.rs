@@ -109,6 +109,9 @@ pub struct Config {
     /// Values every recipe sees as variables (a recipe's own `[vars]` win).
     #[serde(default)]
     pub vars: BTreeMap<String, toml::Value>,
+    /// Where secrets come from besides the environment.
+    #[serde(default)]
+    pub secrets: SecretsSettings,
     /// Where VMs live, by name. `local` exists even when not listed. Read by
     /// [`parse`], one target at a time, since `kind` picks the shape.
     #[serde(skip_deserializing)]
@@ -172,6 +175,20 @@ impl Default for Retention {
             keep: default_keep(),
         }
     }
+}
+
+/// `[secrets]`: an Ansible-compatible vault file and where its password
+/// comes from (the file `password_file`, else the variable `password_env`,
+/// default `OXBAKE_VAULT_PASSWORD`). Paths are relative to the project.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
 }
 
 /// One target's connection settings.
@@ -297,6 +314,18 @@ mod tests {
         assert_eq!(c.project.default_target, "local");
         assert_eq!(c.project.channels, ["dev", "staging", "prod"]);
         assert_eq!(c.defaults.cores, 2);
+    }
+
+    #[test]
+    fn secrets_table_is_read_and_checked() {
+        let text = "[project]\nname = \"ox\"\n[secrets]\nvault = \"group_vars/all/vault.yml\"\npassword_env = \"PW\"\n";
+        let c = parse(Path::new("oxbake.toml"), text).unwrap();
+        assert_eq!(c.secrets.vault.as_deref(), Some("group_vars/all/vault.yml"));
+        assert_eq!(c.secrets.password_env.as_deref(), Some("PW"));
+        let bad = text.replace("password_env", "pasword_env");
+        let all = parse(Path::new("oxbake.toml"), &bad).unwrap_err();
+        let d = all.iter().next().unwrap();
+        assert!(d.message.contains("pasword_env"), "{d}");
     }
 
     #[test]

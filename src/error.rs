@@ -6,6 +6,7 @@ use crate::project::ProjectError;
 use crate::recipe::inputs::InputsError;
 use crate::registry::RegistryError;
 use crate::target::TargetError;
+use crate::vault::VaultError;
 
 /// Exit codes of the command-line contract.
 pub mod exit {
@@ -33,6 +34,8 @@ pub enum Error {
     Target(#[from] TargetError),
     #[error(transparent)]
     Build(Box<BuildError>),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
     #[error("interrupted")]
     Interrupted,
 }
@@ -50,6 +53,8 @@ impl Error {
             Error::Registry(e) if e.is_invalid_input() => exit::INVALID,
             Error::Target(TargetError::Proxmox(e)) if e.is_invalid_input() => exit::INVALID,
             Error::Inputs(_) | Error::Registry(_) | Error::Target(_) => exit::FAILED,
+            Error::Vault(e) if e.is_invalid_input() => exit::INVALID,
+            Error::Vault(_) => exit::FAILED,
             Error::Interrupted => exit::INTERRUPTED,
             Error::Build(e) if e.is_interrupted() => exit::INTERRUPTED,
             Error::Build(e) => match e.as_ref() {

@@ -17,6 +17,7 @@ pub mod render;
 pub mod secrets;
 pub mod target;
 pub mod tomlfile;
+pub mod vault;
 
 use clap::Parser;
 

@@ -2,11 +2,17 @@
 //! and every value is handed to the guest module for redaction, so none
 //! appears in a log, an error or a record.
 //!
-//! Source: the environment variable `OXBAKE_SECRET_<NAME>` (the name in
-//! upper case, `-` as `_`).
+//! Sources, the first that has the name wins: the environment variable
+//! `OXBAKE_SECRET_<NAME>` (the name in upper case, `-` as `_`), then the
+//! vault that `[secrets]` in oxbake.toml names (see [`crate::vault`]). The
+//! vault is opened only when a name is not in the environment.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
+
+use crate::config::SecretsSettings;
+use crate::vault::{Password, VaultError, VaultFile};
 
 /// Secret values by name. `Debug` shows the names only.
 #[derive(Clone, Default)]
@@ -18,6 +24,14 @@ pub struct Secrets {
 pub enum SecretsError {
     #[error("secret `{name}` is not set: export {var}")]
     Missing { name: String, var: String },
+    #[error("secret `{name}` is not in the vault `{vault}`: add it there or export {var}")]
+    NotInVault {
+        name: String,
+        vault: String,
+        var: String,
+    },
+    #[error(transparent)]
+    Vault(#[from] VaultError),
 }
 
 impl Secrets {
@@ -45,6 +59,57 @@ impl Secrets {
                     });
                 }
             }
+        }
+        Ok(Self { values })
+    }
+
+    /// Reads each named secret from the environment, else from the vault the
+    /// settings name (`root` is the project folder its path is relative to).
+    pub fn load<'a>(
+        root: &Path,
+        settings: &SecretsSettings,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, SecretsError> {
+        Self::load_with(root, settings, names, |var| std::env::var(var).ok())
+    }
+
+    fn load_with<'a>(
+        root: &Path,
+        settings: &SecretsSettings,
+        names: impl IntoIterator<Item = &'a str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SecretsError> {
+        let mut values = BTreeMap::new();
+        let mut rest = Vec::new();
+        for name in names {
+            match env(&Self::env_var(name)) {
+                Some(value) if !value.is_empty() => {
+                    values.insert(name.to_owned(), value);
+                }
+                _ => rest.push(name),
+            }
+        }
+        let Some(first) = rest.first() else {
+            return Ok(Self { values });
+        };
+        let Some(rel) = &settings.vault else {
+            return Err(SecretsError::Missing {
+                name: (*first).to_owned(),
+                var: Self::env_var(first),
+            });
+        };
+        let vault = VaultFile::new(root, rel);
+        let password = Password::resolve(root, settings, rel)?;
+        let mut stored = vault.secrets(&password)?;
+        for name in rest {
+            let value = stored
+                .remove(name)
+                .ok_or_else(|| SecretsError::NotInVault {
+                    name: name.to_owned(),
+                    vault: rel.clone(),
+                    var: Self::env_var(name),
+                })?;
+            values.insert(name.to_owned(), value);
         }
         Ok(Self { values })
     }
@@ -81,6 +146,50 @@ mod tests {
         assert!(
             shown.contains("db_password") && !shown.contains("hunter2"),
             "{shown}"
+        );
+    }
+
+    fn fixture_settings() -> (std::path::PathBuf, SecretsSettings) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vault");
+        let settings = SecretsSettings {
+            vault: Some("ansible-1.1.yml".into()),
+            password_file: Some("password.txt".into()),
+            password_env: None,
+        };
+        (root, settings)
+    }
+
+    #[test]
+    fn vault_supplies_secrets_and_the_environment_overrides_it() {
+        let (root, settings) = fixture_settings();
+        let names = ["vault_db_password", "vault_ox_admin_password"];
+        let env = |var: &str| {
+            (var == "OXBAKE_SECRET_VAULT_OX_ADMIN_PASSWORD").then(|| "from env".to_owned())
+        };
+        let s = Secrets::load_with(&root, &settings, names, env).unwrap();
+        assert_eq!(s.get("vault_db_password"), Some("Db-p4ss: \"quoted\" é"));
+        assert_eq!(s.get("vault_ox_admin_password"), Some("from env"));
+    }
+
+    #[test]
+    fn vault_is_not_opened_when_nothing_is_asked_or_all_is_in_the_environment() {
+        let (root, mut settings) = fixture_settings();
+        settings.password_file = Some("no-such-file".into());
+        let none = Secrets::load_with(&root, &settings, [], |_| None).unwrap();
+        assert_eq!(none.values().count(), 0);
+        let env = |_: &str| Some("x".to_owned());
+        assert!(Secrets::load_with(&root, &settings, ["a"], env).is_ok());
+        let err = Secrets::load_with(&root, &settings, ["a"], |_| None).unwrap_err();
+        assert!(matches!(err, SecretsError::Vault(_)), "{err}");
+    }
+
+    #[test]
+    fn a_name_missing_from_the_vault_names_both_sources() {
+        let (root, settings) = fixture_settings();
+        let err = Secrets::load_with(&root, &settings, ["ox_repo_password"], |_| None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "secret `ox_repo_password` is not in the vault `ansible-1.1.yml`: add it there or export OXBAKE_SECRET_OX_REPO_PASSWORD"
         );
     }
 

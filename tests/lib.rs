@@ -12,3 +12,4 @@ mod proxmox;
 mod registry;
 mod roles;
 mod support;
+mod vault;

@@ -9,6 +9,7 @@ mod images;
 mod inputs;
 mod signals;
 mod targets;
+mod vault;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
@@ -63,6 +64,7 @@ async fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Show { image } => images::show(&ctx, image),
         Command::Base(command) => base::run(&ctx, command).await,
         Command::Gc { target, dry_run } => gc::run(&ctx, target.as_deref(), *dry_run).await,
+        Command::Vault(command) => vault::run(&ctx, command),
     };
     drop(ctx);
     let _ = drawing.await;

@@ -77,7 +77,8 @@ impl<'p, 'a> Builder<'p, 'a> {
             })
             .flatten()
             .collect();
-        let secrets = Secrets::from_env(names)?;
+        let project = p.project;
+        let secrets = Secrets::load(&project.root, &project.config.secrets, names)?;
         let client = ClientKey::generate().map_err(|e| BuildError::Guest {
             role: role.to_owned(),
             what: "cannot make the one-time SSH key",
