@@ -28,7 +28,8 @@ impl Output {
 
     /// Prints one line about a problem.
     pub fn problem(&self, line: &str) {
-        eprintln!("{line}");
+        // A closed stderr must not turn a clean exit code into a panic.
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 }
 

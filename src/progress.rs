@@ -2,6 +2,7 @@
 //! [`Progress`] handle, and the renderer in this module is the one place that
 //! draws them on the terminal.
 
+use std::io::Write;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -188,7 +189,8 @@ impl Screen {
     #[allow(clippy::print_stderr)]
     fn line(&self, text: String) {
         if self.plain {
-            eprintln!("{text}");
+            // A closed stderr (the reader went away) must not end the work.
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
         } else {
             let _ = self.multi.println(text);
         }

@@ -152,9 +152,9 @@ fn interrupting_a_build_during_its_steps_leaves_nothing_behind() {
     let root = baked.project.root();
     let _reaper = Reaper(root.to_path_buf());
     let mut child = spawn_oxbake(&baked.project, &["build", "probe"]);
-    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = String::new();
-    for line in BufReader::new(stderr).lines() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         seen.push_str(&line);
         seen.push('\n');
@@ -162,6 +162,10 @@ fn interrupting_a_build_during_its_steps_leaves_nothing_behind() {
             break;
         }
     }
+    // Keep reading, as a terminal would, so oxbake's clean-up lines have
+    // somewhere to go.
+    let rest =
+        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     assert!(
         seen.contains("step 1/1: wait"),
         "the step never started:\n{seen}"
@@ -173,7 +177,10 @@ fn interrupting_a_build_during_its_steps_leaves_nothing_behind() {
         .status()
         .unwrap();
     let status = child.wait().unwrap();
+    let rest = rest.join().unwrap();
+    eprintln!("{seen}{rest}");
     assert_eq!(status.code(), Some(130), "exit code after SIGINT");
+    assert!(rest.contains("removed builder VM"), "{rest}");
     assert!(
         qemu_pids(root).is_empty(),
         "QEMU still runs: {:?}",
