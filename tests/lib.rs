@@ -4,6 +4,7 @@
 
 mod build_e2e;
 mod check;
+mod corpus;
 mod guest;
 mod inputs;
 mod local_target;
