@@ -4,6 +4,8 @@
 //! error line that names the file, no panic, and a project left exactly as
 //! it was. Every case runs; the test fails listing all that misbehaved.
 
+mod fuzz_smoke;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
