@@ -190,6 +190,10 @@ fn load(dir: &Path, bound: &Path, name: &str) -> Result<Option<String>, minijinj
             format!("template `{name}` resolves outside the project"),
         ));
     }
+    // Only regular files: reading a FIFO would block the render for ever.
+    if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+        return Ok(None);
+    }
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -270,6 +274,17 @@ mod tests {
         assert!(err.contains("resolves outside the project"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
         assert!(escapes(project.path(), &templates.join("out.j2")));
+        let fifo = templates.join("fifo.j2");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::fs::write(templates.join("inc.j2"), "{% include n %}").unwrap();
+        let err = r.render("inc.j2", &context!(n => "fifo.j2")).unwrap_err();
+        assert!(err.to_string().contains("not found"), "{err}");
         assert!(!escapes(project.path(), &templates.join("missing.j2")));
     }
 
