@@ -45,6 +45,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Diagnostics> {
             )),
         }
     }
+    if let Ok(config) = &config {
+        let default = &config.project.default_target;
+        if default != "local" && !targets.contains_key(default) && problems.is_empty() {
+            let offset = text.find("default_target").unwrap_or(0);
+            problems.push(Diagnostic::at(
+                path,
+                text,
+                offset,
+                format!("default target `{default}` is not defined in [targets]"),
+            ));
+        }
+    }
     match config {
         Ok(mut config) if problems.is_empty() => {
             config.targets = targets;
@@ -85,9 +97,7 @@ fn parse_target(
         Some("local") => Ok(TargetSettings::Local(tomlfile::from_value(
             path, text, rest,
         )?)),
-        Some("proxmox") => Ok(TargetSettings::Proxmox(tomlfile::from_value(
-            path, text, rest,
-        )?)),
+        Some("proxmox") => proxmox(path, text, rest).map(TargetSettings::Proxmox),
         _ => Err(Diagnostic::at(
             path,
             text,
@@ -95,6 +105,60 @@ fn parse_target(
             "unknown target kind; expected `local` or `proxmox`",
         )),
     }
+}
+
+/// Secrets never live in oxbake.toml (it is committed): a `token_secret` is
+/// refused by name, without its value, and so is a reversed VMID range.
+fn proxmox(
+    path: &Path,
+    text: &str,
+    raw: Spanned<DeValue<'_>>,
+) -> Result<ProxmoxSettings, Diagnostic> {
+    if let DeValue::Table(table) = raw.get_ref()
+        && let Some((key, _)) = table.get_key_value("token_secret")
+    {
+        return Err(Diagnostic::at(
+            path,
+            text,
+            key.span().start,
+            "`token_secret`: secrets never live in oxbake.toml; put the token secret in the \
+             environment variable that `token_secret_env` names (default `OXBAKE_PVE_TOKEN_SECRET`)",
+        ));
+    }
+    let range = match raw.get_ref() {
+        DeValue::Table(table) => table.get("vmid_range").cloned(),
+        _ => None,
+    };
+    // serde reads the first two items of a longer array into `[u32; 2]`
+    // and drops the rest without a word.
+    if let Some(range) = &range
+        && let DeValue::Array(items) = range.get_ref()
+        && items.len() != 2
+    {
+        return Err(Diagnostic::at(
+            path,
+            text,
+            range.span().start,
+            format!(
+                "`vmid_range` must be two VMIDs, [first, last]; found {} items",
+                items.len()
+            ),
+        ));
+    }
+    let settings: ProxmoxSettings = tomlfile::from_value(path, text, raw)?;
+    let [first, last] = settings.vmid_range;
+    if first > last {
+        let offset = range.map_or(0, |r| r.span().start);
+        return Err(Diagnostic::at(
+            path,
+            text,
+            offset,
+            format!(
+                "`vmid_range` [{first}, {last}] is reversed: the first VMID must not exceed the last"
+            ),
+        ));
+    }
+    Ok(settings)
 }
 
 /// The whole file.
@@ -314,6 +378,48 @@ mod tests {
         assert_eq!(c.project.default_target, "local");
         assert_eq!(c.project.channels, ["dev", "staging", "prod"]);
         assert_eq!(c.defaults.cores, 2);
+    }
+
+    const PVE: &str = "[project]\nname = \"ox\"\n[targets.pve]\nkind = \"proxmox\"\n\
+        endpoint = \"https://pve:8006\"\nnodes = [\"pve1\"]\nstorage = \"s\"\n\
+        vmid_range = [9000, 9999]\nbase_template = 9000\ntoken_id = \"a@pve!b\"\n";
+
+    #[test]
+    fn a_token_secret_is_refused_without_showing_it() {
+        parse(Path::new("oxbake.toml"), PVE).unwrap();
+        let text = format!("{PVE}token_secret = \"hunter2-very-secret\"\n");
+        let all = parse(Path::new("oxbake.toml"), &text).unwrap_err();
+        let d = all.iter().next().unwrap();
+        assert!(
+            d.message.contains("secrets never live in oxbake.toml"),
+            "{d}"
+        );
+        assert!(!d.to_string().contains("hunter2"), "{d}");
+        assert_eq!((d.line, d.column), (11, 1), "{d}");
+    }
+
+    #[test]
+    fn reversed_vmid_range_and_unknown_default_target_are_refused() {
+        let text = PVE.replace("[9000, 9999]", "[9000, 9100, 9999]");
+        let all = parse(Path::new("oxbake.toml"), &text).unwrap_err();
+        let d = all.iter().next().unwrap();
+        assert!(d.message.contains("found 3 items"), "{d}");
+        assert_eq!((d.line, d.column), (8, 14), "{d}");
+        let text = PVE.replace("[9000, 9999]", "[9999, 9000]");
+        let all = parse(Path::new("oxbake.toml"), &text).unwrap_err();
+        let d = all.iter().next().unwrap();
+        assert!(d.message.contains("reversed"), "{d}");
+        assert_eq!((d.line, d.column), (8, 14), "{d}");
+        let text = "[project]\nname = \"ox\"\ndefault_target = \"pve\"\n";
+        let all = parse(Path::new("oxbake.toml"), text).unwrap_err();
+        let d = all.iter().next().unwrap();
+        assert!(d.message.contains("default target `pve`"), "{d}");
+        assert_eq!(d.line, 3, "{d}");
+        let with_pve = PVE.replace(
+            "name = \"ox\"\n",
+            "name = \"ox\"\ndefault_target = \"pve\"\n",
+        );
+        parse(Path::new("oxbake.toml"), &with_pve).unwrap();
     }
 
     #[test]

@@ -52,6 +52,8 @@ impl Error {
             Error::Invalid(_) | Error::Project(_) | Error::Usage(_) => exit::INVALID,
             Error::Registry(e) if e.is_invalid_input() => exit::INVALID,
             Error::Target(TargetError::Proxmox(e)) if e.is_invalid_input() => exit::INVALID,
+            // A malformed --sha256 is a bad command line, not a failed import.
+            Error::Target(TargetError::InvalidSha256(_)) => exit::INVALID,
             Error::Inputs(_) | Error::Registry(_) | Error::Target(_) => exit::FAILED,
             Error::Vault(e) if e.is_invalid_input() => exit::INVALID,
             Error::Vault(_) => exit::FAILED,

@@ -2,6 +2,7 @@
 //! the registry in `images/`.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, Config};
@@ -9,6 +10,8 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::recipe::{Recipe, load};
 
 pub const CONFIG_FILE: &str = "oxbake.toml";
+/// The largest oxbake.toml or recipe read (real ones are a few KiB).
+pub const MAX_INPUT_BYTES: u64 = 1 << 20;
 
 /// A recipe with where it came from.
 #[derive(Debug, Clone)]
@@ -151,13 +154,44 @@ impl Project {
 }
 
 fn read(root: &Path, rel: &Path, problems: &mut Diagnostics) -> Option<String> {
-    match std::fs::read_to_string(root.join(rel)) {
-        Ok(text) => Some(text),
-        Err(e) => {
-            problems.push(Diagnostic::file(rel, format!("cannot read: {e}")));
-            None
-        }
+    read_input(&root.join(rel), rel)
+        .map_err(|d| problems.push(d))
+        .ok()
+}
+
+/// Reads an input file (`path`, shown as `rel`) as text: a regular file of at
+/// most [`MAX_INPUT_BYTES`] (a FIFO would block `oxbake check` forever, a
+/// huge file would fill the memory), in UTF-8 (the first bad byte is shown
+/// at its place).
+pub fn read_input(path: &Path, rel: &Path) -> Result<String, Diagnostic> {
+    let cannot = |e: std::io::Error| Diagnostic::file(rel, format!("cannot read: {e}"));
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(Diagnostic::file(rel, "not a regular file"));
     }
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(Diagnostic::file(
+            rel,
+            format!(
+                "the file is {} bytes, larger than the limit of {MAX_INPUT_BYTES} bytes for input files",
+                meta.len()
+            ),
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let before = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+        Diagnostic::at(
+            rel,
+            &before,
+            valid,
+            "invalid UTF-8: input files must be UTF-8 text",
+        )
+    })
 }
 
 fn collect<T>(result: Result<T, Diagnostics>, problems: &mut Diagnostics) -> Option<T> {
@@ -184,4 +218,37 @@ fn recipe_paths(root: &Path, problems: &mut Diagnostics) -> Vec<PathBuf> {
         .collect();
     paths.sort();
     paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_files_must_be_small_regular_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = Path::new("recipes/x.toml");
+        let path = dir.path().join("x.toml");
+        std::fs::write(&path, b"role = \"x\"\ndescription = \"caf\xe9\"\n").unwrap();
+        let d = read_input(&path, rel).unwrap_err();
+        assert_eq!((d.line, d.column), (2, 19), "{d}");
+        assert!(d.message.contains("UTF-8"), "{d}");
+
+        let big = vec![b'#'; MAX_INPUT_BYTES as usize + 1];
+        std::fs::write(&path, big).unwrap();
+        let d = read_input(&path, rel).unwrap_err();
+        assert!(d.message.contains("larger than the limit"), "{d}");
+
+        let fifo = dir.path().join("fifo.toml");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let d = read_input(&fifo, rel).unwrap_err();
+        assert!(d.message.contains("not a regular file"), "{d}");
+
+        std::fs::write(&path, "role = \"x\"\n").unwrap();
+        assert_eq!(read_input(&path, rel).unwrap(), "role = \"x\"\n");
+    }
 }

@@ -46,7 +46,13 @@ impl Renderer {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(FUEL));
         let dir = templates_dir.to_path_buf();
-        env.set_loader(move |name| load(&dir, name));
+        // Templates may be symlinks, but never to anything outside the
+        // project (the folder that holds `templates/`).
+        let bound = templates_dir
+            .parent()
+            .unwrap_or(templates_dir)
+            .to_path_buf();
+        env.set_loader(move |name| load(&dir, &bound, name));
         Self { env }
     }
 
@@ -108,10 +114,19 @@ pub fn syntax_error(name: &str, source: &str) -> Option<(Option<std::ops::Range<
 
 /// The variables a template reads that it does not define itself, with
 /// attribute paths (`secrets.db_password`).
+/// minijinja's own functions (`range`, `dict`, `namespace`, …) are not
+/// variables: a template may always call them.
 pub fn undeclared(name: &str, source: &str) -> BTreeSet<String> {
     let env = environment();
+    let global = |var: &String| {
+        let head = var.split('.').next().unwrap_or(var);
+        env.globals().any(|(g, _)| g == head)
+    };
     env.template_from_named_str(name, source)
-        .map(|t| t.undeclared_variables(true).into_iter().collect())
+        .map(|t| {
+            let vars = t.undeclared_variables(true);
+            vars.into_iter().filter(|v| !global(v)).collect()
+        })
         .unwrap_or_default()
 }
 
@@ -165,10 +180,20 @@ fn line_offset(source: &str, line: usize) -> usize {
         .sum()
 }
 
-fn load(dir: &Path, name: &str) -> Result<Option<String>, minijinja::Error> {
+fn load(dir: &Path, bound: &Path, name: &str) -> Result<Option<String>, minijinja::Error> {
     let Some(path) = safe_join(dir, name) else {
         return Ok(None);
     };
+    if escapes(bound, &path) {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("template `{name}` resolves outside the project"),
+        ));
+    }
+    // Only regular files: reading a FIFO would block the render for ever.
+    if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+        return Ok(None);
+    }
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -184,6 +209,16 @@ pub fn safe_join(dir: &Path, name: &str) -> Option<PathBuf> {
     let rel = Path::new(name);
     let plain = rel.components().all(|c| matches!(c, Component::Normal(_)));
     (plain && !name.is_empty()).then(|| dir.join(rel))
+}
+
+/// Whether `path`, with every symlink resolved, lies outside `root`. A path
+/// that does not resolve (missing, a dangling link) does not escape: reading
+/// it fails on its own.
+pub fn escapes(root: &Path, path: &Path) -> bool {
+    match (root.canonicalize(), path.canonicalize()) {
+        (Ok(root), Ok(real)) => !real.starts_with(root),
+        _ => false,
+    }
 }
 
 /// What a role's bake templates see: its variables and `role`.
@@ -223,6 +258,37 @@ mod tests {
     }
 
     #[test]
+    fn symlinks_out_of_the_project_are_refused() {
+        let project = tempfile::tempdir().unwrap();
+        let templates = project.path().join("templates");
+        std::fs::create_dir(&templates).unwrap();
+        std::fs::write(project.path().join("inside.txt"), "in\n").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "s3cret\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), templates.join("out.j2"))
+            .unwrap();
+        std::os::unix::fs::symlink("../inside.txt", templates.join("in.j2")).unwrap();
+        let r = Renderer::new(&templates);
+        assert_eq!(r.render("in.j2", &context!()).unwrap(), "in\n");
+        let err = r.render("out.j2", &context!()).unwrap_err().to_string();
+        assert!(err.contains("resolves outside the project"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        assert!(escapes(project.path(), &templates.join("out.j2")));
+        let fifo = templates.join("fifo.j2");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::fs::write(templates.join("inc.j2"), "{% include n %}").unwrap();
+        let err = r.render("inc.j2", &context!(n => "fifo.j2")).unwrap_err();
+        assert!(err.to_string().contains("not found"), "{err}");
+        assert!(!escapes(project.path(), &templates.join("missing.j2")));
+    }
+
+    #[test]
     fn endless_loops_run_out_of_fuel() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -246,6 +312,11 @@ mod tests {
             vars.into_iter().collect::<Vec<_>>(),
             ["env.host", "role", "secrets.db"]
         );
+        let vars = undeclared(
+            "t",
+            "{% for i in range(3) %}{{ dict(a=i) }}{{ n }}{% endfor %}",
+        );
+        assert_eq!(vars.into_iter().collect::<Vec<_>>(), ["n"]);
     }
 
     #[test]

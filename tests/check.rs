@@ -167,7 +167,10 @@ fn a_proxmox_target_without_its_token_secret_is_invalid_input() {
 #[test]
 fn a_closed_stderr_changes_no_exit_code() {
     let p = TestProject::copy();
-    p.write("recipes/extra.toml", "role = \"extra\"\nfrom = \"nowhere\"\n");
+    p.write(
+        "recipes/extra.toml",
+        "role = \"extra\"\nfrom = \"nowhere\"\n",
+    );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oxbake"))
         .arg("-C")
         .arg(p.root())
@@ -176,5 +179,9 @@ fn a_closed_stderr_changes_no_exit_code() {
         .spawn()
         .unwrap();
     drop(child.stderr.take());
-    assert_eq!(child.wait().unwrap().code(), Some(2), "no panic on a closed pipe");
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(2),
+        "no panic on a closed pipe"
+    );
 }

@@ -5,6 +5,7 @@
 mod aptrepo;
 mod build_e2e;
 mod check;
+mod corpus;
 mod guest;
 mod inputs;
 mod local_target;

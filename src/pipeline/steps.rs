@@ -23,6 +23,8 @@ pub enum StepError {
         #[source]
         source: std::io::Error,
     },
+    #[error("`{}` resolves outside the project; refusing to read it", .0.display())]
+    Outside(PathBuf),
     #[error("secret `{0}` was not loaded")]
     Secret(String),
 }
@@ -46,10 +48,23 @@ impl StepContext<'_> {
         )
     }
 
+    /// Reads `dir/rel` of the project; `oxbake check` has vetted the name,
+    /// but a symlink may have been swapped in since, so where it resolves is
+    /// checked again right before reading.
     fn read(&self, dir: &str, rel: &str) -> Result<Vec<u8>, StepError> {
-        let path = self.project.root.join(dir).join(rel);
-        std::fs::read(&path).map_err(|source| StepError::Read { path, source })
+        read_inside(&self.project.root, dir, rel)
     }
+}
+
+/// `root/dir/rel`, if it resolves inside `root`.
+fn read_inside(root: &std::path::Path, dir: &str, rel: &str) -> Result<Vec<u8>, StepError> {
+    let shown = PathBuf::from(dir).join(rel);
+    let path = crate::render::safe_join(&root.join(dir), rel)
+        .ok_or_else(|| StepError::Outside(shown.clone()))?;
+    if crate::render::escapes(root, &path) {
+        return Err(StepError::Outside(shown));
+    }
+    std::fs::read(&path).map_err(|source| StepError::Read { path, source })
 }
 
 /// Runs one step.
@@ -283,6 +298,23 @@ mod tests {
             group_script(&g),
             "getent group 'ssh-users' >/dev/null || groupadd 'ssh-users'"
         );
+    }
+
+    #[test]
+    fn sources_that_resolve_outside_the_project_are_not_read() {
+        let project = tempfile::tempdir().unwrap();
+        let files = project.path().join("files");
+        std::fs::create_dir(&files).unwrap();
+        std::fs::write(files.join("ok"), "fine").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("shadow"), "root:x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("shadow"), files.join("evil")).unwrap();
+        assert_eq!(read_inside(project.path(), "files", "ok").unwrap(), b"fine");
+        for rel in ["evil", "../files/ok", "/etc/passwd"] {
+            let err = read_inside(project.path(), "files", rel).unwrap_err();
+            assert!(matches!(err, StepError::Outside(_)), "{rel}: {err}");
+            assert!(err.to_string().contains("resolves outside"), "{err}");
+        }
     }
 
     #[test]

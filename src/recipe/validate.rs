@@ -225,9 +225,10 @@ impl RecipeCheck<'_> {
             ));
             return;
         }
+        let before = self.problems.len();
         for included in render::references(&source) {
             if render::safe_join(&self.project.templates_dir(), &included)
-                .is_none_or(|p| !p.is_file())
+                .is_none_or(|p| !p.is_file() || render::escapes(&self.project.root, &p))
             {
                 let offset = source.find(&included).unwrap_or(0);
                 self.problems.push(Diagnostic::at(
@@ -244,6 +245,30 @@ impl RecipeCheck<'_> {
                 self.problems
                     .push(Diagnostic::at(&path, &source, offset, message));
             }
+        }
+        if matches!(phase, Phase::Bake) && self.problems.len() == before {
+            self.render(name);
+        }
+    }
+
+    /// Renders a bake template as the build will, so that what only shows
+    /// when it runs (endless recursion, a loop out of fuel, an include by a
+    /// computed name, a type error) is found here rather than mid-build.
+    fn render(&mut self, name: &str) {
+        let renderer = render::Renderer::new(&self.project.templates_dir());
+        let context = render::bake_context(self.project, self.file.recipe.role.get_ref());
+        if let Err(render::RenderError::Template {
+            name: at,
+            line,
+            message,
+        }) = renderer.render(name, &context)
+        {
+            self.problems.push(Diagnostic {
+                path: Path::new("templates").join(&at),
+                line,
+                column: 1,
+                message: format!("template `{name}` does not render: {message}"),
+            });
         }
     }
 
@@ -281,6 +306,13 @@ impl RecipeCheck<'_> {
             );
             return None;
         };
+        if render::escapes(&self.project.root, &full) {
+            self.at(
+                offset,
+                format!("`{dir_name}/{name}` resolves outside the project (a symlink); sources must stay inside it"),
+            );
+            return None;
+        }
         if !full.is_file() {
             self.at(offset, format!("`{dir_name}/{name}` does not exist"));
             return None;

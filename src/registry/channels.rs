@@ -75,6 +75,12 @@ pub struct ChannelChange {
 }
 
 impl Channels {
+    /// Parses `channels.toml` from `text`, the contents of the file shown as
+    /// `label`. Errors point at `label:line:column`.
+    pub fn parse(label: &std::path::Path, text: &str) -> Result<Self, super::RegistryError> {
+        super::toml_file::parse(label, text)
+    }
+
     /// The version `channel` points at for `role`.
     pub fn get(&self, channel: &str, role: &str) -> Option<Version> {
         self.channels.get(channel)?.get(role).copied()

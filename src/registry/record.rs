@@ -119,6 +119,12 @@ impl ImageRecord {
         }
     }
 
+    /// Parses a record from `text`, the contents of the file shown as
+    /// `label`. Errors point at `label:line:column`.
+    pub fn parse(label: &Path, text: &str) -> Result<Self, RegistryError> {
+        toml_file::parse(label, text)
+    }
+
     /// `role@version`.
     pub fn id(&self) -> String {
         format!("{}@{}", self.role, self.version)

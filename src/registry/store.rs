@@ -110,7 +110,7 @@ impl Registry {
     pub fn get(&self, role: &str, version: &Version) -> Result<ImageRecord, RegistryError> {
         names::check_role(role)?;
         let rel = record_rel(role, version);
-        let text = match fs::read_to_string(self.dir.join(&rel)) {
+        let bytes = match fs::read(self.dir.join(&rel)) {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(RegistryError::NotFound {
                     role: role.into(),
@@ -121,7 +121,8 @@ impl Registry {
             other => other.map_err(|e| RegistryError::io("read", self.label.join(&rel), e))?,
         };
         let label = self.label.join(rel);
-        let record: ImageRecord = toml_file::parse(&label, &text)?;
+        let text = toml_file::text(&label, bytes)?;
+        let record = ImageRecord::parse(&label, &text)?;
         record.check_identity(&label, &text, role, version)?;
         Ok(record)
     }
@@ -196,8 +197,8 @@ impl Registry {
     /// The contents of `channels.toml` (empty if there is none yet).
     pub fn channels(&self) -> Result<Channels, RegistryError> {
         let label = self.channels_label();
-        match fs::read_to_string(self.dir.join("channels.toml")) {
-            Ok(text) => toml_file::parse(&label, &text),
+        match fs::read(self.dir.join("channels.toml")) {
+            Ok(bytes) => Channels::parse(&label, &toml_file::text(&label, bytes)?),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(Channels::default()),
             Err(e) => Err(RegistryError::io("read", label, e)),
         }

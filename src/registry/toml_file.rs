@@ -16,6 +16,21 @@ pub(crate) fn parse<T: DeserializeOwned>(label: &Path, text: &str) -> Result<T, 
     })
 }
 
+/// The bytes of the file shown as `label` as text; a byte that is not UTF-8
+/// is a parse error at its place (invalid input, not a failed read).
+pub(crate) fn text(label: &Path, bytes: Vec<u8>) -> Result<String, RegistryError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let before = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+        parse_error(
+            label,
+            &before,
+            valid,
+            "invalid UTF-8: registry files must be UTF-8 text",
+        )
+    })
+}
+
 /// A parse error at byte `offset` of `text`.
 pub(crate) fn parse_error(label: &Path, text: &str, offset: usize, message: &str) -> RegistryError {
     let (line, column) = position(text, offset);
@@ -69,6 +84,21 @@ mod tests {
         assert_eq!(position(text, 14), (3, 1));
         assert_eq!(position(text, 15), (4, 1));
         assert_eq!(position(text, 999), (4, 2));
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_parse_error_at_its_place() {
+        let err = text(
+            Path::new("images/x.toml"),
+            b"a = 1\nb = \"\xff\"\n".to_vec(),
+        )
+        .unwrap_err();
+        assert!(err.is_invalid_input());
+        assert_eq!(
+            err.to_string(),
+            "images/x.toml:2:6: invalid UTF-8: registry files must be UTF-8 text"
+        );
+        assert_eq!(text(Path::new("x"), b"a = 1".to_vec()).unwrap(), "a = 1");
     }
 
     #[test]
