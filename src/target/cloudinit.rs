@@ -140,6 +140,11 @@ async fn write_private(path: &Path, text: &str) -> Result<(), TargetError> {
         .map_err(|source| TargetError::io(path, source))?;
     file.write_all(text.as_bytes())
         .await
+        .map_err(|source| TargetError::io(path, source))?;
+    // A tokio file finishes its last write in the background: without the
+    // flush, xorriso could read the file while it still grows.
+    file.flush()
+        .await
         .map_err(|source| TargetError::io(path, source))
 }
 
