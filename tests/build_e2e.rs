@@ -181,17 +181,7 @@ fn interrupting_a_build_during_its_steps_leaves_nothing_behind() {
     eprintln!("{seen}{rest}");
     assert_eq!(status.code(), Some(130), "exit code after SIGINT");
     assert!(rest.contains("removed builder VM"), "{rest}");
-    assert!(
-        qemu_pids(root).is_empty(),
-        "QEMU still runs: {:?}",
-        qemu_pids(root)
-    );
-    let vms: Vec<_> = std::fs::read_dir(root.join(".oxbake/local/vms"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert!(vms.is_empty(), "VM folders left: {vms:?}");
+    assert_no_vm_left(root);
     assert!(
         !root.join("images/probe").exists(),
         "no record of an interrupted build"
@@ -215,13 +205,7 @@ fn a_failing_check_fails_the_build_and_leaves_nothing_behind() {
         err.contains("role `failing`: 1 of 1 checks failed"),
         "{err}"
     );
-    assert!(qemu_pids(root).is_empty());
-    let vms: Vec<_> = std::fs::read_dir(root.join(".oxbake/local/vms"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert!(vms.is_empty(), "VM folders left: {vms:?}");
+    assert_no_vm_left(root);
     assert!(!root.join("images/failing").exists());
 }
 
@@ -347,4 +331,19 @@ fn a_package_from_a_signed_repository_with_credentials_and_none_left() {
             "the password leaked into the {what}"
         );
     }
+}
+
+/// No QEMU process and no VM folder (overlay, seed, sockets) of the project.
+fn assert_no_vm_left(root: &std::path::Path) {
+    assert!(
+        qemu_pids(root).is_empty(),
+        "QEMU still runs: {:?}",
+        qemu_pids(root)
+    );
+    let vms: Vec<_> = std::fs::read_dir(root.join(".oxbake/local/vms"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(vms.is_empty(), "VM folders left: {vms:?}");
 }

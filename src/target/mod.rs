@@ -17,6 +17,7 @@ mod error;
 pub(crate) mod exec;
 pub mod local;
 pub mod proxmox;
+pub(crate) mod ssh_probe;
 mod types;
 
 pub use error::TargetError;

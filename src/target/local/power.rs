@@ -4,15 +4,14 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::{Instant, sleep};
 
 use super::accel::{self, PROBE_TIME, Plan};
 use super::lifecycle::existing;
 use super::qemu::{self, Accel, Launch};
 use super::state::{VmFiles, VmRecord, read_toml};
 use super::{LocalTarget, port, process, qmp::Qmp};
+use crate::target::ssh_probe::ssh_banner;
 use crate::target::{TargetError, VmHandle};
 
 /// Launch attempts when the picked SSH port is taken in the meantime.
@@ -151,21 +150,6 @@ pub(crate) async fn ssh_endpoint(
         }
         sleep(Duration::from_secs(1)).await;
     }
-}
-
-/// QEMU's forwarder accepts connections before the guest listens, so only a
-/// banner proves that sshd answers.
-async fn ssh_banner(addr: SocketAddr) -> bool {
-    let attempt = async {
-        let mut stream = TcpStream::connect(addr).await.ok()?;
-        let mut buf = [0u8; 4];
-        stream.read_exact(&mut buf).await.ok()?;
-        Some(&buf == b"SSH-")
-    };
-    matches!(
-        timeout(Duration::from_secs(10), attempt).await,
-        Ok(Some(true))
-    )
 }
 
 /// ACPI power button, then QMP `quit`, then SIGKILL. `Ok(true)` if forced.

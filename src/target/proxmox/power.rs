@@ -4,12 +4,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::{Instant, sleep};
 
 use super::agent::{pick_address, static_address};
 use super::{ProxmoxTarget, PveError, VmRef, vm_ref};
+use crate::target::ssh_probe::ssh_banner;
 use crate::target::{TargetError, VmHandle};
 
 /// Extra time for a shutdown task beyond the guest's own timeout.
@@ -97,20 +96,6 @@ fn agent_not_ready(e: &PveError) -> bool {
     let m = e.message();
     matches!(e, PveError::Server { .. } | PveError::Transient { .. })
         && (m.contains("guest agent") || m.contains("got timeout"))
-}
-
-/// Only a banner proves that sshd answers (a port forward may accept first).
-async fn ssh_banner(addr: SocketAddr) -> bool {
-    let attempt = async {
-        let mut stream = TcpStream::connect(addr).await.ok()?;
-        let mut buf = [0u8; 4];
-        stream.read_exact(&mut buf).await.ok()?;
-        Some(&buf == b"SSH-")
-    };
-    matches!(
-        timeout(Duration::from_secs(10), attempt).await,
-        Ok(Some(true))
-    )
 }
 
 /// Asks the guest to shut down; stops it hard when it is still running
