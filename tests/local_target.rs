@@ -137,6 +137,8 @@ fn spec(name: &str, source: Source, kind: VmKind) -> VmSpec {
             run_id: "e2e-run".into(),
             role: "web".into(),
             kind,
+            env: None,
+            version: None,
         },
     }
 }

@@ -215,6 +215,8 @@ impl<'p, 'a> Builder<'p, 'a> {
                 run_id: self.run_id.clone(),
                 role: self.role.clone(),
                 kind: VmKind::Builder,
+                env: None,
+                version: None,
             },
         };
         let vm = self

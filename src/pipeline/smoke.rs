@@ -97,6 +97,8 @@ impl Smoke<'_> {
                 run_id,
                 role: recipe.role.get_ref().clone(),
                 kind: VmKind::Smoke,
+                env: None,
+                version: None,
             },
         };
         let _alive = super::runs::RunGuard::start(&self.runs_dir, &spec.labels.run_id);

@@ -62,6 +62,25 @@ pub struct Labels {
     pub run_id: String,
     pub role: String,
     pub kind: VmKind,
+    /// Deployed VMs: the environment they belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// Deployed and smoke-test VMs: the image version they were cloned from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl Labels {
+    /// Labels of a VM that is not part of an environment.
+    pub fn new(run_id: impl Into<String>, role: impl Into<String>, kind: VmKind) -> Self {
+        Self {
+            run_id: run_id.into(),
+            role: role.into(),
+            kind,
+            env: None,
+            version: None,
+        }
+    }
 }
 
 /// A VM to create.

@@ -42,6 +42,8 @@ fn spec(name: &str, source: Source) -> VmSpec {
             run_id: "Run-7".into(),
             role: "web".into(),
             kind: VmKind::Builder,
+            env: None,
+            version: None,
         },
     }
 }

@@ -30,6 +30,8 @@ fn spec(name: &str, source: Source) -> VmSpec {
             run_id: "r1".into(),
             role: "web".into(),
             kind: VmKind::Builder,
+            env: None,
+            version: None,
         },
     }
 }

@@ -39,12 +39,19 @@ pub fn kind_name(kind: VmKind) -> &'static str {
 }
 
 pub fn vm_tags(labels: &Labels) -> Vec<String> {
-    vec![
+    let mut tags = vec![
         OXBAKE_TAG.to_string(),
         format!("role-{}", tag_value(&labels.role)),
         format!("run-{}", tag_value(&labels.run_id)),
         format!("kind-{}", kind_name(labels.kind)),
-    ]
+    ];
+    if let Some(env) = &labels.env {
+        tags.push(format!("env-{}", tag_value(env)));
+    }
+    if let Some(version) = &labels.version {
+        tags.push(format!("v-{}", tag_value(version)));
+    }
+    tags
 }
 
 pub fn template_tags(role: &str) -> Vec<String> {
@@ -96,6 +103,8 @@ pub fn labels_from_tags(tags: &[String]) -> Option<Labels> {
         run_id: find("run-")?,
         role: find("role-")?,
         kind,
+        env: find("env-"),
+        version: find("v-"),
     })
 }
 
@@ -109,6 +118,8 @@ mod tests {
             run_id: "Run:2026-01-01".into(),
             role: "web".into(),
             kind: VmKind::Builder,
+            env: None,
+            version: None,
         };
         let d = vm_description(&labels);
         assert_eq!(labels_from_description(&d), Some(labels.clone()));
