@@ -23,6 +23,8 @@ pub mod guest;
 mod http;
 mod misc_ops;
 mod power_ops;
+#[cfg(feature = "e2e")]
+pub mod qemu_guests;
 mod routes;
 mod schema;
 mod server;
