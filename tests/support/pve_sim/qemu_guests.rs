@@ -4,39 +4,42 @@
 //! linked-clone source's disk (a template keeps the disk it had as a VM and
 //! is never started again, so its disk stays unchanged). The seed ISO
 //! attached as `ide2` is read from the simulator's ISO storage and given to
-//! QEMU as a drive; SSH is forwarded to a loopback port, which
-//! [`QemuGuests::route`] hands to `ProxmoxTarget::with_ssh_route`. The agent
-//! reports `eth0` (net0's MAC, `10.0.2.15`) once the forwarded port speaks
-//! SSH.
+//! QEMU as a drive. SSH is forwarded from 127.0.0.1, port `base + VMID`:
+//! the simulator's settings carry that as `ssh_forward`, so the CLI and
+//! in-process targets reach the guests the way an operator behind a NAT
+//! would. The agent reports `eth0` (net0's MAC, `10.0.2.15`) once the
+//! forwarded port speaks SSH.
 //!
 //! The backend has no destroy hook: [`QemuGuests::sweep`] kills and removes
 //! what belongs to VMs the simulator no longer has; dropping the backend
-//! kills every guest and removes the folder.
+//! kills every guest and removes the folder. Each guest's serial console
+//! is kept in `VMID.log` ([`Inner::console`]).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use oxbake::target::proxmox::SshRoute;
+use oxbake::config::SshForward;
+use oxbake::progress::Progress;
+use oxbake::target::local::base::{self, BootstrapOptions};
+use oxbake::target::local::base_meta;
 use serde_json::{Value, json};
 
 use super::guest::GuestBackend;
+use super::qemu_cmd::{Launch, free_port_base, overlay, powerdown, scsi0_gib, speaks_ssh};
 use super::state::{BASE_VMID, Faults, SimVm, State, lock};
+use super::{PveSim, VMID_RANGE};
 
 /// The address the agent reports (QEMU user networking's guest address).
 pub const GUEST_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
 
 #[derive(Default)]
 struct Guest {
-    port: u16,
     ready: bool,
     error: Option<String>,
-    /// Set by a shutdown request: the next stop powers down via ACPI.
-    graceful: bool,
 }
 
 /// A handle on the guests (cheap to clone; the simulator holds one).
@@ -53,40 +56,57 @@ impl std::ops::Deref for QemuGuests {
 pub struct Inner {
     dir: tempfile::TempDir,
     base_image: PathBuf,
+    port_base: u16,
     shared: Weak<Mutex<State>>,
-    guests: Arc<Mutex<BTreeMap<u32, Guest>>>,
+    guests: Mutex<BTreeMap<u32, Guest>>,
+}
+
+impl PveSim {
+    /// A simulator whose VMs are QEMU guests on the local target's base
+    /// image (bootstrapped when there is none yet). Hold `vm_lock()` while
+    /// guests run.
+    pub async fn start_qemu_backed() -> (PveSim, QemuGuests) {
+        let sim = PveSim::start().await;
+        let guests = QemuGuests::install(&sim, &base_image().await);
+        (sim, guests)
+    }
+}
+
+/// The local target's current base image, bootstrapped when missing.
+pub async fn base_image() -> PathBuf {
+    let cache = base::default_cache_dir();
+    match base_meta::current(&cache).await.unwrap() {
+        Some(image) => image.path,
+        None => {
+            let options = BootstrapOptions::new(cache);
+            base::bootstrap(&options, &Progress::silent())
+                .await
+                .unwrap()
+                .path
+        }
+    }
 }
 
 impl QemuGuests {
     /// Installs QEMU guests in `sim`, the base template backed by `base_image`.
-    pub fn install(sim: &super::PveSim, base_image: &Path) -> Self {
+    pub fn install(sim: &PveSim, base_image: &Path) -> Self {
+        let port_base = free_port_base(VMID_RANGE);
         let backend = Self(Arc::new(Inner {
             dir: tempfile::Builder::new()
                 .prefix("pve-sim-qemu-")
                 .tempdir()
                 .expect("guest folder"),
             base_image: base_image.to_path_buf(),
+            port_base,
             shared: Arc::downgrade(&sim.shared),
-            guests: Arc::default(),
+            guests: Mutex::default(),
         }));
         sim.set_guests(Arc::new(backend.clone()));
+        sim.set_ssh_forward(SshForward {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port_base,
+        });
         backend
-    }
-
-    /// Maps a VM (`NODE/VMID`) to its forwarded SSH port on 127.0.0.1.
-    pub fn route(&self) -> SshRoute {
-        let guests = self.guests.clone();
-        Arc::new(move |vm, ip| {
-            let port = vm
-                .id
-                .split_once('/')
-                .and_then(|(_, id)| id.parse::<u32>().ok())
-                .and_then(|id| guests.lock().unwrap().get(&id).map(|g| g.port));
-            match port {
-                Some(port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
-                None => SocketAddr::new(ip, 22),
-            }
-        })
     }
 }
 
@@ -101,11 +121,22 @@ impl Inner {
         if vmid == BASE_VMID {
             return self.base_image.clone();
         }
-        self.dir.path().join(format!("{vmid}.qcow2"))
+        self.file(vmid, "qcow2")
     }
 
     fn file(&self, vmid: u32, ext: &str) -> PathBuf {
         self.dir.path().join(format!("{vmid}.{ext}"))
+    }
+
+    /// The loopback port forwarded to `vmid`'s port 22.
+    pub fn port(&self, vmid: u32) -> u16 {
+        self.port_base + vmid as u16
+    }
+
+    /// What `vmid`'s serial console printed so far.
+    pub fn console(&self, vmid: u32) -> String {
+        let bytes = std::fs::read(self.file(vmid, "log")).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// VMIDs that have a disk here.
@@ -156,15 +187,15 @@ impl Inner {
     }
 
     /// Makes the disk, writes the seed, starts QEMU, then waits for SSH.
-    fn boot(self: Arc<Self>, vmid: u32, vm: SimVm, port: u16) {
-        if let Err(e) = self.launch(vmid, &vm, port) {
+    fn boot(self: Arc<Self>, vmid: u32, vm: SimVm) {
+        if let Err(e) = self.launch(vmid, &vm) {
             eprintln!("pve-sim: VM {vmid} did not start: {e}");
             self.set(vmid, |g| g.error = Some(e));
             return;
         }
         let deadline = Instant::now() + Duration::from_secs(900);
         while Instant::now() < deadline && self.pid(vmid).is_some() {
-            if speaks_ssh(port) {
+            if speaks_ssh(self.port(vmid)) {
                 self.set(vmid, |g| g.ready = true);
                 return;
             }
@@ -172,165 +203,62 @@ impl Inner {
         }
     }
 
-    fn launch(&self, vmid: u32, vm: &SimVm, port: u16) -> Result<(), String> {
+    fn launch(&self, vmid: u32, vm: &SimVm) -> Result<(), String> {
         let disk = self.disk(vmid);
         if !disk.exists() {
             let source = vm.linked_from.ok_or("only linked clones have disks here")?;
-            let deadline = Instant::now() + Duration::from_secs(180);
-            while self.pid(source).is_some() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(500));
+            // Templates are stopped VMs: their QEMU has exited.
+            if self.pid(source).is_some() {
+                return Err(format!("source VM {source} still runs"));
             }
-            self.kill(source);
             overlay(&self.disk(source), &disk, scsi0_gib(vm))?;
         }
-        let seed = self.file(vmid, "iso");
         let volid = vm.config.get("ide2").and_then(|d| d.split(',').next());
-        if let Some(volid) = volid {
-            let shared = self.shared.upgrade().ok_or("simulator gone")?;
-            let bytes = lock(&shared).volumes.get(volid).cloned();
-            let bytes = bytes.ok_or(format!("no volume `{volid}`"))?;
-            std::fs::write(&seed, bytes).map_err(|e| e.to_string())?;
+        let seed = match volid {
+            Some(volid) => {
+                let shared = self.shared.upgrade().ok_or("simulator gone")?;
+                let bytes = lock(&shared).volumes.get(volid).cloned();
+                let bytes = bytes.ok_or(format!("no volume `{volid}`"))?;
+                let path = self.file(vmid, "iso");
+                std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+                Some(path)
+            }
+            None => None,
+        };
+        let file = |ext: &str| self.file(vmid, ext);
+        Launch {
+            vm,
+            disk,
+            seed,
+            file: &file,
+            port: self.port(vmid),
         }
-        let conf = |k: &str, d: &str| vm.config.get(k).cloned().unwrap_or(d.into());
-        let mut cmd = Command::new("qemu-system-x86_64");
-        cmd.args(["-machine", "q35", "-accel", "tcg,thread=multi"])
-            .args(["-m", &conf("memory", "1024"), "-smp", &conf("cores", "1")])
-            .args(["-display", "none", "-no-user-config", "-nodefaults"])
-            .arg("-drive")
-            .arg(format!("file={},format=qcow2,if=virtio", disk.display()));
-        if volid.is_some() {
-            cmd.arg("-drive").arg(format!(
-                "file={},format=raw,if=virtio,readonly=on",
-                seed.display()
-            ));
-        }
-        let mac = vm.net0_mac().unwrap_or_default().to_lowercase();
-        cmd.args([
-            "-netdev",
-            &format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22"),
-        ])
-        .args(["-device", &format!("virtio-net-pci,netdev=n0,mac={mac}")])
-        .arg("-chardev")
-        .arg(format!(
-            "socket,path={},server=on,wait=off,id=qga0",
-            self.file(vmid, "qga").display()
-        ))
-        .args(["-device", "virtio-serial", "-device"])
-        .arg("virtserialport,chardev=qga0,name=org.qemu.guest_agent.0")
-        .args(["-device", "virtio-rng-pci", "-qmp"])
-        .arg(format!(
-            "unix:{},server=on,wait=off",
-            self.file(vmid, "qmp").display()
-        ))
-        .arg("-serial")
-        .arg(format!("file:{}", self.file(vmid, "log").display()))
-        .arg("-pidfile")
-        .arg(self.file(vmid, "pid"))
-        .arg("-daemonize");
-        run(&mut cmd)
+        .start()
     }
-}
-
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-/// `size=NG` of scsi0.
-fn scsi0_gib(vm: &SimVm) -> Option<u64> {
-    vm.config
-        .get("scsi0")?
-        .split(',')
-        .find_map(|p| p.strip_prefix("size=")?.strip_suffix('G')?.parse().ok())
-}
-
-fn overlay(backing: &Path, disk: &Path, gib: Option<u64>) -> Result<(), String> {
-    let info = Command::new("qemu-img")
-        .args(["info", "-U", "--output=json"])
-        .arg(backing)
-        .output()
-        .map_err(|e| e.to_string())?;
-    let info: Value = serde_json::from_slice(&info.stdout).map_err(|e| e.to_string())?;
-    let have = info["virtual-size"].as_u64().ok_or("no virtual-size")?;
-    let mut cmd = Command::new("qemu-img");
-    cmd.args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
-        .arg(backing)
-        .arg(disk);
-    if let Some(want) = gib.map(|g| g << 30).filter(|w| *w > have) {
-        cmd.arg(want.to_string());
-    }
-    run(&mut cmd)
-}
-
-/// Whether the forwarded port answers with an SSH banner.
-fn speaks_ssh(port: u16) -> bool {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
-    let mut buf = [0u8; 4];
-    stream.read_exact(&mut buf).is_ok() && &buf == b"SSH-"
-}
-
-/// Asks the guest to power off (ACPI) through QMP.
-fn powerdown(qmp: &Path) -> bool {
-    let Ok(mut s) = std::os::unix::net::UnixStream::connect(qmp) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut greeting = [0u8; 512];
-    let _ = s.read(&mut greeting);
-    let cmds = b"{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"system_powerdown\"}\n";
-    if s.write_all(cmds).is_err() {
-        return false;
-    }
-    // Read the answers so QEMU has handled both before the socket closes.
-    let mut answers = String::new();
-    while answers.matches("\"return\"").count() < 2 {
-        match s.read(&mut greeting) {
-            Ok(n) if n > 0 => answers.push_str(&String::from_utf8_lossy(&greeting[..n])),
-            _ => return false,
-        }
-    }
-    true
 }
 
 impl GuestBackend for QemuGuests {
     fn start(&self, vmid: u32, vm: &SimVm) -> Result<(), String> {
-        let port = oxbake::target::local::port::free_loopback_port().map_err(|e| e.to_string())?;
-        self.guests.lock().unwrap().insert(
-            vmid,
-            Guest {
-                port,
-                ..Guest::default()
-            },
-        );
+        self.guests.lock().unwrap().insert(vmid, Guest::default());
         let (me, vm) = (self.0.clone(), vm.clone());
-        std::thread::spawn(move || me.boot(vmid, vm, port));
+        std::thread::spawn(move || me.boot(vmid, vm));
         Ok(())
     }
 
     fn stop(&self, vmid: u32) {
-        let graceful = self
-            .guests
-            .lock()
-            .unwrap()
-            .get_mut(&vmid)
-            .map(|g| std::mem::replace(&mut g.ready, false) && std::mem::take(&mut g.graceful));
-        if graceful != Some(true) || !powerdown(&self.file(vmid, "qmp")) {
-            self.kill(vmid);
-        }
-        // A guest that powers down is waited for by the next clone's start.
+        self.set(vmid, |g| g.ready = false);
+        // Off already after a shutdown; a hard stop otherwise.
+        self.kill(vmid);
     }
 
+    /// ACPI power button through QMP, at once: the shutdown task then
+    /// lasts until QEMU has exited.
     fn powers_off(&self, vmid: u32, faults: &Faults) -> bool {
-        self.set(vmid, |g| g.graceful = true);
-        !faults.ignore_shutdown
+        !faults.ignore_shutdown && powerdown(&self.file(vmid, "qmp"))
+    }
+
+    fn powered_off(&self, vmid: u32) -> bool {
+        self.pid(vmid).is_none()
     }
 
     fn interfaces(&self, vmid: u32, vm: &SimVm, _faults: &Faults) -> Result<Value, String> {
