@@ -40,6 +40,9 @@ pub enum Error {
     Promote(Box<PromoteError>),
     #[error(transparent)]
     Prune(#[from] PruneError),
+    /// An operation that ran and failed, said in a sentence.
+    #[error("{0}")]
+    Failed(String),
     #[error("interrupted")]
     Interrupted,
 }
@@ -70,7 +73,7 @@ impl Error {
             Error::Promote(e) if e.is_invalid_input() => exit::INVALID,
             Error::Promote(_) => exit::FAILED,
             Error::Prune(PruneError::Registry(e)) if e.is_invalid_input() => exit::INVALID,
-            Error::Prune(_) => exit::FAILED,
+            Error::Prune(_) | Error::Failed(_) => exit::FAILED,
             Error::Interrupted => exit::INTERRUPTED,
             Error::Build(e) if e.is_interrupted() => exit::INTERRUPTED,
             Error::Build(e) => match e.as_ref() {
