@@ -13,6 +13,7 @@
 
 mod atomic;
 mod channels;
+pub mod drift;
 mod error;
 mod fields;
 mod lock;
