@@ -46,6 +46,9 @@ pub enum Command {
     Ls {
         /// Only this role's images.
         role: Option<String>,
+        /// Also compare the registry with this target's templates.
+        #[arg(long)]
+        target: Option<String>,
     },
     /// Show one image: ROLE (its newest version) or ROLE@VERSION.
     Show {

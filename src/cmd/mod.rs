@@ -63,7 +63,7 @@ async fn dispatch(cli: Cli) -> Result<(), Error> {
             )
             .await
         }
-        Command::Ls { role } => images::ls(&ctx, role.as_deref()),
+        Command::Ls { role, target } => images::ls(&ctx, role.as_deref(), target.as_deref()).await,
         Command::Show { image } => images::show(&ctx, image),
         Command::Base(command) => base::run(&ctx, command).await,
         Command::Gc { target, dry_run } => gc::run(&ctx, target.as_deref(), *dry_run).await,

@@ -143,6 +143,11 @@ impl PveSim {
         state::lock(&self.shared).vms.insert(vmid, vm);
     }
 
+    /// Removes a guest behind oxbake's back (as another client would).
+    pub fn remove_vm(&self, vmid: u32) -> Option<SimVm> {
+        state::lock(&self.shared).vms.remove(&vmid)
+    }
+
     /// ISO volume ids and their contents.
     pub fn volumes(&self) -> Vec<(String, Vec<u8>)> {
         state::lock(&self.shared)
