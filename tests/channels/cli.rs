@@ -306,3 +306,34 @@ fn diff_lists_added_removed_and_changed_packages() {
     let run = project.oxbake(&["diff", "ui", &v1, "2020.01.01.1"]);
     assert_eq!(run.code(), 1, "{}", run.stderr());
 }
+
+#[test]
+fn revoke_is_recorded_even_when_the_target_cannot_be_reached() {
+    let (project, registry) = setup();
+    let image = record(
+        &registry,
+        "ui",
+        Img {
+            target: "pve",
+            ..Img::root()
+        },
+    );
+    let run = project.oxbake_env(
+        &[
+            "revoke",
+            "ui",
+            &image.version.to_string(),
+            "--reason",
+            "CVE-2026-5",
+        ],
+        &[("OXBAKE_PVE_TOKEN_SECRET", "")],
+    );
+    assert_ne!(run.code(), 0, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("its deployed VMs cannot be listed"),
+        "{}",
+        run.stderr()
+    );
+    let revoked = registry.get("ui", &image.version).unwrap().revoked.unwrap();
+    assert_eq!(revoked.reason, "CVE-2026-5");
+}
