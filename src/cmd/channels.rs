@@ -107,13 +107,25 @@ pub async fn revoke(
     let registry = Registry::for_project(&project.root);
     let version: Version = version.parse()?;
     let record = registry.get(role, &version)?;
-    let open = targets::open(
+    let opened = targets::open(
         &project,
         Some(target.unwrap_or(&record.target)),
         &ctx.progress,
         false,
     )
-    .await?;
+    .await;
+    let open = match opened {
+        Ok(open) => open,
+        Err(e) => {
+            // A revocation must not wait for a reachable target.
+            registry.revoke(role, &version, reason, &operator())?;
+            ctx.progress.warn(format!(
+                "revoked `{}`, but its deployed VMs cannot be listed",
+                record.id()
+            ));
+            return Err(e);
+        }
+    };
     let outcome = revoke::revoke(
         &registry,
         open.target.as_ref(),

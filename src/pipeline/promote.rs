@@ -110,7 +110,7 @@ pub async fn promote(
             .info(format!("promoted `{image}` to channel `{}`", req.channel));
     }
     let mut touched = vec![req.version];
-    touched.extend(current);
+    touched.extend(current.filter(|c| *c != req.version));
     channel_tags::sync(
         ctx.target,
         ctx.registry,
