@@ -116,7 +116,8 @@ pub fn agent_answers(qga: &Path, id: u64) -> bool {
     if s.write_all(sync.as_bytes()).is_err() {
         return false;
     }
-    let want = format!("\"return\": {id}");
+    // qemu-ga answers `{"return": ID}`; compare without the blanks.
+    let want = format!("\"return\":{id}}}");
     let mut seen = String::new();
     let mut buf = [0u8; 256];
     while let Ok(n) = s.read(&mut buf) {
@@ -124,7 +125,7 @@ pub fn agent_answers(qga: &Path, id: u64) -> bool {
             break;
         }
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        if seen.replace("\"return\":", "\"return\": ").contains(&want) {
+        if seen.replace(char::is_whitespace, "").contains(&want) {
             return true;
         }
     }
