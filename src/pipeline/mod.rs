@@ -10,6 +10,7 @@ pub mod gc;
 pub mod hygiene;
 mod lineage;
 mod log;
+pub mod nightly;
 pub mod runs;
 pub mod smoke;
 pub mod steps;
