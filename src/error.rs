@@ -38,6 +38,9 @@ pub enum Error {
     Vault(#[from] VaultError),
     #[error("interrupted")]
     Interrupted,
+    /// The operation failed; what failed was already reported.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl From<BuildError> for Error {
@@ -58,6 +61,7 @@ impl Error {
             Error::Vault(e) if e.is_invalid_input() => exit::INVALID,
             Error::Vault(_) => exit::FAILED,
             Error::Interrupted => exit::INTERRUPTED,
+            Error::Failed(_) => exit::FAILED,
             Error::Build(e) if e.is_interrupted() => exit::INTERRUPTED,
             Error::Build(e) => match e.as_ref() {
                 BuildError::Registry(e) if e.is_invalid_input() => exit::INVALID,

@@ -7,6 +7,7 @@ mod check;
 mod gc;
 mod images;
 mod inputs;
+mod nightly;
 mod signals;
 mod targets;
 mod vault;
@@ -65,6 +66,18 @@ async fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Base(command) => base::run(&ctx, command).await,
         Command::Gc { target, dry_run } => gc::run(&ctx, target.as_deref(), *dry_run).await,
         Command::Vault(command) => vault::run(&ctx, command),
+        Command::Nightly {
+            target,
+            refresh,
+            plan,
+        } => {
+            let args = nightly::NightlyArgs {
+                target: target.as_deref(),
+                refresh: *refresh,
+                plan: *plan,
+            };
+            nightly::run(&ctx, args).await
+        }
     };
     drop(ctx);
     let _ = drawing.await;

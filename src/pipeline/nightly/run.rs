@@ -40,12 +40,11 @@ pub trait NightlySteps: Send + Sync {
 
 pub struct Nightly<'a> {
     pub planner: Planner<'a>,
-    pub steps: &'a dyn NightlySteps,
+    /// None: decide only (`--plan`); nothing is built, promoted or pruned.
+    pub steps: Option<&'a dyn NightlySteps>,
     /// Where new images go (the project's first channel), if any.
     pub channel: Option<String>,
     pub progress: Progress,
-    /// Decide only: nothing is built, promoted or pruned.
-    pub plan_only: bool,
 }
 
 impl Nightly<'_> {
@@ -61,14 +60,14 @@ impl Nightly<'_> {
             roles.push(report);
         }
         let mut report = NightlyReport {
-            plan: self.plan_only,
+            plan: self.steps.is_none(),
             roles,
             pruned: Vec::new(),
             prune_error: None,
             seconds: 0.0,
         };
-        if !self.plan_only {
-            match self.steps.prune().await {
+        if let Some(steps) = self.steps {
+            match steps.prune().await {
                 Ok(pruned) => report.set_pruned(pruned),
                 Err(StepFailure::Interrupted) => return Err(StepFailure::Interrupted),
                 Err(StepFailure::Failed(e)) => report.prune_error = Some(e),
@@ -99,12 +98,12 @@ impl Nightly<'_> {
                 report.fail(error);
                 RoleState::Blocked
             }
-            Decision::Rebuild(_) if self.plan_only => RoleState::Rebuilt,
-            Decision::Rebuild(_) => match self.steps.build(role).await {
-                Ok(version) => {
+            Decision::Rebuild(_) => match self.build(role).await {
+                Ok(Some(version)) => {
                     self.promote(&mut report, version).await?;
                     RoleState::Rebuilt
                 }
+                Ok(None) => RoleState::Rebuilt,
                 Err(StepFailure::Interrupted) => return Err(StepFailure::Interrupted),
                 Err(StepFailure::Failed(e)) => {
                     report.fail(e);
@@ -118,6 +117,14 @@ impl Nightly<'_> {
         };
         report.seconds = started.elapsed().as_secs_f64();
         Ok((report, state))
+    }
+
+    /// Bakes `role`; with `--plan` the current version stays (none is new).
+    async fn build(&self, role: &str) -> Result<Option<Version>, StepFailure> {
+        match self.steps {
+            Some(steps) => steps.build(role).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Puts `version` into the first channel unless it is there already.
@@ -136,10 +143,8 @@ impl Nightly<'_> {
         let channel = channel.clone();
         report.promotion = Some(if current == Some(version) {
             Promotion::AlreadyIn { channel }
-        } else if self.plan_only {
-            Promotion::Planned { channel }
-        } else {
-            match self.steps.promote(&report.role, &version, &channel).await {
+        } else if let Some(steps) = self.steps {
+            match steps.promote(&report.role, &version, &channel).await {
                 Ok(()) => Promotion::Promoted { channel },
                 Err(StepFailure::Interrupted) => return Err(StepFailure::Interrupted),
                 Err(StepFailure::Failed(error)) => {
@@ -147,6 +152,8 @@ impl Nightly<'_> {
                     Promotion::Failed { channel, error }
                 }
             }
+        } else {
+            Promotion::Planned { channel }
         });
         Ok(())
     }

@@ -129,10 +129,9 @@ fn planner<'a>(project: &'a Project, registry: &'a Registry, refresh: bool) -> P
 async fn nightly(steps: &FakeSteps<'_>, refresh: bool, plan_only: bool) -> NightlyReport {
     let nightly = Nightly {
         planner: planner(steps.project, steps.registry, refresh),
-        steps,
+        steps: (!plan_only).then_some(steps as &dyn NightlySteps),
         channel: Some("dev".into()),
         progress: Progress::silent(),
-        plan_only,
     };
     nightly.run().await.unwrap()
 }
