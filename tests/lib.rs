@@ -9,6 +9,7 @@ mod corpus;
 mod guest;
 mod inputs;
 mod local_target;
+mod nightly;
 mod proxmox;
 mod registry;
 mod roles;
