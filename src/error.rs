@@ -1,7 +1,7 @@
 //! The error a command ends with, and the exit code it maps to.
 
 use crate::diag::Diagnostics;
-use crate::pipeline::BuildError;
+use crate::pipeline::{BuildError, PromoteError, PruneError};
 use crate::project::ProjectError;
 use crate::recipe::inputs::InputsError;
 use crate::registry::RegistryError;
@@ -36,6 +36,10 @@ pub enum Error {
     Build(Box<BuildError>),
     #[error(transparent)]
     Vault(#[from] VaultError),
+    #[error(transparent)]
+    Promote(Box<PromoteError>),
+    #[error(transparent)]
+    Prune(#[from] PruneError),
     #[error("interrupted")]
     Interrupted,
     /// The operation failed; what failed was already reported.
@@ -46,6 +50,12 @@ pub enum Error {
 impl From<BuildError> for Error {
     fn from(e: BuildError) -> Self {
         Error::Build(Box::new(e))
+    }
+}
+
+impl From<PromoteError> for Error {
+    fn from(e: PromoteError) -> Self {
+        Error::Promote(Box::new(e))
     }
 }
 
@@ -60,6 +70,10 @@ impl Error {
             Error::Inputs(_) | Error::Registry(_) | Error::Target(_) => exit::FAILED,
             Error::Vault(e) if e.is_invalid_input() => exit::INVALID,
             Error::Vault(_) => exit::FAILED,
+            Error::Promote(e) if e.is_invalid_input() => exit::INVALID,
+            Error::Promote(_) => exit::FAILED,
+            Error::Prune(PruneError::Registry(e)) if e.is_invalid_input() => exit::INVALID,
+            Error::Prune(_) => exit::FAILED,
             Error::Interrupted => exit::INTERRUPTED,
             Error::Failed(_) => exit::FAILED,
             Error::Build(e) if e.is_interrupted() => exit::INTERRUPTED,

@@ -11,6 +11,7 @@ mod inputs;
 mod local_target;
 mod nightly;
 mod proxmox;
+mod pve_e2e;
 mod registry;
 mod roles;
 mod support;
