@@ -12,7 +12,10 @@ use crate::guest::SshConnector;
 use crate::pipeline::nightly::{
     self, AptSource, Nightly, NightlySteps, Planner, RepoFetcher, StepFailure,
 };
-use crate::pipeline::{BuildOptions, BuildOutcome, Pipeline};
+use crate::pipeline::prune_plan::PruneAction;
+use crate::pipeline::{
+    BuildOptions, BuildOutcome, Pipeline, PromoteCtx, PromoteRequest, PruneCtx, promote, prune,
+};
 use crate::project::Project;
 use crate::registry::{Registry, Version};
 use crate::target::local::base::{BootstrapOptions, default_cache_dir};
@@ -135,12 +138,57 @@ impl NightlySteps for PipelineSteps<'_> {
         version: &Version,
         channel: &str,
     ) -> Result<(), StepFailure> {
-        Err(StepFailure::Failed(format!(
-            "`{role}@{version}`: promotion to `{channel}` is not wired yet"
-        )))
+        let p = &self.pipeline;
+        let ctx = PromoteCtx {
+            project: p.project,
+            registry: p.registry,
+            target: p.target,
+            connector: p.connector,
+            progress: p.progress.clone(),
+        };
+        let who = promote::operator();
+        let req = PromoteRequest {
+            role,
+            version: *version,
+            channel,
+            force: false,
+            reason: Some("nightly"),
+            who: &who,
+        };
+        promote::promote(&ctx, &req)
+            .await
+            .map(drop)
+            .map_err(|e| StepFailure::Failed(nightly::chain(&e)))
     }
 
     async fn prune(&self) -> Result<Vec<String>, StepFailure> {
-        Err(StepFailure::Failed("prune is not wired yet".to_owned()))
+        let p = &self.pipeline;
+        let ctx = PruneCtx {
+            root: &p.project.root,
+            registry: p.registry,
+            target: p.target,
+            target_name: &p.target_name,
+            keep: p.project.config.retention.keep as usize,
+            progress: p.progress.clone(),
+        };
+        let report = prune::prune(&ctx, false)
+            .await
+            .map_err(|e| StepFailure::Failed(nightly::chain(&e)))?;
+        let ids = |action: PruneAction| -> Vec<String> {
+            report
+                .entries
+                .iter()
+                .filter(|e| e.action == action)
+                .map(|e| format!("{}@{}", e.role, e.version))
+                .collect()
+        };
+        let failed = ids(PruneAction::Failed);
+        if !failed.is_empty() {
+            let failed = failed.join(", ");
+            return Err(StepFailure::Failed(format!(
+                "prune: cannot remove {failed}"
+            )));
+        }
+        Ok(ids(PruneAction::Removed))
     }
 }
