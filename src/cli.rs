@@ -133,6 +133,18 @@ pub enum Command {
         v1: String,
         v2: String,
     },
+    /// For every role, ancestors first: rebuild what changed (inputs, parent,
+    /// package repositories), promote to the first channel, prune, report.
+    Nightly {
+        #[arg(long)]
+        target: Option<String>,
+        /// Rebuild every role, changed or not (picks up package updates).
+        #[arg(long)]
+        refresh: bool,
+        /// Only decide and report; build, promote and prune nothing.
+        #[arg(long)]
+        plan: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

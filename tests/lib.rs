@@ -10,6 +10,7 @@ mod corpus;
 mod guest;
 mod inputs;
 mod local_target;
+mod nightly;
 mod proxmox;
 mod pve_e2e;
 mod registry;

@@ -9,6 +9,7 @@ mod diff;
 mod gc;
 mod images;
 mod inputs;
+mod nightly;
 mod prune;
 mod signals;
 mod targets;
@@ -100,6 +101,18 @@ async fn dispatch(cli: Cli) -> Result<(), Error> {
         } => channels::revoke(&ctx, role, version, reason, target.as_deref()).await,
         Command::Prune { dry_run, target } => prune::run(&ctx, target.as_deref(), *dry_run).await,
         Command::Diff { role, v1, v2 } => diff::run(&ctx, role, v1, v2),
+        Command::Nightly {
+            target,
+            refresh,
+            plan,
+        } => {
+            let args = nightly::NightlyArgs {
+                target: target.as_deref(),
+                refresh: *refresh,
+                plan: *plan,
+            };
+            nightly::run(&ctx, args).await
+        }
     };
     drop(ctx);
     let _ = drawing.await;

@@ -12,6 +12,7 @@ pub mod gc;
 pub mod hygiene;
 mod lineage;
 mod log;
+pub mod nightly;
 pub mod promote;
 pub mod prune;
 pub mod prune_plan;

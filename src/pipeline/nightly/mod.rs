@@ -1,0 +1,60 @@
+//! `oxbake nightly`: for every role, ancestors first, decide whether it is up
+//! to date or must be baked again (its inputs, its parent or a package
+//! repository changed, or `--refresh`), bake what must be, promote each
+//! role's current image to the first channel through the gates, prune, and
+//! report what happened to every role.
+
+mod plan;
+mod report;
+mod repos;
+mod run;
+mod sources;
+
+pub use plan::{Decision, Planner, Reason, RoleState};
+pub use report::{NightlyReport, RoleReport};
+pub use repos::{RepoCheck, RepoFetcher};
+pub use run::{Nightly, NightlySteps, StepFailure};
+pub use sources::{AptSource, Login, StepSource, debian_sources, step_sources, uri_to_file_name};
+
+use crate::recipe::inputs::InputsError;
+use crate::registry::RegistryError;
+use crate::render::RenderError;
+use crate::secrets::SecretsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NightlyError {
+    #[error("role `{role}`: repository list `{list}` cannot be fetched: {why}")]
+    Fetch {
+        role: String,
+        list: String,
+        why: String,
+    },
+    #[error("role `{role}`: cannot render an apt repository")]
+    Render {
+        role: String,
+        #[source]
+        source: RenderError,
+    },
+    #[error(transparent)]
+    Inputs(#[from] InputsError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("cannot make the HTTP client for repository checks")]
+    Http(#[source] reqwest::Error),
+}
+
+/// An error and its causes on one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;
