@@ -38,6 +38,14 @@ pub enum Error {
     Vault(#[from] VaultError),
     #[error("interrupted")]
     Interrupted,
+    #[error(transparent)]
+    Deploy(Box<crate::pipeline::deploy::DeployError>),
+}
+
+impl From<crate::pipeline::deploy::DeployError> for Error {
+    fn from(e: crate::pipeline::deploy::DeployError) -> Self {
+        Error::Deploy(Box::new(e))
+    }
 }
 
 impl From<BuildError> for Error {
@@ -58,6 +66,8 @@ impl Error {
             Error::Vault(e) if e.is_invalid_input() => exit::INVALID,
             Error::Vault(_) => exit::FAILED,
             Error::Interrupted => exit::INTERRUPTED,
+            Error::Deploy(e) if e.is_invalid_input() => exit::INVALID,
+            Error::Deploy(_) => exit::FAILED,
             Error::Build(e) if e.is_interrupted() => exit::INTERRUPTED,
             Error::Build(e) => match e.as_ref() {
                 BuildError::Registry(e) if e.is_invalid_input() => exit::INVALID,

@@ -4,6 +4,7 @@
 mod base;
 mod build;
 mod check;
+mod deploy;
 mod gc;
 mod images;
 mod inputs;
@@ -65,6 +66,8 @@ async fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Base(command) => base::run(&ctx, command).await,
         Command::Gc { target, dry_run } => gc::run(&ctx, target.as_deref(), *dry_run).await,
         Command::Vault(command) => vault::run(&ctx, command),
+        Command::Deploy { env, plan } => deploy::run(&ctx, env, *plan).await,
+        Command::Destroy { env } => deploy::destroy(&ctx, env).await,
     };
     drop(ctx);
     let _ = drawing.await;

@@ -5,6 +5,7 @@ pub mod artifact;
 pub mod build;
 mod builder;
 mod checks;
+pub mod deploy;
 mod error;
 pub mod gc;
 pub mod hygiene;
