@@ -13,6 +13,9 @@ use oxbake::target::{Labels, ManagedVm, VmHandle, VmKind, VmState};
 
 use crate::support::project::TestProject;
 
+#[cfg(feature = "e2e")]
+mod e2e;
+
 fn desired(role: &str, slot: u32, version: &str, seed: &str) -> Desired {
     Desired {
         role: role.into(),
