@@ -70,6 +70,16 @@ pub enum Command {
     /// Secrets in an Ansible-compatible vault file (`[secrets]` in oxbake.toml).
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Create, replace and destroy an environment's VMs so they run the
+    /// versions its channel points at.
+    Deploy {
+        env: String,
+        /// Only show what would be created, replaced, kept and destroyed.
+        #[arg(long)]
+        plan: bool,
+    },
+    /// Destroy every VM of an environment.
+    Destroy { env: String },
     /// Print a role's inputs hash and the inputs it covers.
     Inputs {
         role: String,

@@ -198,6 +198,9 @@ pub struct Config {
     /// [`parse`], one target at a time, since `kind` picks the shape.
     #[serde(skip_deserializing)]
     pub targets: BTreeMap<String, TargetSettings>,
+    /// Where the channels' versions run (`[environments.NAME]`).
+    #[serde(default)]
+    pub environments: BTreeMap<String, crate::environment::Environment>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

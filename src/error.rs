@@ -45,6 +45,14 @@ pub enum Error {
     Failed(String),
     #[error("interrupted")]
     Interrupted,
+    #[error(transparent)]
+    Deploy(Box<crate::pipeline::deploy::DeployError>),
+}
+
+impl From<crate::pipeline::deploy::DeployError> for Error {
+    fn from(e: crate::pipeline::deploy::DeployError) -> Self {
+        Error::Deploy(Box::new(e))
+    }
 }
 
 impl From<BuildError> for Error {
@@ -75,6 +83,8 @@ impl Error {
             Error::Prune(PruneError::Registry(e)) if e.is_invalid_input() => exit::INVALID,
             Error::Prune(_) | Error::Failed(_) => exit::FAILED,
             Error::Interrupted => exit::INTERRUPTED,
+            Error::Deploy(e) if e.is_invalid_input() => exit::INVALID,
+            Error::Deploy(_) => exit::FAILED,
             Error::Build(e) if e.is_interrupted() => exit::INTERRUPTED,
             Error::Build(e) => match e.as_ref() {
                 BuildError::Registry(e) if e.is_invalid_input() => exit::INVALID,

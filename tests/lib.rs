@@ -7,6 +7,7 @@ mod build_e2e;
 mod channels;
 mod check;
 mod corpus;
+mod deploy;
 mod guest;
 mod inputs;
 mod local_target;

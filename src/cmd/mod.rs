@@ -5,6 +5,7 @@ mod base;
 mod build;
 mod channels;
 mod check;
+mod deploy;
 mod diff;
 mod gc;
 mod images;
@@ -113,6 +114,8 @@ async fn dispatch(cli: Cli) -> Result<(), Error> {
             };
             nightly::run(&ctx, args).await
         }
+        Command::Deploy { env, plan } => deploy::run(&ctx, env, *plan).await,
+        Command::Destroy { env } => deploy::destroy(&ctx, env).await,
     };
     drop(ctx);
     let _ = drawing.await;

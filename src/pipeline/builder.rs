@@ -218,6 +218,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 env: None,
                 version: None,
             },
+            network: None,
         };
         let vm = self
             .p

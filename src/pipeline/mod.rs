@@ -7,6 +7,7 @@ mod builder;
 mod channel_error;
 pub mod channel_tags;
 mod checks;
+pub mod deploy;
 mod error;
 pub mod gc;
 pub mod hygiene;

@@ -22,6 +22,7 @@ fn spec(name: &str, source: Source, kind: VmKind, version: Option<String>) -> Vm
         cores: 1,
         memory_mib: 512,
         disk_gib: None,
+        network: None,
         labels: Labels {
             run_id: "run-1".into(),
             role: "ui".into(),

@@ -47,6 +47,7 @@ fn spec(name: &str, source: Source) -> VmSpec {
             env: None,
             version: None,
         },
+        network: None,
     }
 }
 
