@@ -6,6 +6,7 @@ mod aptrepo;
 mod build_e2e;
 mod check;
 mod corpus;
+mod faults;
 mod guest;
 mod inputs;
 mod local_target;
