@@ -5,6 +5,7 @@
 mod aptrepo;
 mod build_e2e;
 mod check;
+mod concurrency;
 mod corpus;
 mod faults;
 mod guest;

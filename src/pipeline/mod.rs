@@ -10,6 +10,7 @@ pub mod gc;
 pub mod hygiene;
 mod lineage;
 mod log;
+pub mod role_lock;
 pub mod runs;
 pub mod smoke;
 pub mod steps;

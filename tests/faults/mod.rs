@@ -5,8 +5,8 @@
 //! run may be left (VMs, overlays, seed ISOs, QEMU processes) and images/
 //! must be unchanged and readable. Each matrix prints its table.
 
-mod leftovers;
+pub mod leftovers;
 mod local;
-mod runner;
-mod sim;
+pub mod runner;
+pub mod sim;
 mod table;
