@@ -92,10 +92,10 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// A tmpfs of `size` over `dir` (created first), unmounted on drop.
-struct Tmpfs(PathBuf);
+pub(super) struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Self {
+    pub(super) fn mount(dir: &Path, size: &str) -> Self {
         std::fs::create_dir_all(dir).unwrap();
         let status = Command::new("mount")
             .args([
@@ -280,6 +280,61 @@ fn disk_full(f: &Fixture, m: &mut Matrix) {
     }
 }
 
+/// Processes whose command line mentions `needle`.
+fn processes_of(needle: &Path) -> Vec<String> {
+    let needle = needle.to_string_lossy().into_owned();
+    let me = std::process::id().to_string();
+    leftovers::names(Path::new("/proc"))
+        .into_iter()
+        .filter(|pid| pid.chars().all(|c| c.is_ascii_digit()) && *pid != me)
+        .filter_map(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            cmd.contains(&needle)
+                .then(|| format!("process {pid}: {cmd:.80}"))
+        })
+        .collect()
+}
+
+/// SIGINT while `oxbake build` bootstraps a missing base image (regression:
+/// mmdebstrap's workers outlived oxbake, and oxbake died by the signal).
+fn bootstrap_interrupted(f: &Fixture, m: &mut Matrix) {
+    f.configure(30);
+    let cache = tempfile::tempdir().unwrap();
+    let before = RegistrySnapshot::take(f.root());
+    let out = Invocation::new(f.root(), BUILD)
+        .env("OXBAKE_CACHE_DIR", &cache.path().to_string_lossy())
+        .on("mmdebstrap:", Action::Signal("INT", Duration::from_secs(8)))
+        .deadline(Duration::from_secs(120))
+        .run();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut left = processes_of(cache.path());
+    left.extend(
+        leftovers::names(&cache.path().join("base"))
+            .into_iter()
+            .filter(|n| n != ".lock")
+            .map(|n| format!("cache file {n}")),
+    );
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let needle = cache.path().to_string_lossy().into_owned();
+    left.extend(
+        mounts
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .map(str::to_owned),
+    );
+    m.push(row(
+        "SIGINT while the base image is bootstrapped",
+        "open the target",
+        130,
+        &["interrupted"],
+        &out,
+        left,
+        &before,
+        f.root(),
+    ));
+}
+
 #[test]
 fn fault_matrix_on_the_local_target() {
     let f = Fixture::new();
@@ -287,6 +342,7 @@ fn fault_matrix_on_the_local_target() {
     run_cases(&f, &mut m);
     qemu_killed(&f, &mut m);
     disk_full(&f, &mut m);
+    bootstrap_interrupted(&f, &mut m);
     leftovers::reap(f.root());
     m.finish();
 }

@@ -5,6 +5,8 @@
 //! run may be left (VMs, overlays, seed ISOs, QEMU processes) and images/
 //! must be unchanged and readable. Each matrix prints its table.
 
+#[cfg(feature = "e2e")]
+mod guest;
 pub mod leftovers;
 mod local;
 pub mod runner;
