@@ -1,9 +1,10 @@
 //! Faults while a real guest runs (feature `e2e`, one boot per row): a
 //! guest command failing, the SSH connection dropped from inside the guest,
 //! SIGTERM during a step, and the registry's disk full when the finished
-//! template is recorded. The roles are root roles (no `from`), so they
-//! start from the local base image itself and need no baked parent; the
-//! project is the test's own copy.
+//! template is recorded; and, on the QEMU-backed Proxmox simulator, a 500
+//! on convert-to-template after a whole bake. The roles are root roles (no
+//! `from`), so they start from the local base image itself and need no
+//! baked parent; the project is the test's own copy.
 
 use std::path::Path;
 use std::time::Duration;
@@ -100,11 +101,12 @@ fn fault_matrix_with_a_running_guest() {
         ),
         Invocation::new(root, &["build", "gterm"])
             .on(
-                "step-started",
-                Action::Signal("TERM", Duration::from_secs(2)),
+                "gterm: step 1/1: gterm step",
+                Action::Signal("TERM", Duration::from_secs(5)),
             )
             .deadline(deadline),
     );
+    convert_fails(&mut m, &project);
     let full = root.join("images/gfull");
     let _mount = super::local::Tmpfs::mount(&full, "4k");
     inject(
@@ -119,4 +121,48 @@ fn fault_matrix_with_a_running_guest() {
         Invocation::new(root, &["build", "gfull"]).deadline(deadline),
     );
     m.finish();
+}
+
+/// A whole bake on the QEMU-backed simulator whose convert-to-template
+/// answers 500.
+fn convert_fails(m: &mut Matrix, project: &TestProject) {
+    use crate::support::pve_sim::cli::SECRET_ENV;
+    use crate::support::pve_sim::{BASE_VMID, PveSim, TOKEN_SECRET};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (sim, guests) = runtime.block_on(PveSim::start_qemu_backed());
+    let config = project.read("oxbake.toml");
+    PveSim::add_target(project, "qsim", sim.cli_settings());
+    sim.faults(|f| f.fail_convert = true);
+    let root = project.root();
+    let before = RegistrySnapshot::take(root);
+    let out = Invocation::new(root, &["build", "gfull", "--target", "qsim"])
+        .env(SECRET_ENV, TOKEN_SECRET)
+        .deadline(Duration::from_secs(900))
+        .run();
+    project.write("oxbake.toml", &config);
+    let mut left: Vec<String> = sim
+        .vmids()
+        .into_iter()
+        .filter(|id| *id != BASE_VMID)
+        .map(|id| format!("vm {id}"))
+        .collect();
+    left.extend(sim.volumes().into_iter().map(|(v, _)| format!("iso {v}")));
+    guests.sweep();
+    left.extend(guests.disks().iter().map(|id| format!("disk of vm {id}")));
+    left.extend(
+        leftovers::qemu_pids(guests.dir())
+            .iter()
+            .map(|p| format!("qemu process {p}")),
+    );
+    leftovers::reap(guests.dir());
+    m.push(row(
+        "500 on convert-to-template (simulator)",
+        "make the template and record it",
+        1,
+        &["cannot make the template", "removed builder VM"],
+        &out,
+        left,
+        &before,
+        root,
+    ));
 }
