@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use super::leftovers::{self, RegistrySnapshot};
 use super::runner::{Action, Invocation};
-use super::sim::row;
-use super::table::Matrix;
+use super::table::{Matrix, row};
 use crate::support::e2e::vm_lock;
 use crate::support::project::TestProject;
 
@@ -108,7 +107,7 @@ fn fault_matrix_with_a_running_guest() {
     );
     convert_fails(&mut m, &project);
     let full = root.join("images/gfull");
-    let _mount = super::local::Tmpfs::mount(&full, "4k");
+    let _mount = super::local_disk::Tmpfs::mount(&full, "4k");
     inject(
         &mut m,
         &project,

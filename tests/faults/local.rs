@@ -11,9 +11,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::leftovers::{self, RegistrySnapshot};
+use super::local_disk::{bootstrap_interrupted, disk_full};
 use super::runner::{Action, Invocation, signal};
-use super::sim::row;
-use super::table::Matrix;
+use super::table::{Matrix, row};
 use crate::support::project::TestProject;
 
 const TINY: &str = r#"role = "tiny"
@@ -25,10 +25,10 @@ kind = "shell"
 run = "true"
 "#;
 
-const BUILD: &[&str] = &["build", "tiny"];
+pub(super) const BUILD: &[&str] = &["build", "tiny"];
 
 /// A project whose base image is an empty disk (see the module comment).
-struct Fixture {
+pub(super) struct Fixture {
     project: TestProject,
     cache: tempfile::TempDir,
 }
@@ -56,7 +56,7 @@ impl Fixture {
         f
     }
 
-    fn configure(&self, boot_timeout: u64) {
+    pub(super) fn configure(&self, boot_timeout: u64) {
         let config = self.project.read("oxbake.toml");
         let config: Vec<String> = config
             .lines()
@@ -71,17 +71,17 @@ impl Fixture {
         self.project.write("oxbake.toml", &config.join("\n"));
     }
 
-    fn root(&self) -> &Path {
+    pub(super) fn root(&self) -> &Path {
         self.project.root()
     }
 
-    fn invocation<'a>(&'a self, args: &'a [&'a str]) -> Invocation<'a> {
+    pub(super) fn invocation<'a>(&'a self, args: &'a [&'a str]) -> Invocation<'a> {
         Invocation::new(self.root(), args)
             .env("OXBAKE_CACHE_DIR", &self.cache.path().to_string_lossy())
             .deadline(Duration::from_secs(180))
     }
 
-    fn templates(&self) -> Vec<String> {
+    pub(super) fn templates(&self) -> Vec<String> {
         leftovers::names(&self.root().join(".oxbake/local/templates"))
     }
 }
@@ -89,38 +89,6 @@ impl Fixture {
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
-}
-
-/// A tmpfs of `size` over `dir` (created first), unmounted on drop.
-pub(super) struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    pub(super) fn mount(dir: &Path, size: &str) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        let status = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "mount a tmpfs on {} (needs root)",
-            dir.display()
-        );
-        Self(dir.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
 }
 
 struct Case {
@@ -228,106 +196,6 @@ fn qemu_killed(f: &Fixture, m: &mut Matrix) {
         "boot and connect over SSH",
         1,
         &["removed builder VM"],
-        &out,
-        left,
-        &before,
-        f.root(),
-    ));
-}
-
-/// The state disk full at three depths: no room for the log, for the
-/// overlay, for the seed ISO.
-fn disk_full(f: &Fixture, m: &mut Matrix) {
-    f.configure(30);
-    let cases: [(&str, &str, &str, &str); 3] = [
-        (
-            "state disk full: no room at all",
-            ".oxbake",
-            "4k",
-            "No space left",
-        ),
-        (
-            "state disk full: no room for the overlay",
-            ".oxbake/local",
-            "64k",
-            "No space left",
-        ),
-        (
-            "state disk full: no room for the seed",
-            ".oxbake/local",
-            "400k",
-            "cannot attach cloud-init data",
-        ),
-    ];
-    for (fault, dir, size, says) in cases {
-        let templates = f.templates();
-        let before = RegistrySnapshot::take(f.root());
-        let mount = Tmpfs::mount(&f.root().join(dir), size);
-        let out = f.invocation(BUILD).run();
-        let left = leftovers::local(f.root(), &templates);
-        leftovers::reap(f.root());
-        drop(mount);
-        m.push(row(
-            fault,
-            "create the builder VM",
-            1,
-            &[says],
-            &out,
-            left,
-            &before,
-            f.root(),
-        ));
-    }
-}
-
-/// Processes whose command line mentions `needle`.
-fn processes_of(needle: &Path) -> Vec<String> {
-    let needle = needle.to_string_lossy().into_owned();
-    let me = std::process::id().to_string();
-    leftovers::names(Path::new("/proc"))
-        .into_iter()
-        .filter(|pid| pid.chars().all(|c| c.is_ascii_digit()) && *pid != me)
-        .filter_map(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            cmd.contains(&needle)
-                .then(|| format!("process {pid}: {cmd:.80}"))
-        })
-        .collect()
-}
-
-/// SIGINT while `oxbake build` bootstraps a missing base image (regression:
-/// mmdebstrap's workers outlived oxbake, and oxbake died by the signal).
-fn bootstrap_interrupted(f: &Fixture, m: &mut Matrix) {
-    f.configure(30);
-    let cache = tempfile::tempdir().unwrap();
-    let before = RegistrySnapshot::take(f.root());
-    let out = Invocation::new(f.root(), BUILD)
-        .env("OXBAKE_CACHE_DIR", &cache.path().to_string_lossy())
-        .on("mmdebstrap:", Action::Signal("INT", Duration::from_secs(8)))
-        .deadline(Duration::from_secs(120))
-        .run();
-    std::thread::sleep(Duration::from_secs(1));
-    let mut left = processes_of(cache.path());
-    left.extend(
-        leftovers::names(&cache.path().join("base"))
-            .into_iter()
-            .filter(|n| n != ".lock")
-            .map(|n| format!("cache file {n}")),
-    );
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    let needle = cache.path().to_string_lossy().into_owned();
-    left.extend(
-        mounts
-            .lines()
-            .filter(|l| l.contains(&needle))
-            .map(str::to_owned),
-    );
-    m.push(row(
-        "SIGINT while the base image is bootstrapped",
-        "open the target",
-        130,
-        &["interrupted"],
         &out,
         left,
         &before,

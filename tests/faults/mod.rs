@@ -9,6 +9,7 @@
 mod guest;
 pub mod leftovers;
 mod local;
+mod local_disk;
 pub mod runner;
 pub mod sim;
 mod table;

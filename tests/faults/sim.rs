@@ -10,8 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::leftovers::RegistrySnapshot;
-use super::runner::{Action, Invocation, Outcome};
-use super::table::{Matrix, Row};
+use super::runner::{Action, Invocation};
+use super::table::{Matrix, Row, row};
 use crate::support::project::TestProject;
 use crate::support::pve_sim::{BASE_VMID, Faults, PveSim, TOKEN_ID, TOKEN_SECRET};
 
@@ -183,41 +183,6 @@ fn run_case(runtime: &tokio::runtime::Runtime, project: &TestProject, case: &Cas
         &before,
         project.root(),
     )
-}
-
-/// A row from an outcome; `says` must all appear in stderr.
-#[allow(clippy::too_many_arguments)]
-pub fn row(
-    fault: &str,
-    step: &str,
-    expected: i32,
-    says: &[&str],
-    out: &Outcome,
-    leftovers: Vec<String>,
-    before: &RegistrySnapshot,
-    root: &Path,
-) -> Row {
-    let mut unclear: Vec<String> = says
-        .iter()
-        .filter(|s| !out.stderr.contains(**s))
-        .map(|s| format!("stderr lacks `{s}`"))
-        .collect();
-    if !out.fired {
-        unclear.push("the fault's trigger line never showed".to_owned());
-    }
-    if out.code != expected || !unclear.is_empty() {
-        unclear.push(format!("stderr was:\n{}", out.stderr));
-    }
-    Row {
-        fault: fault.to_owned(),
-        step: step.to_owned(),
-        expected,
-        code: out.code,
-        leftovers,
-        corrupted: before.changes(root),
-        unclear,
-        secs: out.elapsed.as_secs(),
-    }
 }
 
 /// A port nothing listens on.

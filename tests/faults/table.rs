@@ -2,6 +2,10 @@
 //! a CI log shows at a glance what was injected and what survived.
 
 use std::fmt::Write as _;
+use std::path::Path;
+
+use super::leftovers::RegistrySnapshot;
+use super::runner::Outcome;
 
 /// The outcome of one injected fault.
 #[derive(Debug, Clone)]
@@ -107,4 +111,39 @@ fn render_row(row: &Row) -> String {
         row.corrupted.len(),
         row.secs
     )
+}
+
+/// A row from an outcome; `says` must all appear in stderr.
+#[allow(clippy::too_many_arguments)]
+pub fn row(
+    fault: &str,
+    step: &str,
+    expected: i32,
+    says: &[&str],
+    out: &Outcome,
+    leftovers: Vec<String>,
+    before: &RegistrySnapshot,
+    root: &Path,
+) -> Row {
+    let mut unclear: Vec<String> = says
+        .iter()
+        .filter(|s| !out.stderr.contains(**s))
+        .map(|s| format!("stderr lacks `{s}`"))
+        .collect();
+    if !out.fired {
+        unclear.push("the fault's trigger line never showed".to_owned());
+    }
+    if out.code != expected || !unclear.is_empty() {
+        unclear.push(format!("stderr was:\n{}", out.stderr));
+    }
+    Row {
+        fault: fault.to_owned(),
+        step: step.to_owned(),
+        expected,
+        code: out.code,
+        leftovers,
+        corrupted: before.changes(root),
+        unclear,
+        secs: out.elapsed.as_secs(),
+    }
 }
