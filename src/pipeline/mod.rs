@@ -18,6 +18,7 @@ pub mod promote;
 pub mod prune;
 pub mod prune_plan;
 pub mod revoke;
+pub mod role_lock;
 pub mod rollback;
 pub mod runs;
 pub mod smoke;
