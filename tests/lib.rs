@@ -4,6 +4,7 @@
 
 mod aptrepo;
 mod build_e2e;
+mod channels;
 mod check;
 mod corpus;
 mod guest;

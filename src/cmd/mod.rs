@@ -3,10 +3,13 @@
 
 mod base;
 mod build;
+mod channels;
 mod check;
+mod diff;
 mod gc;
 mod images;
 mod inputs;
+mod prune;
 mod signals;
 mod targets;
 mod vault;
@@ -65,6 +68,38 @@ async fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Base(command) => base::run(&ctx, command).await,
         Command::Gc { target, dry_run } => gc::run(&ctx, target.as_deref(), *dry_run).await,
         Command::Vault(command) => vault::run(&ctx, command),
+        Command::Promote {
+            role,
+            version,
+            channel,
+            force,
+            reason,
+            target,
+        } => {
+            let args = channels::PromoteArgs {
+                role,
+                version,
+                channel,
+                force: *force,
+                reason: reason.as_deref(),
+                target: target.as_deref(),
+            };
+            channels::promote(&ctx, &args).await
+        }
+        Command::Rollback {
+            role,
+            channel,
+            reason,
+            target,
+        } => channels::rollback(&ctx, role, channel, reason.as_deref(), target.as_deref()).await,
+        Command::Revoke {
+            role,
+            version,
+            reason,
+            target,
+        } => channels::revoke(&ctx, role, version, reason, target.as_deref()).await,
+        Command::Prune { dry_run, target } => prune::run(&ctx, target.as_deref(), *dry_run).await,
+        Command::Diff { role, v1, v2 } => diff::run(&ctx, role, v1, v2),
     };
     drop(ctx);
     let _ = drawing.await;

@@ -4,16 +4,26 @@
 pub mod artifact;
 pub mod build;
 mod builder;
+mod channel_error;
+pub mod channel_tags;
 mod checks;
 mod error;
 pub mod gc;
 pub mod hygiene;
 mod lineage;
 mod log;
+pub mod promote;
+pub mod prune;
+pub mod prune_plan;
+pub mod revoke;
+pub mod rollback;
 pub mod runs;
 pub mod smoke;
 pub mod steps;
 
 pub use build::{BuildOptions, BuildOutcome, Pipeline};
+pub use channel_error::PromoteError;
 pub use error::BuildError;
 pub use lineage::RegistryLineage;
+pub use promote::{PromoteCtx, PromoteOutcome, PromoteRequest, promote};
+pub use prune::{PruneCtx, PruneError, PruneReport, prune};

@@ -84,6 +84,19 @@ pub trait Target: Send + Sync {
 
     /// The templates this target manages.
     async fn list_templates(&self) -> Result<Vec<TemplateRef>, TargetError>;
+
+    /// Marks `template` as what `channels` run (proxmox: one `ch-CHANNEL` tag
+    /// each, replacing the template's earlier `ch-` tags, read back to
+    /// verify). Targets that keep no metadata on templates do nothing: the
+    /// registry is the record.
+    async fn set_template_channels(
+        &self,
+        template: &TemplateRef,
+        channels: &[String],
+    ) -> Result<(), TargetError> {
+        let _ = (template, channels);
+        Ok(())
+    }
 }
 
 /// Names of VMs and templates: they become folder and file names locally and
