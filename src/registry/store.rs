@@ -172,12 +172,25 @@ impl Registry {
         inputs: &Sha256,
     ) -> Result<Option<ImageRecord>, RegistryError> {
         for version in self.versions(role)?.iter().rev() {
+            // Parsing is the cost (a record lists hundreds of packages): a
+            // file that does not even mention the digest is passed over.
+            if !self.mentions(role, version, inputs.as_str())? {
+                continue;
+            }
             let record = self.get(role, version)?;
             if !record.is_revoked() && record.inputs == *inputs {
                 return Ok(Some(record));
             }
         }
         Ok(None)
+    }
+
+    /// Whether the record's file contains `hex` (any letter case).
+    fn mentions(&self, role: &str, version: &Version, hex: &str) -> Result<bool, RegistryError> {
+        let (path, label) = self.paths(&record_rel(role, version));
+        let mut bytes = fs::read(&path).map_err(|e| RegistryError::io("read", label, e))?;
+        bytes.make_ascii_lowercase();
+        Ok(String::from_utf8_lossy(&bytes).contains(hex))
     }
 
     /// The record `reference` names: `ROLE@VERSION`, or the newest version of
