@@ -129,10 +129,29 @@ impl Registry {
 
     /// Every record of `role`, oldest first.
     pub fn records(&self, role: &str) -> Result<Vec<ImageRecord>, RegistryError> {
-        self.versions(role)?
-            .iter()
-            .map(|version| self.get(role, version))
-            .collect()
+        let versions = self.versions(role)?;
+        // Parsing dominates (hundreds of packages per record): one chunk of
+        // versions per core, results kept in version order.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = versions.len().div_ceil(cores).max(64);
+        let parsed: Vec<Result<Vec<ImageRecord>, RegistryError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = versions
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(|v| self.get(role, v)).collect()))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        let mut records = Vec::with_capacity(versions.len());
+        for part in parsed {
+            records.extend(part?);
+        }
+        Ok(records)
     }
 
     /// The records `oxbake ls [ROLE]` shows: every role (or just `role`) in
