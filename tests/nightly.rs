@@ -142,7 +142,10 @@ fn a_changed_in_release_plans_a_rebuild_of_the_role_that_uses_it() {
     assert_eq!(role["decision"]["decision"], "up_to_date", "{role}");
     assert_eq!(role["promotion"]["promotion"], "planned");
     let fetched: Vec<_> = repo.requests();
-    let asked = fetched.iter().find(|r| r.path.ends_with("/InRelease")).unwrap();
+    let asked = fetched
+        .iter()
+        .find(|r| r.path.ends_with("/InRelease"))
+        .unwrap();
     assert!(asked.authorized && asked.status == 200, "{asked:?}");
 
     // The repository publishes something new: its InRelease changes.
@@ -170,7 +173,9 @@ fn a_repository_that_cannot_be_fetched_is_a_failure_not_unchanged() {
     assert_eq!(role["status"], "failed");
     let error = role["error"].as_str().unwrap();
     assert!(
-        error.contains(&format!("repository list `{list}` cannot be fetched: HTTP status 401")),
+        error.contains(&format!(
+            "repository list `{list}` cannot be fetched: HTTP status 401"
+        )),
         "{error}"
     );
     let all = format!("{}{}", run.stdout(), run.stderr());

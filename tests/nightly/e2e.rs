@@ -126,18 +126,30 @@ fn nightly_does_nothing_when_nothing_changed_and_rebuilds_a_changed_role_with_ch
     assert_eq!(build.code(), 0, "{}", build.stderr());
     into_dev(&project, &["base", "nprobe", "nchild"]);
 
-    let before = (snapshot(&project.path(".oxbake")), snapshot(&project.path("images")));
+    let before = (
+        snapshot(&project.path(".oxbake")),
+        snapshot(&project.path("images")),
+    );
     let started = Instant::now();
     let noop = project.oxbake(&["nightly", "--json"]);
     let elapsed = started.elapsed();
-    eprintln!("nightly with nothing changed: {:.3}s", elapsed.as_secs_f64());
+    eprintln!(
+        "nightly with nothing changed: {:.3}s",
+        elapsed.as_secs_f64()
+    );
     assert_eq!(noop.code(), 0, "{}\n{}", noop.stdout(), noop.stderr());
     let doc = report(&noop);
     for (role, decision) in decisions(&doc) {
         assert_eq!(decision, "up_to_date", "{role}: {doc}");
     }
-    let after = (snapshot(&project.path(".oxbake")), snapshot(&project.path("images")));
-    assert_eq!(before, after, "a no-op nightly changed the state or the registry");
+    let after = (
+        snapshot(&project.path(".oxbake")),
+        snapshot(&project.path("images")),
+    );
+    assert_eq!(
+        before, after,
+        "a no-op nightly changed the state or the registry"
+    );
 
     let template = project.path("templates/nightly/marker.j2");
     let mut text = std::fs::read(&template).unwrap();
@@ -150,7 +162,13 @@ fn nightly_does_nothing_when_nothing_changed_and_rebuilds_a_changed_role_with_ch
         started.elapsed().as_secs_f64(),
         changed.stderr()
     );
-    assert_eq!(changed.code(), 0, "{}\n{}", changed.stdout(), changed.stderr());
+    assert_eq!(
+        changed.code(),
+        0,
+        "{}\n{}",
+        changed.stdout(),
+        changed.stderr()
+    );
     let doc = report(&changed);
     let expected = BTreeMap::from([
         ("base".to_owned(), "up_to_date".to_owned()),
@@ -163,7 +181,11 @@ fn nightly_does_nothing_when_nothing_changed_and_rebuilds_a_changed_role_with_ch
     for role in ["nprobe", "nchild"] {
         let versions = registry.versions(role).unwrap();
         assert_eq!(versions.len(), 2, "{role}: {versions:?}");
-        assert_eq!(channels.get("dev", role), versions.last().copied(), "{role}");
+        assert_eq!(
+            channels.get("dev", role),
+            versions.last().copied(),
+            "{role}"
+        );
     }
     assert_eq!(registry.versions("base").unwrap().len(), 1);
 }
