@@ -198,6 +198,9 @@ pub struct Config {
     /// [`parse`], one target at a time, since `kind` picks the shape.
     #[serde(skip_deserializing)]
     pub targets: BTreeMap<String, TargetSettings>,
+    /// Where the channels' versions run (`[environments.NAME]`).
+    #[serde(default)]
+    pub environments: BTreeMap<String, crate::environment::Environment>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -482,5 +485,22 @@ mod tests {
         let d = all.iter().next().unwrap();
         assert!(d.message.contains("acel"), "{d}");
         assert_eq!(d.line, 5, "{d}");
+    }
+
+    #[test]
+    fn ssh_forward_maps_vmids_to_ports_and_must_fit_the_range() {
+        let text = format!("{PVE}ssh_forward = {{ host = \"192.0.2.7\", port_base = 20000 }}\n");
+        let c = parse(Path::new("oxbake.toml"), &text).unwrap();
+        let TargetSettings::Proxmox(pve) = &c.targets["pve"] else {
+            panic!("not proxmox");
+        };
+        let forward = pve.ssh_forward.as_ref().unwrap();
+        assert_eq!(forward.host.to_string(), "192.0.2.7");
+        assert_eq!(forward.port(9000), Some(29000));
+        let text = text.replace("20000", "60000");
+        let all = parse(Path::new("oxbake.toml"), &text).unwrap_err();
+        let d = all.iter().next().unwrap();
+        assert!(d.message.contains("port_base 60000 + VMID 9999"), "{d}");
+        assert_eq!(d.line, 11, "{d}");
     }
 }

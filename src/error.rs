@@ -40,11 +40,19 @@ pub enum Error {
     Promote(Box<PromoteError>),
     #[error(transparent)]
     Prune(#[from] PruneError),
-    #[error("interrupted")]
-    Interrupted,
-    /// The operation failed; what failed was already reported.
+    /// An operation that ran and failed, said in a sentence.
     #[error("{0}")]
     Failed(String),
+    #[error("interrupted")]
+    Interrupted,
+    #[error(transparent)]
+    Deploy(Box<crate::pipeline::deploy::DeployError>),
+}
+
+impl From<crate::pipeline::deploy::DeployError> for Error {
+    fn from(e: crate::pipeline::deploy::DeployError) -> Self {
+        Error::Deploy(Box::new(e))
+    }
 }
 
 impl From<BuildError> for Error {
@@ -73,9 +81,10 @@ impl Error {
             Error::Promote(e) if e.is_invalid_input() => exit::INVALID,
             Error::Promote(_) => exit::FAILED,
             Error::Prune(PruneError::Registry(e)) if e.is_invalid_input() => exit::INVALID,
-            Error::Prune(_) => exit::FAILED,
+            Error::Prune(_) | Error::Failed(_) => exit::FAILED,
             Error::Interrupted => exit::INTERRUPTED,
-            Error::Failed(_) => exit::FAILED,
+            Error::Deploy(e) if e.is_invalid_input() => exit::INVALID,
+            Error::Deploy(_) => exit::FAILED,
             Error::Build(e) if e.is_interrupted() => exit::INTERRUPTED,
             Error::Build(e) => match e.as_ref() {
                 BuildError::Registry(e) if e.is_invalid_input() => exit::INVALID,

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod diag;
+pub mod environment;
 pub mod error;
 pub mod guest;
 pub mod output;

@@ -4,8 +4,12 @@
 
 mod aptrepo;
 mod build_e2e;
+mod channels;
 mod check;
+mod concurrency;
 mod corpus;
+mod deploy;
+mod faults;
 mod guest;
 mod inputs;
 mod local_target;

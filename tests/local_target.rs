@@ -140,6 +140,7 @@ fn spec(name: &str, source: Source, kind: VmKind) -> VmSpec {
             env: None,
             version: None,
         },
+        network: None,
     }
 }
 

@@ -17,6 +17,21 @@ pub struct BuildArgs<'a> {
 }
 
 pub async fn run(ctx: &Ctx<'_>, args: BuildArgs<'_>) -> Result<(), Error> {
+    // Watched from the start: an interrupt while the target opens (or the
+    // base image is bootstrapped) ends with clean-up and 130 too, not with
+    // death by signal.
+    let (cancel_tx, cancel) = watch::channel(false);
+    let signals = tokio::spawn(super::signals::watch(cancel_tx));
+    let result = build(ctx, args, cancel).await;
+    signals.abort();
+    result
+}
+
+async fn build(
+    ctx: &Ctx<'_>,
+    args: BuildArgs<'_>,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     let roles: Vec<String> = if args.roles.is_empty() {
         project.recipes.keys().cloned().collect()
@@ -26,10 +41,11 @@ pub async fn run(ctx: &Ctx<'_>, args: BuildArgs<'_>) -> Result<(), Error> {
     for role in &roles {
         project.recipe(role).map_err(Error::Usage)?;
     }
-    let open = targets::open(&project, args.target, &ctx.progress, true).await?;
+    let open = tokio::select! {
+        open = targets::open(&project, args.target, &ctx.progress, true) => open?,
+        _ = cancel.wait_for(|c| *c) => return Err(Error::Interrupted),
+    };
     let registry = Registry::for_project(&project.root);
-    let (cancel_tx, cancel) = watch::channel(false);
-    let signals = tokio::spawn(super::signals::watch(cancel_tx));
     let pipeline = Pipeline {
         project: &project,
         registry: &registry,
@@ -41,9 +57,7 @@ pub async fn run(ctx: &Ctx<'_>, args: BuildArgs<'_>) -> Result<(), Error> {
         cancel,
         log_dir: project.root.join(".oxbake/logs"),
     };
-    let result = pipeline.build(&roles, &args.opts).await;
-    signals.abort();
-    let outcomes = result?;
+    let outcomes = pipeline.build(&roles, &args.opts).await?;
     let mut text = String::new();
     for o in &outcomes {
         match o {

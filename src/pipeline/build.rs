@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::builder::Builder;
+use super::role_lock::RoleLock;
 use super::{BuildError, RegistryLineage};
 use crate::guest::GuestConnector;
 use crate::progress::Progress;
@@ -75,6 +76,10 @@ impl Pipeline<'_> {
             if *self.cancel.borrow() {
                 return Err(BuildError::Interrupted);
             }
+            // Held while the role is judged and baked: a second build of it
+            // waits, then finds what the first one recorded.
+            let _lock =
+                RoleLock::acquire(&self.locks_dir(), &role, &self.progress, &self.cancel).await?;
             let inputs = self.inputs(&role)?;
             let hash: Sha256 = inputs.hash.parse()?;
             let existing = self.registry.find_by_inputs(&role, &hash)?;
@@ -120,6 +125,11 @@ impl Pipeline<'_> {
             }
         }
         order
+    }
+
+    /// Where the per-role build locks are (beside the logs).
+    pub fn locks_dir(&self) -> PathBuf {
+        super::role_lock::locks_dir(&self.log_dir)
     }
 
     /// Where live runs are marked (beside the logs).

@@ -30,6 +30,10 @@ use crate::target::{Labels, Source, TemplateMeta, TemplateRef, VmHandle, VmKind,
 /// The user cloud-init creates on builder VMs, removed by the clean-up.
 pub const BUILDER_USER: &str = "oxbake-build";
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long an interrupted build lets the builder VM's creation finish.
+const CREATE_GRACE: Duration = Duration::from_secs(30);
+/// How long the clean-up waits for the target to list the run's VMs.
+const CLEANUP_LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) struct Builder<'p, 'a> {
     p: &'p Pipeline<'a>,
@@ -125,11 +129,9 @@ impl<'p, 'a> Builder<'p, 'a> {
             self.log.path.display()
         ));
         let _alive = super::runs::RunGuard::start(&self.p.runs_dir(), &self.run_id);
-        let mut cancel = self.p.cancel.clone();
-        let result = tokio::select! {
-            r = self.bake() => r,
-            _ = cancel.wait_for(|c| *c) => Err(BuildError::Interrupted),
-        };
+        // Each phase watches for an interrupt itself (see `phase`), so that
+        // the creation of the builder VM is never cut off half-way.
+        let result = self.bake().await;
         let ok = result.is_ok();
         if let Err(e) = &result {
             self.after_failure(e).await;
@@ -145,7 +147,10 @@ impl<'p, 'a> Builder<'p, 'a> {
     async fn bake(&self) -> Result<ImageRecord, BuildError> {
         let (client, host) = (&self.client, &self.host);
         let vm = self
-            .phase("create the builder VM", self.create_vm(client, host))
+            .phase_shielded(
+                "create the builder VM",
+                self.create_vm_or_finish(client, host),
+            )
             .await?;
         let mut guest = self
             .phase("boot and connect over SSH", self.connect(&vm, client, host))
@@ -166,15 +171,32 @@ impl<'p, 'a> Builder<'p, 'a> {
             .await?;
         let _ = guest.close().await;
         self.phase("shut down", self.shutdown(&vm)).await?;
-        self.phase(
+        // Once the template is being made, it is finished and recorded.
+        self.phase_shielded(
             "make the template and record it",
             self.record(&vm, identity, checks, packages, repositories),
         )
         .await
     }
 
-    /// Runs one phase as a progress step.
+    /// Runs one phase as a progress step; an interrupt ends it at once.
     async fn phase<T>(
+        &self,
+        name: &str,
+        work: impl Future<Output = Result<T, BuildError>>,
+    ) -> Result<T, BuildError> {
+        let mut cancel = self.p.cancel.clone();
+        let work = async {
+            tokio::select! {
+                r = work => r,
+                _ = cancel.wait_for(|c| *c) => Err(BuildError::Interrupted),
+            }
+        };
+        self.phase_shielded(name, work).await
+    }
+
+    /// Runs one phase to its end even if the operator interrupts meanwhile.
+    async fn phase_shielded<T>(
         &self,
         name: &str,
         work: impl Future<Output = Result<T, BuildError>>,
@@ -193,6 +215,35 @@ impl<'p, 'a> Builder<'p, 'a> {
             elapsed: started.elapsed(),
         });
         result
+    }
+
+    /// Creates the builder VM. An interrupt does not cut the creation off
+    /// at once: a clone dropped half-way would leave a VM that carries no
+    /// labels yet, so the clean-up could not find it. It gets
+    /// [`CREATE_GRACE`] to finish (and be labelled), then the build ends.
+    async fn create_vm_or_finish(
+        &self,
+        client: &ClientKey,
+        host: &HostKeyPair,
+    ) -> Result<VmHandle, BuildError> {
+        let mut cancel = self.p.cancel.clone();
+        let work = self.create_vm(client, host);
+        tokio::pin!(work);
+        tokio::select! {
+            r = &mut work => r,
+            // The wait's guard must not live across the await below (the
+            // future stays `Send`), so it is dropped inside this block.
+            () = async { let _ = cancel.wait_for(|c| *c).await; } => {
+                self.p.progress.info(format!(
+                    "{}: interrupted: letting the builder VM's creation finish (up to {}s) \
+                     so that it can be removed",
+                    self.role,
+                    CREATE_GRACE.as_secs()
+                ));
+                let _ = tokio::time::timeout(CREATE_GRACE, work).await;
+                Err(BuildError::Interrupted)
+            }
+        }
     }
 
     async fn create_vm(
@@ -218,6 +269,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 env: None,
                 version: None,
             },
+            network: None,
         };
         let vm = self
             .p
@@ -557,11 +609,23 @@ impl<'p, 'a> Builder<'p, 'a> {
 
     /// Destroys every VM of this run, or keeps it and says how to reach it.
     async fn after_failure(&self, error: &BuildError) {
-        let vms = match self.p.target.list_vms().await {
+        // A target that stopped answering must not hold the operator for
+        // the client's whole request timeout; `oxbake gc` finds leftovers.
+        let listed = tokio::time::timeout(CLEANUP_LIST_TIMEOUT, self.p.target.list_vms())
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::target::TargetError::Timeout {
+                    name: format!("build-{}-{}", self.role, self.run_id),
+                    what: "the list of VMs to clean up".to_owned(),
+                    secs: CLEANUP_LIST_TIMEOUT.as_secs(),
+                })
+            });
+        let vms = match listed {
             Ok(vms) => vms,
             Err(e) => {
                 self.p.progress.warn(format!(
-                    "{}: cannot list VMs to clean up run {}: {e}",
+                    "{}: cannot list VMs to clean up run {}: {e}; `oxbake gc` removes \
+                     what is left once the target answers",
                     self.role, self.run_id
                 ));
                 return;

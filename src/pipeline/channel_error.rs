@@ -24,6 +24,12 @@ pub enum PromoteError {
         channel: String,
         known: String,
     },
+    #[error("role `{role}`: unknown channel `{channel}`; oxbake.toml defines {known}")]
+    UnknownRoleChannel {
+        role: String,
+        channel: String,
+        known: String,
+    },
     #[error(
         "image `{image}` is not in channel `{previous}`, which comes before `{channel}`: promote it there first, or use --force --reason"
     )]

@@ -50,6 +50,13 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    #[error("role `{role}`: cannot take the build lock `{path}`")]
+    Lock {
+        role: String,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Inputs(#[from] InputsError),
     #[error(transparent)]

@@ -89,10 +89,14 @@ pub async fn promote(
     if current != Some(req.version) {
         let report = smoke(ctx, &record).await?;
         if !report.passed() {
-            let names: Vec<String> = report.failures().iter().map(|c| c.name.clone()).collect();
+            let names: Vec<String> = report
+                .failures()
+                .iter()
+                .map(|c| format!("`{}` ({})", c.name, c.detail))
+                .collect();
             return Err(PromoteError::SmokeFailed {
                 image,
-                names: names.join(", "),
+                names: names.join("; "),
             });
         }
         outcome.smoke = Some(report);
@@ -106,7 +110,7 @@ pub async fn promote(
             .info(format!("promoted `{image}` to channel `{}`", req.channel));
     }
     let mut touched = vec![req.version];
-    touched.extend(current);
+    touched.extend(current.filter(|c| *c != req.version));
     channel_tags::sync(
         ctx.target,
         ctx.registry,

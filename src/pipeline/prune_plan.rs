@@ -48,8 +48,8 @@ pub struct PlanInput<'a> {
     pub target: &'a str,
 }
 
-/// Decides every image's fate, children before parents (newest first), so
-/// that removing in this order never pulls a template from under another.
+/// Decides every image's fate, children before parents (then newest first),
+/// so that removing in this order never pulls a template from under another.
 pub fn plan(input: &PlanInput<'_>) -> Vec<PruneEntry> {
     let mut why: BTreeMap<(String, Version), Vec<String>> = BTreeMap::new();
     let mut by_role: BTreeMap<&str, Vec<&ImageRecord>> = BTreeMap::new();
@@ -82,16 +82,49 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<PruneEntry> {
             }
         })
         .collect();
-    let created: BTreeMap<(String, Version), jiff::Timestamp> =
-        input.records.iter().map(|r| (key(r), r.created)).collect();
+    let depth = depths(input.records);
     entries.sort_by_key(|e| {
         let k = (e.role.clone(), e.version);
-        std::cmp::Reverse((created.get(&k).copied(), e.version, e.role.clone()))
+        std::cmp::Reverse((depth.get(&k).copied(), e.version, e.role.clone()))
     });
     entries
 }
 
-fn key(record: &ImageRecord) -> (String, Version) {
+/// How many ancestors each image has in the registry: a child is always
+/// deeper than its parent, whatever their versions.
+fn depths(records: &[ImageRecord]) -> BTreeMap<(String, Version), usize> {
+    let parent_of = parents(records);
+    records
+        .iter()
+        .map(|r| {
+            let mut depth = 0;
+            let mut at = key(r);
+            while let Some(parent) = parent_of.get(&at) {
+                depth += 1;
+                if depth > records.len() {
+                    break;
+                }
+                at = parent.clone();
+            }
+            (key(r), depth)
+        })
+        .collect()
+}
+
+type Key = (String, Version);
+
+/// Image -> the image it was built from.
+fn parents(records: &[ImageRecord]) -> BTreeMap<Key, Key> {
+    records
+        .iter()
+        .filter_map(|r| match &r.parent {
+            Parent::Image { role, version } => Some((key(r), (role.clone(), *version))),
+            Parent::Base(_) => None,
+        })
+        .collect()
+}
+
+fn key(record: &ImageRecord) -> Key {
     (record.role.clone(), record.version)
 }
 
@@ -117,13 +150,7 @@ fn own_reasons(input: &PlanInput<'_>, record: &ImageRecord) -> Vec<String> {
 
 /// Keeps the parent of every image that stays, transitively.
 fn keep_parents(records: &[ImageRecord], why: &mut BTreeMap<(String, Version), Vec<String>>) {
-    let parents: BTreeMap<(String, Version), (String, Version)> = records
-        .iter()
-        .filter_map(|r| match &r.parent {
-            Parent::Image { role, version } => Some((key(r), (role.clone(), *version))),
-            Parent::Base(_) => None,
-        })
-        .collect();
+    let parents = parents(records);
     let mut work: Vec<(String, Version)> = why
         .iter()
         .filter(|(_, reasons)| !reasons.is_empty())

@@ -27,8 +27,8 @@ pub async fn rollback(
     let channels = &project.config.project.channels;
     if !channels.iter().any(|c| c == req.channel) {
         let known: Vec<String> = channels.iter().map(|c| format!("`{c}`")).collect();
-        return Err(PromoteError::UnknownChannel {
-            image: req.role.to_owned(),
+        return Err(PromoteError::UnknownRoleChannel {
+            role: req.role.to_owned(),
             channel: req.channel.to_owned(),
             known: known.join(", "),
         });

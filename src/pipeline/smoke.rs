@@ -100,6 +100,7 @@ impl Smoke<'_> {
                 env: None,
                 version: None,
             },
+            network: None,
         };
         let _alive = super::runs::RunGuard::start(&self.runs_dir, &spec.labels.run_id);
         let started = Instant::now();

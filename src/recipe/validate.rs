@@ -30,6 +30,7 @@ pub fn validate(project: &Project) -> Diagnostics {
         };
         v.run();
     }
+    problems.extend(crate::environment::validate(project));
     problems
 }
 

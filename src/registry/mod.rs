@@ -14,6 +14,7 @@
 mod atomic;
 mod channels;
 mod diff;
+pub mod drift;
 mod error;
 mod fields;
 mod lock;

@@ -93,6 +93,29 @@ pub struct VmSpec {
     /// Grow the disk to this size (never shrinks).
     pub disk_gib: Option<u32>,
     pub labels: Labels,
+    /// A static place on an environment's network (deployed VMs); `None`
+    /// keeps the target's default (DHCP).
+    pub network: Option<VmNetwork>,
+}
+
+/// A deployed VM's static address and the environment's other VMs it must
+/// reach. Proxmox VMs sit on the bridge and need only the cloud-init
+/// network-config; the local target also builds a user-mode network for the
+/// subnet and relays each peer's ports to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmNetwork {
+    /// The network's name (the environment): VMs of one segment reach each
+    /// other.
+    pub segment: String,
+    pub address: std::net::Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: std::net::Ipv4Addr,
+    /// TCP ports this VM offers to its peers.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// The peers' `address:port`s this VM connects to.
+    #[serde(default)]
+    pub peers: Vec<std::net::SocketAddrV4>,
 }
 
 /// A VM a target created. `id` is target-specific: the VM's folder name

@@ -3,6 +3,8 @@
 //! (`client`), the target's lifecycle (`lifecycle`) and its fault paths
 //! (`faults`).
 
+mod cli_ls;
+mod cli_tls;
 mod client;
 mod faults;
 mod lifecycle;
@@ -45,6 +47,7 @@ fn spec(name: &str, source: Source) -> VmSpec {
             env: None,
             version: None,
         },
+        network: None,
     }
 }
 

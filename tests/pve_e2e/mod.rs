@@ -5,6 +5,7 @@
 //! local fixture's).
 #![cfg(feature = "e2e")]
 
+mod acceptance;
 mod minimal;
 
 use std::path::PathBuf;

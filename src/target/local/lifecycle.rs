@@ -45,6 +45,7 @@ pub(super) async fn create(t: &LocalTarget, spec: &VmSpec) -> Result<VmHandle, T
         mac: qemu::mac_for(&spec.name),
         backing,
         created: jiff::Timestamp::now().to_string(),
+        network: spec.network.clone(),
     };
     write_toml(&files.record(), &record).await?;
     guard.disarm();

@@ -19,6 +19,7 @@ pub mod base_meta;
 mod base_rootfs;
 pub mod import;
 mod lifecycle;
+mod netdev;
 pub mod port;
 mod power;
 mod process;

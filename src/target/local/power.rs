@@ -8,6 +8,7 @@ use tokio::time::{Instant, sleep};
 
 use super::accel::{self, PROBE_TIME, Plan};
 use super::lifecycle::existing;
+use super::netdev::{self, NetLaunch};
 use super::qemu::{self, Accel, Launch};
 use super::state::{VmFiles, VmRecord, read_toml};
 use super::{LocalTarget, port, process, qmp::Qmp};
@@ -83,7 +84,7 @@ async fn launch_any_port(
     let with_seed = tokio::fs::try_exists(files.seed()).await.unwrap_or(false);
     let mut last = None;
     for _ in 0..PORT_ATTEMPTS {
-        let ssh_port = port::free_loopback_port().map_err(|e| TargetError::io("127.0.0.1", e))?;
+        let ssh_port = free_port()?;
         let launch = Launch {
             accel,
             cores: record.cores,
@@ -91,6 +92,7 @@ async fn launch_any_port(
             ssh_port,
             mac: record.mac.clone(),
             with_seed,
+            net: net_launch(record)?,
         };
         match qemu::spawn(files, &launch).await {
             Ok(()) => {
@@ -98,6 +100,9 @@ async fn launch_any_port(
                 tokio::fs::write(&path, format!("{ssh_port}\n"))
                     .await
                     .map_err(|e| TargetError::io(&path, e))?;
+                if let Some(net) = &launch.net {
+                    netdev::publish(&state_root(files), net).await?;
+                }
                 return Ok(launch);
             }
             Err(TargetError::Command { stderr, .. }) if stderr.contains("hostfwd") => {
@@ -108,6 +113,36 @@ async fn launch_any_port(
         }
     }
     Err(start_err(record, last.unwrap_or_default()))
+}
+
+fn free_port() -> Result<u16, TargetError> {
+    port::free_loopback_port().map_err(|e| TargetError::io("127.0.0.1", e))
+}
+
+/// A loopback port for each port a deployed VM offers its peers.
+fn net_launch(record: &VmRecord) -> Result<Option<NetLaunch>, TargetError> {
+    let Some(network) = &record.network else {
+        return Ok(None);
+    };
+    let forwards = network
+        .ports
+        .iter()
+        .map(|p| free_port().map(|host| (*p, host)))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(NetLaunch {
+        network: network.clone(),
+        forwards,
+    }))
+}
+
+/// `.oxbake/local`, two levels above a VM folder.
+fn state_root(files: &VmFiles) -> std::path::PathBuf {
+    files
+        .dir
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap_or(&files.dir)
+        .to_path_buf()
 }
 
 fn start_err(record: &VmRecord, message: String) -> TargetError {

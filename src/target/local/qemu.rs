@@ -29,6 +29,8 @@ pub struct Launch {
     pub ssh_port: u16,
     pub mac: String,
     pub with_seed: bool,
+    /// A deployed VM's static network; `None`: DHCP on QEMU's default net.
+    pub net: Option<super::netdev::NetLaunch>,
 }
 
 /// The arguments after the program name.
@@ -54,7 +56,12 @@ pub fn args(files: &VmFiles, launch: &Launch) -> Vec<OsString> {
             &format!("file={SEED},format=raw,if=virtio,readonly=on"),
         ]);
     }
-    let netdev = format!("user,id=n0,hostfwd=tcp:127.0.0.1:{}-:22", launch.ssh_port);
+    let state_root = files
+        .dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(&files.dir);
+    let netdev = super::netdev::netdev(launch.ssh_port, launch.net.as_ref(), state_root);
     push(&[
         "-netdev",
         &netdev,

@@ -96,6 +96,9 @@ pub struct VmRecord {
     /// The resolved backing file of `disk.qcow2`.
     pub backing: PathBuf,
     pub created: String,
+    /// A deployed VM's static network (see [`super::netdev`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::target::VmNetwork>,
 }
 
 /// `templates/<name>.toml`.

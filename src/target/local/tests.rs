@@ -33,6 +33,7 @@ fn spec(name: &str, source: Source) -> VmSpec {
             env: None,
             version: None,
         },
+        network: None,
     }
 }
 

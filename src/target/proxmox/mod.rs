@@ -31,6 +31,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 mod agent;
+mod channel_tags;
 mod cluster;
 mod create;
 mod destroy;
@@ -246,5 +247,13 @@ impl Target for ProxmoxTarget {
 
     async fn list_templates(&self) -> Result<Vec<TemplateRef>, TargetError> {
         listing::templates(self).await
+    }
+
+    async fn set_template_channels(
+        &self,
+        template: &TemplateRef,
+        channels: &[String],
+    ) -> Result<(), TargetError> {
+        channel_tags::set(self, template, channels).await
     }
 }

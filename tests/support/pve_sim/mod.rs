@@ -143,6 +143,12 @@ impl PveSim {
         state::lock(&self.shared).vms.insert(vmid, vm);
     }
 
+    /// Removes a guest behind oxbake's back (as another client would).
+    #[cfg(feature = "e2e")]
+    pub fn remove_vm(&self, vmid: u32) -> Option<SimVm> {
+        state::lock(&self.shared).vms.remove(&vmid)
+    }
+
     /// ISO volume ids and their contents.
     pub fn volumes(&self) -> Vec<(String, Vec<u8>)> {
         state::lock(&self.shared)
@@ -158,6 +164,7 @@ impl PveSim {
     }
 
     /// Tells clients to reach guests' SSH through `forward` (once).
+    #[cfg(feature = "e2e")]
     pub fn set_ssh_forward(&self, forward: SshForward) {
         assert!(self.ssh_forward.set(forward).is_ok(), "one guest backend");
     }

@@ -2,7 +2,7 @@
 //! qcow2 overlays, and the probes and QMP requests the backend makes.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -103,17 +103,33 @@ pub fn overlay(backing: &Path, disk: &Path, gib: Option<u64>) -> Result<(), Stri
     run(&mut cmd)
 }
 
-/// Whether the forwarded port answers with an SSH banner. (Only used while
-/// the guest boots, before any jail runs: later probes would count as
-/// failed connections.)
-pub fn speaks_ssh(port: u16) -> bool {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+/// Whether the guest agent answers on its virtio-serial socket, as
+/// Proxmox asks it: a `guest-sync` whose id comes back. (Not an SSH probe:
+/// a connection that never logs in counts as a failure for Fail2Ban's
+/// aggressive sshd jail, and Proxmox itself never makes one.)
+pub fn agent_answers(qga: &Path, id: u64) -> bool {
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(qga) else {
         return false;
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
-    let mut buf = [0u8; 4];
-    stream.read_exact(&mut buf).is_ok() && &buf == b"SSH-"
+    let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+    let sync = format!("{{\"execute\":\"guest-sync\",\"arguments\":{{\"id\":{id}}}}}\n");
+    if s.write_all(sync.as_bytes()).is_err() {
+        return false;
+    }
+    // qemu-ga answers `{"return": ID}`; compare without the blanks.
+    let want = format!("\"return\":{id}}}");
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if seen.replace(char::is_whitespace, "").contains(&want) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Asks the guest to power off (ACPI) through QMP.

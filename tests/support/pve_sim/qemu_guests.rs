@@ -8,7 +8,7 @@
 //! the simulator's settings carry that as `ssh_forward`, so the CLI and
 //! in-process targets reach the guests the way an operator behind a NAT
 //! would. The agent reports `eth0` (net0's MAC, `10.0.2.15`) once the
-//! forwarded port speaks SSH.
+//! guest's own agent answers on its virtio-serial socket (no SSH probe).
 //!
 //! The backend has no destroy hook: [`QemuGuests::sweep`] kills and removes
 //! what belongs to VMs the simulator no longer has; dropping the backend
@@ -29,7 +29,7 @@ use oxbake::target::local::base_meta;
 use serde_json::{Value, json};
 
 use super::guest::GuestBackend;
-use super::qemu_cmd::{Launch, free_port_base, overlay, powerdown, scsi0_gib, speaks_ssh};
+use super::qemu_cmd::{Launch, agent_answers, free_port_base, overlay, powerdown, scsi0_gib};
 use super::state::{BASE_VMID, Faults, SimVm, State, lock};
 use super::{PveSim, VMID_RANGE};
 
@@ -194,8 +194,10 @@ impl Inner {
             return;
         }
         let deadline = Instant::now() + Duration::from_secs(900);
+        let mut attempt = u64::from(vmid) << 20;
         while Instant::now() < deadline && self.pid(vmid).is_some() {
-            if speaks_ssh(self.port(vmid)) {
+            attempt += 1;
+            if agent_answers(&self.file(vmid, "qga"), attempt) {
                 self.set(vmid, |g| g.ready = true);
                 return;
             }

@@ -16,6 +16,7 @@ fn launch(accel: Accel) -> Launch {
         ssh_port: 40022,
         mac: "52:54:00:01:02:03".into(),
         with_seed: true,
+        net: None,
     }
 }
 

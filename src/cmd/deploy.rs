@@ -1,0 +1,93 @@
+//! `oxbake deploy ENV [--plan]` and `oxbake destroy ENV`
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Ctx, targets};
+use crate::error::Error;
+use crate::guest::SshConnector;
+use crate::pipeline::deploy::{DeployError, Deployer, plan};
+use crate::project::Project;
+use crate::registry::Registry;
+
+pub async fn run(ctx: &Ctx<'_>, env: &str, plan_only: bool) -> Result<(), Error> {
+    let project = ctx.checked_project()?;
+    let registry = Registry::for_project(&project.root);
+    with_deployer(ctx, &project, &registry, env, async |d| {
+        let prepared = d.prepare().await?;
+        let table = plan::table(&prepared.plan);
+        if plan_only {
+            let text = if prepared.plan.is_noop() {
+                format!("{table}nothing to do: environment `{env}` is up to date\n")
+            } else {
+                table
+            };
+            let doc = json!({ "env": env, "plan": prepared.plan });
+            ctx.out.result(&text, &doc);
+            return Ok(());
+        }
+        let noop = prepared.plan.is_noop();
+        let done = d.apply(prepared).await?;
+        let mut text = String::new();
+        for step in &done {
+            let replaced = step
+                .replaced
+                .as_ref()
+                .map(|old| format!(" (replaces {old})"))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "{} {} {}{replaced}\n",
+                step.action, step.role, step.vm
+            ));
+        }
+        if noop {
+            text.push_str(&format!(
+                "nothing to do: environment `{env}` is up to date\n"
+            ));
+        }
+        ctx.out.result(&text, &json!({ "env": env, "done": done }));
+        Ok(())
+    })
+    .await
+}
+
+pub async fn destroy(ctx: &Ctx<'_>, env: &str) -> Result<(), Error> {
+    let project = ctx.checked_project()?;
+    let registry = Registry::for_project(&project.root);
+    with_deployer(ctx, &project, &registry, env, async |d| {
+        let gone = d.destroy_all().await?;
+        let text: String = gone.iter().map(|vm| format!("destroyed {vm}\n")).collect();
+        ctx.out
+            .result(&text, &json!({ "env": env, "destroyed": gone }));
+        Ok(())
+    })
+    .await
+}
+
+async fn with_deployer(
+    ctx: &Ctx<'_>,
+    project: &Project,
+    registry: &Registry,
+    env_name: &str,
+    body: impl AsyncFnOnce(&Deployer<'_>) -> Result<(), DeployError>,
+) -> Result<(), Error> {
+    let env = project
+        .config
+        .environments
+        .get(env_name)
+        .ok_or_else(|| DeployError::UnknownEnv(env_name.to_owned()))?;
+    let target_name = env.target_name(&project.config.project.default_target);
+    let open = targets::open(project, Some(target_name), &ctx.progress, false).await?;
+    let deployer = Deployer {
+        project,
+        registry,
+        target: open.target.as_ref(),
+        connector: &SshConnector,
+        progress: ctx.progress.clone(),
+        env_name,
+        env,
+        boot_timeout: Duration::from_secs(project.config.defaults.boot_timeout),
+    };
+    Ok(body(&deployer).await?)
+}

@@ -1,0 +1,191 @@
+//! `[environments.NAME]` in oxbake.toml: where and how a set of VMs runs the
+//! versions of one channel. Read as part of [`crate::config::Config`];
+//! [`validate`] is what `oxbake check` adds on top of the types.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::project::{CONFIG_FILE, Project, read_input};
+
+/// One environment (`[environments.NAME]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// The target its VMs live on (default: the project's default target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The channel whose versions it runs.
+    pub channel: Spanned<String>,
+    /// The operator's login on every VM (passwordless sudo, keys only).
+    pub user: String,
+    /// The operator's `ssh-… AAAA… comment` lines for `user`.
+    #[serde(default)]
+    pub ssh_keys: Vec<String>,
+    pub network: Network,
+    /// Per role: how many VMs, their size, addresses and values.
+    #[serde(default)]
+    pub roles: BTreeMap<String, Spanned<RoleSettings>>,
+}
+
+/// Network defaults shared by the environment's VMs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// The prefix length of the VMs' addresses (`24` for a /24).
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    #[serde(default)]
+    pub dns: Vec<Ipv4Addr>,
+    /// The DNS domain: a VM's FQDN is `HOSTNAME.domain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+/// `[environments.NAME.roles.ROLE]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSettings {
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_gib: Option<u32>,
+    /// One static address per VM, in order.
+    #[serde(default)]
+    pub addresses: Vec<Spanned<Ipv4Addr>>,
+    /// Proxmox nodes the VMs are placed on, round robin (default: the
+    /// target's first node).
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// TCP ports the VMs offer to the environment's other VMs (the local
+    /// target forwards them between guests).
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// Values for the role's deploy templates (`env.NAME`).
+    #[serde(default = "no_values")]
+    pub values: Spanned<BTreeMap<String, toml::Value>>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn no_values() -> Spanned<BTreeMap<String, toml::Value>> {
+    Spanned::new(0..0, BTreeMap::new())
+}
+
+impl Environment {
+    /// The target's name, given the project's default.
+    pub fn target_name<'a>(&'a self, default: &'a str) -> &'a str {
+        self.target.as_deref().unwrap_or(default)
+    }
+}
+
+/// Checks every environment against the project's recipes, channels and
+/// targets. Problems point into oxbake.toml.
+pub fn validate(project: &Project) -> Diagnostics {
+    let mut problems = Diagnostics::default();
+    if project.config.environments.is_empty() {
+        return problems;
+    }
+    let rel = std::path::Path::new(CONFIG_FILE);
+    let Ok(text) = read_input(&project.root.join(rel), rel) else {
+        return problems;
+    };
+    for (name, env) in &project.config.environments {
+        let mut at = |offset: usize, message: String| {
+            problems.push(Diagnostic::at(rel, &text, offset, message));
+        };
+        check_env(project, name, env, &text, &mut at);
+    }
+    problems
+}
+
+fn check_env(
+    project: &Project,
+    name: &str,
+    env: &Environment,
+    text: &str,
+    at: &mut impl FnMut(usize, String),
+) {
+    let header = text.find(&format!("[environments.{name}]")).unwrap_or(0);
+    if !crate::registry::is_valid_name(name) {
+        at(
+            header,
+            format!("environment name `{name}` must be lowercase letters, digits and `-`"),
+        );
+    }
+    if !project
+        .config
+        .project
+        .channels
+        .contains(env.channel.get_ref())
+    {
+        let message = format!(
+            "environment `{name}`: channel `{}` is not in [project] channels",
+            env.channel.get_ref()
+        );
+        at(env.channel.span().start, message);
+    }
+    let target = env.target_name(&project.config.project.default_target);
+    if target != "local" && !project.config.targets.contains_key(target) {
+        at(
+            header,
+            format!("environment `{name}`: target `{target}` is not defined in [targets]"),
+        );
+    }
+    for (role, settings) in &env.roles {
+        check_role(project, name, role, settings, at);
+    }
+}
+
+fn check_role(
+    project: &Project,
+    env: &str,
+    role: &str,
+    settings: &Spanned<RoleSettings>,
+    at: &mut impl FnMut(usize, String),
+) {
+    let start = settings.span().start;
+    let Some(file) = project.recipes.get(role) else {
+        at(start, format!("environment `{env}`: unknown role `{role}`"));
+        return;
+    };
+    let s = settings.get_ref();
+    if s.addresses.len() != s.count as usize {
+        let message = format!(
+            "environment `{env}`, role `{role}`: {} address(es) for {} VM(s); give one static address per VM",
+            s.addresses.len(),
+            s.count
+        );
+        at(start, message);
+    }
+    let values_at = if s.values.span().end > 0 {
+        s.values.span().start
+    } else {
+        start
+    };
+    for wanted in &file.recipe.deploy.values {
+        if !s.values.get_ref().contains_key(wanted) {
+            let message = format!(
+                "environment `{env}`, role `{role}`: missing value `{wanted}` (the recipe's [deploy] values need it)"
+            );
+            at(values_at, message);
+        }
+    }
+    for given in s.values.get_ref().keys() {
+        if !file.recipe.deploy.values.contains(given) {
+            let message = format!(
+                "environment `{env}`, role `{role}`: value `{given}` is not in the recipe's [deploy] values"
+            );
+            at(values_at, message);
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Carrying out a plan. Each new VM is cloned, seeded, started and proven
+//! healthy (cloud-init done, every check of the role passes, the
+//! deploy-only ones too) before anything else happens; a replacement is
+//! healthy before the VM it replaces is destroyed (rolling). A new VM that
+//! does not become healthy is removed and the deploy stops, so the old one
+//! keeps serving.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::plan::Action;
+use super::tag::DeployTag;
+use super::{DeployError, Deployer, Prepared, Wanted};
+use crate::guest::{ClientKey, Command, GuestSession, GuestTarget, HostKeyPolicy, OutputSinks};
+use crate::pipeline::checks::judge;
+use crate::target::{Labels, Source, VmHandle, VmKind, VmSpec};
+
+/// What applying one step did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Done {
+    pub action: &'static str,
+    pub role: String,
+    pub vm: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<String>,
+}
+
+impl Deployer<'_> {
+    /// Applies `prepared.plan`, in order.
+    pub async fn apply(&self, prepared: Prepared) -> Result<Vec<Done>, DeployError> {
+        let deploy_id = hex::encode(rand::random::<[u8; 4]>());
+        let mut taken = prepared.taken.clone();
+        let mut done = Vec::new();
+        for action in &prepared.plan.actions {
+            let step = match action {
+                Action::Keep { .. } => continue,
+                Action::Create { want } => {
+                    let Some(w) = find(&prepared.wanted, want.slot, &want.role) else {
+                        continue;
+                    };
+                    let vm = self
+                        .launch(w, &deploy_id, &mut taken, &prepared.key)
+                        .await?;
+                    done_step("create", &want.role, vm, None)
+                }
+                Action::Replace { want, old, .. } => {
+                    let Some(w) = find(&prepared.wanted, want.slot, &want.role) else {
+                        continue;
+                    };
+                    let vm = self
+                        .launch(w, &deploy_id, &mut taken, &prepared.key)
+                        .await?;
+                    self.remove(&old.handle).await?;
+                    done_step("replace", &want.role, vm, Some(old.name.clone()))
+                }
+                Action::Destroy { vm } => {
+                    self.remove(&vm.handle).await?;
+                    done_step("destroy", &vm.role, vm.handle.clone(), None)
+                }
+            };
+            done.push(step);
+        }
+        Ok(done)
+    }
+
+    /// Destroys every VM of the environment.
+    pub async fn destroy_all(&self) -> Result<Vec<String>, DeployError> {
+        let listed = self
+            .target
+            .list_vms()
+            .await
+            .map_err(|source| DeployError::Target {
+                vm: format!("{}-*", self.env_name),
+                what: "cannot list VMs",
+                source,
+            })?;
+        let mut gone = Vec::new();
+        for vm in super::plan::Existing::of_env(&listed, self.env_name) {
+            self.remove(&vm.handle).await?;
+            gone.push(vm.name);
+        }
+        Ok(gone)
+    }
+
+    async fn remove(&self, vm: &VmHandle) -> Result<(), DeployError> {
+        self.progress.info(format!("destroying vm `{}`", vm.name));
+        self.target
+            .destroy(vm)
+            .await
+            .map_err(|source| DeployError::Target {
+                vm: vm.name.clone(),
+                what: "cannot destroy",
+                source,
+            })
+    }
+
+    /// A new VM for `w`, healthy, or an error and no VM.
+    async fn launch(
+        &self,
+        w: &Wanted,
+        deploy_id: &str,
+        taken: &mut BTreeSet<String>,
+        key: &ClientKey,
+    ) -> Result<VmHandle, DeployError> {
+        let name = if taken.contains(&w.desired.hostname) {
+            format!("{}-{}", w.desired.hostname, &deploy_id[..6])
+        } else {
+            w.desired.hostname.clone()
+        };
+        taken.insert(name.clone());
+        let spec = VmSpec {
+            name: name.clone(),
+            source: Source::Template(w.template.clone()),
+            cores: w.cores,
+            memory_mib: w.memory_mib,
+            disk_gib: Some(w.disk_gib),
+            labels: Labels {
+                env: Some(self.env_name.to_owned()),
+                version: Some(w.desired.version.clone()),
+                ..Labels::new(
+                    DeployTag {
+                        deploy_id: deploy_id.to_owned(),
+                        slot: w.desired.slot,
+                        seed: w.desired.seed.clone(),
+                    }
+                    .to_string(),
+                    w.desired.role.clone(),
+                    VmKind::Deployed,
+                )
+            },
+            network: Some(w.network.clone()),
+        };
+        self.progress.info(format!(
+            "creating vm `{name}` ({}@{})",
+            w.desired.role, w.desired.version
+        ));
+        let vm = self
+            .target
+            .create_vm(&spec)
+            .await
+            .map_err(|source| DeployError::Target {
+                vm: name.clone(),
+                what: "cannot create",
+                source,
+            })?;
+        match self.bring_up(&vm, w, key).await {
+            Ok(()) => Ok(vm),
+            Err(e) => {
+                let _ = self.target.destroy(&vm).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn bring_up(
+        &self,
+        vm: &VmHandle,
+        w: &Wanted,
+        key: &ClientKey,
+    ) -> Result<(), DeployError> {
+        let target_err = |what| {
+            let vm = vm.name.clone();
+            move |source| DeployError::Target { vm, what, source }
+        };
+        self.target
+            .set_cloud_init(vm, &w.seed)
+            .await
+            .map_err(target_err("cannot attach cloud-init data"))?;
+        self.target
+            .start(vm)
+            .await
+            .map_err(target_err("cannot start"))?;
+        let addr = self
+            .target
+            .ssh_endpoint(vm, self.boot_timeout)
+            .await
+            .map_err(target_err("SSH never answered"))?;
+        let login = GuestTarget::new(
+            addr,
+            &self.env.user,
+            key.clone(),
+            HostKeyPolicy::TrustOnFirstUse,
+        );
+        let guest_err = |what| {
+            let vm = vm.name.clone();
+            move |source| DeployError::Guest {
+                vm,
+                what,
+                source: Box::new(source),
+            }
+        };
+        let mut guest = self
+            .connector
+            .connect(&login, OutputSinks::new(self.progress.clone(), None))
+            .await
+            .map_err(guest_err("cannot log in"))?;
+        let result = self.health(guest.as_mut(), vm, &w.desired.role).await;
+        let _ = guest.close().await;
+        result?;
+        self.progress.info(format!("vm `{}` is healthy", vm.name));
+        Ok(())
+    }
+
+    /// Cloud-init finished cleanly and every check of the role passes.
+    async fn health(
+        &self,
+        guest: &mut dyn GuestSession,
+        vm: &VmHandle,
+        role: &str,
+    ) -> Result<(), DeployError> {
+        let guest_err = |source| DeployError::Guest {
+            vm: vm.name.clone(),
+            what: "a check could not run",
+            source: Box::new(source),
+        };
+        let wait = Command::new("cloud-init status --wait --long")
+            .run_as("root")
+            .timeout(self.boot_timeout)
+            .capture();
+        let out = guest.exec(&wait).await.map_err(guest_err)?;
+        if !out.status.success() || !out.stdout.contains("status: done") {
+            return Err(DeployError::Check {
+                vm: vm.name.clone(),
+                check: "cloud-init finished".into(),
+                detail: out.stdout.lines().take(6).collect::<Vec<_>>().join("; "),
+            });
+        }
+        let Some(file) = self.project.recipes.get(role) else {
+            return Ok(());
+        };
+        for check in &file.recipe.checks {
+            let cmd = Command::new(&check.run)
+                .run_as(&check.user)
+                .timeout(Duration::from_secs(300))
+                .capture();
+            let out = guest.exec(&cmd).await.map_err(guest_err)?;
+            if let Some(detail) = judge(check, &out) {
+                return Err(DeployError::Check {
+                    vm: vm.name.clone(),
+                    check: check.name.clone(),
+                    detail,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The plan is computed from exactly these wanted VMs, so this finds one.
+fn find<'a>(wanted: &'a [Wanted], slot: u32, role: &str) -> Option<&'a Wanted> {
+    wanted
+        .iter()
+        .find(|w| w.desired.slot == slot && w.desired.role == role)
+}
+
+fn done_step(action: &'static str, role: &str, vm: VmHandle, replaced: Option<String>) -> Done {
+    Done {
+        action,
+        role: role.to_owned(),
+        vm: vm.name,
+        replaced,
+    }
+}

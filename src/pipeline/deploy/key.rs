@@ -1,0 +1,63 @@
+//! oxbake's own key for an environment: `.oxbake/deploy/ENV.key`, made on
+//! first use, 0600 in a 0700 folder. It is added to the deploy user so that
+//! oxbake can wait for cloud-init and run the role's checks over SSH.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::DeployError;
+use crate::guest::ClientKey;
+
+/// Where environment `env`'s key lives.
+pub fn path(root: &Path, env: &str) -> PathBuf {
+    root.join(".oxbake")
+        .join("deploy")
+        .join(format!("{env}.key"))
+}
+
+/// Loads the key, making it first if there is none.
+pub fn load_or_create(root: &Path, env: &str) -> Result<ClientKey, DeployError> {
+    let file = path(root, env);
+    let io = |e: std::io::Error| DeployError::Io {
+        path: file.clone(),
+        source: e,
+    };
+    match std::fs::read_to_string(&file) {
+        Ok(text) => return ClientKey::from_openssh(&text).map_err(DeployError::key),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        Err(_) => {}
+    }
+    let key = ClientKey::generate().map_err(DeployError::key)?;
+    let text = key.private_openssh().map_err(DeployError::key)?;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file)
+        .map_err(io)?;
+    out.write_all(text.as_bytes()).map_err(io)?;
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_made_once_and_kept_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create(dir.path(), "lab").unwrap();
+        let again = load_or_create(dir.path(), "lab").unwrap();
+        assert_eq!(first.public_line().unwrap(), again.public_line().unwrap());
+        let mode = std::fs::metadata(path(dir.path(), "lab"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

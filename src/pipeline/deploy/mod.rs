@@ -1,0 +1,274 @@
+//! `oxbake deploy ENV`: the environment's VMs, cloned from the templates of
+//! the versions its channel points at, seeded with cloud-init. [`Deployer::prepare`]
+//! resolves versions and seeds and computes the [`plan::Plan`];
+//! [`Deployer::apply`] carries it out (see [`apply`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::time::Duration;
+
+mod apply;
+pub mod key;
+pub mod plan;
+pub mod seed;
+pub mod tag;
+
+use crate::environment::Environment;
+use crate::guest::{ClientKey, GuestConnector, GuestError};
+use crate::progress::Progress;
+use crate::project::Project;
+use crate::registry::{Registry, RegistryError};
+use crate::render::{RenderError, Renderer};
+use crate::secrets::{Secrets, SecretsError};
+use crate::target::{CloudInit, Target, TargetError, TemplateRef, VmNetwork};
+use plan::{Desired, Existing, Plan};
+use seed::{SeedMaker, VmPlace};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("environment `{0}` is not defined in oxbake.toml")]
+    UnknownEnv(String),
+    #[error("environment `{env}`: channel `{channel}` has no version of role `{role}`")]
+    NoVersion {
+        env: String,
+        channel: String,
+        role: String,
+    },
+    #[error(
+        "environment `{env}`: `{role}@{version}` (channel `{channel}`) is revoked: {reason}; \
+         point the channel at another version first"
+    )]
+    Revoked {
+        env: String,
+        channel: String,
+        role: String,
+        version: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("deploy templates of role `{role}`")]
+    Render {
+        role: String,
+        #[source]
+        source: RenderError,
+    },
+    #[error("`{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("environment key")]
+    Key(#[source] Box<GuestError>),
+    #[error("vm `{vm}`: {what}")]
+    Target {
+        vm: String,
+        what: &'static str,
+        #[source]
+        source: TargetError,
+    },
+    #[error("vm `{vm}`: {what}")]
+    Guest {
+        vm: String,
+        what: &'static str,
+        #[source]
+        source: Box<GuestError>,
+    },
+    #[error("vm `{vm}`: check `{check}` failed: {detail}")]
+    Check {
+        vm: String,
+        check: String,
+        detail: String,
+    },
+}
+
+impl DeployError {
+    pub(crate) fn key(e: GuestError) -> Self {
+        DeployError::Key(Box::new(e))
+    }
+
+    /// Problems with the operator's input (exit 2), not with the operation.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, DeployError::UnknownEnv(_) | DeployError::Secrets(_))
+    }
+}
+
+/// Deploys one environment on one target.
+pub struct Deployer<'a> {
+    pub project: &'a Project,
+    pub registry: &'a Registry,
+    pub target: &'a dyn Target,
+    pub connector: &'a dyn GuestConnector,
+    pub progress: Progress,
+    pub env_name: &'a str,
+    pub env: &'a Environment,
+    pub boot_timeout: Duration,
+}
+
+/// One VM the environment wants, with everything needed to make it.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub desired: Desired,
+    pub template: TemplateRef,
+    pub seed: CloudInit,
+    pub cores: u32,
+    pub memory_mib: u32,
+    pub disk_gib: u32,
+    pub network: VmNetwork,
+}
+
+/// A computed plan and what applying it needs.
+pub struct Prepared {
+    pub plan: Plan,
+    pub wanted: Vec<Wanted>,
+    /// Names of every VM the target has (new names must avoid them).
+    pub taken: BTreeSet<String>,
+    pub key: ClientKey,
+}
+
+impl Deployer<'_> {
+    /// Resolves the channel's versions, renders every seed and compares
+    /// them with the environment's VMs.
+    pub async fn prepare(&self) -> Result<Prepared, DeployError> {
+        let templates = self.templates()?;
+        let names = self
+            .env
+            .roles
+            .keys()
+            .filter_map(|r| self.project.recipes.get(r));
+        let secret_names: BTreeSet<&str> = names
+            .flat_map(|f| f.recipe.deploy.secrets.iter().map(String::as_str))
+            .collect();
+        let secrets = Secrets::load(
+            &self.project.root,
+            &self.project.config.secrets,
+            secret_names,
+        )?;
+        let key = key::load_or_create(&self.project.root, self.env_name)?;
+        let maker = SeedMaker {
+            project: self.project,
+            env_name: self.env_name,
+            env: self.env,
+            renderer: Renderer::new(&self.project.templates_dir()),
+            secrets: &secrets,
+            key_line: key.public_line().map_err(DeployError::key)?,
+            hash_key: key.private_openssh().map_err(DeployError::key)?,
+        };
+        let wanted = self.wanted(&maker, &templates)?;
+        let listed = self
+            .target
+            .list_vms()
+            .await
+            .map_err(|source| DeployError::Target {
+                vm: format!("{}-*", self.env_name),
+                what: "cannot list VMs",
+                source,
+            })?;
+        let existing = Existing::of_env(&listed, self.env_name);
+        let desired: Vec<Desired> = wanted.iter().map(|w| w.desired.clone()).collect();
+        Ok(Prepared {
+            plan: plan::compute(&desired, &existing),
+            wanted,
+            taken: listed.iter().map(|vm| vm.handle.name.clone()).collect(),
+            key,
+        })
+    }
+
+    /// Each role's (version, template) from the environment's channel.
+    fn templates(&self) -> Result<BTreeMap<String, (String, TemplateRef)>, DeployError> {
+        let channel = self.env.channel.get_ref();
+        let channels = self.registry.channels()?;
+        let mut out = BTreeMap::new();
+        for role in self.env.roles.keys() {
+            let version = channels
+                .get(channel, role)
+                .ok_or_else(|| DeployError::NoVersion {
+                    env: self.env_name.to_owned(),
+                    channel: channel.clone(),
+                    role: role.clone(),
+                })?;
+            let record = self.registry.get(role, &version)?;
+            if let Some(revoked) = &record.revoked {
+                return Err(DeployError::Revoked {
+                    env: self.env_name.to_owned(),
+                    channel: channel.clone(),
+                    role: role.clone(),
+                    version: version.to_string(),
+                    reason: revoked.reason.clone(),
+                });
+            }
+            let template = super::artifact::template_of(&record, &self.project.root);
+            out.insert(role.clone(), (version.to_string(), template));
+        }
+        Ok(out)
+    }
+
+    fn wanted(
+        &self,
+        maker: &SeedMaker<'_>,
+        templates: &BTreeMap<String, (String, TemplateRef)>,
+    ) -> Result<Vec<Wanted>, DeployError> {
+        let offered: Vec<SocketAddrV4> = self
+            .env
+            .roles
+            .values()
+            .flat_map(|r| {
+                let r = r.get_ref();
+                r.addresses
+                    .iter()
+                    .flat_map(|a| r.ports.iter().map(|p| SocketAddrV4::new(*a.get_ref(), *p)))
+            })
+            .collect();
+        let defaults = &self.project.config.defaults;
+        let mut out = Vec::new();
+        for (role, settings) in &self.env.roles {
+            let s = settings.get_ref();
+            let (version, template) = &templates[role];
+            let Some(file) = self.project.recipes.get(role) else {
+                continue;
+            };
+            for (i, address) in s.addresses.iter().enumerate().take(s.count as usize) {
+                let address = *address.get_ref();
+                let place = VmPlace {
+                    role,
+                    slot: i as u32 + 1,
+                    hostname: format!("{}-{role}-{}", self.env_name, i + 1),
+                    address,
+                    version,
+                };
+                let (seed, hash) = maker.make(&file.recipe, &place)?;
+                out.push(Wanted {
+                    desired: Desired {
+                        role: role.clone(),
+                        slot: place.slot,
+                        hostname: place.hostname.clone(),
+                        version: version.clone(),
+                        seed: hash,
+                    },
+                    template: template.clone(),
+                    seed,
+                    cores: s.cores.unwrap_or(defaults.cores),
+                    memory_mib: s.memory_mib.unwrap_or(defaults.memory_mib),
+                    disk_gib: s.disk_gib.unwrap_or(defaults.disk_gib),
+                    network: VmNetwork {
+                        segment: self.env_name.to_owned(),
+                        address,
+                        prefix: self.env.network.prefix,
+                        gateway: self.env.network.gateway,
+                        ports: s.ports.clone(),
+                        peers: offered
+                            .iter()
+                            .filter(|p| *p.ip() != address)
+                            .copied()
+                            .collect(),
+                    },
+                });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,172 @@
+//! What a deploy does, computed from what the environment wants and what the
+//! target runs: per slot (role, index) create, replace, keep; every other
+//! VM of the environment is destroyed. Pure: no target, no registry.
+
+use serde::Serialize;
+
+use crate::target::{ManagedVm, VmHandle, VmKind};
+
+use super::tag::DeployTag;
+
+/// One VM the environment wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Desired {
+    pub role: String,
+    /// 1-based index within the role.
+    pub slot: u32,
+    pub hostname: String,
+    pub version: String,
+    /// Hash of everything the VM's seed is made from (see [`super::seed`]).
+    pub seed: String,
+}
+
+/// One deployed VM of the environment, as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Existing {
+    pub name: String,
+    #[serde(skip)]
+    pub handle: VmHandle,
+    pub role: String,
+    pub version: Option<String>,
+    #[serde(skip)]
+    pub tag: Option<DeployTag>,
+}
+
+impl Existing {
+    /// The VMs of environment `env` among everything a target lists.
+    pub fn of_env(vms: &[ManagedVm], env: &str) -> Vec<Existing> {
+        vms.iter()
+            .filter_map(|vm| {
+                let labels = vm.labels.as_ref()?;
+                let ours = labels.kind == VmKind::Deployed && labels.env.as_deref() == Some(env);
+                ours.then(|| Existing {
+                    name: vm.handle.name.clone(),
+                    handle: vm.handle.clone(),
+                    role: labels.role.clone(),
+                    version: labels.version.clone(),
+                    tag: DeployTag::parse(&labels.run_id),
+                })
+            })
+            .collect()
+    }
+
+    fn slot(&self) -> Option<u32> {
+        self.tag.as_ref().map(|t| t.slot)
+    }
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum Action {
+    Create {
+        want: Desired,
+    },
+    Replace {
+        want: Desired,
+        old: Existing,
+        why: String,
+    },
+    Keep {
+        want: Desired,
+        vm: Existing,
+    },
+    Destroy {
+        vm: Existing,
+    },
+}
+
+/// The steps of one deploy, in the order they run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+}
+
+impl Plan {
+    /// Nothing to create, replace or destroy.
+    pub fn is_noop(&self) -> bool {
+        self.actions
+            .iter()
+            .all(|a| matches!(a, Action::Keep { .. }))
+    }
+}
+
+/// Matches each wanted VM with the environment's VM in the same slot.
+pub fn compute(desired: &[Desired], existing: &[Existing]) -> Plan {
+    let mut left: Vec<&Existing> = existing.iter().collect();
+    let mut actions = Vec::new();
+    for want in desired {
+        let same_slot = |e: &&Existing| e.role == want.role && e.slot() == Some(want.slot);
+        let current = left
+            .iter()
+            .position(|e| same_slot(e) && why_differs(want, e).is_none())
+            .or_else(|| left.iter().position(same_slot));
+        let want = want.clone();
+        actions.push(match current.map(|i| left.remove(i)) {
+            None => Action::Create { want },
+            Some(vm) => match why_differs(&want, vm) {
+                None => Action::Keep {
+                    want,
+                    vm: vm.clone(),
+                },
+                Some(why) => Action::Replace {
+                    want,
+                    old: vm.clone(),
+                    why,
+                },
+            },
+        });
+    }
+    actions.extend(
+        left.into_iter()
+            .map(|vm| Action::Destroy { vm: vm.clone() }),
+    );
+    Plan { actions }
+}
+
+fn why_differs(want: &Desired, vm: &Existing) -> Option<String> {
+    let version = vm.version.as_deref().unwrap_or("?");
+    if version != want.version {
+        return Some(format!("version {version} -> {}", want.version));
+    }
+    match &vm.tag {
+        Some(tag) if tag.seed == want.seed => None,
+        _ => Some("cloud-init data changed".to_owned()),
+    }
+}
+
+/// The plan as a table, one row per VM.
+pub fn table(plan: &Plan) -> String {
+    let rows: Vec<Vec<String>> = plan
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::Create { want } => row("create", want, "-", ""),
+            Action::Replace { want, old, why } => row("replace", want, &old.name, why),
+            Action::Keep { want, vm } => row("keep", want, &vm.name, ""),
+            Action::Destroy { vm } => vec![
+                "destroy".into(),
+                vm.role.clone(),
+                vm.name.clone(),
+                vm.version.clone().unwrap_or_default(),
+                String::new(),
+            ],
+        })
+        .collect();
+    crate::output::table(&["action", "role", "vm", "version", "why"], &rows)
+}
+
+fn row(action: &str, want: &Desired, vm: &str, why: &str) -> Vec<String> {
+    let vm = if vm == "-" {
+        want.hostname.as_str()
+    } else {
+        vm
+    };
+    vec![
+        action.into(),
+        want.role.clone(),
+        vm.into(),
+        want.version.clone(),
+        why.into(),
+    ]
+}

@@ -1,0 +1,180 @@
+//! The NoCloud seed of one deployed VM: the operator's user with its keys
+//! (plus oxbake's environment key), the host name, a static
+//! network-config, and the role's deploy templates rendered with the
+//! environment's values and secrets, delivered as `write_files`, followed
+//! by the role's `[deploy] commands` as `runcmd`.
+//!
+//! Secrets reach only the user-data, which the targets write to 0600 files;
+//! the seed hash that labels the VM is keyed with oxbake's private
+//! environment key, so it reveals nothing about them.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use minijinja::Value;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::DeployError;
+use crate::environment::Environment;
+use crate::project::Project;
+use crate::recipe::Recipe;
+use crate::recipe::validate::role_vars;
+use crate::render::Renderer;
+use crate::secrets::Secrets;
+use crate::target::CloudInit;
+use crate::target::cloudinit::{cloud_config, meta_data};
+
+/// One VM to seed.
+#[derive(Debug, Clone)]
+pub struct VmPlace<'a> {
+    pub role: &'a str,
+    pub slot: u32,
+    pub hostname: String,
+    pub address: Ipv4Addr,
+    pub version: &'a str,
+}
+
+/// Makes the seeds of one environment.
+pub struct SeedMaker<'a> {
+    pub project: &'a Project,
+    pub env_name: &'a str,
+    pub env: &'a Environment,
+    pub renderer: Renderer,
+    pub secrets: &'a Secrets,
+    /// oxbake's `ssh-ed25519 …` line for the deploy user.
+    pub key_line: String,
+    /// Keys the seed hash (the environment key's private half).
+    pub hash_key: String,
+}
+
+impl SeedMaker<'_> {
+    /// The seed and the hash of its inputs.
+    pub fn make(
+        &self,
+        recipe: &Recipe,
+        vm: &VmPlace<'_>,
+    ) -> Result<(CloudInit, String), DeployError> {
+        let user_data = cloud_config(&self.user_data(recipe, vm)?);
+        let network = self.network_config(vm);
+        let mut hash = Sha256::new();
+        for part in [&self.hash_key, &vm.hostname, &user_data, &network] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+        let seed = hex::encode(&hash.finalize()[..8]);
+        let data = CloudInit {
+            user_data,
+            meta_data: meta_data(&format!("oxbake-{}-{seed}", vm.hostname), &vm.hostname),
+            network_config: Some(network),
+        };
+        Ok((data, seed))
+    }
+
+    fn user_data(
+        &self,
+        recipe: &Recipe,
+        vm: &VmPlace<'_>,
+    ) -> Result<serde_json::Value, DeployError> {
+        let context = self.context(recipe, vm);
+        let mut files = Vec::new();
+        for t in &recipe.deploy.templates {
+            let content = self
+                .renderer
+                .render(t.source.get_ref(), &context)
+                .map_err(|source| DeployError::Render {
+                    role: vm.role.to_owned(),
+                    source,
+                })?;
+            files.push(json!({
+                "path": t.dest.get_ref(),
+                "content": content,
+                "permissions": t.mode.get_ref(),
+                "owner": t.owner.get_ref(),
+            }));
+        }
+        let mut keys: Vec<&str> = self.env.ssh_keys.iter().map(|k| k.trim()).collect();
+        keys.push(self.key_line.trim());
+        let mut user = json!({
+            "name": self.env.user,
+            "shell": "/bin/bash",
+            "sudo": "ALL=(ALL) NOPASSWD:ALL",
+            "lock_passwd": true,
+            "ssh_authorized_keys": keys,
+        });
+        let vars = role_vars(self.project, vm.role);
+        if let Some(group) = vars.get("ssh_allow_group").and_then(|g| g.as_str()) {
+            user["groups"] = json!(group);
+        }
+        Ok(json!({
+            "hostname": vm.hostname,
+            "fqdn": self.fqdn(vm),
+            "prefer_fqdn_over_hostname": false,
+            "users": [user],
+            "disable_root": true,
+            "ssh_pwauth": false,
+            "ssh_deletekeys": false,
+            "ssh_genkeytypes": ["ed25519"],
+            "write_files": files,
+            "runcmd": recipe.deploy.commands,
+        }))
+    }
+
+    fn context(&self, recipe: &Recipe, vm: &VmPlace<'_>) -> Value {
+        let mut all: BTreeMap<String, serde_json::Value> = role_vars(self.project, vm.role)
+            .into_iter()
+            .filter_map(|(k, v)| serde_json::to_value(v).ok().map(|v| (k, v)))
+            .collect();
+        all.insert("role".into(), json!(vm.role));
+        let values = self
+            .env
+            .roles
+            .get(vm.role)
+            .map(|r| r.get_ref().values.get_ref().clone())
+            .unwrap_or_default();
+        all.insert("env".into(), json!(values));
+        let secrets: BTreeMap<&str, &str> = recipe
+            .deploy
+            .secrets
+            .iter()
+            .filter_map(|n| self.secrets.get(n).map(|v| (n.as_str(), v)))
+            .collect();
+        all.insert("secrets".into(), json!(secrets));
+        let net = &self.env.network;
+        all.insert(
+            "vm".into(),
+            json!({
+                "name": vm.hostname, "hostname": vm.hostname, "fqdn": self.fqdn(vm),
+                "address": vm.address.to_string(), "prefix": net.prefix,
+                "gateway": net.gateway.to_string(), "dns": net.dns, "index": vm.slot,
+                "env": self.env_name, "role": vm.role, "version": vm.version,
+            }),
+        );
+        Value::from(minijinja::value::Serde(&all))
+    }
+
+    fn fqdn(&self, vm: &VmPlace<'_>) -> String {
+        match &self.env.network.domain {
+            Some(domain) => format!("{}.{domain}", vm.hostname),
+            None => vm.hostname.clone(),
+        }
+    }
+
+    /// A version 2 network-config: the declared address on `eth0`.
+    fn network_config(&self, vm: &VmPlace<'_>) -> String {
+        let net = &self.env.network;
+        let mut nameservers = json!({ "addresses": net.dns });
+        if let Some(domain) = &net.domain {
+            nameservers["search"] = json!([domain]);
+        }
+        let doc = json!({
+            "version": 2,
+            "ethernets": { "eth0": {
+                "addresses": [format!("{}/{}", vm.address, net.prefix)],
+                "routes": [{ "to": "default", "via": net.gateway.to_string() }],
+                "nameservers": nameservers,
+            }},
+        });
+        format!("{doc}\n")
+    }
+}

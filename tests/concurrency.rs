@@ -1,0 +1,156 @@
+//! Concurrent `oxbake build` runs on one project, through the CLI, against
+//! the Proxmox simulator (its VMs are in memory, so no guest boots; the
+//! guest agent is switched off, so every build holds its VM until its boot
+//! timeout and then fails: what is proved is who waits for whom, which VMIDs
+//! are taken, and that images/ stays intact). Records written by parallel
+//! processes are proved at the registry level in tests/registry.rs.
+
+use std::collections::BTreeSet;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::faults::leftovers::{RegistrySnapshot, seed_registry};
+use crate::faults::runner::{Outcome, signal};
+use crate::faults::sim::{build, use_sim};
+use crate::support::project::TestProject;
+use crate::support::pve_sim::{BASE_VMID, PveSim};
+
+fn root_role(name: &str) -> String {
+    format!(
+        "role = \"{name}\"\ndescription = \"concurrency test role\"\n\n[[step]]\n\
+         name = \"hello\"\nkind = \"shell\"\nrun = \"true\"\n"
+    )
+}
+
+struct Setup {
+    _runtime: tokio::runtime::Runtime,
+    sim: PveSim,
+    project: TestProject,
+}
+
+/// A project on a fresh simulator whose agent never answers; builds hold
+/// their VM for `boot_timeout` seconds.
+fn setup(boot_timeout: u64) -> Setup {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime.block_on(PveSim::start());
+    let project = TestProject::copy();
+    for role in ["r1", "r2", "r3"] {
+        project.write(&format!("recipes/{role}.toml"), &root_role(role));
+    }
+    seed_registry(project.root());
+    use_sim(&project, &sim.endpoint(), &sim.fingerprint(), boot_timeout);
+    sim.faults(|f| f.agent_never = true);
+    Setup {
+        _runtime: runtime,
+        sim,
+        project,
+    }
+}
+
+/// Runs `oxbake build ROLE --target sim` on a thread.
+fn spawn_build(project: &TestProject, role: &str) -> thread::JoinHandle<Outcome> {
+    let root = project.root().to_path_buf();
+    let role = role.to_owned();
+    thread::spawn(move || {
+        let args = ["build", role.as_str(), "--target", "sim"];
+        build(&root, &args).run()
+    })
+}
+
+/// Waits until the simulator holds `n` VMs besides the base template.
+fn wait_for_vms(sim: &PveSim, n: usize) {
+    let started = Instant::now();
+    while sim.vmids().len() < n + 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{n} builder VMs never appeared: {:?}",
+            sim.vmids()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The VMIDs the clone requests asked for.
+fn cloned_ids(sim: &PveSim) -> Vec<String> {
+    sim.requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/clone") && r.status == 200)
+        .filter_map(|r| {
+            r.body
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("newid=").map(str::to_owned))
+        })
+        .collect()
+}
+
+#[test]
+fn a_second_build_of_the_same_role_waits_for_the_first() {
+    let s = setup(6);
+    let before = RegistrySnapshot::take(s.project.root());
+    let first = spawn_build(&s.project, "r1");
+    wait_for_vms(&s.sim, 1);
+    let second = build(s.project.root(), &["build", "r1", "--target", "sim"]).run();
+    let first = first.join().unwrap();
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("is building `r1` in this project; waiting for it to finish"),
+        "{}",
+        second.stderr
+    );
+    // The second only cloned after the first had gone: never two at once.
+    assert_eq!(cloned_ids(&s.sim).len(), 2);
+    assert_eq!(s.sim.vmids(), [BASE_VMID], "no VM left");
+    assert_eq!(before.changes(s.project.root()), Vec::<String>::new());
+}
+
+#[test]
+fn three_roles_build_at_once_on_distinct_vmids() {
+    let s = setup(8);
+    let before = RegistrySnapshot::take(s.project.root());
+    let builds: Vec<_> = ["r1", "r2", "r3"]
+        .iter()
+        .map(|role| spawn_build(&s.project, role))
+        .collect();
+    // All three hold a VM at the same time: nobody waited for anybody.
+    wait_for_vms(&s.sim, 3);
+    let vmids: BTreeSet<u32> = s.sim.vmids().into_iter().collect();
+    for b in builds {
+        let out = b.join().unwrap();
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(!out.stderr.contains("waiting for it"), "{}", out.stderr);
+    }
+    let ids = cloned_ids(&s.sim);
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(distinct.len(), 3, "no VMID was used twice: {ids:?}");
+    assert_eq!(vmids.len(), 4, "base and three builders: {vmids:?}");
+    assert_eq!(s.sim.vmids(), [BASE_VMID], "no VM left");
+    assert_eq!(before.changes(s.project.root()), Vec::<String>::new());
+}
+
+#[test]
+fn an_interrupt_ends_the_wait_for_the_lock() {
+    let s = setup(20);
+    let first = spawn_build(&s.project, "r2");
+    wait_for_vms(&s.sim, 1);
+    let second = build(s.project.root(), &["build", "r2", "--target", "sim"])
+        .on(
+            "waiting for it to finish",
+            crate::faults::runner::Action::Call(
+                Duration::from_millis(500),
+                Box::new(|pid| {
+                    signal(pid, "INT");
+                }),
+            ),
+        )
+        .run();
+    assert_eq!(second.code, 130, "{}", second.stderr);
+    assert!(second.fired, "it waited: {}", second.stderr);
+    assert_eq!(cloned_ids(&s.sim).len(), 1, "the second never cloned");
+    let first = first.join().unwrap();
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert_eq!(s.sim.vmids(), [BASE_VMID], "no VM left");
+}

@@ -1,0 +1,205 @@
+//! End to end on the local target: the `lab` environment (backend, ui,
+//! services) deploys from the dev channel; the ui VM serves HTTPS and
+//! proxies /appsuite/api to the backend's address; a second deploy does
+//! nothing; a new ui version replaces only the ui VM, rolling; destroy
+//! leaves nothing.
+
+use std::path::Path;
+use std::process::Command;
+
+use oxbake::registry::{NewImage, Registry};
+
+use super::SECRETS;
+use crate::support::e2e::{baked, vm_lock};
+use crate::support::project::{Run, TestProject};
+
+const ROLES: [&str; 3] = ["backend", "services", "ui"];
+
+#[test]
+fn lab_deploys_serves_replaces_rolling_and_is_destroyed() {
+    let baked = baked();
+    let _vms = vm_lock();
+    let project = &baked.project;
+    let build = project.oxbake(&["build", "backend", "services", "--if-changed"]);
+    assert_eq!(build.code(), 0, "{}", build.stderr());
+    let original = project.read("oxbake.toml");
+    project.write("oxbake.toml", &lab_config(&original, project.root()));
+    let registry = Registry::for_project(project.root());
+    for role in ROLES {
+        let latest = registry
+            .latest(role, true)
+            .unwrap()
+            .expect("a baked version");
+        registry
+            .set_channel(role, "dev", &latest.version, "test", "e2e deploy")
+            .unwrap();
+    }
+    let result = std::panic::catch_unwind(|| scenario(project, &registry));
+    let destroy = deploy(project, &["destroy", "lab"]);
+    project.write("oxbake.toml", &original);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+    assert_eq!(destroy.code(), 0, "{}", destroy.stderr());
+    assert_eq!(lab_vms(project.root()), Vec::<String>::new());
+}
+
+fn scenario(project: &TestProject, registry: &Registry) {
+    let first = deploy(project, &["deploy", "lab", "--json"]);
+    assert_eq!(first.code(), 0, "{}", first.stderr());
+    assert_eq!(
+        lab_vms(project.root()),
+        ["lab-backend-1", "lab-services-1", "lab-ui-1"]
+    );
+    serve_probe_on_backend(project.root());
+    assert_eq!(through_ui(project.root()), "backend-answered\n");
+
+    let again = deploy(project, &["deploy", "lab"]);
+    assert_eq!(again.code(), 0, "{}", again.stderr());
+    assert_eq!(
+        again.stdout(),
+        "nothing to do: environment `lab` is up to date\n"
+    );
+
+    let ui = registry.latest("ui", true).unwrap().unwrap();
+    let newer = registry
+        .record(
+            "ui",
+            NewImage {
+                inputs: ui.inputs.clone(),
+                parent: ui.parent.clone(),
+                target: ui.target.clone(),
+                artifact: ui.artifact.clone(),
+                repositories: ui.repositories.clone(),
+                packages: ui.packages.clone(),
+                checks: ui.checks.clone(),
+                builder: ui.builder.clone(),
+            },
+        )
+        .unwrap();
+    registry
+        .set_channel("ui", "dev", &newer.version, "test", "new ui")
+        .unwrap();
+    let plan = deploy(project, &["deploy", "lab", "--plan"]);
+    let changes: Vec<&str> = plan
+        .0
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter_map(|l| std::str::from_utf8(l).ok())
+        .filter(|l| l.starts_with("replace") || l.starts_with("create"))
+        .collect();
+    assert_eq!(changes.len(), 1, "{}", plan.stdout());
+    assert!(changes[0].contains("lab-ui-1"), "{}", plan.stdout());
+    let rolled = deploy(project, &["deploy", "lab"]);
+    assert_eq!(rolled.code(), 0, "{}", rolled.stderr());
+    let log = rolled.stderr();
+    let healthy = log.find("is healthy");
+    let removed = log.find("destroying vm `lab-ui-1`");
+    assert!(
+        healthy.is_some() && removed.is_some() && healthy < removed,
+        "the new ui VM must be healthy before the old one goes:\n{log}"
+    );
+    let vms = lab_vms(project.root());
+    assert_eq!(vms.len(), 3, "{vms:?}");
+    assert!(vms.contains(&"lab-backend-1".to_owned()), "{vms:?}");
+    assert!(vms.contains(&"lab-services-1".to_owned()), "{vms:?}");
+    assert!(!vms.contains(&"lab-ui-1".to_owned()), "{vms:?}");
+    assert_eq!(through_ui(project.root()), "backend-answered\n");
+}
+
+fn deploy(project: &TestProject, args: &[&str]) -> Run {
+    let key = tls_key(project.root());
+    let mut env: Vec<(&str, &str)> = SECRETS[1..].to_vec();
+    env.push((SECRETS[0].0, &key));
+    let run = project.oxbake_env(args, &env);
+    eprintln!("oxbake {}:\n{}", args.join(" "), run.stderr());
+    run
+}
+
+/// The shipped `lab` environment with a real certificate and smaller VMs.
+fn lab_config(original: &str, root: &Path) -> String {
+    let dir = root.join(".oxbake/test-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=lab.example", "-keyout"])
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cert = std::fs::read_to_string(dir.join("cert.pem")).unwrap();
+    let mut text = original.replace(
+        "tls_certificate = \"\"",
+        &format!("tls_certificate = \"\"\"\n{}\"\"\"", cert),
+    );
+    for role in ROLES {
+        let header = format!("[environments.lab.roles.{role}]\n");
+        text = text.replace(&header, &format!("{header}memory_mib = 1024\n"));
+    }
+    text
+}
+
+/// The private key written by `lab_config`, for the secret.
+fn tls_key(root: &Path) -> String {
+    std::fs::read_to_string(root.join(".oxbake/test-tls/key.pem")).unwrap()
+}
+
+fn lab_vms(root: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(root.join(".oxbake/local/vms")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = dir
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("lab-"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// No OX packages here: a web server on the backend's connector port
+/// answers the API path instead.
+fn serve_probe_on_backend(root: &Path) {
+    let script = "sudo mkdir -p /srv/probe/appsuite && \
+        echo backend-answered | sudo tee /srv/probe/appsuite/api >/dev/null && \
+        sudo systemd-run --unit=oxbake-probe --working-directory=/srv/probe \
+        python3 -m http.server 8009";
+    let out = ssh(root, "lab-backend-1", script);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+}
+
+fn ssh(root: &Path, vm: &str, script: &str) -> std::process::Output {
+    let port =
+        std::fs::read_to_string(root.join(format!(".oxbake/local/vms/{vm}/ssh_port"))).unwrap();
+    Command::new("ssh")
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args(["-o", "BatchMode=yes", "-i"])
+        .arg(root.join(".oxbake/deploy/lab.key"))
+        .args(["-p", port.trim(), "ops@127.0.0.1", script])
+        .output()
+        .unwrap()
+}
+
+/// GET /appsuite/api over HTTPS from the ui VM's forwarded port 443.
+fn through_ui(root: &Path) -> String {
+    let port = std::fs::read_to_string(root.join(".oxbake/local/nets/lab/10.99.0.20-443")).unwrap();
+    let out = Command::new("curl")
+        .args(["-sk", "--max-time", "30"])
+        .arg(format!("https://127.0.0.1:{}/appsuite/api", port.trim()))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
