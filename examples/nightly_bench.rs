@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use oxbake::pipeline::RegistryLineage;
-use oxbake::pipeline::nightly::{Nightly, NightlySteps, Planner, RepoFetcher, StepFailure};
+use oxbake::pipeline::nightly::{self, Nightly, NightlySteps, Planner, RepoFetcher, StepFailure};
 use oxbake::progress::Progress;
 use oxbake::project::Project;
 use oxbake::recipe::inputs;
@@ -165,11 +165,14 @@ fn image(inputs: Sha256, parent: Parent) -> Result<NewImage> {
     })
 }
 
-/// Nothing may be built or promoted: every role is current and in `dev`.
-struct NoWork;
+/// Nothing may be built or promoted: every role is current and in `dev`,
+/// and no role has more versions than retention keeps (2,500).
+struct NoWork<'a> {
+    registry: &'a Registry,
+}
 
 #[async_trait]
-impl NightlySteps for NoWork {
+impl NightlySteps for NoWork<'_> {
     async fn build(&self, role: &str) -> std::result::Result<Version, StepFailure> {
         Err(StepFailure::Failed(format!("`{role}` is up to date")))
     }
@@ -182,7 +185,13 @@ impl NightlySteps for NoWork {
         Err(StepFailure::Failed(format!("`{role}` is in dev already")))
     }
     async fn prune(&self) -> std::result::Result<Vec<String>, StepFailure> {
-        Ok(Vec::new())
+        // What `oxbake nightly` does first; only when this is true does it
+        // read every record to plan the prune.
+        match nightly::over_retention(self.registry, VERSIONS / ROLES.len()) {
+            Ok(false) => Ok(Vec::new()),
+            Ok(true) => Err(StepFailure::Failed("over retention".into())),
+            Err(e) => Err(StepFailure::Failed(e.to_string())),
+        }
     }
 }
 
@@ -199,7 +208,7 @@ async fn nightly_noop(project: &Project, registry: &Registry) -> Result<()> {
                 fetcher: RepoFetcher::new()?,
                 refresh: false,
             },
-            steps: Some(&NoWork),
+            steps: Some(&NoWork { registry }),
             channel: Some("dev".into()),
             progress: Progress::silent(),
         };

@@ -163,12 +163,18 @@ impl NightlySteps for PipelineSteps<'_> {
 
     async fn prune(&self) -> Result<Vec<String>, StepFailure> {
         let p = &self.pipeline;
+        let keep = p.project.config.retention.keep as usize;
+        match nightly::over_retention(p.registry, keep) {
+            Ok(false) => return Ok(Vec::new()),
+            Ok(true) => {}
+            Err(e) => return Err(StepFailure::Failed(nightly::chain(&e))),
+        }
         let ctx = PruneCtx {
             root: &p.project.root,
             registry: p.registry,
             target: p.target,
             target_name: &p.target_name,
-            keep: p.project.config.retention.keep as usize,
+            keep,
             progress: p.progress.clone(),
         };
         let report = prune::prune(&ctx, false)

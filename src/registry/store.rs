@@ -129,10 +129,29 @@ impl Registry {
 
     /// Every record of `role`, oldest first.
     pub fn records(&self, role: &str) -> Result<Vec<ImageRecord>, RegistryError> {
-        self.versions(role)?
-            .iter()
-            .map(|version| self.get(role, version))
-            .collect()
+        let versions = self.versions(role)?;
+        // Parsing dominates (hundreds of packages per record): one chunk of
+        // versions per core, results kept in version order.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = versions.len().div_ceil(cores).max(64);
+        let parsed: Vec<Result<Vec<ImageRecord>, RegistryError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = versions
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(|v| self.get(role, v)).collect()))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        let mut records = Vec::with_capacity(versions.len());
+        for part in parsed {
+            records.extend(part?);
+        }
+        Ok(records)
     }
 
     /// The records `oxbake ls [ROLE]` shows: every role (or just `role`) in
@@ -172,12 +191,25 @@ impl Registry {
         inputs: &Sha256,
     ) -> Result<Option<ImageRecord>, RegistryError> {
         for version in self.versions(role)?.iter().rev() {
+            // Parsing is the cost (a record lists hundreds of packages): a
+            // file that does not even mention the digest is passed over.
+            if !self.mentions(role, version, inputs.as_str())? {
+                continue;
+            }
             let record = self.get(role, version)?;
             if !record.is_revoked() && record.inputs == *inputs {
                 return Ok(Some(record));
             }
         }
         Ok(None)
+    }
+
+    /// Whether the record's file contains `hex` (any letter case).
+    fn mentions(&self, role: &str, version: &Version, hex: &str) -> Result<bool, RegistryError> {
+        let (path, label) = self.paths(&record_rel(role, version));
+        let mut bytes = fs::read(&path).map_err(|e| RegistryError::io("read", label, e))?;
+        bytes.make_ascii_lowercase();
+        Ok(String::from_utf8_lossy(&bytes).contains(hex))
     }
 
     /// The record `reference` names: `ROLE@VERSION`, or the newest version of

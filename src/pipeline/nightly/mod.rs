@@ -17,7 +17,7 @@ pub use run::{Nightly, NightlySteps, StepFailure};
 pub use sources::{AptSource, Login, StepSource, debian_sources, step_sources, uri_to_file_name};
 
 use crate::recipe::inputs::InputsError;
-use crate::registry::RegistryError;
+use crate::registry::{Registry, RegistryError};
 use crate::render::RenderError;
 use crate::secrets::SecretsError;
 
@@ -43,6 +43,18 @@ pub enum NightlyError {
     Secrets(#[from] SecretsError),
     #[error("cannot make the HTTP client for repository checks")]
     Http(#[source] reqwest::Error),
+}
+
+/// Whether any role has more than `keep` versions: prune only ever removes
+/// versions past a role's newest `keep`, so otherwise it has nothing to do
+/// and need not read every record (folder listings suffice).
+pub fn over_retention(registry: &Registry, keep: usize) -> Result<bool, RegistryError> {
+    for role in registry.roles()? {
+        if registry.versions(&role)?.len() > keep {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// An error and its causes on one line.

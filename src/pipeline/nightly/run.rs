@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::plan::{Decision, Planner, RoleState};
 use super::report::{NightlyReport, Promotion, RoleReport, Status};
 use crate::progress::Progress;
-use crate::registry::Version;
+use crate::registry::{Channels, Version};
 
 /// Why a step did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,8 +54,14 @@ impl Nightly<'_> {
         let started = Instant::now();
         let mut states = BTreeMap::new();
         let mut roles = Vec::new();
+        // Read once: each role's entry changes only by its own promotion.
+        let channels = self
+            .planner
+            .registry
+            .channels()
+            .map_err(|e| super::chain(&e));
         for role in self.planner.order() {
-            let (report, state) = self.role(&role, &states).await?;
+            let (report, state) = self.role(&role, &states, &channels).await?;
             states.insert(role, state);
             roles.push(report);
         }
@@ -81,6 +87,7 @@ impl Nightly<'_> {
         &self,
         role: &str,
         states: &BTreeMap<String, RoleState>,
+        channels: &Result<Channels, String>,
     ) -> Result<(RoleReport, RoleState), StepFailure> {
         let started = Instant::now();
         let decision = self.planner.decide(role, states).await;
@@ -100,7 +107,7 @@ impl Nightly<'_> {
             }
             Decision::Rebuild(_) => match self.build(role).await {
                 Ok(Some(version)) => {
-                    self.promote(&mut report, version).await?;
+                    self.promote(&mut report, version, channels).await?;
                     RoleState::Rebuilt
                 }
                 Ok(None) => RoleState::Rebuilt,
@@ -111,7 +118,7 @@ impl Nightly<'_> {
                 }
             },
             Decision::UpToDate { version } => {
-                self.promote(&mut report, version).await?;
+                self.promote(&mut report, version, channels).await?;
                 RoleState::UpToDate
             }
         };
@@ -128,15 +135,20 @@ impl Nightly<'_> {
     }
 
     /// Puts `version` into the first channel unless it is there already.
-    async fn promote(&self, report: &mut RoleReport, version: Version) -> Result<(), StepFailure> {
+    async fn promote(
+        &self,
+        report: &mut RoleReport,
+        version: Version,
+        channels: &Result<Channels, String>,
+    ) -> Result<(), StepFailure> {
         report.version = Some(version);
         let Some(channel) = &self.channel else {
             return Ok(());
         };
-        let current = match self.planner.registry.channels() {
+        let current = match channels {
             Ok(channels) => channels.get(channel, &report.role),
             Err(e) => {
-                report.fail(super::chain(&e));
+                report.fail(e.clone());
                 return Ok(());
             }
         };

@@ -292,3 +292,13 @@ fn list_file_names_follow_apt() {
     assert_eq!(flat.in_release_url(), "http://h/r/InRelease");
     assert_eq!(uri_to_file_name("http://h/a~b c"), "h_a%7eb%20c");
 }
+
+#[test]
+fn prune_is_needed_only_past_retention() {
+    let (_dir, project, registry) = setup();
+    record(&project, &registry, "a", &[]);
+    record(&project, &registry, "a", &[]);
+    record(&project, &registry, "d", &[]);
+    assert!(!over_retention(&registry, 2).unwrap());
+    assert!(over_retention(&registry, 1).unwrap());
+}
