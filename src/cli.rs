@@ -46,6 +46,9 @@ pub enum Command {
     Ls {
         /// Only this role's images.
         role: Option<String>,
+        /// Also compare the registry with this target's templates.
+        #[arg(long)]
+        target: Option<String>,
     },
     /// Show one image: ROLE (its newest version) or ROLE@VERSION.
     Show {
@@ -83,6 +86,62 @@ pub enum Command {
         /// The target whose base image roles without a parent start from.
         #[arg(long)]
         target: Option<String>,
+    },
+    /// Point a channel at an image, through the gates (checks passed, not
+    /// revoked, in the previous channel, a smoke test of a fresh clone).
+    Promote {
+        role: String,
+        version: String,
+        /// The channel (one of `[project].channels`).
+        #[arg(long = "to", value_name = "CHANNEL")]
+        channel: String,
+        /// Skip the previous-channel gate (needs --reason).
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why; recorded in the channel history.
+        #[arg(long)]
+        reason: Option<String>,
+        /// The target the template lives on (default: the one the image records).
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Return a channel to the version it had before its last change.
+    Rollback {
+        role: String,
+        #[arg(long)]
+        channel: String,
+        /// Why; recorded in the channel history.
+        #[arg(long)]
+        reason: Option<String>,
+        /// The target the templates live on (default: the project's default).
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Mark an image revoked (no promotion, no deployment) and list the
+    /// deployed VMs built from it.
+    Revoke {
+        role: String,
+        version: String,
+        #[arg(long)]
+        reason: String,
+        /// The target to look for deployed VMs on (default: the image's).
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Remove old images: keep the newest `[retention].keep` per role and any
+    /// image a channel, a deployed VM or a kept child needs.
+    Prune {
+        /// Only list what would go and why the rest stays.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Packages added, removed and changed between two versions of a role.
+    Diff {
+        role: String,
+        v1: String,
+        v2: String,
     },
 }
 

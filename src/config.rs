@@ -158,7 +158,25 @@ fn proxmox(
             ),
         ));
     }
+    if let Some(forward) = &settings.ssh_forward
+        && forward.port(last).is_none()
+    {
+        let offset = text.find("ssh_forward").unwrap_or(span_start(&range));
+        return Err(Diagnostic::at(
+            path,
+            text,
+            offset,
+            format!(
+                "`ssh_forward`: port_base {} + VMID {last} is beyond port 65535",
+                forward.port_base
+            ),
+        ));
+    }
     Ok(settings)
+}
+
+fn span_start(value: &Option<Spanned<DeValue<'_>>>) -> usize {
+    value.as_ref().map_or(0, |v| v.span().start)
 }
 
 /// The whole file.
@@ -323,6 +341,29 @@ pub struct ProxmoxSettings {
     /// Full clones instead of linked clones of templates.
     #[serde(default)]
     pub full_clone: bool,
+    /// Builder VMs reached through port forwards instead of directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_forward: Option<SshForward>,
+}
+
+/// `ssh_forward = { host = "203.0.113.5", port_base = 22000 }`: builder VMs
+/// sit behind forwards (a NAT bridge on the node, a bastion), one port per
+/// VMID: oxbake connects to `host`, port `port_base + VMID`, instead of the
+/// guest agent's address, port 22.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshForward {
+    pub host: std::net::IpAddr,
+    pub port_base: u16,
+}
+
+impl SshForward {
+    /// The forwarded port of `vmid`, if it is a port at all.
+    pub fn port(&self, vmid: u32) -> Option<u16> {
+        u32::from(self.port_base)
+            .checked_add(vmid)
+            .and_then(|p| u16::try_from(p).ok())
+    }
 }
 
 fn default_target() -> String {

@@ -1,7 +1,7 @@
 //! The error a command ends with, and the exit code it maps to.
 
 use crate::diag::Diagnostics;
-use crate::pipeline::BuildError;
+use crate::pipeline::{BuildError, PromoteError, PruneError};
 use crate::project::ProjectError;
 use crate::recipe::inputs::InputsError;
 use crate::registry::RegistryError;
@@ -36,6 +36,13 @@ pub enum Error {
     Build(Box<BuildError>),
     #[error(transparent)]
     Vault(#[from] VaultError),
+    #[error(transparent)]
+    Promote(Box<PromoteError>),
+    #[error(transparent)]
+    Prune(#[from] PruneError),
+    /// An operation that ran and failed, said in a sentence.
+    #[error("{0}")]
+    Failed(String),
     #[error("interrupted")]
     Interrupted,
     #[error(transparent)]
@@ -54,6 +61,12 @@ impl From<BuildError> for Error {
     }
 }
 
+impl From<PromoteError> for Error {
+    fn from(e: PromoteError) -> Self {
+        Error::Promote(Box::new(e))
+    }
+}
+
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -65,6 +78,10 @@ impl Error {
             Error::Inputs(_) | Error::Registry(_) | Error::Target(_) => exit::FAILED,
             Error::Vault(e) if e.is_invalid_input() => exit::INVALID,
             Error::Vault(_) => exit::FAILED,
+            Error::Promote(e) if e.is_invalid_input() => exit::INVALID,
+            Error::Promote(_) => exit::FAILED,
+            Error::Prune(PruneError::Registry(e)) if e.is_invalid_input() => exit::INVALID,
+            Error::Prune(_) | Error::Failed(_) => exit::FAILED,
             Error::Interrupted => exit::INTERRUPTED,
             Error::Deploy(e) if e.is_invalid_input() => exit::INVALID,
             Error::Deploy(_) => exit::FAILED,

@@ -11,6 +11,7 @@ mod guest;
 mod inputs;
 mod local_target;
 mod proxmox;
+mod pve_e2e;
 mod registry;
 mod roles;
 mod support;

@@ -9,6 +9,7 @@
 //! host's network is never touched.
 
 mod fail2ban;
+mod fail2ban_probes;
 mod firewall;
 mod mariadb;
 mod nginx;

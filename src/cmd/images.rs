@@ -1,14 +1,16 @@
 //! `oxbake ls [ROLE]` and `oxbake show ROLE[@VERSION]`
 
-use super::Ctx;
+use super::{Ctx, targets};
 use crate::error::Error;
-use crate::registry::{ImageRef, Registry, report};
+use crate::registry::{ImageRef, Registry, Version, drift, report};
 
-pub fn ls(ctx: &Ctx<'_>, role: Option<&str>) -> Result<(), Error> {
+/// The registry's images; with `target`, also what differs between the
+/// registry and that target's templates.
+pub async fn ls(ctx: &Ctx<'_>, role: Option<&str>, target: Option<&str>) -> Result<(), Error> {
     let registry = Registry::for_project(&ctx.project_root()?);
     let records = registry.list(role)?;
     let channels = registry.channels()?;
-    let text = if records.is_empty() {
+    let mut text = if records.is_empty() {
         match role {
             Some(role) => {
                 format!("no images of role `{role}` yet (build one with `oxbake build {role}`)\n")
@@ -18,7 +20,25 @@ pub fn ls(ctx: &Ctx<'_>, role: Option<&str>) -> Result<(), Error> {
     } else {
         report::ls_table(&records, &channels)
     };
-    ctx.out.result(&text, &report::ls_json(&records, &channels));
+    let mut doc = report::ls_json(&records, &channels);
+    if let Some(target) = target {
+        let project = ctx.checked_project()?;
+        let open = targets::open(&project, Some(target), &ctx.progress, false).await?;
+        let mut templates = open.target.list_templates().await?;
+        // `ROLE` narrows the comparison as it narrows the list.
+        if let Some(role) = role {
+            let prefix = format!("{role}-");
+            templates.retain(|t| {
+                t.name
+                    .strip_prefix(&prefix)
+                    .is_some_and(|v| v.parse::<Version>().is_ok())
+            });
+        }
+        let found = drift::compare(&records, &open.name, &templates);
+        text.push_str(&drift::drift_text(&open.name, &found));
+        doc["target"] = drift::drift_json(&open.name, &found);
+    }
+    ctx.out.result(&text, &doc);
     Ok(())
 }
 

@@ -3,11 +3,14 @@
 
 mod base;
 mod build;
+mod channels;
 mod check;
 mod deploy;
+mod diff;
 mod gc;
 mod images;
 mod inputs;
+mod prune;
 mod signals;
 mod targets;
 mod vault;
@@ -61,13 +64,45 @@ async fn dispatch(cli: Cli) -> Result<(), Error> {
             )
             .await
         }
-        Command::Ls { role } => images::ls(&ctx, role.as_deref()),
+        Command::Ls { role, target } => images::ls(&ctx, role.as_deref(), target.as_deref()).await,
         Command::Show { image } => images::show(&ctx, image),
         Command::Base(command) => base::run(&ctx, command).await,
         Command::Gc { target, dry_run } => gc::run(&ctx, target.as_deref(), *dry_run).await,
         Command::Vault(command) => vault::run(&ctx, command),
         Command::Deploy { env, plan } => deploy::run(&ctx, env, *plan).await,
         Command::Destroy { env } => deploy::destroy(&ctx, env).await,
+        Command::Promote {
+            role,
+            version,
+            channel,
+            force,
+            reason,
+            target,
+        } => {
+            let args = channels::PromoteArgs {
+                role,
+                version,
+                channel,
+                force: *force,
+                reason: reason.as_deref(),
+                target: target.as_deref(),
+            };
+            channels::promote(&ctx, &args).await
+        }
+        Command::Rollback {
+            role,
+            channel,
+            reason,
+            target,
+        } => channels::rollback(&ctx, role, channel, reason.as_deref(), target.as_deref()).await,
+        Command::Revoke {
+            role,
+            version,
+            reason,
+            target,
+        } => channels::revoke(&ctx, role, version, reason, target.as_deref()).await,
+        Command::Prune { dry_run, target } => prune::run(&ctx, target.as_deref(), *dry_run).await,
+        Command::Diff { role, v1, v2 } => diff::run(&ctx, role, v1, v2),
     };
     drop(ctx);
     let _ = drawing.await;

@@ -4,6 +4,8 @@
 pub mod artifact;
 pub mod build;
 mod builder;
+mod channel_error;
+pub mod channel_tags;
 mod checks;
 pub mod deploy;
 mod error;
@@ -11,10 +13,18 @@ pub mod gc;
 pub mod hygiene;
 mod lineage;
 mod log;
+pub mod promote;
+pub mod prune;
+pub mod prune_plan;
+pub mod revoke;
+pub mod rollback;
 pub mod runs;
 pub mod smoke;
 pub mod steps;
 
 pub use build::{BuildOptions, BuildOutcome, Pipeline};
+pub use channel_error::PromoteError;
 pub use error::BuildError;
 pub use lineage::RegistryLineage;
+pub use promote::{PromoteCtx, PromoteOutcome, PromoteRequest, promote};
+pub use prune::{PruneCtx, PruneError, PruneReport, prune};

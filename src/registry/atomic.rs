@@ -45,7 +45,7 @@ pub(crate) fn write(
     sync_dir(dir).map_err(|e| io("sync the folder of", e))
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

@@ -83,6 +83,12 @@ pub enum RegistryError {
     },
     #[error("channel `{channel}` of role `{role}` has no earlier usable version to roll back to")]
     NothingToRollBack { role: String, channel: String },
+    #[error("image `{role}@{version}` is in channel(s) {channels}: it cannot be removed")]
+    InChannel {
+        role: String,
+        version: String,
+        channels: String,
+    },
 }
 
 fn holder_text(pid: Option<u32>) -> String {

@@ -13,11 +13,14 @@
 
 mod atomic;
 mod channels;
+mod diff;
+pub mod drift;
 mod error;
 mod fields;
 mod lock;
 mod names;
 mod record;
+mod remove;
 pub mod report;
 mod store;
 mod table;
@@ -26,6 +29,7 @@ mod version;
 mod writes;
 
 pub use channels::{ChannelAction, ChannelChange, Channels, HistoryEntry};
+pub use diff::{PackageChange, PackageDiff};
 pub use error::RegistryError;
 pub use fields::{Parent, Sha256};
 pub use lock::{LockMode, RegistryLock};

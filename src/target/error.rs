@@ -67,6 +67,14 @@ pub enum TargetError {
     Proxmox(#[from] super::proxmox::PveError),
     #[error("`{}`: invalid state file: {message}", path.display())]
     State { path: PathBuf, message: String },
+    #[error(
+        "template `{name}`: tags read back as `{found}`, expected the channel tags `{expected}`"
+    )]
+    TagsNotApplied {
+        name: String,
+        expected: String,
+        found: String,
+    },
 }
 
 impl TargetError {

@@ -84,6 +84,28 @@ pub trait Target: Send + Sync {
 
     /// The templates this target manages.
     async fn list_templates(&self) -> Result<Vec<TemplateRef>, TargetError>;
+
+    /// Marks `template` as what `channels` run (proxmox: one `ch-CHANNEL` tag
+    /// each, replacing the template's earlier `ch-` tags, read back to
+    /// verify). Targets that keep no metadata on templates do nothing: the
+    /// registry is the record.
+    async fn set_template_channels(
+        &self,
+        template: &TemplateRef,
+        channels: &[String],
+    ) -> Result<(), TargetError> {
+        let _ = (template, channels);
+        Ok(())
+    }
+
+    /// Takes away a running VM's NoCloud seed once it has been read (proxmox:
+    /// ejects and deletes the uploaded ISO, which may hold secrets). Targets
+    /// that keep the seed private to the VM (local: a 0600 file in the VM's
+    /// 0700 folder) do nothing.
+    async fn remove_cloud_init(&self, vm: &VmHandle) -> Result<(), TargetError> {
+        let _ = vm;
+        Ok(())
+    }
 }
 
 /// Names of VMs and templates: they become folder and file names locally and

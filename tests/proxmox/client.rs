@@ -34,13 +34,14 @@ async fn the_pinned_fingerprint_is_required_and_a_wrong_one_fails_closed() {
     .with_retry_delay(Duration::from_millis(1));
     let before = sim.requests().len();
     let err = client.next_id().await.unwrap_err();
-    assert!(matches!(err, PveError::Transient { .. }), "{err}");
+    assert!(matches!(err, PveError::Untrusted { .. }), "{err}");
     assert!(err.to_string().contains("fingerprint mismatch"), "{err}");
     // The system roots do not trust a self-signed certificate either.
     let roots = PveClient::new(&sim.endpoint(), &PveSim::token(), &TlsTrust::SystemRoots)
         .unwrap()
         .with_retry_delay(Duration::from_millis(1));
-    assert!(roots.next_id().await.is_err());
+    let err = roots.next_id().await.unwrap_err();
+    assert!(matches!(err, PveError::Untrusted { .. }), "{err}");
     assert_eq!(sim.requests().len(), before, "nothing reached the server");
 }
 

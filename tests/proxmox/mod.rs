@@ -3,6 +3,7 @@
 //! (`client`), the target's lifecycle (`lifecycle`) and its fault paths
 //! (`faults`).
 
+mod cli_tls;
 mod client;
 mod faults;
 mod lifecycle;

@@ -81,6 +81,9 @@ pub enum PveError {
     CaFile { path: PathBuf, message: String },
     #[error("tls setup: {0}")]
     Tls(String),
+    /// The server's certificate failed the trust settings: nothing was sent.
+    #[error("proxmox `{endpoint}`: TLS handshake refused, no request was sent: {reason}")]
+    Untrusted { endpoint: String, reason: String },
     #[error("no free vmid in {lo}..={hi}")]
     NoFreeVmid { lo: u32, hi: u32 },
 }

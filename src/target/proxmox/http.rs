@@ -114,6 +114,10 @@ impl PveClient {
         for attempt in 1..=ATTEMPTS {
             let last = attempt == ATTEMPTS;
             match self.send(&method, &url, &body).await {
+                Err(e) if let Some(reason) = untrusted(&e) => {
+                    let endpoint = self.base.trim_end_matches("/api2/json").to_string();
+                    return Err(PveError::Untrusted { endpoint, reason });
+                }
                 Err(e) if !last && retry_error(&method, &e) => {}
                 Err(e) => return Err(transport_error(what, &e)),
                 Ok(resp) if !last && retry_status(&method, resp.status()) => {}
@@ -176,6 +180,39 @@ pub(super) fn transport_error(what: String, e: &reqwest::Error) -> PveError {
         status: e.status().map(|s| s.as_u16()),
         message: chain(e),
     }
+}
+
+/// Why the certificate was refused, if `e` is a TLS failure: the pinned
+/// verifier's mismatch (both fingerprints), or the roots' verdict with how
+/// to trust the server. Such failures are never retried.
+fn untrusted(e: &reqwest::Error) -> Option<String> {
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        let tls = rustls_error(err);
+        if let Some(tls) = tls {
+            return Some(match tls {
+                rustls::Error::General(reason) => reason.clone(),
+                rustls::Error::InvalidCertificate(_) => format!(
+                    "{tls}: the certificate is not trusted by the system roots or `ca_file`; \
+                     name the CA that signed it (`ca_file`) or pin its SHA-256 (`fingerprint`)"
+                ),
+                other => other.to_string(),
+            });
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// The rustls error in `err`, looking into io::Errors: hyper and the TLS
+/// stream each wrap it in one, and `io::Error::source()` skips what it
+/// wraps.
+fn rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = err.downcast_ref::<std::io::Error>()?.get_ref()?;
+    rustls_error(inner)
 }
 
 /// The error and its causes on one line (TLS failures hide in the causes).

@@ -31,6 +31,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 mod agent;
+mod channel_tags;
 mod cluster;
 mod create;
 mod destroy;
@@ -102,7 +103,11 @@ impl ProxmoxTarget {
     pub fn from_settings(settings: &ProxmoxSettings, progress: Progress) -> Result<Self, PveError> {
         let token = ApiToken::from_env(&settings.token_id, &settings.token_secret_env)?;
         let client = PveClient::new(&settings.endpoint, &token, &trust(settings)?)?;
-        Ok(Self::new(client, settings.clone(), progress))
+        let target = Self::new(client, settings.clone(), progress);
+        Ok(match &settings.ssh_forward {
+            Some(forward) => target.with_ssh_route(forward_route(forward.clone())),
+            None => target,
+        })
     }
 
     /// A target over an existing client.
@@ -151,6 +156,19 @@ pub fn trust(settings: &ProxmoxSettings) -> Result<TlsTrust, PveError> {
 }
 
 /// `NODE/VMID` from a handle.
+/// `ssh_forward`: the VM's port on the forwarding host; the agent's
+/// address, port 22, for a handle that names no VMID (never the case for
+/// VMs this target made) or a port beyond 65535 (refused by the settings).
+fn forward_route(forward: crate::config::SshForward) -> SshRoute {
+    Arc::new(move |vm, ip| {
+        let port = vm_ref(vm).ok().and_then(|r| forward.port(r.vmid));
+        match port {
+            Some(port) => SocketAddr::new(forward.host, port),
+            None => SocketAddr::new(ip, 22),
+        }
+    })
+}
+
 fn vm_ref(vm: &VmHandle) -> Result<VmRef, TargetError> {
     let parsed = vm
         .id
@@ -184,6 +202,10 @@ impl Target for ProxmoxTarget {
 
     async fn set_cloud_init(&self, vm: &VmHandle, data: &CloudInit) -> Result<(), TargetError> {
         seed::set_cloud_init(self, vm, data).await
+    }
+
+    async fn remove_cloud_init(&self, vm: &VmHandle) -> Result<(), TargetError> {
+        seed::eject(self, vm).await
     }
 
     async fn start(&self, vm: &VmHandle) -> Result<(), TargetError> {
@@ -229,5 +251,13 @@ impl Target for ProxmoxTarget {
 
     async fn list_templates(&self) -> Result<Vec<TemplateRef>, TargetError> {
         listing::templates(self).await
+    }
+
+    async fn set_template_channels(
+        &self,
+        template: &TemplateRef,
+        channels: &[String],
+    ) -> Result<(), TargetError> {
+        channel_tags::set(self, template, channels).await
     }
 }

@@ -1,8 +1,7 @@
 //! What runs "inside" the simulated VMs. The API layer calls a
 //! [`GuestBackend`] on start, stop, shutdown and guest-agent requests, so
 //! the in-memory default can be swapped for one that boots real guests
-//! (e.g. the local target's QEMU VMs, reporting the address this host
-//! reaches them at). Only the in-memory backend exists so far.
+//! (the local target's QEMU VMs: see `qemu_guests`).
 
 use serde_json::{Value, json};
 
@@ -17,6 +16,11 @@ pub trait GuestBackend: Send + Sync {
     fn stop(&self, vmid: u32);
     /// Whether the guest powers off when asked (ACPI or agent).
     fn powers_off(&self, vmid: u32, faults: &Faults) -> bool;
+    /// Whether a guest asked to power off has done so (a shutdown task
+    /// ends then); data-only guests are off at once.
+    fn powered_off(&self, _vmid: u32) -> bool {
+        true
+    }
     /// `network-get-interfaces`' result, or the error while the agent is
     /// not up (`QEMU guest agent is not running`).
     fn interfaces(&self, vmid: u32, vm: &SimVm, faults: &Faults) -> Result<Value, String>;

@@ -7,22 +7,27 @@
 //! request is logged with its raw query and body.
 //!
 //! What happens inside a VM is a [`guest::GuestBackend`]; the in-memory one
-//! is the default and the only one so far. A QEMU-backed backend would
-//! start the local target's guests and report, through the agent, an
-//! address that `ProxmoxTarget::with_ssh_route` maps to their forwarded
-//! port.
+//! is the default. [`qemu_guests::QemuGuests`] (feature `e2e`) runs the
+//! local target's QEMU guests instead, reached through the `ssh_forward`
+//! the simulator's settings then carry, so whole builds run through the
+//! Proxmox code path, in-process or through the CLI ([`cli`]).
 
 use std::sync::{Arc, Mutex};
 
-use oxbake::config::ProxmoxSettings;
+use oxbake::config::{ProxmoxSettings, SshForward};
 use oxbake::progress::Progress;
 use oxbake::target::proxmox::{ApiToken, ProxmoxTarget, PveClient, TlsTrust, format_fingerprint};
 use sha2::{Digest, Sha256};
 
+pub mod cli;
 pub mod guest;
 mod http;
 mod misc_ops;
 mod power_ops;
+#[cfg(feature = "e2e")]
+mod qemu_cmd;
+#[cfg(feature = "e2e")]
+pub mod qemu_guests;
 mod routes;
 mod schema;
 mod server;
@@ -33,11 +38,15 @@ pub use state::{BASE_VMID, Faults, Logged, NODE, SimVm};
 
 pub const TOKEN_ID: &str = "oxbake@pve!test";
 pub const TOKEN_SECRET: &str = "5e3b0a4c-sim-secret-do-not-log";
+/// The VMIDs the simulator's settings let oxbake allocate.
+pub const VMID_RANGE: [u32; 2] = [200, 299];
 
 /// A running simulator (it lives as long as the test's runtime).
 pub struct PveSim {
     pub addr: std::net::SocketAddr,
     shared: state::Shared,
+    /// Set when QEMU guests back the VMs: how SSH reaches them.
+    ssh_forward: std::sync::OnceLock<SshForward>,
 }
 
 impl PveSim {
@@ -45,7 +54,11 @@ impl PveSim {
         let shared = Arc::new(Mutex::new(state::State::new()));
         let auth = format!("PVEAPIToken={TOKEN_ID}={TOKEN_SECRET}");
         let addr = server::serve(shared.clone(), auth).await;
-        Self { addr, shared }
+        Self {
+            addr,
+            shared,
+            ssh_forward: std::sync::OnceLock::new(),
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -82,7 +95,7 @@ impl PveSim {
             storage: "local-lvm".into(),
             bridge: "vmbr1".into(),
             pool: None,
-            vmid_range: [200, 299],
+            vmid_range: VMID_RANGE,
             base_template: BASE_VMID,
             token_id: TOKEN_ID.into(),
             token_secret_env: "OXBAKE_TEST_PVE_SECRET_UNSET".into(),
@@ -90,6 +103,7 @@ impl PveSim {
             fingerprint: Some(self.fingerprint()),
             iso_storage: misc_ops::ISO_STORAGE.into(),
             full_clone: false,
+            ssh_forward: self.ssh_forward.get().cloned(),
         }
     }
 
@@ -129,6 +143,11 @@ impl PveSim {
         state::lock(&self.shared).vms.insert(vmid, vm);
     }
 
+    /// Removes a guest behind oxbake's back (as another client would).
+    pub fn remove_vm(&self, vmid: u32) -> Option<SimVm> {
+        state::lock(&self.shared).vms.remove(&vmid)
+    }
+
     /// ISO volume ids and their contents.
     pub fn volumes(&self) -> Vec<(String, Vec<u8>)> {
         state::lock(&self.shared)
@@ -141,5 +160,10 @@ impl PveSim {
     /// Replaces what runs inside the VMs.
     pub fn set_guests(&self, backend: Arc<dyn guest::GuestBackend>) {
         state::lock(&self.shared).guests = backend;
+    }
+
+    /// Tells clients to reach guests' SSH through `forward` (once).
+    pub fn set_ssh_forward(&self, forward: SshForward) {
+        assert!(self.ssh_forward.set(forward).is_ok(), "one guest backend");
     }
 }

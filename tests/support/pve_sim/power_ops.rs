@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::http::{self, Reply};
-use super::routes::{Fail, Params, missing, spawn_task, vmid};
+use super::routes::{Fail, Params, missing, spawn_task, spawn_task_until, vmid};
 use super::state::{Shared, lock};
 use super::vm_ops::{existing, fail, upid_reply};
 
@@ -47,24 +47,27 @@ pub fn shutdown(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     let mut st = lock(shared);
     let vm = existing(&st, id)?;
     let timeout = p.get("timeout").and_then(|t| t.parse().ok()).unwrap_or(60);
-    let obeys = st.guests.powers_off(id, &st.faults);
+    let obeys = vm.running && st.guests.powers_off(id, &st.faults);
     let after = if obeys || !vm.running {
         st.faults.task_time
     } else {
         Duration::from_secs(timeout)
     };
-    let upid = spawn_task(
+    // An obeying guest's task ends when it is off, at most `timeout` later.
+    let limit = Duration::from_secs(if obeys { timeout } else { 0 });
+    let upid = spawn_task_until(
         shared,
         &mut st,
-        "qmshutdown",
-        &id.to_string(),
-        after,
+        ["qmshutdown", &id.to_string()],
+        (after, limit),
+        move |st| st.guests.powered_off(id),
         move |st| {
+            let off = st.guests.powered_off(id);
             let vm = st.vms.get_mut(&id).ok_or("vm vanished")?;
             if !vm.running {
                 return Err(format!("VM {id} not running"));
             }
-            if !obeys {
+            if !obeys || !off {
                 return Err("VM quit/powerdown failed - got timeout".into());
             }
             vm.running = false;

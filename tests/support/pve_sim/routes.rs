@@ -122,6 +122,25 @@ pub fn spawn_task<F>(
 where
     F: FnOnce(&mut State) -> Result<(), String> + Send + 'static,
 {
+    let (at_once, never) = (Duration::ZERO, |_: &State| true);
+    spawn_task_until(shared, st, [kind, id], (after, at_once), never, effect)
+}
+
+/// [`spawn_task`] whose effect waits, after `after`, until `done` holds
+/// or `limit` more has passed (a shutdown that lasts as long as the guest
+/// takes to power off).
+pub fn spawn_task_until<D, F>(
+    shared: &Shared,
+    st: &mut State,
+    [kind, id]: [&str; 2],
+    (after, limit): (Duration, Duration),
+    done: D,
+    effect: F,
+) -> String
+where
+    D: Fn(&State) -> bool + Send + 'static,
+    F: FnOnce(&mut State) -> Result<(), String> + Send + 'static,
+{
     st.next_pid += 1;
     let start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -142,6 +161,10 @@ where
     let (shared, key) = (shared.clone(), upid.clone());
     tokio::spawn(async move {
         tokio::time::sleep(after).await;
+        let deadline = tokio::time::Instant::now() + limit;
+        while !done(&lock(&shared)) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let mut st = lock(&shared);
         let exit = match effect(&mut st) {
             Ok(()) => "OK".to_string(),

@@ -1,0 +1,54 @@
+//! `oxbake prune [--dry-run] [--target T]`
+
+use serde_json::json;
+
+use super::{Ctx, targets};
+use crate::error::Error;
+use crate::output::table;
+use crate::pipeline::prune::{self, PruneCtx};
+use crate::pipeline::prune_plan::PruneAction;
+use crate::registry::Registry;
+
+pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(), Error> {
+    let project = ctx.checked_project()?;
+    let registry = Registry::for_project(&project.root);
+    let open = targets::open(&project, target, &ctx.progress, false).await?;
+    let pctx = PruneCtx {
+        root: &project.root,
+        registry: &registry,
+        target: open.target.as_ref(),
+        target_name: &open.name,
+        keep: project.config.retention.keep as usize,
+        progress: ctx.progress.clone(),
+    };
+    let report = prune::prune(&pctx, dry_run).await?;
+    let rows: Vec<Vec<String>> = report
+        .entries
+        .iter()
+        .map(|e| {
+            let action = match (e.action, dry_run) {
+                (PruneAction::Keep, _) => "keep",
+                (PruneAction::Remove, true) => "would remove",
+                (PruneAction::Remove, false) => "remove",
+                (PruneAction::Removed, _) => "removed",
+                (PruneAction::Failed, _) => "failed",
+            };
+            vec![
+                format!("{}@{}", e.role, e.version),
+                action.to_owned(),
+                e.why.join("; "),
+            ]
+        })
+        .collect();
+    let text = if rows.is_empty() {
+        "no images in the registry\n".to_owned()
+    } else {
+        table(&["image", "action", "why"], &rows)
+    };
+    ctx.out
+        .result(&text, &json!({ "target": open.name, "prune": report }));
+    if report.failed() {
+        return Err(Error::Failed("some images could not be removed".into()));
+    }
+    Ok(())
+}

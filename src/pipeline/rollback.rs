@@ -1,0 +1,40 @@
+//! `oxbake rollback ROLE --channel C`: the channel returns to the version it
+//! had before its last change (revoked versions are passed over), with a
+//! history entry; on Proxmox the `ch-` tags follow.
+
+use super::channel_error::PromoteError;
+use super::channel_tags;
+use crate::project::Project;
+use crate::registry::{ChannelChange, Registry};
+use crate::target::Target;
+
+/// One rollback.
+#[derive(Debug, Clone)]
+pub struct RollbackRequest<'a> {
+    pub role: &'a str,
+    pub channel: &'a str,
+    pub who: &'a str,
+    pub why: &'a str,
+}
+
+/// Rolls the channel back and moves the target's channel marks.
+pub async fn rollback(
+    project: &Project,
+    registry: &Registry,
+    target: &dyn Target,
+    req: &RollbackRequest<'_>,
+) -> Result<ChannelChange, PromoteError> {
+    let channels = &project.config.project.channels;
+    if !channels.iter().any(|c| c == req.channel) {
+        let known: Vec<String> = channels.iter().map(|c| format!("`{c}`")).collect();
+        return Err(PromoteError::UnknownChannel {
+            image: req.role.to_owned(),
+            channel: req.channel.to_owned(),
+            known: known.join(", "),
+        });
+    }
+    let change = registry.rollback(req.role, req.channel, req.who, req.why)?;
+    let touched: Vec<_> = change.from.into_iter().chain([change.to]).collect();
+    channel_tags::sync(target, registry, &project.root, req.role, &touched).await?;
+    Ok(change)
+}

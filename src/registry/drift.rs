@@ -1,0 +1,204 @@
+//! `oxbake ls --target NAME`: the registry against what the target holds.
+//! A record of that target whose template is gone (or is now another VM)
+//! is *missing*; a template oxbake tagged that no record names is
+//! *unrecorded* (a build whose record was never written, or a registry
+//! that lost it). Revoked records may lose their template without drift.
+
+use serde_json::{Value, json};
+
+use super::{Artifact, ImageRecord};
+use crate::target::{self, TemplateRef};
+
+/// What differs between the registry and a target.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Drift {
+    /// `ROLE@VERSION` and where the record says its template is.
+    pub missing: Vec<(String, String)>,
+    /// Templates on the target no record names.
+    pub unrecorded: Vec<TemplateRef>,
+}
+
+impl Drift {
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.unrecorded.is_empty()
+    }
+}
+
+/// Compares the records of `target_name` with the target's `templates`.
+pub fn compare(records: &[ImageRecord], target_name: &str, templates: &[TemplateRef]) -> Drift {
+    let ours: Vec<&ImageRecord> = records.iter().filter(|r| r.target == target_name).collect();
+    let missing = ours
+        .iter()
+        .filter(|r| !r.is_revoked() && !templates.iter().any(|t| same(&r.artifact, t)))
+        .map(|r| (r.id(), location(&r.artifact)))
+        .collect();
+    let unrecorded = templates
+        .iter()
+        .filter(|t| !ours.iter().any(|r| same(&r.artifact, t)))
+        .cloned()
+        .collect();
+    Drift {
+        missing,
+        unrecorded,
+    }
+}
+
+/// Whether a record's artifact is that template: same node, VMID and name,
+/// or the same file.
+fn same(record: &Artifact, template: &TemplateRef) -> bool {
+    match (record, &template.artifact) {
+        (
+            Artifact::Proxmox {
+                node,
+                vmid,
+                template: name,
+            },
+            target::Artifact::Proxmox {
+                node: n, vmid: v, ..
+            },
+        ) => node == n && vmid == v && name == &template.name,
+        (Artifact::Local { path, .. }, target::Artifact::Local { path: p, .. }) => path == p,
+        _ => false,
+    }
+}
+
+fn location(artifact: &Artifact) -> String {
+    match artifact {
+        Artifact::Proxmox {
+            node,
+            vmid,
+            template,
+        } => format!("{node}/{vmid} ({template})"),
+        Artifact::Local { path, .. } => path.display().to_string(),
+    }
+}
+
+fn template_location(t: &TemplateRef) -> String {
+    match &t.artifact {
+        target::Artifact::Proxmox { node, vmid, .. } => format!("{node}/{vmid} ({})", t.name),
+        target::Artifact::Local { path, .. } => path.display().to_string(),
+    }
+}
+
+/// The lines `ls --target` adds under the table.
+pub fn drift_text(target_name: &str, drift: &Drift) -> String {
+    if drift.is_empty() {
+        return format!(
+            "\ntarget `{target_name}`: every record has its template, and no template lacks a record\n"
+        );
+    }
+    let mut out = format!("\ntarget `{target_name}`:\n");
+    for (id, at) in &drift.missing {
+        out.push_str(&format!(
+            "  missing on the target: {id} (recorded at {at})\n"
+        ));
+    }
+    for t in &drift.unrecorded {
+        out.push_str(&format!(
+            "  not in the registry: template {}\n",
+            template_location(t)
+        ));
+    }
+    out
+}
+
+/// The `target` member of `ls --target --json`.
+pub fn drift_json(target_name: &str, drift: &Drift) -> Value {
+    let missing: Vec<Value> = drift
+        .missing
+        .iter()
+        .map(|(id, at)| json!({ "image": id, "recorded_at": at }))
+        .collect();
+    let unrecorded: Vec<Value> = drift
+        .unrecorded
+        .iter()
+        .map(|t| json!({ "name": t.name, "at": template_location(t) }))
+        .collect();
+    json!({
+        "name": target_name,
+        "in_sync": drift.is_empty(),
+        "missing_on_target": missing,
+        "not_in_registry": unrecorded,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{NewImage, Revocation};
+
+    fn record(role: &str, version: &str, target: &str, vmid: u32) -> ImageRecord {
+        let image = NewImage {
+            inputs: "a".repeat(64).parse().unwrap(),
+            parent: "base@2026.11.24.1".parse().unwrap(),
+            target: target.into(),
+            artifact: Artifact::Proxmox {
+                node: "pve1".into(),
+                vmid,
+                template: format!("{role}-{version}"),
+            },
+            repositories: Default::default(),
+            packages: Default::default(),
+            checks: Vec::new(),
+            builder: None,
+        };
+        let created = "2026-11-25T10:00:00Z".parse().unwrap();
+        ImageRecord::new(role, version.parse().unwrap(), created, image)
+    }
+
+    fn template(name: &str, vmid: u32) -> TemplateRef {
+        TemplateRef {
+            name: name.into(),
+            artifact: target::Artifact::Proxmox {
+                node: "pve1".into(),
+                vmid,
+                name: name.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn missing_and_unrecorded_templates_are_found_per_target() {
+        let mut revoked = record("ui", "2026.11.25.1", "pve", 9102);
+        revoked.revoked = Some(Revocation {
+            reason: "cve".into(),
+            when: "2026-11-25T11:00:00Z".parse().unwrap(),
+            who: "ops".into(),
+        });
+        let records = [
+            record("base", "2026.11.25.1", "pve", 9100),
+            record("ui", "2026.11.25.2", "pve", 9101),
+            revoked,
+            record("ui", "2026.11.25.3", "local", 9103),
+        ];
+        let on_target = [
+            template("base-2026.11.25.1", 9100),
+            // The VMID now holds another template than the record says.
+            template("ui-2026.11.24.9", 9101),
+            template("stray-2026.11.20.1", 9200),
+        ];
+        let drift = compare(&records, "pve", &on_target);
+        assert_eq!(
+            drift.missing,
+            [(
+                "ui@2026.11.25.2".to_string(),
+                "pve1/9101 (ui-2026.11.25.2)".to_string()
+            )]
+        );
+        let unrecorded: Vec<&str> = drift.unrecorded.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(unrecorded, ["ui-2026.11.24.9", "stray-2026.11.20.1"]);
+        let text = drift_text("pve", &drift);
+        assert!(
+            text.contains("missing on the target: ui@2026.11.25.2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("not in the registry: template pve1/9200 (stray-2026.11.20.1)"),
+            "{text}"
+        );
+        assert_eq!(drift_json("pve", &drift)["in_sync"], false);
+        let synced = compare(&records[..1], "pve", &on_target[..1]);
+        assert!(synced.is_empty());
+        assert_eq!(drift_json("pve", &synced)["in_sync"], true);
+    }
+}
