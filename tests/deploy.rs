@@ -15,6 +15,7 @@ use crate::support::project::TestProject;
 
 #[cfg(feature = "e2e")]
 mod e2e;
+mod sim;
 
 fn desired(role: &str, slot: u32, version: &str, seed: &str) -> Desired {
     Desired {
@@ -148,6 +149,13 @@ const SECRETS: [(&str, &str); 3] = [
 /// Records one fake image per role of the `lab` environment and points the
 /// `dev` channel at it. The templates do not exist.
 fn channel_with_fake_images(root: &Path) -> BTreeMap<String, Version> {
+    channel_with(root, |role| Artifact::Local {
+        path: format!(".oxbake/local/templates/{role}-missing.qcow2").into(),
+        sha256: "b".repeat(64).parse().unwrap(),
+    })
+}
+
+fn channel_with(root: &Path, artifact: impl Fn(&str) -> Artifact) -> BTreeMap<String, Version> {
     let registry = Registry::for_project(root);
     let hex = |c: char| c.to_string().repeat(64).parse().unwrap();
     let mut versions = BTreeMap::new();
@@ -156,10 +164,7 @@ fn channel_with_fake_images(root: &Path) -> BTreeMap<String, Version> {
             inputs: hex('a'),
             parent: "base-image:debian-12-test".parse().unwrap(),
             target: "local".into(),
-            artifact: Artifact::Local {
-                path: format!(".oxbake/local/templates/{role}-missing.qcow2").into(),
-                sha256: hex('b'),
-            },
+            artifact: artifact(role),
             repositories: BTreeMap::new(),
             packages: BTreeMap::new(),
             checks: vec![],

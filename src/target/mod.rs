@@ -97,6 +97,15 @@ pub trait Target: Send + Sync {
         let _ = (template, channels);
         Ok(())
     }
+
+    /// Takes away a running VM's NoCloud seed once it has been read (proxmox:
+    /// ejects and deletes the uploaded ISO, which may hold secrets). Targets
+    /// that keep the seed private to the VM (local: a 0600 file in the VM's
+    /// 0700 folder) do nothing.
+    async fn remove_cloud_init(&self, vm: &VmHandle) -> Result<(), TargetError> {
+        let _ = vm;
+        Ok(())
+    }
 }
 
 /// Names of VMs and templates: they become folder and file names locally and

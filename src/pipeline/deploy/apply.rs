@@ -199,6 +199,10 @@ impl Deployer<'_> {
         let result = self.health(guest.as_mut(), vm, &w.desired.role).await;
         let _ = guest.close().await;
         result?;
+        self.target
+            .remove_cloud_init(vm)
+            .await
+            .map_err(target_err("cannot remove the cloud-init seed"))?;
         self.progress.info(format!("vm `{}` is healthy", vm.name));
         Ok(())
     }

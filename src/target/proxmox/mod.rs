@@ -204,6 +204,10 @@ impl Target for ProxmoxTarget {
         seed::set_cloud_init(self, vm, data).await
     }
 
+    async fn remove_cloud_init(&self, vm: &VmHandle) -> Result<(), TargetError> {
+        seed::eject(self, vm).await
+    }
+
     async fn start(&self, vm: &VmHandle) -> Result<(), TargetError> {
         power::start(self, vm).await
     }

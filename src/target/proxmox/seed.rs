@@ -75,6 +75,18 @@ pub(super) async fn set_cloud_init(
     Ok(())
 }
 
+/// Ejects the seed ISO (a deployed VM has read it) and deletes it.
+pub(super) async fn eject(t: &ProxmoxTarget, h: &VmHandle) -> Result<(), TargetError> {
+    let vm = vm_ref(h)?;
+    let change = ConfigChange {
+        drives: vec![(SEED_DRIVE.to_string(), "none,media=cdrom".to_string())],
+        ..Default::default()
+    };
+    let answer = t.client.set_config(&vm, change.to_form()).await?;
+    t.client.finish(answer, t.task_timeout).await?;
+    remove(t, &vm).await
+}
+
 /// Removes the VM's seed ISO from the storage; a missing one is fine.
 pub(super) async fn remove(t: &ProxmoxTarget, vm: &VmRef) -> Result<(), TargetError> {
     let storage = &t.settings.iso_storage;
