@@ -46,17 +46,7 @@ async fn build(
         _ = cancel.wait_for(|c| *c) => return Err(Error::Interrupted),
     };
     let registry = Registry::for_project(&project.root);
-    let pipeline = Pipeline {
-        project: &project,
-        registry: &registry,
-        target: open.target.as_ref(),
-        target_name: open.name.clone(),
-        base_identity: open.base_identity.clone(),
-        connector: &SshConnector,
-        progress: ctx.progress.clone(),
-        cancel,
-        log_dir: project.root.join(".oxbake/logs"),
-    };
+    let pipeline = pipeline(ctx, &project, &registry, &open, cancel);
     let outcomes = pipeline.build(&roles, &args.opts).await?;
     let mut text = String::new();
     for o in &outcomes {
@@ -84,4 +74,25 @@ async fn build(
     ctx.out
         .result(&text, &json!({ "target": open.name, "roles": outcomes }));
     Ok(())
+}
+
+/// The build pipeline over an opened target (`build` and `nightly`).
+pub(super) fn pipeline<'a>(
+    ctx: &Ctx<'_>,
+    project: &'a crate::project::Project,
+    registry: &'a Registry,
+    open: &'a targets::OpenTarget,
+    cancel: watch::Receiver<bool>,
+) -> Pipeline<'a> {
+    Pipeline {
+        project,
+        registry,
+        target: open.target.as_ref(),
+        target_name: open.name.clone(),
+        base_identity: open.base_identity.clone(),
+        connector: &SshConnector,
+        progress: ctx.progress.clone(),
+        cancel,
+        log_dir: project.root.join(".oxbake/logs"),
+    }
 }

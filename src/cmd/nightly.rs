@@ -8,7 +8,6 @@ use tokio::sync::watch;
 use super::{Ctx, targets};
 use crate::config::TargetSettings;
 use crate::error::Error;
-use crate::guest::SshConnector;
 use crate::pipeline::nightly::{
     self, AptSource, Nightly, NightlySteps, Planner, RepoFetcher, StepFailure,
 };
@@ -16,7 +15,6 @@ use crate::pipeline::prune_plan::PruneAction;
 use crate::pipeline::{
     BuildOptions, BuildOutcome, Pipeline, PromoteCtx, PromoteRequest, PruneCtx, promote, prune,
 };
-use crate::project::Project;
 use crate::registry::{Registry, Version};
 use crate::target::local::base::{BootstrapOptions, default_cache_dir};
 
@@ -55,7 +53,7 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
         let (cancel_tx, cancel) = watch::channel(false);
         let signals = tokio::spawn(super::signals::watch(cancel_tx));
         let steps = PipelineSteps {
-            pipeline: pipeline(ctx, &project, &registry, &open, cancel),
+            pipeline: super::build::pipeline(ctx, &project, &registry, &open, cancel),
         };
         nightly.steps = Some(&steps);
         let report = nightly.run().await;
@@ -71,26 +69,6 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
         Err(Error::Failed(
             "the nightly failed (see the report)".to_owned(),
         ))
-    }
-}
-
-fn pipeline<'a>(
-    ctx: &Ctx<'_>,
-    project: &'a Project,
-    registry: &'a Registry,
-    open: &'a targets::OpenTarget,
-    cancel: watch::Receiver<bool>,
-) -> Pipeline<'a> {
-    Pipeline {
-        project,
-        registry,
-        target: open.target.as_ref(),
-        target_name: open.name.clone(),
-        base_identity: open.base_identity.clone(),
-        connector: &SshConnector,
-        progress: ctx.progress.clone(),
-        cancel,
-        log_dir: project.root.join(".oxbake/logs"),
     }
 }
 

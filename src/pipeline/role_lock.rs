@@ -6,7 +6,7 @@
 //! wait. Different roles never wait for each other here.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -77,12 +77,7 @@ impl RoleLock {
     }
 
     fn write_pid(&mut self, pid: Option<u32>) -> std::io::Result<()> {
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
-        if let Some(pid) = pid {
-            writeln!(self.file, "{pid}")?;
-        }
-        self.file.flush()
+        crate::registry::write_pid(&mut self.file, pid)
     }
 }
 

@@ -83,13 +83,19 @@ impl RegistryLock {
     }
 
     fn write_pid(&mut self, pid: Option<u32>) -> std::io::Result<()> {
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
-        if let Some(pid) = pid {
-            writeln!(self.file, "{pid}")?;
-        }
-        self.file.flush()
+        write_pid(&mut self.file, pid)
     }
+}
+
+/// Replaces a lock file's content with `pid` (or nothing), so that a
+/// process waiting for the lock can say whom it waits for.
+pub(crate) fn write_pid(file: &mut File, pid: Option<u32>) -> std::io::Result<()> {
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0))?;
+    if let Some(pid) = pid {
+        writeln!(file, "{pid}")?;
+    }
+    file.flush()
 }
 
 impl Drop for RegistryLock {

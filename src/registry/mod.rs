@@ -32,6 +32,7 @@ pub use channels::{ChannelAction, ChannelChange, Channels, HistoryEntry};
 pub use diff::{PackageChange, PackageDiff};
 pub use error::RegistryError;
 pub use fields::{Parent, Sha256};
+pub(crate) use lock::write_pid;
 pub use lock::{LockMode, RegistryLock};
 pub use names::{ImageRef, is_valid_name};
 pub use record::{Artifact, BuilderIdentity, CheckResult, ImageRecord, NewImage, Revocation};

@@ -67,15 +67,7 @@ impl Deployer<'_> {
 
     /// Destroys every VM of the environment.
     pub async fn destroy_all(&self) -> Result<Vec<String>, DeployError> {
-        let listed = self
-            .target
-            .list_vms()
-            .await
-            .map_err(|source| DeployError::Target {
-                vm: format!("{}-*", self.env_name),
-                what: "cannot list VMs",
-                source,
-            })?;
+        let listed = self.listed().await?;
         let mut gone = Vec::new();
         for vm in super::plan::Existing::of_env(&listed, self.env_name) {
             self.remove(&vm.handle).await?;

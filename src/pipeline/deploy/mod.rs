@@ -159,15 +159,7 @@ impl Deployer<'_> {
             hash_key: key.private_openssh().map_err(DeployError::key)?,
         };
         let wanted = self.wanted(&maker, &templates)?;
-        let listed = self
-            .target
-            .list_vms()
-            .await
-            .map_err(|source| DeployError::Target {
-                vm: format!("{}-*", self.env_name),
-                what: "cannot list VMs",
-                source,
-            })?;
+        let listed = self.listed().await?;
         let existing = Existing::of_env(&listed, self.env_name);
         let desired: Vec<Desired> = wanted.iter().map(|w| w.desired.clone()).collect();
         Ok(Prepared {
@@ -179,6 +171,18 @@ impl Deployer<'_> {
     }
 
     /// Each role's (version, template) from the environment's channel.
+    /// The target's VMs (every environment's; callers pick theirs).
+    async fn listed(&self) -> Result<Vec<crate::target::ManagedVm>, DeployError> {
+        self.target
+            .list_vms()
+            .await
+            .map_err(|source| DeployError::Target {
+                vm: format!("{}-*", self.env_name),
+                what: "cannot list VMs",
+                source,
+            })
+    }
+
     fn templates(&self) -> Result<BTreeMap<String, (String, TemplateRef)>, DeployError> {
         let channel = self.env.channel.get_ref();
         let channels = self.registry.channels()?;
