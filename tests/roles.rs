@@ -155,11 +155,14 @@ impl Roles {
     }
 
     /// The role's checks whose command is exactly `run`.
+    /// The role's checks that run `run`, alone or as the last command
+    /// (after a wait loop, say).
     pub fn checks(&self, role: &str, run: &str) -> Vec<&Check> {
+        let last = format!("; {run}");
         self.recipe(role)
             .checks
             .iter()
-            .filter(|c| c.run == run)
+            .filter(|c| c.run == run || c.run.ends_with(&last))
             .collect()
     }
 }
