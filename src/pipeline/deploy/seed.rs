@@ -171,7 +171,9 @@ impl SeedMaker<'_> {
             "version": 2,
             "ethernets": { "eth0": {
                 "addresses": [format!("{}/{}", vm.address, net.prefix)],
-                "routes": [{ "to": "default", "via": net.gateway.to_string() }],
+                // `to: default` needs cloud-init 23.1+; Debian 12 has 22.4
+                // ("Address default is not a valid ip address").
+                "routes": [{ "to": "0.0.0.0/0", "via": net.gateway.to_string() }],
                 "nameservers": nameservers,
             }},
         });

@@ -48,8 +48,25 @@ pub(super) async fn make(
     let answer = t.client.set_config(&vm, change.to_form()).await?;
     t.client.finish(answer, t.task_timeout).await?;
     seed::remove(t, &vm).await?;
-    let answer = t.client.convert_to_template(&vm).await?;
-    t.client.finish(answer, t.task_timeout).await?;
+    let converted = match t.client.convert_to_template(&vm).await {
+        Ok(answer) => t.client.finish(answer, t.task_timeout).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = converted {
+        // Still a VM: give it back its labels, so that the build's clean-up
+        // (and `oxbake gc`) find it by its run id.
+        if let Some(labels) = &labels {
+            let back = ConfigChange {
+                tags: Some(labels::vm_tags(labels)),
+                description: Some(labels::vm_description(labels)),
+                ..Default::default()
+            };
+            if let Ok(answer) = t.client.set_config(&vm, back.to_form()).await {
+                let _ = t.client.finish(answer, t.task_timeout).await;
+            }
+        }
+        return Err(e.into());
+    }
     let h = handle(name, &vm);
     Ok(TemplateRef {
         name: h.name,
