@@ -96,7 +96,7 @@ fn a_second_build_of_the_same_role_waits_for_the_first() {
     assert!(
         second
             .stderr
-            .contains("is building `r1` in this project; waiting for it to finish"),
+            .contains("is building or promoting `r1` in this project; waiting for it to finish"),
         "{}",
         second.stderr
     );
@@ -153,4 +153,44 @@ fn an_interrupt_ends_the_wait_for_the_lock() {
     let first = first.join().unwrap();
     assert_eq!(first.code, 1, "{}", first.stderr);
     assert_eq!(s.sim.vmids(), [BASE_VMID], "no VM left");
+}
+
+#[test]
+fn a_promote_waits_for_a_build_of_its_role_and_a_prune_does_not() {
+    let s = setup(6);
+    // The seeded `earlier` image is in `dev`; a recipe lets it be built.
+    s.project
+        .write("recipes/earlier.toml", &root_role("earlier"));
+    let version = oxbake::registry::Registry::for_project(s.project.root())
+        .latest("earlier", true)
+        .unwrap()
+        .unwrap()
+        .version
+        .to_string();
+    let before = RegistrySnapshot::take(s.project.root());
+    let building = spawn_build(&s.project, "earlier");
+    wait_for_vms(&s.sim, 1);
+
+    let prune = build(s.project.root(), &["prune"]).run();
+    assert_eq!(prune.code, 0, "{}", prune.stderr);
+    assert!(!prune.stderr.contains("waiting for it"), "{}", prune.stderr);
+    assert_eq!(s.sim.vmids().len(), 2, "the build still holds its VM");
+
+    let promote = build(
+        s.project.root(),
+        &["promote", "earlier", &version, "--to", "dev"],
+    )
+    .run();
+    let built = building.join().unwrap();
+    assert_eq!(built.code, 1, "{}", built.stderr);
+    assert_eq!(promote.code, 0, "{}", promote.stderr);
+    assert!(
+        promote.stderr.contains(
+            "is building or promoting `earlier` in this project; waiting for it to finish"
+        ),
+        "{}",
+        promote.stderr
+    );
+    assert_eq!(s.sim.vmids(), [BASE_VMID], "no VM left");
+    assert_eq!(before.changes(s.project.root()), Vec::<String>::new());
 }

@@ -1,12 +1,14 @@
 //! `oxbake promote`, `oxbake rollback` and `oxbake revoke`.
 
 use serde_json::json;
+use tokio::sync::watch;
 
 use super::{Ctx, targets};
 use crate::error::Error;
 use crate::guest::SshConnector;
 use crate::pipeline::promote::{self, PromoteCtx, PromoteRequest, operator};
 use crate::pipeline::revoke;
+use crate::pipeline::role_lock::{self, RoleLock};
 use crate::pipeline::rollback::{self, RollbackRequest};
 use crate::registry::{Registry, Version};
 
@@ -32,6 +34,14 @@ pub async fn promote(ctx: &Ctx<'_>, args: &PromoteArgs<'_>) -> Result<(), Error>
         who: &who,
     };
     // Refusals need no target: the gates run before anything is opened.
+    promote::gates(&project, &registry, &req)?;
+    // One promotion (or bake) of a role at a time: a second promote waits,
+    // then judges again (the first may have done its work).
+    // No signal handler here: Ctrl-C while waiting ends the process at once
+    // (nothing to clean up yet; the kernel drops the lock).
+    let (_never, cancel) = watch::channel(false);
+    let locks = role_lock::locks_dir(&project.root.join(".oxbake/logs"));
+    let _lock = RoleLock::acquire(&locks, args.role, &ctx.progress, &cancel).await?;
     let record = promote::gates(&project, &registry, &req)?;
     let open = targets::open(
         &project,

@@ -1,4 +1,4 @@
-//! One bake of a role at a time in a project: `.oxbake/locks/ROLE.lock`
+//! One bake or promotion of a role at a time in a project: `.oxbake/locks/ROLE.lock`
 //! (an advisory lock holding the holder's pid) is held while a role is
 //! considered and baked. A second oxbake that wants the same role waits,
 //! says which process it waits for, and then looks at the registry again:
@@ -62,8 +62,8 @@ impl RoleLock {
                     .map(|pid| format!(" (pid {pid})"))
                     .unwrap_or_default();
                 progress.info(format!(
-                    "{role}: another oxbake process{who} is building `{role}` in this \
-                     project; waiting for it to finish"
+                    "{role}: another oxbake process{who} is building or promoting `{role}` \
+                     in this project; waiting for it to finish"
                 ));
             }
             tokio::select! {

@@ -6,6 +6,7 @@
 #![cfg(feature = "e2e")]
 
 mod acceptance;
+mod deploy;
 mod minimal;
 
 use std::path::PathBuf;

@@ -1,0 +1,136 @@
+//! `oxbake deploy` and `oxbake destroy` on the QEMU-backed simulator: a
+//! one-VM environment deploys from the channel's template (clone, NoCloud
+//! seed ISO with the static address, start, cloud-init done, checks), the
+//! seed ISO is gone once the VM is healthy, a second deploy does nothing,
+//! a revoked version is refused, and destroy leaves only templates.
+
+use oxbake::registry::Registry;
+
+use crate::support::e2e::vm_lock;
+use crate::support::pve_sim::PveSim;
+use crate::support::qemu::Reaper;
+
+use super::{assert_ok, assert_only_templates, latest, project};
+
+const MINI: &str = r#"role = "dmini"
+description = "test role: one step, one check that needs the deployed values"
+
+[[step]]
+name = "write a marker"
+kind = "shell"
+run = "echo baked-on-sim > /etc/oxbake-sim-marker"
+
+[[check]]
+name = "the marker is there"
+run = "cat /etc/oxbake-sim-marker"
+stdout_contains = ["baked-on-sim"]
+
+[[check]]
+name = "the deployed greeting arrived by cloud-init"
+run = "cat /etc/oxbake-greeting"
+stdout_contains = ["hello from simlab"]
+deployed_only = true
+
+[deploy]
+values = ["greeting"]
+commands = ["test -s /etc/oxbake-greeting"]
+
+[[deploy.template]]
+source = "dmini/greeting.j2"
+dest = "/etc/oxbake-greeting"
+"#;
+
+/// QEMU's user network gives every guest 10.0.2.15 behind 10.0.2.2, so
+/// the environment's static address is that one.
+const ENV: &str = r#"
+[environments.simlab]
+target = "sim"
+channel = "dev"
+user = "ops"
+ssh_keys = []
+
+[environments.simlab.network]
+prefix = 24
+gateway = "10.0.2.2"
+dns = ["10.0.2.3"]
+
+[environments.simlab.roles.dmini]
+addresses = ["10.0.2.15"]
+memory_mib = 1024
+
+[environments.simlab.roles.dmini.values]
+greeting = "hello from simlab"
+"#;
+
+#[test]
+fn an_environment_deploys_and_is_destroyed_on_the_simulator() {
+    let _vms = vm_lock();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (sim, guests) = runtime.block_on(PveSim::start_qemu_backed());
+    let _reaper = Reaper(guests.dir().to_path_buf());
+    let project = project(&sim, "pve-deploy-project");
+    project.write("recipes/dmini.toml", MINI);
+    project.write("templates/dmini/greeting.j2", "{{ env.greeting }}\n");
+    let config = project.read("oxbake.toml");
+    project.write("oxbake.toml", &format!("{config}{ENV}"));
+
+    let build = PveSim::oxbake(&project, &["build", "dmini", "--target", "sim"]);
+    assert_ok(&build, &guests, "oxbake build dmini --target sim");
+    let record = latest(&project, "dmini");
+    let template = match &record.artifact {
+        oxbake::registry::Artifact::Proxmox { vmid, .. } => *vmid,
+        other => panic!("not a proxmox artifact: {other:?}"),
+    };
+    let registry = Registry::for_project(project.root());
+    registry
+        .set_channel("dmini", "dev", &record.version, "test", "deploy on sim")
+        .unwrap();
+
+    let deploy = PveSim::oxbake(&project, &["deploy", "simlab", "--json"]);
+    assert_ok(&deploy, &guests, "oxbake deploy simlab");
+    let deployed: Vec<u32> = sim
+        .vmids()
+        .into_iter()
+        .filter(|id| sim.vm(*id).is_some_and(|vm| !vm.is_template()))
+        .collect();
+    assert_eq!(deployed.len(), 1, "one deployed VM: {deployed:?}");
+    let vm = sim.vm(deployed[0]).unwrap();
+    let tags: Vec<&str> = vm.config["tags"].split(';').collect();
+    let version_tag = format!("v-{}", record.version);
+    for tag in [
+        "oxbake",
+        "role-dmini",
+        "kind-deployed",
+        "env-simlab",
+        &version_tag,
+    ] {
+        assert!(tags.contains(&tag), "{tag} missing from {tags:?}");
+    }
+    let volumes: Vec<String> = sim.volumes().into_iter().map(|(v, _)| v).collect();
+    assert!(
+        volumes.is_empty(),
+        "the seed ISO stays after health: {volumes:?}"
+    );
+
+    let again = PveSim::oxbake(&project, &["deploy", "simlab"]);
+    assert_ok(&again, &guests, "second oxbake deploy simlab");
+    assert_eq!(
+        again.stdout(),
+        "nothing to do: environment `simlab` is up to date\n"
+    );
+
+    registry
+        .revoke("dmini", &record.version, "bad marker", "test")
+        .unwrap();
+    let refused = PveSim::oxbake(&project, &["deploy", "simlab"]);
+    assert_eq!(refused.code(), 1, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("is revoked: bad marker"),
+        "{}",
+        refused.stderr()
+    );
+
+    let destroy = PveSim::oxbake(&project, &["destroy", "simlab"]);
+    assert_ok(&destroy, &guests, "oxbake destroy simlab");
+    assert_only_templates(&sim, &guests, &[template]);
+}
