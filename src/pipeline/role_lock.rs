@@ -6,7 +6,6 @@
 //! wait. Different roles never wait for each other here.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -58,7 +57,7 @@ impl RoleLock {
             }
             if !said {
                 said = true;
-                let who = holder_pid(&file)
+                let who = crate::registry::holder_pid(&file)
                     .map(|pid| format!(" (pid {pid})"))
                     .unwrap_or_default();
                 progress.info(format!(
@@ -92,13 +91,6 @@ impl Drop for RoleLock {
 /// Where the role locks of a project live, beside its logs.
 pub fn locks_dir(log_dir: &Path) -> PathBuf {
     log_dir.with_file_name("locks")
-}
-
-fn holder_pid(mut file: &File) -> Option<u32> {
-    let mut text = String::new();
-    file.seek(SeekFrom::Start(0)).ok()?;
-    file.read_to_string(&mut text).ok()?;
-    text.trim().parse().ok()
 }
 
 #[cfg(test)]

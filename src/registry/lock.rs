@@ -119,7 +119,7 @@ fn try_lock(file: &File, mode: LockMode) -> Result<(), TryLockError> {
 }
 
 /// The pid an exclusive holder wrote, if there is one (shared holders write none).
-fn holder_pid(mut file: &File) -> Option<u32> {
+pub(crate) fn holder_pid(mut file: &File) -> Option<u32> {
     let mut text = String::new();
     file.seek(SeekFrom::Start(0)).ok()?;
     file.read_to_string(&mut text).ok()?;
