@@ -55,7 +55,8 @@ pub fn clone(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     if let Some(net0) = config.get_mut("net0") {
         *net0 = replace_mac(net0, &mac);
     }
-    for value in config.values_mut() {
+    // Disk volumes follow the new id; the name stays what was asked for.
+    for (_, value) in config.iter_mut().filter(|(k, _)| *k != "name") {
         *value = value
             .replace(&format!("-{src}-"), &format!("-{newid}-"))
             .replace("base-", "vm-");
