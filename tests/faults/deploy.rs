@@ -145,7 +145,9 @@ fn earlier_vm(runtime: &tokio::runtime::Runtime, sim: &PveSim) -> (u32, SimVm) {
         target.start(&vm).await.expect("start the earlier VM");
         vm
     });
-    let vmid: u32 = vm.id.parse().expect("a vmid");
+    // The handle's id is `NODE/VMID`.
+    let vmid = vm.id.rsplit('/').next().and_then(|id| id.parse().ok());
+    let vmid: u32 = vmid.expect("a vmid");
     (vmid, sim.vm(vmid).expect("the earlier VM"))
 }
 
