@@ -131,12 +131,15 @@ impl Smoke<'_> {
                 return Err(interrupted());
             }
         };
-        let result = cancel::unless_interrupted(
+        let examined = cancel::unless_interrupted(
             &self.cancel,
             self.examine(&vm, &spec.name, template, recipe, builder),
         )
-        .await
-        .unwrap_or_else(|| Err(interrupted()));
+        .await;
+        let result = match examined {
+            Some(result) => result,
+            None => Err(interrupted()),
+        };
         match self.target.destroy(&vm).await {
             Ok(()) => self
                 .progress

@@ -8,6 +8,10 @@
 mod deploy;
 #[cfg(feature = "e2e")]
 mod guest;
+#[cfg(feature = "e2e")]
+mod guest_fork;
+#[cfg(feature = "e2e")]
+mod guest_rows;
 pub mod leftovers;
 mod local;
 mod local_disk;
