@@ -3,9 +3,7 @@
 //! deploy-only ones too) before anything else happens; a replacement is
 //! healthy before the VM it replaces is destroyed (rolling). A new VM that
 //! does not become healthy is removed and the deploy stops, so the old one
-//! keeps serving. An interrupt stops before the next step; a VM being
-//! made is removed (its creation may finish first, so that it can be
-//! found), a VM being destroyed is destroyed.
+//! keeps serving.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -34,7 +32,9 @@ pub struct Done {
 }
 
 impl Deployer<'_> {
-    /// Applies `prepared.plan`, in order.
+    /// Applies `prepared.plan`, in order. An interrupt stops before the
+    /// next step; a VM being made is removed (its creation may finish
+    /// first, so that it can be found), a VM being destroyed is destroyed.
     pub async fn apply(&self, prepared: Prepared) -> Result<Vec<Done>, DeployError> {
         let deploy_id = hex::encode(rand::random::<[u8; 4]>());
         let mut taken = prepared.taken.clone();
