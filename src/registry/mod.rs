@@ -20,6 +20,7 @@ mod fields;
 mod lock;
 mod names;
 mod record;
+mod record_text;
 mod remove;
 pub mod report;
 mod store;
