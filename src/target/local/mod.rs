@@ -17,6 +17,7 @@ pub mod base;
 mod base_disk;
 pub mod base_meta;
 mod base_rootfs;
+mod files;
 pub mod import;
 mod lifecycle;
 mod netdev;
