@@ -1,35 +1,16 @@
-use std::collections::BTreeMap;
-
 use super::*;
-use crate::registry::{Artifact, CheckResult, NewImage, Revocation};
+use crate::registry::Revocation;
 
 const LABEL: &str = "images/ui/2026.11.25.1.toml";
 
 fn record() -> ImageRecord {
-    let sha = |c: char| c.to_string().repeat(64).parse().unwrap();
-    let image = NewImage {
-        inputs: sha('a'),
-        parent: "base@2026.11.24.1".parse().unwrap(),
-        target: "local".into(),
-        artifact: Artifact::Local {
-            path: "/var/lib/oxbake/ui.qcow2".into(),
-            sha256: sha('b'),
-        },
-        repositories: BTreeMap::from([("deb.debian.org_debian_InRelease".into(), sha('c'))]),
-        packages: BTreeMap::from([
-            ("nginx".into(), "1.22.1-9".into()),
-            ("libstdc++6".into(), "12.2.0-14".into()),
-            ("bsdutils".into(), "1:2.38.1-5+deb12u3".into()),
-            ("ca-certificates".into(), "20250419~deb12u2".into()),
-        ]),
-        checks: vec![CheckResult {
-            name: "nginx".into(),
-            command: "systemctl is-active nginx\n[packages]\nx = \"1\"".into(),
-            passed: true,
-            detail: "active".into(),
-        }],
-        builder: None,
-    };
+    let mut image = crate::registry::tests::image(&[("nginx", true)]);
+    image.packages.extend([
+        ("bsdutils".into(), "1:2.38.1-5+deb12u3".into()),
+        ("ca-certificates".into(), "20250419~deb12u2".into()),
+    ]);
+    // Text that looks like the table inside a string after it.
+    image.checks[0].command = "systemctl is-active nginx\n[packages]\nx = \"1\"".into();
     let mut record = ImageRecord::new(
         "ui",
         "2026.11.25.1".parse().unwrap(),

@@ -21,7 +21,7 @@ fn sha(byte: char) -> Sha256 {
     byte.to_string().repeat(64).parse().unwrap()
 }
 
-fn image(checks: &[(&str, bool)]) -> NewImage {
+pub(super) fn image(checks: &[(&str, bool)]) -> NewImage {
     NewImage {
         inputs: sha('a'),
         parent: "base@2026.11.24.1".parse().unwrap(),
