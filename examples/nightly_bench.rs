@@ -230,6 +230,10 @@ fn registry_ops(registry: &Registry) -> Result<()> {
         registry.list(None)?;
         Ok(())
     })?;
+    time("summaries (what `ls` reads, 10,000)", || {
+        registry.summaries(None)?;
+        Ok(())
+    })?;
     time("versions (one role, 2,500)", || {
         registry.versions("ui")?;
         Ok(())

@@ -8,7 +8,6 @@
 //! file, and every file with an error, is parsed whole, so errors keep their
 //! `path:line:column`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -18,15 +17,40 @@ use super::{ImageRecord, RegistryError, toml_file};
 
 /// Parses the record file shown as `label`.
 pub(crate) fn parse(label: &Path, text: &str) -> Result<ImageRecord, RegistryError> {
-    match quick(text) {
+    match quick(text, Packages::Read) {
         Some(record) => Ok(record),
         None => toml_file::parse(label, text),
     }
 }
 
+/// Parses and checks the record file shown as `label` like [`parse`], but
+/// leaves the record's `packages` empty (for summaries).
+pub(crate) fn parse_without_packages(
+    label: &Path,
+    text: &str,
+) -> Result<ImageRecord, RegistryError> {
+    let mut record = match quick(text, Packages::Skip) {
+        Some(record) => record,
+        None => toml_file::parse(label, text)?,
+    };
+    record.packages.clear();
+    Ok(record)
+}
+
+/// Whether the package list is built or only checked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Packages {
+    Read,
+    Skip,
+}
+
 /// The record, if the quick way applies and finds no error.
-fn quick(text: &str) -> Option<ImageRecord> {
-    let (before, packages, after) = split(text)?;
+fn quick(text: &str, packages: Packages) -> Option<ImageRecord> {
+    let Split {
+        before,
+        entries,
+        after,
+    } = split(text)?;
     // A cut inside a multi-line string, array or inline table would leave
     // `before` unterminated.
     DeTable::parse(before).ok()?;
@@ -36,13 +60,26 @@ fn quick(text: &str) -> Option<ImageRecord> {
         return None;
     }
     let mut record = ImageRecord::deserialize(Deserializer::from(table)).ok()?;
-    record.packages = packages;
+    if packages == Packages::Read {
+        record.packages = entries
+            .into_iter()
+            .map(|(name, version)| (name.to_owned(), version.to_owned()))
+            .collect();
+    }
     Some(record)
 }
 
-/// The text before the `[packages]` header, the table's entries, and the
-/// text from the next header on.
-fn split(text: &str) -> Option<(&str, BTreeMap<String, String>, &str)> {
+/// A record's text cut around its `[packages]` table.
+struct Split<'a> {
+    /// The text before the `[packages]` header.
+    before: &'a str,
+    /// The table's `(name, version)` entries.
+    entries: Vec<(&'a str, &'a str)>,
+    /// The text from the next header on.
+    after: &'a str,
+}
+
+fn split(text: &str) -> Option<Split<'_>> {
     let start = header_offset(text)?;
     let body = &text[start + "[packages]\n".len()..];
     let mut entries: Vec<(&str, &str)> = Vec::new();
@@ -64,11 +101,11 @@ fn split(text: &str) -> Option<(&str, BTreeMap<String, String>, &str)> {
         }
         consumed += line.len();
     }
-    let packages = entries
-        .into_iter()
-        .map(|(name, version)| (name.to_owned(), version.to_owned()))
-        .collect();
-    Some((&text[..start], packages, &body[consumed..]))
+    Some(Split {
+        before: &text[..start],
+        entries,
+        after: &body[consumed..],
+    })
 }
 
 /// Where the line `[packages]` starts.

@@ -34,10 +34,10 @@ fn a_written_record_is_read_the_quick_way_and_means_the_same() {
     let expected = record();
     let text = toml::to_string(&expected).unwrap();
     assert!(text.contains("\"libstdc++6\" = \"12.2.0-14\"\n"), "{text}");
-    assert_eq!(quick(&text), Some(expected.clone()));
+    assert_eq!(quick(&text, Packages::Read), Some(expected.clone()));
     assert_eq!(full(&text).unwrap(), expected);
     let with_header = format!("# oxbake image record\n{text}");
-    assert_eq!(quick(&with_header), Some(expected));
+    assert_eq!(quick(&with_header, Packages::Read), Some(expected));
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn packages_at_the_end_or_hand_spaced_are_read_the_quick_way() {
         .replace("nginx = ", "  nginx\t=   ")
         .replace("[packages]\n", "[packages]\n\n");
     assert!(spaced.trim_end().ends_with('"'), "{spaced}");
-    assert_eq!(quick(&spaced), Some(expected));
+    assert_eq!(quick(&spaced, Packages::Read), Some(expected));
 }
 
 /// Each of these texts must be parsed whole: the quick way could differ.
@@ -76,7 +76,7 @@ fn anything_unusual_is_parsed_whole_with_the_same_result() {
         text.replace("nginx = \"1.22.1-9\"", "nginx = \"1\"\nnginx = \"2\""),
     ];
     for case in cases {
-        assert_eq!(quick(&case), None, "{case}");
+        assert_eq!(quick(&case, Packages::Read), None, "{case}");
         let label = Path::new(LABEL);
         match (parse(label, &case), full(&case)) {
             (Ok(a), Ok(b)) => assert_eq!(a, b),
@@ -99,4 +99,21 @@ fn an_error_in_the_packages_table_points_at_its_line_and_column() {
     let twice = text.replace("nginx = \"1.22.1-9\"", "nginx = \"1\"\nnginx = \"2\"");
     let err = parse(Path::new(LABEL), &twice).unwrap_err().to_string();
     assert!(err.starts_with(&format!("{LABEL}:{}:", line + 1)), "{err}");
+}
+
+#[test]
+fn without_packages_everything_else_is_read_and_errors_still_count() {
+    let mut expected = record();
+    let text = toml::to_string(&expected).unwrap();
+    expected.packages.clear();
+    let label = Path::new(LABEL);
+    assert_eq!(parse_without_packages(label, &text).unwrap(), expected);
+    let quoted = text.replace("nginx = ", "\"nginx\" = ");
+    assert_eq!(parse_without_packages(label, &quoted).unwrap(), expected);
+    let broken = text.replace("nginx = \"1.22.1-9\"", "nginx = 1.22");
+    let skipped = parse_without_packages(label, &broken).unwrap_err();
+    assert_eq!(
+        skipped.to_string(),
+        parse(label, &broken).unwrap_err().to_string()
+    );
 }
