@@ -20,11 +20,14 @@ impl Registry {
     /// records without their package lists, which are not built (each file
     /// is still read whole and checked, so a broken one is an error).
     pub fn summaries(&self, role: Option<&str>) -> Result<Vec<ImageSummary>, RegistryError> {
-        self.newest_first(role, |role| {
-            self.each_version(role, |v| {
-                let record = self.read_record(role, v, record_text::parse_without_packages)?;
-                Ok(ImageSummary::from(record))
-            })
+        self.newest_first(role, |role| self.role_summaries(role))
+    }
+
+    /// The summaries of every version of `role`, oldest first.
+    pub(crate) fn role_summaries(&self, role: &str) -> Result<Vec<ImageSummary>, RegistryError> {
+        self.each_version(role, |v| {
+            let record = self.read_record(role, v, record_text::parse_without_packages)?;
+            Ok(ImageSummary::from(record))
         })
     }
 
