@@ -212,7 +212,7 @@ async fn nightly_noop(project: &Project, registry: &Registry) -> Result<()> {
             channel: Some("dev".into()),
             progress: Progress::silent(),
         };
-        let started = Instant::now();
+        let started = Stopwatch::start();
         let report = nightly.run().await.map_err(|e| format!("{e:?}"))?;
         times.push(started.elapsed());
         if !report.ok() || !report.rebuilt().is_empty() {
@@ -228,6 +228,10 @@ fn registry_ops(registry: &Registry) -> Result<()> {
     let current = registry.latest("ui", false)?.ok_or("no ui")?.inputs;
     time("list (all 10,000 records)", || {
         registry.list(None)?;
+        Ok(())
+    })?;
+    time("summaries (what `ls` reads, 10,000)", || {
+        registry.summaries(None)?;
         Ok(())
     })?;
     time("versions (one role, 2,500)", || {
@@ -278,7 +282,7 @@ fn current_version(registry: &Registry) -> Result<Version> {
 fn time(name: &str, op: impl Fn() -> Result<()>) -> Result<()> {
     let mut times = Vec::new();
     for _ in 0..5 {
-        let started = Instant::now();
+        let started = Stopwatch::start();
         op()?;
         times.push(started.elapsed());
     }
@@ -286,13 +290,56 @@ fn time(name: &str, op: impl Fn() -> Result<()>) -> Result<()> {
     Ok(())
 }
 
-/// Prints the median and the slowest of five runs.
-fn line(name: &str, times: &mut [Duration]) {
-    times.sort();
+/// Wall-clock and CPU time (all threads) of one run. The machine is often
+/// shared, so the CPU time is the steadier figure.
+struct Stopwatch {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl Stopwatch {
+    fn start() -> Self {
+        Self {
+            wall: Instant::now(),
+            cpu: cpu_time(),
+        }
+    }
+
+    fn elapsed(&self) -> (Duration, Duration) {
+        (self.wall.elapsed(), cpu_time().saturating_sub(self.cpu))
+    }
+}
+
+/// User plus system time of this process so far, from `/proc/self/stat`
+/// (clock ticks of 10 ms); zero where that cannot be read.
+fn cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    let total = ticks(11)
+        .zip(ticks(12))
+        .map_or(0, |(user, system)| user + system);
+    Duration::from_millis(total * 10)
+}
+
+/// Prints the median and the slowest of five runs, wall-clock, and the
+/// median CPU time.
+fn line(name: &str, times: &mut [(Duration, Duration)]) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut cpu: Vec<Duration> = times.iter().map(|t| t.1).collect();
+    cpu.sort();
+    times.sort();
     println!(
-        "{name:<42} median {:>9.2} ms   max {:>9.2} ms",
-        ms(times[times.len() / 2]),
-        ms(times[times.len() - 1])
+        "{name:<42} median {:>9.2} ms   max {:>9.2} ms   cpu {:>6.0} ms",
+        ms(times[times.len() / 2].0),
+        ms(times[times.len() - 1].0),
+        ms(cpu[cpu.len() / 2]),
     );
 }

@@ -8,23 +8,17 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::DeValue;
 
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::tomlfile;
+use crate::tomlfile::{self, Kinded};
 
 /// Reads `oxbake.toml`, reporting every problem found.
 pub fn parse(path: &Path, text: &str) -> Result<Config, Diagnostics> {
     let mut problems = Diagnostics::default();
-    let mut doc = DeTable::parse(text).map_err(|e| {
-        let mut all = Diagnostics::default();
-        all.push(tomlfile::diagnostic(path, text, &e));
-        all
-    })?;
-    let raw_targets = doc.get_mut().remove("targets");
-    let config: Result<Config, _> = tomlfile::from_table(path, text, doc);
+    let doc = tomlfile::parse_without::<Config>(path, text, "targets")?;
     let mut targets = BTreeMap::new();
-    if let Some(raw) = raw_targets {
+    if let Some(raw) = doc.taken {
         let span = raw.span();
         match raw.into_inner() {
             DeValue::Table(table) => {
@@ -45,7 +39,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Diagnostics> {
             )),
         }
     }
-    if let Ok(config) = &config {
+    if let Ok(config) = &doc.rest {
         let default = &config.project.default_target;
         if default != "local" && !targets.contains_key(default) && problems.is_empty() {
             let offset = text.find("default_target").unwrap_or(0);
@@ -57,17 +51,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Diagnostics> {
             ));
         }
     }
-    match config {
-        Ok(mut config) if problems.is_empty() => {
-            config.targets = targets;
-            Ok(config)
-        }
-        Ok(_) => Err(problems),
-        Err(d) => {
-            problems.push(d);
-            Err(problems)
-        }
-    }
+    tomlfile::combine(doc.rest, problems, |config| config.targets = targets)
 }
 
 fn parse_target(
@@ -75,33 +59,20 @@ fn parse_target(
     text: &str,
     raw: Spanned<DeValue<'_>>,
 ) -> Result<TargetSettings, Diagnostic> {
-    let span = raw.span();
-    let DeValue::Table(mut table) = raw.into_inner() else {
-        return Err(Diagnostic::at(
-            path,
-            text,
-            span.start,
-            "a target must be a table",
-        ));
-    };
-    let kind = table.remove("kind").ok_or_else(|| {
-        Diagnostic::at(
-            path,
-            text,
-            span.start,
-            "target has no `kind`; expected `local` or `proxmox`",
-        )
-    })?;
-    let rest = Spanned::new(span, DeValue::Table(table));
-    match kind.get_ref().as_str() {
+    let no_kind = "target has no `kind`; expected `local` or `proxmox`";
+    let target = Kinded::split(path, text, raw, "a target must be a table", no_kind)?;
+    let kind_offset = target.kind_offset();
+    match target.name() {
         Some("local") => Ok(TargetSettings::Local(tomlfile::from_value(
-            path, text, rest,
+            path,
+            text,
+            target.rest(),
         )?)),
-        Some("proxmox") => proxmox(path, text, rest).map(TargetSettings::Proxmox),
+        Some("proxmox") => proxmox(path, text, target.rest()).map(TargetSettings::Proxmox),
         _ => Err(Diagnostic::at(
             path,
             text,
-            kind.span().start,
+            kind_offset,
             "unknown target kind; expected `local` or `proxmox`",
         )),
     }

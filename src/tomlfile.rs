@@ -1,13 +1,14 @@
 //! Reading TOML input files into typed values, with every error turned into
 //! a [`Diagnostic`] that points at the offending line and column.
 
+use std::ops::Range;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, Deserializer, ValueDeserializer};
 
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Diagnostics};
 
 /// Parses `text` (the contents of `path`) as a `T`.
 pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Diagnostic> {
@@ -31,6 +32,96 @@ pub fn from_value<T: DeserializeOwned>(
     value: Spanned<DeValue<'_>>,
 ) -> Result<T, Diagnostic> {
     T::deserialize(ValueDeserializer::from(value)).map_err(|e| diagnostic(path, text, &e))
+}
+
+/// A document read as a `T` except the value of one key, taken out raw to
+/// be read on its own (its items' shapes depend on what they hold).
+pub struct Without<'a, T> {
+    pub rest: Result<T, Diagnostic>,
+    pub taken: Option<Spanned<DeValue<'a>>>,
+}
+
+/// Parses `text` (the contents of `path`) as a `T` except the value of `key`.
+pub fn parse_without<'a, T: DeserializeOwned>(
+    path: &Path,
+    text: &'a str,
+    key: &str,
+) -> Result<Without<'a, T>, Diagnostics> {
+    let mut doc = DeTable::parse(text).map_err(|e| {
+        let mut all = Diagnostics::default();
+        all.push(diagnostic(path, text, &e));
+        all
+    })?;
+    let taken = doc.get_mut().remove(key);
+    Ok(Without {
+        rest: from_table(path, text, doc),
+        taken,
+    })
+}
+
+/// The rest of a [`parse_without`] with `finish` applied (it puts the taken
+/// part back) if no problem was found; otherwise every problem, the rest's
+/// own last.
+pub fn combine<T>(
+    rest: Result<T, Diagnostic>,
+    mut problems: Diagnostics,
+    finish: impl FnOnce(&mut T),
+) -> Result<T, Diagnostics> {
+    match rest {
+        Ok(mut value) if problems.is_empty() => {
+            finish(&mut value);
+            Ok(value)
+        }
+        Ok(_) => Err(problems),
+        Err(d) => {
+            problems.push(d);
+            Err(problems)
+        }
+    }
+}
+
+/// A table whose `kind` key picks its shape, with `kind` taken out.
+pub struct Kinded<'a> {
+    pub kind: Spanned<DeValue<'a>>,
+    /// The other keys; the caller may take more before [`Kinded::rest`].
+    pub table: DeTable<'a>,
+    pub span: Range<usize>,
+}
+
+impl<'a> Kinded<'a> {
+    /// Splits `item`; `not_table` and `no_kind` are the errors for an item
+    /// that is no table or has no `kind` (at the item's start).
+    pub fn split(
+        path: &Path,
+        text: &str,
+        item: Spanned<DeValue<'a>>,
+        not_table: &str,
+        no_kind: &str,
+    ) -> Result<Self, Diagnostic> {
+        let span = item.span();
+        let DeValue::Table(mut table) = item.into_inner() else {
+            return Err(Diagnostic::at(path, text, span.start, not_table));
+        };
+        let kind = table
+            .remove("kind")
+            .ok_or_else(|| Diagnostic::at(path, text, span.start, no_kind))?;
+        Ok(Self { kind, table, span })
+    }
+
+    /// The kind's name, if it is a string.
+    pub fn name(&self) -> Option<&str> {
+        self.kind.get_ref().as_str()
+    }
+
+    /// Where the kind's value starts.
+    pub fn kind_offset(&self) -> usize {
+        self.kind.span().start
+    }
+
+    /// The other keys, as one value to read in the kind's shape.
+    pub fn rest(self) -> Spanned<DeValue<'a>> {
+        Spanned::new(self.span, DeValue::Table(self.table))
+    }
 }
 
 /// A parse or type error of the toml crate, as a diagnostic.
@@ -84,5 +175,44 @@ mod tests {
         let text = "name = 5\n";
         let d = parse::<Sample>(Path::new("x.toml"), text).unwrap_err();
         assert_eq!((d.line, d.column), (1, 8), "{d}");
+    }
+
+    #[test]
+    fn a_key_is_taken_out_and_read_by_its_kind() {
+        let text = "name = \"ui\"\n[item]\nkind = \"a\"\nx = 1\n";
+        let path = Path::new("x.toml");
+        let doc = parse_without::<Sample>(path, text, "item").unwrap();
+        let item = Kinded::split(path, text, doc.taken.unwrap(), "not a table", "no kind").unwrap();
+        assert_eq!(item.name(), Some("a"));
+        assert_eq!(item.kind_offset(), text.find("\"a\"").unwrap());
+        assert!(item.table.contains_key("x") && !item.table.contains_key("kind"));
+        let sample = combine(doc.rest, Diagnostics::default(), |s| {
+            s.packages.push("x".into())
+        });
+        assert_eq!(sample.unwrap().packages, ["x"]);
+    }
+
+    #[test]
+    fn an_item_without_a_table_or_kind_is_refused_at_its_start() {
+        let text = "a = 5\n[b]\nx = 1\n";
+        let path = Path::new("x.toml");
+        let mut doc = DeTable::parse(text).unwrap().into_inner();
+        let a = doc.remove("a").unwrap();
+        let Err(d) = Kinded::split(path, text, a, "not a table", "no kind") else {
+            panic!("a number split")
+        };
+        assert_eq!(
+            (d.line, d.column, d.message.as_str()),
+            (1, 5, "not a table")
+        );
+        let b = doc.remove("b").unwrap();
+        let Err(d) = Kinded::split(path, text, b, "not a table", "no kind") else {
+            panic!("no kind split")
+        };
+        assert_eq!(d.message, "no kind");
+        let mut problems = Diagnostics::default();
+        problems.push(d);
+        let rest: Result<Sample, Diagnostic> = parse(path, "name = 1\n");
+        assert_eq!(combine(rest, problems, |_| ()).unwrap_err().len(), 2);
     }
 }

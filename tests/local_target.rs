@@ -218,7 +218,16 @@ async fn builder_vm_becomes_a_template_that_an_overlay_vm_boots_from_body() {
     );
     eprintln!("e2e-builder: powered off in {:?}", t.elapsed());
 
-    let template = target.make_template(&builder, "web-1.0.0").await.unwrap();
+    let meta = oxbake::target::TemplateMeta {
+        role: "web".into(),
+        version: "1.0.0".into(),
+        inputs: "0".repeat(64),
+        parent: None,
+    };
+    let template = target
+        .make_template(&builder, "web-1.0.0", &meta)
+        .await
+        .unwrap();
     let Artifact::Local { path, .. } = &template.artifact else {
         panic!("{template:?}")
     };

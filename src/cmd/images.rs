@@ -8,7 +8,7 @@ use crate::registry::{ImageRef, Registry, Version, drift, report};
 /// registry and that target's templates.
 pub async fn ls(ctx: &Ctx<'_>, role: Option<&str>, target: Option<&str>) -> Result<(), Error> {
     let registry = Registry::for_project(&ctx.project_root()?);
-    let records = registry.list(role)?;
+    let records = registry.summaries(role)?;
     let channels = registry.channels()?;
     let mut text = if records.is_empty() {
         match role {

@@ -571,11 +571,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             self.p.registry.record_try_with(&self.role, |version| {
                 let name = format!("{}-{version}", self.role);
                 let template = handle
-                    .block_on(
-                        self.p
-                            .target
-                            .make_template_with_meta(vm, &name, &meta(version)),
-                    )
+                    .block_on(self.p.target.make_template(vm, &name, &meta(version)))
                     .map_err(|e| self.target_err("cannot make the template", e))?;
                 let artifact = artifact::to_registry(&template.artifact, &self.p.project.root)?;
                 if let Ok(mut slot) = made.lock() {

@@ -10,32 +10,16 @@ use toml::de::{DeTable, DeValue};
 
 use super::model::{Action, Recipe, Step};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::tomlfile;
+use crate::tomlfile::{self, Kinded};
 
 /// Parses a recipe; every problem found is returned, not only the first.
 pub fn parse(path: &Path, text: &str) -> Result<Recipe, Diagnostics> {
     let mut problems = Diagnostics::default();
-    let mut doc = DeTable::parse(text).map_err(|e| one(tomlfile::diagnostic(path, text, &e)))?;
-    let raw_steps = doc.get_mut().remove("step");
-    let recipe: Result<Recipe, _> = tomlfile::from_table(path, text, doc);
-    let steps = raw_steps.map_or_else(Vec::new, |s| parse_steps(path, text, s, &mut problems));
-    match recipe {
-        Ok(mut recipe) if problems.is_empty() => {
-            recipe.steps = steps;
-            Ok(recipe)
-        }
-        Ok(_) => Err(problems),
-        Err(d) => {
-            problems.push(d);
-            Err(problems)
-        }
-    }
-}
-
-fn one(d: Diagnostic) -> Diagnostics {
-    let mut all = Diagnostics::default();
-    all.push(d);
-    all
+    let doc = tomlfile::parse_without::<Recipe>(path, text, "step")?;
+    let steps = doc
+        .taken
+        .map_or_else(Vec::new, |s| parse_steps(path, text, s, &mut problems));
+    tomlfile::combine(doc.rest, problems, |recipe| recipe.steps = steps)
 }
 
 fn parse_steps(
@@ -65,24 +49,17 @@ fn parse_steps(
 }
 
 fn parse_step(path: &Path, text: &str, item: Spanned<DeValue<'_>>) -> Result<Step, Diagnostic> {
-    let span = item.span();
+    let no_kind = format!("step has no `kind`; expected one of {}", kinds());
+    let mut step = Kinded::split(path, text, item, "each step must be a table", &no_kind)?;
     let at = |offset: usize, msg: String| Diagnostic::at(path, text, offset, msg);
-    let DeValue::Table(mut table) = item.into_inner() else {
-        return Err(at(span.start, "each step must be a table".to_owned()));
+    let kind_offset = step.kind_offset();
+    let Some(kind_name) = step.name().map(str::to_owned) else {
+        return Err(at(kind_offset, "`kind` must be a string".to_owned()));
     };
-    let Some(kind) = table.remove("kind") else {
-        return Err(at(
-            span.start,
-            format!("step has no `kind`; expected one of {}", kinds()),
-        ));
-    };
-    let kind_span = kind.span();
-    let Some(kind_name) = kind.get_ref().as_str().map(str::to_owned) else {
-        return Err(at(kind_span.start, "`kind` must be a string".to_owned()));
-    };
-    let name: Option<String> = take(path, text, &mut table, "name")?;
-    let when: Option<Spanned<String>> = take(path, text, &mut table, "when")?;
-    let rest = Spanned::new(span.clone(), DeValue::Table(table));
+    let name: Option<String> = take(path, text, &mut step.table, "name")?;
+    let when: Option<Spanned<String>> = take(path, text, &mut step.table, "when")?;
+    let span = step.span.clone();
+    let rest = step.rest();
     let action = match kind_name.as_str() {
         "apt" => Action::Apt(tomlfile::from_value(path, text, rest)?),
         "file" => Action::File(tomlfile::from_value(path, text, rest)?),
@@ -93,7 +70,7 @@ fn parse_step(path: &Path, text: &str, item: Spanned<DeValue<'_>>) -> Result<Ste
         "group" => Action::Group(tomlfile::from_value(path, text, rest)?),
         other => {
             return Err(at(
-                kind_span.start,
+                kind_offset,
                 format!("unknown step kind `{other}`; expected one of {}", kinds()),
             ));
         }

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Artifact, ImageRecord};
+use super::{Artifact, ImageSummary};
 use crate::target::{self, TemplateRef};
 
 /// What differs between the registry and a target.
@@ -25,8 +25,8 @@ impl Drift {
 }
 
 /// Compares the records of `target_name` with the target's `templates`.
-pub fn compare(records: &[ImageRecord], target_name: &str, templates: &[TemplateRef]) -> Drift {
-    let ours: Vec<&ImageRecord> = records.iter().filter(|r| r.target == target_name).collect();
+pub fn compare(records: &[ImageSummary], target_name: &str, templates: &[TemplateRef]) -> Drift {
+    let ours: Vec<&ImageSummary> = records.iter().filter(|r| r.target == target_name).collect();
     let missing = ours
         .iter()
         .filter(|r| !r.is_revoked() && !templates.iter().any(|t| same(&r.artifact, t)))
@@ -125,9 +125,9 @@ pub fn drift_json(target_name: &str, drift: &Drift) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{NewImage, Revocation};
+    use crate::registry::{ImageRecord, NewImage, Revocation};
 
-    fn record(role: &str, version: &str, target: &str, vmid: u32) -> ImageRecord {
+    fn record(role: &str, version: &str, target: &str, vmid: u32) -> ImageSummary {
         let image = NewImage {
             inputs: "a".repeat(64).parse().unwrap(),
             parent: "base@2026.11.24.1".parse().unwrap(),
@@ -143,7 +143,7 @@ mod tests {
             builder: None,
         };
         let created = "2026-11-25T10:00:00Z".parse().unwrap();
-        ImageRecord::new(role, version.parse().unwrap(), created, image)
+        ImageRecord::new(role, version.parse().unwrap(), created, image).into()
     }
 
     fn template(name: &str, vmid: u32) -> TemplateRef {

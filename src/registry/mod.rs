@@ -17,12 +17,15 @@ mod diff;
 pub mod drift;
 mod error;
 mod fields;
+mod listing;
 mod lock;
 mod names;
 mod record;
+mod record_text;
 mod remove;
 pub mod report;
 mod store;
+mod summary;
 mod table;
 mod toml_file;
 mod version;
@@ -37,6 +40,7 @@ pub(crate) use lock::{holder_pid, write_pid};
 pub use names::{ImageRef, is_valid_name};
 pub use record::{Artifact, BuilderIdentity, CheckResult, ImageRecord, NewImage, Revocation};
 pub use store::{DEFAULT_LOCK_TIMEOUT, Registry};
+pub use summary::ImageSummary;
 pub use version::Version;
 
 #[cfg(test)]

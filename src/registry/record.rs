@@ -122,7 +122,7 @@ impl ImageRecord {
     /// Parses a record from `text`, the contents of the file shown as
     /// `label`. Errors point at `label:line:column`.
     pub fn parse(label: &Path, text: &str) -> Result<Self, RegistryError> {
-        toml_file::parse(label, text)
+        super::record_text::parse(label, text)
     }
 
     /// `role@version`.

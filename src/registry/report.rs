@@ -7,7 +7,7 @@ use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 
 use super::table::render;
-use super::{Artifact, Channels, ImageRecord, Revocation};
+use super::{Artifact, Channels, ImageRecord, ImageSummary, Revocation};
 
 const LS_HEADERS: [&str; 8] = [
     "ROLE",
@@ -21,15 +21,15 @@ const LS_HEADERS: [&str; 8] = [
 ];
 
 /// The `ls` table: one line per record, in the order given
-/// (see [`super::Registry::list`]).
-pub fn ls_table(records: &[ImageRecord], channels: &Channels) -> String {
+/// (see [`super::Registry::summaries`]).
+pub fn ls_table(records: &[ImageSummary], channels: &Channels) -> String {
     if records.is_empty() {
         return "no image versions recorded\n".to_string();
     }
     let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| {
-            let (passed, total) = r.checks_passed();
+            let (passed, total) = r.checks_passed;
             vec![
                 r.role.clone(),
                 r.version.to_string(),
@@ -46,11 +46,11 @@ pub fn ls_table(records: &[ImageRecord], channels: &Channels) -> String {
 }
 
 /// The `ls --json` document: `{"images": [...]}`.
-pub fn ls_json(records: &[ImageRecord], channels: &Channels) -> Value {
+pub fn ls_json(records: &[ImageSummary], channels: &Channels) -> Value {
     let images: Vec<Value> = records
         .iter()
         .map(|r| {
-            let (passed, total) = r.checks_passed();
+            let (passed, total) = r.checks_passed;
             json!({
                 "role": r.role,
                 "version": r.version.to_string(),

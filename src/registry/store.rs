@@ -108,6 +108,16 @@ impl Registry {
 
     /// The record of `role@version`.
     pub fn get(&self, role: &str, version: &Version) -> Result<ImageRecord, RegistryError> {
+        self.read_record(role, version, ImageRecord::parse)
+    }
+
+    /// Reads, parses (with `parse`) and checks the record of `role@version`.
+    pub(crate) fn read_record(
+        &self,
+        role: &str,
+        version: &Version,
+        parse: fn(&Path, &str) -> Result<ImageRecord, RegistryError>,
+    ) -> Result<ImageRecord, RegistryError> {
         names::check_role(role)?;
         let rel = record_rel(role, version);
         let bytes = match fs::read(self.dir.join(&rel)) {
@@ -122,50 +132,9 @@ impl Registry {
         };
         let label = self.label.join(rel);
         let text = toml_file::text(&label, bytes)?;
-        let record = ImageRecord::parse(&label, &text)?;
+        let record = parse(&label, &text)?;
         record.check_identity(&label, &text, role, version)?;
         Ok(record)
-    }
-
-    /// Every record of `role`, oldest first.
-    pub fn records(&self, role: &str) -> Result<Vec<ImageRecord>, RegistryError> {
-        let versions = self.versions(role)?;
-        // Parsing dominates (hundreds of packages per record): one chunk of
-        // versions per core, results kept in version order.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = versions.len().div_ceil(cores).max(64);
-        let parsed: Vec<Result<Vec<ImageRecord>, RegistryError>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = versions
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().map(|v| self.get(role, v)).collect()))
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| {
-                    w.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
-        let mut records = Vec::with_capacity(versions.len());
-        for part in parsed {
-            records.extend(part?);
-        }
-        Ok(records)
-    }
-
-    /// The records `oxbake ls [ROLE]` shows: every role (or just `role`) in
-    /// name order, each one's versions newest first.
-    pub fn list(&self, role: Option<&str>) -> Result<Vec<ImageRecord>, RegistryError> {
-        let roles = match role {
-            Some(role) => vec![role.to_string()],
-            None => self.roles()?,
-        };
-        let mut records = Vec::new();
-        for role in &roles {
-            records.extend(self.records(role)?.into_iter().rev());
-        }
-        Ok(records)
     }
 
     /// The newest record of `role`, optionally passing over revoked ones.

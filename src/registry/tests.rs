@@ -21,7 +21,7 @@ fn sha(byte: char) -> Sha256 {
     byte.to_string().repeat(64).parse().unwrap()
 }
 
-fn image(checks: &[(&str, bool)]) -> NewImage {
+pub(super) fn image(checks: &[(&str, bool)]) -> NewImage {
     NewImage {
         inputs: sha('a'),
         parent: "base@2026.11.24.1".parse().unwrap(),
@@ -273,4 +273,28 @@ fn find_by_inputs_skips_revoked_and_other_inputs() {
     reg.revoke("ui", &a.version, "bad", "me").unwrap();
     assert_eq!(reg.find_by_inputs("ui", &sha('a')).unwrap(), None);
     assert_eq!(reg.list(None).unwrap().len(), 2);
+}
+
+#[test]
+fn summaries_are_the_listed_records_without_packages() {
+    let (_dir, reg) = registry();
+    reg.record("ui", image(&[("nginx", true), ("port", false)]))
+        .unwrap();
+    reg.record("ui", image(&[])).unwrap();
+    reg.record("base", image(&[])).unwrap();
+    let listed: Vec<ImageSummary> = reg
+        .list(None)
+        .unwrap()
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let summaries = reg.summaries(None).unwrap();
+    assert_eq!(summaries, listed);
+    let ids: Vec<String> = summaries.iter().map(ImageSummary::id).collect();
+    assert_eq!(
+        ids,
+        ["base@2026.11.25.1", "ui@2026.11.25.2", "ui@2026.11.25.1"]
+    );
+    assert_eq!(summaries[2].checks_passed, (1, 2));
+    assert_eq!(reg.summaries(Some("ui")).unwrap(), listed[1..]);
 }

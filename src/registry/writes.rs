@@ -121,7 +121,7 @@ impl Registry {
         names::check_channel(channel)?;
         let _lock = self.lock(LockMode::Exclusive)?;
         let usable: BTreeSet<Version> = self
-            .records(role)?
+            .role_summaries(role)?
             .into_iter()
             .filter(|r| !r.is_revoked())
             .map(|r| r.version)

@@ -55,21 +55,15 @@ pub trait Target: Send + Sync {
     async fn shutdown(&self, vm: &VmHandle, timeout: Duration) -> Result<bool, TargetError>;
 
     /// Turns a stopped VM into the template `name` (`ROLE-VERSION`). The VM
-    /// is consumed: afterwards only the template exists.
-    async fn make_template(&self, vm: &VmHandle, name: &str) -> Result<TemplateRef, TargetError>;
-
-    /// Like [`Target::make_template`], and records `meta` where the target
-    /// keeps template metadata (proxmox: tags and the description's JSON
-    /// block). Targets that keep it elsewhere ignore `meta`.
-    async fn make_template_with_meta(
+    /// is consumed: afterwards only the template exists. `meta` is recorded
+    /// where the target keeps template metadata (proxmox: tags and the
+    /// description's JSON block); targets that keep it elsewhere ignore it.
+    async fn make_template(
         &self,
         vm: &VmHandle,
         name: &str,
         meta: &TemplateMeta,
-    ) -> Result<TemplateRef, TargetError> {
-        let _ = meta;
-        self.make_template(vm, name).await
-    }
+    ) -> Result<TemplateRef, TargetError>;
 
     /// Stops the VM if needed and removes everything that belongs to it.
     /// Destroying a VM that no longer exists is not an error.

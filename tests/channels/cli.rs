@@ -5,7 +5,7 @@ use oxbake::pipeline::PromoteError;
 use oxbake::pipeline::promote::{PromoteCtx, PromoteRequest, promote};
 use oxbake::progress::Progress;
 use oxbake::project::Project;
-use oxbake::registry::{ChannelAction, Registry};
+use oxbake::registry::{ChannelAction, Registry, Version};
 
 use super::fake::NoBoot;
 use super::{Img, record, snapshot};
@@ -167,17 +167,23 @@ async fn promoting_to_where_it_already_is_skips_the_smoke_test() {
     );
 }
 
-#[test]
-fn rollback_returns_to_the_previous_version_and_records_it() {
-    let (project, registry) = setup();
-    let v1 = record(&registry, "ui", Img::root()).version;
-    let v2 = record(&registry, "ui", Img::root()).version;
+/// Records two versions of `ui` and sets `prod` to the first, then the second.
+fn prod_moved_twice(registry: &Registry) -> (Version, Version) {
+    let v1 = record(registry, "ui", Img::root()).version;
+    let v2 = record(registry, "ui", Img::root()).version;
     registry
         .set_channel("ui", "prod", &v1, "alice", "first")
         .unwrap();
     registry
         .set_channel("ui", "prod", &v2, "alice", "second")
         .unwrap();
+    (v1, v2)
+}
+
+#[test]
+fn rollback_returns_to_the_previous_version_and_records_it() {
+    let (project, registry) = setup();
+    let (v1, v2) = prod_moved_twice(&registry);
     let run = project.oxbake(&[
         "rollback",
         "ui",
@@ -212,14 +218,7 @@ fn rollback_returns_to_the_previous_version_and_records_it() {
 #[test]
 fn rollback_passes_over_a_revoked_version() {
     let (project, registry) = setup();
-    let v1 = record(&registry, "ui", Img::root()).version;
-    let v2 = record(&registry, "ui", Img::root()).version;
-    registry
-        .set_channel("ui", "prod", &v1, "alice", "first")
-        .unwrap();
-    registry
-        .set_channel("ui", "prod", &v2, "alice", "second")
-        .unwrap();
+    let (v1, _) = prod_moved_twice(&registry);
     let run = project.oxbake(&["revoke", "ui", &v1.to_string(), "--reason", "CVE-2026-2"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert!(registry.get("ui", &v1).unwrap().is_revoked());

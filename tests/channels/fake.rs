@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use oxbake::target::{CloudInit, ManagedVm, Target, TargetError, TemplateRef, VmHandle, VmSpec};
+use oxbake::target::{
+    CloudInit, ManagedVm, Target, TargetError, TemplateMeta, TemplateRef, VmHandle, VmSpec,
+};
 
 #[derive(Default)]
 pub struct NoBoot {
@@ -48,7 +50,12 @@ impl Target for NoBoot {
         Err(TargetError::VmNotFound(vm.name.clone()))
     }
 
-    async fn make_template(&self, vm: &VmHandle, _: &str) -> Result<TemplateRef, TargetError> {
+    async fn make_template(
+        &self,
+        vm: &VmHandle,
+        _: &str,
+        _: &TemplateMeta,
+    ) -> Result<TemplateRef, TargetError> {
         Err(TargetError::VmNotFound(vm.name.clone()))
     }
 

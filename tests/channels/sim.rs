@@ -64,7 +64,7 @@ async fn image(t: &ProxmoxTarget, registry: &Registry) -> (ImageRecord, Template
         inputs: "x".into(),
         parent: None,
     };
-    let tpl = t.make_template_with_meta(&vm, &name, &meta).await.unwrap();
+    let tpl = t.make_template(&vm, &name, &meta).await.unwrap();
     // Point the record at the template (a build records it this way).
     let oxbake::target::Artifact::Proxmox { node, vmid, name } = &tpl.artifact else {
         panic!("proxmox artifact")

@@ -64,7 +64,13 @@ async fn a_failed_conversion_is_reported_and_destroy_cleans_up() {
     let vm = t.create_vm(&spec("web-build", Source::Base)).await.unwrap();
     t.set_cloud_init(&vm, &seed()).await.unwrap();
     sim.faults(|f| f.fail_convert = true);
-    let err = t.make_template(&vm, "web-1.0.0").await.unwrap_err();
+    let meta = TemplateMeta {
+        role: "web".into(),
+        version: "1.0.0".into(),
+        inputs: "0".repeat(64),
+        parent: None,
+    };
+    let err = t.make_template(&vm, "web-1.0.0", &meta).await.unwrap_err();
     assert!(
         matches!(
             &err,

@@ -59,10 +59,7 @@ async fn a_vm_goes_from_base_to_template_and_leaves_nothing_behind() {
         inputs: "sha256:abc".into(),
         parent: Some("base@2.0.0".into()),
     };
-    let tpl = t
-        .make_template_with_meta(&vm, "web-1.4.0", &meta)
-        .await
-        .unwrap();
+    let tpl = t.make_template(&vm, "web-1.4.0", &meta).await.unwrap();
     assert_eq!(
         tpl.artifact,
         Artifact::Proxmox {

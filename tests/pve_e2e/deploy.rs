@@ -12,19 +12,9 @@ use crate::support::qemu::Reaper;
 
 use super::{assert_ok, assert_only_templates, latest, project};
 
-const MINI: &str = r#"role = "dmini"
-description = "test role: one step, one check that needs the deployed values"
-
-[[step]]
-name = "write a marker"
-kind = "shell"
-run = "echo baked-on-sim > /etc/oxbake-sim-marker"
-
-[[check]]
-name = "the marker is there"
-run = "cat /etc/oxbake-sim-marker"
-stdout_contains = ["baked-on-sim"]
-
+/// What `dmini` adds to the marker role: a check of the deployed value and
+/// the `[deploy]` table that writes it.
+const DEPLOYED: &str = r#"
 [[check]]
 name = "the deployed greeting arrived by cloud-init"
 run = "cat /etc/oxbake-greeting"
@@ -69,7 +59,9 @@ fn an_environment_deploys_and_is_destroyed_on_the_simulator() {
     let (sim, guests) = runtime.block_on(PveSim::start_qemu_backed());
     let _reaper = Reaper(guests.dir().to_path_buf());
     let project = project(&sim, "pve-deploy-project");
-    project.write("recipes/dmini.toml", MINI);
+    let description = "test role: one step, one check that needs the deployed values";
+    let recipe = super::minimal::marker_role("dmini", description, DEPLOYED);
+    project.write("recipes/dmini.toml", &recipe);
     project.write("templates/dmini/greeting.j2", "{{ env.greeting }}\n");
     let config = project.read("oxbake.toml");
     project.write("oxbake.toml", &format!("{config}{ENV}"));

@@ -7,8 +7,12 @@ use crate::support::qemu::Reaper;
 
 use super::{assert_ok, assert_only_templates, assert_template, latest, project};
 
-const MINI: &str = r#"role = "mini"
-description = "test role: one step, one check"
+/// A root role whose one step writes a marker file and whose first check
+/// reads it back; `more` follows (further checks, a `[deploy]` table).
+pub(super) fn marker_role(role: &str, description: &str, more: &str) -> String {
+    format!(
+        r#"role = "{role}"
+description = "{description}"
 
 [[step]]
 name = "write a marker"
@@ -19,7 +23,9 @@ run = "echo baked-on-sim > /etc/oxbake-sim-marker"
 name = "the marker is there"
 run = "cat /etc/oxbake-sim-marker"
 stdout_contains = ["baked-on-sim"]
-"#;
+{more}"#
+    )
+}
 
 #[test]
 fn a_minimal_role_bakes_through_the_cli_on_the_simulator() {
@@ -28,7 +34,8 @@ fn a_minimal_role_bakes_through_the_cli_on_the_simulator() {
     let (sim, guests) = runtime.block_on(PveSim::start_qemu_backed());
     let _reaper = Reaper(guests.dir().to_path_buf());
     let project = project(&sim, "pve-mini-project");
-    project.write("recipes/mini.toml", MINI);
+    let recipe = marker_role("mini", "test role: one step, one check", "");
+    project.write("recipes/mini.toml", &recipe);
 
     let run = PveSim::oxbake(&project, &["build", "mini", "--target", "sim", "--json"]);
     assert_ok(&run, &guests, "oxbake build mini --target sim");

@@ -98,9 +98,14 @@ fn sample() -> (Vec<ImageRecord>, Channels) {
     (records, channels)
 }
 
+fn summaries(records: Vec<ImageRecord>) -> Vec<ImageSummary> {
+    records.into_iter().map(ImageSummary::from).collect()
+}
+
 #[test]
 fn ls_table_lines_up_every_column() {
     let (records, channels) = sample();
+    let records = summaries(records);
     let expected = "\
 ROLE  VERSION        CREATED (UTC)     PARENT                     TARGET  CHECKS  CHANNELS  REVOKED
 base  2026.11.24.1   2026-11-25 10:03  base-image:debian-12-0a1b  local   1/2     dev       -
@@ -114,6 +119,7 @@ ui    2026.11.25.9   2026-11-25 10:03  base@2026.11.24.1          local   1/2   
 #[test]
 fn ls_json_is_one_document() {
     let (records, channels) = sample();
+    let records = summaries(records);
     let doc = ls_json(&records, &channels);
     let images = doc["images"].as_array().unwrap();
     assert_eq!(images.len(), 3);

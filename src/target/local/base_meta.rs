@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
 
+use super::files::Chunks;
 use crate::target::TargetError;
 
 /// A base image file in the cache.
@@ -130,20 +130,10 @@ pub async fn install(
 
 /// The hex SHA-256 of a file's contents.
 pub async fn sha256_file(path: &Path) -> Result<String, TargetError> {
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| TargetError::io(path, e))?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .await
-            .map_err(|e| TargetError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
+    let mut chunks = Chunks::open(path).await?;
+    while let Some(chunk) = chunks.next().await? {
+        hasher.update(chunk);
     }
     Ok(hex::encode(hasher.finalize()))
 }

@@ -126,23 +126,12 @@ async fn copy_grub_modules(rootfs: &Path) -> Result<(), TargetError> {
 
 /// Names of the entries of `dir` that start with `prefix` (none if `dir` is missing).
 async fn matching(dir: &Path, prefix: &str) -> Result<Vec<String>, TargetError> {
-    let mut out = Vec::new();
-    let mut entries = match tokio::fs::read_dir(dir).await {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(TargetError::io(dir, e)),
-    };
-    while let Some(entry) = entries
-        .next_entry()
-        .await
-        .map_err(|e| TargetError::io(dir, e))?
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(prefix) {
-            out.push(name);
-        }
-    }
-    Ok(out)
+    let entries = super::files::entries(dir).await?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| entry.name)
+        .filter(|name| name.starts_with(prefix))
+        .collect())
 }
 
 async fn remove(path: &Path) -> Result<(), TargetError> {

@@ -6,9 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use super::base_meta::{self, BaseImage};
+use super::files::Chunks;
 use super::lifecycle::virtual_size;
 use crate::progress::{Event, Progress};
 use crate::target::{TargetError, exec};
@@ -87,21 +88,12 @@ async fn download(url: &str, sink: &mut Sink<'_>) -> Result<(), TargetError> {
 }
 
 async fn copy_file(path: &Path, sink: &mut Sink<'_>) -> Result<(), TargetError> {
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| TargetError::io(path, e))?;
-    sink.total = file.metadata().await.ok().map(|m| m.len());
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .await
-            .map_err(|e| TargetError::io(path, e))?;
-        if n == 0 {
-            return Ok(());
-        }
-        sink.write(&buf[..n]).await?;
+    let mut chunks = Chunks::open(path).await?;
+    sink.total = chunks.size().await;
+    while let Some(chunk) = chunks.next().await? {
+        sink.write(chunk).await?;
     }
+    Ok(())
 }
 
 /// The destination file, its running hash and the transfer progress.

@@ -17,6 +17,7 @@ pub mod base;
 mod base_disk;
 pub mod base_meta;
 mod base_rootfs;
+mod files;
 pub mod import;
 mod lifecycle;
 mod netdev;
@@ -32,7 +33,9 @@ pub use accel::AccelMode;
 pub use qemu::Accel;
 
 use crate::progress::Progress;
-use crate::target::{CloudInit, ManagedVm, Target, TargetError, TemplateRef, VmHandle, VmSpec};
+use crate::target::{
+    CloudInit, ManagedVm, Target, TargetError, TemplateMeta, TemplateRef, VmHandle, VmSpec,
+};
 use state::StateDir;
 
 /// QEMU on this machine.
@@ -102,7 +105,13 @@ impl Target for LocalTarget {
         lifecycle::shutdown(self, vm, timeout).await
     }
 
-    async fn make_template(&self, vm: &VmHandle, name: &str) -> Result<TemplateRef, TargetError> {
+    /// The local target keeps template metadata in the registry only.
+    async fn make_template(
+        &self,
+        vm: &VmHandle,
+        name: &str,
+        _meta: &TemplateMeta,
+    ) -> Result<TemplateRef, TargetError> {
         templates::make(self, vm, name).await
     }
 

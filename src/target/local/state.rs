@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::files;
 use crate::target::{Labels, TargetError};
 
 /// The paths of the state folder.
@@ -138,28 +139,16 @@ pub async fn read_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, T
 /// Names of the sub-folders (or, with `ext`, the files ending in `.ext`,
 /// without it) of `dir`; a missing `dir` has none.
 pub async fn names_in(dir: &Path, ext: Option<&str>) -> Result<Vec<String>, TargetError> {
-    let mut out = Vec::new();
-    let mut entries = match tokio::fs::read_dir(dir).await {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(TargetError::io(dir, e)),
-    };
-    while let Some(entry) = entries
-        .next_entry()
-        .await
-        .map_err(|e| TargetError::io(dir, e))?
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let picked = match ext {
-            Some(ext) => name.strip_suffix(&format!(".{ext}")).map(str::to_string),
-            None => entry
-                .file_type()
-                .await
-                .is_ok_and(|t| t.is_dir())
-                .then_some(name),
-        };
-        out.extend(picked.filter(|n| !n.starts_with('.')));
-    }
+    let suffix = ext.map(|ext| format!(".{ext}"));
+    let mut out: Vec<String> = files::entries(dir)
+        .await?
+        .into_iter()
+        .filter_map(|entry| match &suffix {
+            Some(suffix) => entry.name.strip_suffix(suffix.as_str()).map(str::to_string),
+            None => entry.is_dir.then_some(entry.name),
+        })
+        .filter(|name| !name.starts_with('.'))
+        .collect();
     out.sort();
     Ok(out)
 }

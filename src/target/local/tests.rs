@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::target::{Artifact, Labels, Source, VmKind, VmState};
+use crate::target::{Artifact, Labels, Source, TemplateMeta, VmKind, VmState};
 
 fn base_image(dir: &Path) -> PathBuf {
     let path = dir.join("base.qcow2");
@@ -34,6 +34,16 @@ fn spec(name: &str, source: Source) -> VmSpec {
             version: None,
         },
         network: None,
+    }
+}
+
+/// What a build would record for version 1 of `role`.
+fn meta(role: &str) -> TemplateMeta {
+    TemplateMeta {
+        role: role.into(),
+        version: "1".into(),
+        inputs: "0".repeat(64),
+        parent: None,
     }
 }
 
@@ -103,7 +113,7 @@ async fn templates_form_backing_chains_and_protect_their_children() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(dir.path(), Some(base_image(dir.path())));
     let vm = t.create_vm(&spec("base-b", Source::Base)).await.unwrap();
-    let parent = t.make_template(&vm, "base-1").await.unwrap();
+    let parent = t.make_template(&vm, "base-1", &meta("base")).await.unwrap();
     assert!(
         !t.state.vm("base-b").dir.exists(),
         "the VM became the template"
@@ -121,7 +131,10 @@ async fn templates_form_backing_chains_and_protect_their_children() {
         .create_vm(&spec("web-b", Source::Template(parent.clone())))
         .await
         .unwrap();
-    let child = t.make_template(&child_vm, "web-1").await.unwrap();
+    let child = t
+        .make_template(&child_vm, "web-1", &meta("web"))
+        .await
+        .unwrap();
     let Artifact::Local {
         path: child_path, ..
     } = &child.artifact
@@ -153,9 +166,12 @@ async fn template_names_are_not_reused() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(dir.path(), Some(base_image(dir.path())));
     let a = t.create_vm(&spec("a", Source::Base)).await.unwrap();
-    t.make_template(&a, "web-1").await.unwrap();
+    t.make_template(&a, "web-1", &meta("web")).await.unwrap();
     let b = t.create_vm(&spec("b", Source::Base)).await.unwrap();
-    let err = t.make_template(&b, "web-1").await.unwrap_err();
+    let err = t
+        .make_template(&b, "web-1", &meta("web"))
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "template `web-1` already exists");
     assert!(t.state.vm("b").disk().exists(), "the VM is left as it was");
 }

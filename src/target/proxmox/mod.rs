@@ -224,17 +224,13 @@ impl Target for ProxmoxTarget {
         power::shutdown(self, vm, timeout).await
     }
 
-    async fn make_template(&self, vm: &VmHandle, name: &str) -> Result<TemplateRef, TargetError> {
-        templates::make(self, vm, name, None).await
-    }
-
-    async fn make_template_with_meta(
+    async fn make_template(
         &self,
         vm: &VmHandle,
         name: &str,
         meta: &TemplateMeta,
     ) -> Result<TemplateRef, TargetError> {
-        templates::make(self, vm, name, Some(meta)).await
+        templates::make(self, vm, name, meta).await
     }
 
     async fn destroy(&self, vm: &VmHandle) -> Result<(), TargetError> {

@@ -13,7 +13,7 @@ pub(super) async fn make(
     t: &ProxmoxTarget,
     h: &VmHandle,
     name: &str,
-    meta: Option<&TemplateMeta>,
+    meta: &TemplateMeta,
 ) -> Result<TemplateRef, TargetError> {
     validate_name(name)?;
     let vm = vm_ref(h)?;
@@ -26,12 +26,6 @@ pub(super) async fn make(
         .get("description")
         .as_deref()
         .and_then(labels::labels_from_description);
-    let meta = meta.cloned().unwrap_or_else(|| TemplateMeta {
-        role: labels.as_ref().map(|l| l.role.clone()).unwrap_or_default(),
-        version: version_from_name(name, labels.as_ref().map(|l| l.role.as_str())),
-        inputs: String::new(),
-        parent: None,
-    });
     let seed_drives: Vec<String> = config
         .0
         .keys()
@@ -41,7 +35,7 @@ pub(super) async fn make(
     let change = ConfigChange {
         name: Some(name.to_string()),
         tags: Some(labels::template_tags(&meta.role)),
-        description: Some(labels::template_description(&meta)),
+        description: Some(labels::template_description(meta)),
         delete: seed_drives,
         ..Default::default()
     };
@@ -76,12 +70,6 @@ pub(super) async fn make(
             name: name.to_string(),
         },
     })
-}
-
-fn version_from_name(name: &str, role: Option<&str>) -> String {
-    role.and_then(|r| name.strip_prefix(r)?.strip_prefix('-'))
-        .unwrap_or(name)
-        .to_string()
 }
 
 fn gone(h: &VmHandle, e: PveError) -> TargetError {
@@ -129,14 +117,5 @@ pub(super) async fn destroy(t: &ProxmoxTarget, tpl: &TemplateRef) -> Result<(), 
             })
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn version_is_the_name_after_the_role() {
-        assert_eq!(super::version_from_name("web-1.2.0", Some("web")), "1.2.0");
-        assert_eq!(super::version_from_name("x-1", None), "x-1");
     }
 }
