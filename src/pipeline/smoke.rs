@@ -102,6 +102,7 @@ impl Smoke<'_> {
                 version: None,
             },
             network: None,
+            node: None,
         };
         let _alive = super::runs::RunGuard::start(&self.runs_dir, &spec.labels.run_id);
         let started = Instant::now();

@@ -159,9 +159,16 @@ impl Deployer<'_> {
                 )
             },
             network: Some(w.network.clone()),
+            node: w.desired.node.clone(),
         };
+        let on = w
+            .desired
+            .node
+            .as_ref()
+            .map(|n| format!(" on node `{n}`"))
+            .unwrap_or_default();
         self.progress.info(format!(
-            "creating vm `{name}` ({}@{})",
+            "creating vm `{name}` ({}@{}){on}",
             w.desired.role, w.desired.version
         ));
         let vm = self

@@ -246,6 +246,7 @@ impl Deployer<'_> {
             let Some(file) = self.project.recipes.get(role) else {
                 continue;
             };
+            let nodes: Vec<String> = s.nodes.iter().map(|n| n.get_ref().clone()).collect();
             for (i, address) in s.addresses.iter().enumerate().take(s.count as usize) {
                 let address = *address.get_ref();
                 let place = VmPlace {
@@ -267,6 +268,7 @@ impl Deployer<'_> {
                         hostname: place.hostname.clone(),
                         version: version.clone(),
                         seed: hash,
+                        node: plan::node_for(&nodes, i),
                     },
                     template: template.clone(),
                     seed,
