@@ -165,8 +165,8 @@ fn check_nodes(
         _ => {
             if let Some(first) = s.nodes.first() {
                 let message = format!(
-                    "environment `{env}`, role `{role}`: `nodes` places VMs on Proxmox nodes, \
-                     but target `{target}` is local (every VM runs on this machine); remove it"
+                    "environment `{env}`, role `{role}`: `nodes` needs a proxmox target; \
+                     target `{target}` runs every VM on this machine: remove `nodes`"
                 );
                 at(first.span().start, message);
             }

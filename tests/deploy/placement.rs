@@ -223,8 +223,9 @@ async fn check_refuses_an_unknown_node_and_nodes_on_a_local_target() {
     assert_eq!(
         run.stderr().trim(),
         format!(
-            "oxbake.toml:{line}:10: environment `lab`, role `ui`: `nodes` places VMs on Proxmox \
-             nodes, but target `local` is local (every VM runs on this machine); remove it"
+            "oxbake.toml:{}:10: environment `lab`, role `ui`: `nodes` needs a proxmox target; \
+             target `local` runs every VM on this machine: remove `nodes`",
+            line - 1
         )
     );
 }
