@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use crate::config::TargetSettings;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::project::{CONFIG_FILE, Project, read_input};
 
@@ -60,10 +61,12 @@ pub struct RoleSettings {
     /// One static address per VM, in order.
     #[serde(default)]
     pub addresses: Vec<Spanned<Ipv4Addr>>,
-    /// Proxmox nodes the VMs are placed on, round robin (default: the
-    /// target's first node).
+    /// Proxmox nodes the VMs are placed on, round robin: the role's VM `i`
+    /// (0-based) goes to `nodes[i % len]` (default: the target's first
+    /// node). Only for proxmox targets: `oxbake check` refuses it on a
+    /// local one, and a node the target's `nodes` do not list.
     #[serde(default)]
-    pub nodes: Vec<String>,
+    pub nodes: Vec<Spanned<String>>,
     /// TCP ports the VMs offer to the environment's other VMs (the local
     /// target forwards them between guests).
     #[serde(default)]
@@ -143,6 +146,43 @@ fn check_env(
     }
     for (role, settings) in &env.roles {
         check_role(project, name, role, settings, at);
+        check_nodes(project, name, target, role, settings.get_ref(), at);
+    }
+}
+
+/// A role's `nodes` must be nodes of its (proxmox) target.
+fn check_nodes(
+    project: &Project,
+    env: &str,
+    target: &str,
+    role: &str,
+    s: &RoleSettings,
+    at: &mut impl FnMut(usize, String),
+) {
+    let known = match project.config.targets.get(target) {
+        Some(TargetSettings::Proxmox(p)) => &p.nodes,
+        None if target != "local" => return,
+        _ => {
+            if let Some(first) = s.nodes.first() {
+                let message = format!(
+                    "environment `{env}`, role `{role}`: `nodes` needs a proxmox target; \
+                     target `{target}` runs every VM on this machine: remove `nodes`"
+                );
+                at(first.span().start, message);
+            }
+            return;
+        }
+    };
+    for node in &s.nodes {
+        if !known.is_empty() && !known.contains(node.get_ref()) {
+            let message = format!(
+                "environment `{env}`, role `{role}`: node `{}` is not one of target `{target}`'s \
+                 nodes ({})",
+                node.get_ref(),
+                known.join(", ")
+            );
+            at(node.span().start, message);
+        }
     }
 }
 

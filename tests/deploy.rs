@@ -15,6 +15,7 @@ use crate::support::project::TestProject;
 
 #[cfg(feature = "e2e")]
 mod e2e;
+mod placement;
 mod sim;
 
 fn desired(role: &str, slot: u32, version: &str, seed: &str) -> Desired {
@@ -24,6 +25,7 @@ fn desired(role: &str, slot: u32, version: &str, seed: &str) -> Desired {
         hostname: format!("lab-{role}-{slot}"),
         version: version.into(),
         seed: seed.into(),
+        node: None,
     }
 }
 
@@ -44,6 +46,7 @@ fn listed(name: &str, env: &str, role: &str, slot: u32, version: &str, seed: &st
             ..Labels::new(tag.to_string(), role, VmKind::Deployed)
         }),
         state: VmState::Running,
+        node: None,
     }
 }
 

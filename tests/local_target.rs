@@ -141,6 +141,7 @@ fn spec(name: &str, source: Source, kind: VmKind) -> VmSpec {
             version: None,
         },
         network: None,
+        node: None,
     }
 }
 

@@ -270,6 +270,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 version: None,
             },
             network: None,
+            node: None,
         };
         let vm = self
             .p

@@ -12,7 +12,8 @@ use super::builder::BUILDER_USER;
 use super::cancel;
 use super::checks::judge;
 use crate::guest::{
-    ClientKey, Command, GuestConnector, GuestSession, GuestTarget, HostKeyPolicy, OutputSinks,
+    ClientKey, Command, GuestConnector, GuestSession, GuestTarget, HostKeyPair, HostKeyPolicy,
+    OutputSinks,
 };
 use crate::progress::Progress;
 use crate::recipe::Recipe;
@@ -110,6 +111,7 @@ impl Smoke<'_> {
                 version: None,
             },
             network: None,
+            node: None,
         };
         let _alive = super::runs::RunGuard::start(&self.runs_dir, &spec.labels.run_id);
         let started = Instant::now();
@@ -170,7 +172,11 @@ impl Smoke<'_> {
         let line = key
             .public_line()
             .map_err(|e| self.guest_err(template, "cannot make a key", e))?;
-        let seed = self.seed(hostname, &line);
+        let host = HostKeyPair::generate()
+            .map_err(|e| self.guest_err(template, "cannot make a host key", e))?;
+        let seed = self
+            .seed(hostname, &line, &host)
+            .map_err(|e| self.guest_err(template, "cannot make a host key", e))?;
         self.target
             .set_cloud_init(vm, &seed)
             .await
@@ -184,10 +190,11 @@ impl Smoke<'_> {
             .ssh_endpoint(vm, self.boot_timeout)
             .await
             .map_err(|e| self.target_err(template, "SSH never answered", e))?;
-        // The clone makes its own host key at first boot, so there is none
-        // to pin in advance; the hygiene checks compare it with the
-        // builder's instead.
-        let target = GuestTarget::new(addr, SMOKE_USER, key, HostKeyPolicy::TrustOnFirstUse);
+        // The seed gives the clone its host key, so it is pinned like a
+        // deployed VM's; the hygiene checks look at what the image itself
+        // carried (recorded before cloud-init wrote the key).
+        let pinned = HostKeyPolicy::Expect(host.public_key().clone());
+        let target = GuestTarget::new(addr, SMOKE_USER, key, pinned);
         let mut guest = self
             .connector
             .connect(&target, OutputSinks::new(self.progress.clone(), None))
@@ -234,7 +241,12 @@ impl Smoke<'_> {
         Ok(SmokeReport { hygiene, checks })
     }
 
-    fn seed(&self, hostname: &str, key_line: &str) -> CloudInit {
+    fn seed(
+        &self,
+        hostname: &str,
+        key_line: &str,
+        host: &HostKeyPair,
+    ) -> Result<CloudInit, crate::guest::GuestError> {
         let mut user = json!({
             "name": SMOKE_USER,
             "shell": "/bin/sh",
@@ -246,17 +258,23 @@ impl Smoke<'_> {
             user["groups"] = json!(group);
         }
         let doc = json!({
+            // `bootcmd` runs before cloud-init's ssh module writes the key.
+            "bootcmd": [IMAGE_HOST_KEYS],
             "users": [user],
             "disable_root": true,
             "ssh_pwauth": false,
-            "ssh_deletekeys": false,
-            "ssh_genkeytypes": ["ed25519"],
+            "ssh_deletekeys": true,
+            "ssh_genkeytypes": [],
+            "ssh_keys": {
+                "ed25519_private": host.private_openssh()?,
+                "ed25519_public": host.public_line()?.trim(),
+            },
         });
-        CloudInit {
+        Ok(CloudInit {
             user_data: cloud_config(&doc),
             meta_data: meta_data(&format!("oxbake-{hostname}"), hostname),
             network_config: Some(dhcp_network_config(None)),
-        }
+        })
     }
 
     fn target_err(
@@ -292,10 +310,15 @@ fn root(script: &str) -> Command {
         .timeout(Duration::from_secs(600))
 }
 
+/// Lists the host key files the image came with (there must be none).
+const IMAGE_HOST_KEYS: &str =
+    "ls /etc/ssh | grep '^ssh_host_' | tr '\\n' ' ' > /run/oxbake-image-host-keys; true";
+
 /// Prints one `key=value` line per fact the hygiene checks judge.
 const FACTS: &str = r#"cloud-init status --wait >/dev/null 2>&1
 echo "machine_id=$(cat /etc/machine-id)"
 echo "host_key=$(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f2)"
+echo "image_host_keys=$(cat /run/oxbake-image-host-keys 2>/dev/null || echo unknown)"
 echo "cloud_init=$(cloud-init status --long | tr '\n' ' ')"
 echo "instances=$(ls /var/lib/cloud/instances | tr '\n' ' ')"
 echo "builder_user=$(getent passwd oxbake-build | cut -d: -f1)"
@@ -321,6 +344,7 @@ fn hygiene_results(facts: &str, builder: Option<&BuilderIdentity>) -> Vec<CheckR
     };
     let machine_id = fact("machine_id");
     let host_key = fact("host_key");
+    let image_keys = fact("image_host_keys");
     let cloud_init = fact("cloud_init");
     let instances: Vec<String> = fact("instances")
         .split_whitespace()
@@ -334,8 +358,13 @@ fn hygiene_results(facts: &str, builder: Option<&BuilderIdentity>) -> Vec<CheckR
         ),
         result(
             "new SSH host keys",
-            host_key.starts_with("SHA256:") && builder.is_none_or(|b| b.host_key != host_key),
-            format!("host key `{host_key}` is missing or the builder's"),
+            image_keys.is_empty()
+                && host_key.starts_with("SHA256:")
+                && builder.is_none_or(|b| b.host_key != host_key),
+            format!(
+                "host key `{host_key}` is missing or the builder's, or the image carried \
+                 host keys: `{image_keys}`"
+            ),
         ),
         result(
             "no builder user or key",
@@ -371,7 +400,7 @@ mod tests {
             host_key: "SHA256:builder".into(),
         };
         let clean = format!(
-            "machine_id={}\nhost_key=SHA256:new\ncloud_init=status: done \ninstances=oxbake-smoke-1 \nbuilder_user=\nbuilder_home=\napt_credentials=\nhistory=\n",
+            "machine_id={}\nhost_key=SHA256:new\nimage_host_keys=\ncloud_init=status: done \ninstances=oxbake-smoke-1 \nbuilder_user=\nbuilder_home=\napt_credentials=\nhistory=\n",
             "c".repeat(32)
         );
         assert!(
@@ -389,6 +418,16 @@ mod tests {
             .filter(|c| !c.passed)
             .map(|c| c.name)
             .collect();
+        let carried = clean.replace(
+            "image_host_keys=",
+            "image_host_keys=ssh_host_ed25519_key ssh_host_ed25519_key.pub",
+        );
+        let failed_keys: Vec<String> = hygiene_results(&carried, Some(&builder))
+            .into_iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(failed_keys, ["new SSH host keys"]);
         assert_eq!(
             failed,
             [

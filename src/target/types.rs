@@ -96,6 +96,10 @@ pub struct VmSpec {
     /// A static place on an environment's network (deployed VMs); `None`
     /// keeps the target's default (DHCP).
     pub network: Option<VmNetwork>,
+    /// The Proxmox node the VM goes to (`None`: the target's first node).
+    /// The local target has one machine and ignores it; `oxbake check`
+    /// refuses `nodes` for environments on a local target.
+    pub node: Option<String>,
 }
 
 /// A deployed VM's static address and the environment's other VMs it must
@@ -140,6 +144,8 @@ pub struct ManagedVm {
     /// `None` when the VM's labels are missing or unreadable.
     pub labels: Option<Labels>,
     pub state: VmState,
+    /// The Proxmox node the VM runs on (`None` on the local target).
+    pub node: Option<String>,
 }
 
 /// The NoCloud documents of one VM. `user_data` may carry secrets: it is

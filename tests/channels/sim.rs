@@ -23,6 +23,7 @@ fn spec(name: &str, source: Source, kind: VmKind, version: Option<String>) -> Vm
         memory_mib: 512,
         disk_gib: None,
         network: None,
+        node: None,
         labels: Labels {
             run_id: "run-1".into(),
             role: "ui".into(),

@@ -2,7 +2,8 @@
 //! services) deploys from the dev channel; the ui VM serves HTTPS and
 //! proxies /appsuite/api to the backend's address; a second deploy does
 //! nothing; a new ui version replaces only the ui VM, rolling; destroy
-//! leaves nothing.
+//! leaves nothing. OpenSSH reaches the VMs with the host keys oxbake pinned
+//! in `.oxbake/known_hosts/lab` (strict checking).
 
 use std::path::Path;
 use std::process::Command;
@@ -42,6 +43,7 @@ fn lab_deploys_serves_replaces_rolling_and_is_destroyed() {
     }
     assert_eq!(destroy.code(), 0, "{}", destroy.stderr());
     assert_eq!(lab_vms(project.root()), Vec::<String>::new());
+    assert_eq!(project.read(".oxbake/known_hosts/lab"), "");
 }
 
 fn scenario(project: &TestProject, registry: &Registry) {
@@ -105,6 +107,16 @@ fn scenario(project: &TestProject, registry: &Registry) {
     assert!(vms.contains(&"lab-services-1".to_owned()), "{vms:?}");
     assert!(!vms.contains(&"lab-ui-1".to_owned()), "{vms:?}");
     assert_eq!(through_ui(project.root()), "backend-answered\n");
+    // The replacement's key took the old ui VM's line over.
+    let known = project.read(".oxbake/known_hosts/lab");
+    let names: Vec<&str> = known
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(names.len(), 3, "{known}");
+    let new_ui = vms.iter().find(|v| v.starts_with("lab-ui-1-")).unwrap();
+    assert!(names.contains(&new_ui.as_str()), "{known}");
+    assert!(!names.contains(&"lab-ui-1"), "{known}");
 }
 
 fn deploy(project: &TestProject, args: &[&str]) -> Run {
@@ -180,12 +192,11 @@ fn ssh(root: &Path, vm: &str, script: &str) -> std::process::Output {
     let port =
         std::fs::read_to_string(root.join(format!(".oxbake/local/vms/{vm}/ssh_port"))).unwrap();
     Command::new("ssh")
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
+        .args(["-o", "StrictHostKeyChecking=yes", "-o"])
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            root.join(".oxbake/known_hosts/lab").display()
+        ))
         .args(["-o", "BatchMode=yes", "-i"])
         .arg(root.join(".oxbake/deploy/lab.key"))
         .args(["-p", port.trim(), "ops@127.0.0.1", script])

@@ -48,6 +48,7 @@ fn spec(name: &str, source: Source) -> VmSpec {
             version: None,
         },
         network: None,
+        node: None,
     }
 }
 

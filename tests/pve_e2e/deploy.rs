@@ -104,6 +104,13 @@ fn an_environment_deploys_and_is_destroyed_on_the_simulator() {
         "the seed ISO stays after health: {volumes:?}"
     );
 
+    // oxbake logged in only with the host key it seeded, and pinned it.
+    let known = project.read(".oxbake/known_hosts/simlab");
+    let line: Vec<&str> = known.split_whitespace().collect();
+    assert_eq!(line.len(), 4, "{known}");
+    assert!(line[0].starts_with("10.0.2.15,[127.0.0.1]:"), "{known}");
+    assert_eq!((line[1], line[3]), ("ssh-ed25519", vm.name().as_str()));
+
     let again = PveSim::oxbake(&project, &["deploy", "simlab"]);
     assert_ok(&again, &guests, "second oxbake deploy simlab");
     assert_eq!(
@@ -124,5 +131,6 @@ fn an_environment_deploys_and_is_destroyed_on_the_simulator() {
 
     let destroy = PveSim::oxbake(&project, &["destroy", "simlab"]);
     assert_ok(&destroy, &guests, "oxbake destroy simlab");
+    assert_eq!(project.read(".oxbake/known_hosts/simlab"), "");
     assert_only_templates(&sim, &guests, &[template]);
 }

@@ -4,12 +4,18 @@
 //! healthy before the VM it replaces is destroyed (rolling). A new VM that
 //! does not become healthy is removed and the deploy stops, so the old one
 //! keeps serving.
+//!
+//! oxbake logs in to a new VM only if it shows the host key its seed gave
+//! it; once healthy, the key is recorded in `.oxbake/known_hosts/ENV`
+//! (see [`super::known_hosts`]), and a destroyed VM's line is removed.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::known_hosts;
 use super::plan::Action;
 use super::tag::DeployTag;
 use super::{DeployError, Deployer, Prepared, Wanted};
@@ -97,7 +103,37 @@ impl Deployer<'_> {
                 vm: vm.name.clone(),
                 what: "cannot destroy",
                 source,
-            })
+            })?;
+        known_hosts::forget(&self.known_hosts_file(), &vm.name)?;
+        Ok(())
+    }
+
+    fn known_hosts_file(&self) -> std::path::PathBuf {
+        known_hosts::path(&self.project.root, self.env_name)
+    }
+
+    /// Pins `w`'s host key for the VM's declared address and, when oxbake
+    /// reaches it elsewhere (local: a forwarded loopback port), that too.
+    fn record_host_key(
+        &self,
+        vm: &VmHandle,
+        w: &Wanted,
+        reached: SocketAddr,
+    ) -> Result<(), DeployError> {
+        let mut hosts = vec![w.network.address.to_string()];
+        let endpoint = match reached.port() {
+            22 => reached.ip().to_string(),
+            port => format!("[{}]:{port}", reached.ip()),
+        };
+        if !hosts.contains(&endpoint) {
+            hosts.push(endpoint);
+        }
+        let line = w.host_key.public_line().map_err(|e| DeployError::HostKey {
+            vm: vm.name.clone(),
+            source: Box::new(e),
+        })?;
+        known_hosts::record(&self.known_hosts_file(), &vm.name, &hosts, &line)?;
+        Ok(())
     }
 
     /// A new VM for `w`, healthy, or an error and no VM.
@@ -135,9 +171,16 @@ impl Deployer<'_> {
                 )
             },
             network: Some(w.network.clone()),
+            node: w.desired.node.clone(),
         };
+        let on = w
+            .desired
+            .node
+            .as_ref()
+            .map(|n| format!(" on node `{n}`"))
+            .unwrap_or_default();
         self.progress.info(format!(
-            "creating vm `{name}` ({}@{})",
+            "creating vm `{name}` ({}@{}){on}",
             w.desired.role, w.desired.version
         ));
         let creating = self.target.create_vm(&spec);
@@ -203,7 +246,7 @@ impl Deployer<'_> {
             addr,
             &self.env.user,
             key.clone(),
-            HostKeyPolicy::TrustOnFirstUse,
+            HostKeyPolicy::Expect(w.host_key.public_key().clone()),
         );
         let guest_err = |what| {
             let vm = vm.name.clone();
@@ -229,6 +272,7 @@ impl Deployer<'_> {
             .remove_cloud_init(vm)
             .await
             .map_err(target_err("cannot remove the cloud-init seed"))?;
+        self.record_host_key(vm, w, addr)?;
         self.progress.info(format!("vm `{}` is healthy", vm.name));
         Ok(())
     }

@@ -10,12 +10,13 @@ use std::time::Duration;
 
 mod apply;
 pub mod key;
+pub mod known_hosts;
 pub mod plan;
 pub mod seed;
 pub mod tag;
 
 use crate::environment::Environment;
-use crate::guest::{ClientKey, GuestConnector, GuestError};
+use crate::guest::{ClientKey, GuestConnector, GuestError, HostKeyPair};
 use crate::progress::Progress;
 use crate::project::Project;
 use crate::registry::{Registry, RegistryError};
@@ -78,6 +79,14 @@ pub enum DeployError {
         #[source]
         source: Box<GuestError>,
     },
+    #[error("vm `{vm}`: cannot make its host key")]
+    HostKey {
+        vm: String,
+        #[source]
+        source: Box<GuestError>,
+    },
+    #[error(transparent)]
+    KnownHosts(#[from] known_hosts::KnownHostsError),
     #[error("vm `{vm}`: check `{check}` failed: {detail}")]
     Check {
         vm: String,
@@ -126,6 +135,8 @@ pub struct Wanted {
     pub desired: Desired,
     pub template: TemplateRef,
     pub seed: CloudInit,
+    /// The host key the seed gives the VM (pinned at login).
+    pub host_key: HostKeyPair,
     pub cores: u32,
     pub memory_mib: u32,
     pub disk_gib: u32,
@@ -249,6 +260,7 @@ impl Deployer<'_> {
             let Some(file) = self.project.recipes.get(role) else {
                 continue;
             };
+            let nodes: Vec<String> = s.nodes.iter().map(|n| n.get_ref().clone()).collect();
             for (i, address) in s.addresses.iter().enumerate().take(s.count as usize) {
                 let address = *address.get_ref();
                 let place = VmPlace {
@@ -258,7 +270,11 @@ impl Deployer<'_> {
                     address,
                     version,
                 };
-                let (seed, hash) = maker.make(&file.recipe, &place)?;
+                let host_key = HostKeyPair::generate().map_err(|e| DeployError::HostKey {
+                    vm: place.hostname.clone(),
+                    source: Box::new(e),
+                })?;
+                let (seed, hash) = maker.make(&file.recipe, &place, &host_key)?;
                 out.push(Wanted {
                     desired: Desired {
                         role: role.clone(),
@@ -266,9 +282,11 @@ impl Deployer<'_> {
                         hostname: place.hostname.clone(),
                         version: version.clone(),
                         seed: hash,
+                        node: plan::node_for(&nodes, i),
                     },
                     template: template.clone(),
                     seed,
+                    host_key,
                     cores: s.cores.unwrap_or(defaults.cores),
                     memory_mib: s.memory_mib.unwrap_or(defaults.memory_mib),
                     disk_gib: s.disk_gib.unwrap_or(defaults.disk_gib),

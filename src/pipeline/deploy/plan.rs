@@ -18,6 +18,10 @@ pub struct Desired {
     pub version: String,
     /// Hash of everything the VM's seed is made from (see [`super::seed`]).
     pub seed: String,
+    /// The Proxmox node it is placed on (see [`node_for`]); `None`: the
+    /// target's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// One deployed VM of the environment, as listed.
@@ -30,6 +34,8 @@ pub struct Existing {
     pub version: Option<String>,
     #[serde(skip)]
     pub tag: Option<DeployTag>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl Existing {
@@ -45,6 +51,7 @@ impl Existing {
                     role: labels.role.clone(),
                     version: labels.version.clone(),
                     tag: DeployTag::parse(&labels.run_id),
+                    node: vm.node.clone(),
                 })
             })
             .collect()
@@ -91,6 +98,13 @@ impl Plan {
     }
 }
 
+/// Round robin placement: the role's VM `index` (0-based) goes to
+/// `nodes[index % len]`; no nodes, no placement. Stable: a VM keeps its
+/// node as long as the list does.
+pub fn node_for(nodes: &[String], index: usize) -> Option<String> {
+    (!nodes.is_empty()).then(|| nodes[index % nodes.len()].clone())
+}
+
 /// Matches each wanted VM with the environment's VM in the same slot.
 pub fn compute(desired: &[Desired], existing: &[Existing]) -> Plan {
     let mut left: Vec<&Existing> = existing.iter().collect();
@@ -129,6 +143,11 @@ fn why_differs(want: &Desired, vm: &Existing) -> Option<String> {
     if version != want.version {
         return Some(format!("version {version} -> {}", want.version));
     }
+    if let (Some(want_node), Some(node)) = (&want.node, &vm.node)
+        && want_node != node
+    {
+        return Some(format!("node {node} -> {want_node}"));
+    }
     match &vm.tag {
         Some(tag) if tag.seed == want.seed => None,
         _ => Some("cloud-init data changed".to_owned()),
@@ -149,11 +168,12 @@ pub fn table(plan: &Plan) -> String {
                 vm.role.clone(),
                 vm.name.clone(),
                 vm.version.clone().unwrap_or_default(),
+                vm.node.clone().unwrap_or_else(|| "-".into()),
                 String::new(),
             ],
         })
         .collect();
-    crate::output::table(&["action", "role", "vm", "version", "why"], &rows)
+    crate::output::table(&["action", "role", "vm", "version", "node", "why"], &rows)
 }
 
 fn row(action: &str, want: &Desired, vm: &str, why: &str) -> Vec<String> {
@@ -167,6 +187,55 @@ fn row(action: &str, want: &Desired, vm: &str, why: &str) -> Vec<String> {
         want.role.clone(),
         vm.into(),
         want.version.clone(),
+        want.node.clone().unwrap_or_else(|| "-".into()),
         why.into(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_robin_is_stable_and_wraps() {
+        let nodes = ["pve1".to_string(), "pve2".to_string()];
+        let placed: Vec<_> = (0..5).map(|i| node_for(&nodes, i).unwrap()).collect();
+        assert_eq!(placed, ["pve1", "pve2", "pve1", "pve2", "pve1"]);
+        assert_eq!(node_for(&nodes[..1], 7).as_deref(), Some("pve1"));
+        assert_eq!(node_for(&[], 0), None);
+    }
+
+    #[test]
+    fn a_vm_on_another_node_is_replaced_and_an_unplaced_one_is_not() {
+        let want = Desired {
+            role: "ui".into(),
+            slot: 2,
+            hostname: "lab-ui-2".into(),
+            version: "1".into(),
+            seed: "aa".into(),
+            node: Some("pve2".into()),
+        };
+        let vm = Existing {
+            name: "lab-ui-2".into(),
+            handle: VmHandle {
+                name: "lab-ui-2".into(),
+                id: "pve1/201".into(),
+            },
+            role: "ui".into(),
+            version: Some("1".into()),
+            tag: DeployTag::parse("0a0b0c0d.2.aa"),
+            node: Some("pve1".into()),
+        };
+        assert_eq!(
+            why_differs(&want, &vm).as_deref(),
+            Some("node pve1 -> pve2")
+        );
+        let here = Existing {
+            node: Some("pve2".into()),
+            ..vm.clone()
+        };
+        assert_eq!(why_differs(&want, &here), None);
+        let unplaced = Desired { node: None, ..want };
+        assert_eq!(why_differs(&unplaced, &vm), None);
+    }
 }

@@ -7,6 +7,11 @@
 //! Secrets reach only the user-data, which the targets write to 0600 files;
 //! the seed hash that labels the VM is keyed with oxbake's private
 //! environment key, so it reveals nothing about them.
+//!
+//! Each VM also gets a fresh ed25519 host key through `ssh_keys` (the image
+//! has none, and cloud-init makes no other), so oxbake pins it from the
+//! first login on. The key is random per VM: it is added after the seed
+//! hash is taken, so a deploy with nothing changed stays a no-op.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -17,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::DeployError;
 use crate::environment::Environment;
+use crate::guest::HostKeyPair;
 use crate::project::Project;
 use crate::recipe::Recipe;
 use crate::recipe::validate::role_vars;
@@ -49,22 +55,32 @@ pub struct SeedMaker<'a> {
 }
 
 impl SeedMaker<'_> {
-    /// The seed and the hash of its inputs.
+    /// The seed (with `host`'s key pair) and the hash of its inputs (without
+    /// it).
     pub fn make(
         &self,
         recipe: &Recipe,
         vm: &VmPlace<'_>,
+        host: &HostKeyPair,
     ) -> Result<(CloudInit, String), DeployError> {
-        let user_data = cloud_config(&self.user_data(recipe, vm)?);
+        let mut doc = self.user_data(recipe, vm)?;
         let network = self.network_config(vm);
         let mut hash = Sha256::new();
-        for part in [&self.hash_key, &vm.hostname, &user_data, &network] {
+        for part in [&self.hash_key, &vm.hostname, &cloud_config(&doc), &network] {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part.as_bytes());
         }
         let seed = hex::encode(&hash.finalize()[..8]);
+        let host_err = |e| DeployError::HostKey {
+            vm: vm.hostname.clone(),
+            source: Box::new(e),
+        };
+        doc["ssh_keys"] = json!({
+            "ed25519_private": host.private_openssh().map_err(host_err)?,
+            "ed25519_public": host.public_line().map_err(host_err)?.trim(),
+        });
         let data = CloudInit {
-            user_data,
+            user_data: cloud_config(&doc),
             meta_data: meta_data(&format!("oxbake-{}-{seed}", vm.hostname), &vm.hostname),
             network_config: Some(network),
         };
@@ -113,8 +129,9 @@ impl SeedMaker<'_> {
             "users": [user],
             "disable_root": true,
             "ssh_pwauth": false,
-            "ssh_deletekeys": false,
-            "ssh_genkeytypes": ["ed25519"],
+            // Only the host key the seed carries, the one oxbake pins.
+            "ssh_deletekeys": true,
+            "ssh_genkeytypes": [],
             "write_files": files,
             "runcmd": recipe.deploy.commands,
         }))
@@ -180,3 +197,6 @@ impl SeedMaker<'_> {
         format!("{doc}\n")
     }
 }
+
+#[cfg(test)]
+mod tests;

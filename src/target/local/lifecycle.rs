@@ -174,6 +174,7 @@ pub(super) async fn list(t: &LocalTarget) -> Result<Vec<ManagedVm>, TargetError>
             handle: handle(&name),
             labels,
             state,
+            node: None,
         });
     }
     Ok(out)

@@ -34,6 +34,7 @@ fn spec(name: &str, source: Source) -> VmSpec {
             version: None,
         },
         network: None,
+        node: None,
     }
 }
 

@@ -60,7 +60,10 @@ async fn clone_fresh(
     src: &VmRef,
     spec: &VmSpec,
 ) -> Result<(VmRef, vmid::Reservation), TargetError> {
-    let node = t.node().to_string();
+    // The clone call goes to the source's node; `target` puts the new VM
+    // on another one (Proxmox allows it for shared storage only), and every
+    // later call addresses the VM there.
+    let node = spec.node.clone().unwrap_or_else(|| t.node().to_string());
     let full = t.settings.full_clone || node != src.node;
     // Ids that answered "already exists" although the listing missed them.
     let mut taken = BTreeSet::new();

@@ -46,6 +46,7 @@ pub(super) async fn vms(t: &ProxmoxTarget) -> Result<Vec<ManagedVm>, TargetError
             handle: handle(&name, &vm),
             labels,
             state,
+            node: Some(vm.node),
         });
     }
     Ok(out)

@@ -6,7 +6,8 @@
 //! and task waits. [`ProxmoxTarget`] builds the [`Target`] on it:
 //!
 //! - VMs are clones of the base template (`base_template`) or of an oxbake
-//!   template, on the first configured node, with VMIDs from `vmid_range`
+//!   template, on the node the spec names (deploy's placement) or else the
+//!   first configured node, with VMIDs from `vmid_range`
 //!   (lowest free id, reserved in-process, retried when another client took
 //!   it first). They carry the tags `oxbake`, `role-ROLE`, `run-RUNID`,
 //!   `kind-KIND` and a JSON block with the exact labels in the description.
@@ -138,7 +139,7 @@ impl ProxmoxTarget {
         &self.client
     }
 
-    /// The node new VMs go to.
+    /// The node new VMs go to when their spec names none.
     fn node(&self) -> &str {
         self.settings.nodes.first().map_or("", String::as_str)
     }

@@ -138,6 +138,11 @@ impl PveSim {
         state::lock(&self.shared).vms.keys().copied().collect()
     }
 
+    /// Adds a node to the cluster (`nodes` in the settings stay `[pve1]`).
+    pub fn add_node(&self, name: &str) {
+        state::lock(&self.shared).nodes.push(name.to_string());
+    }
+
     /// Adds a guest (e.g. one "another client" made).
     pub fn insert_vm(&self, vmid: u32, vm: SimVm) {
         state::lock(&self.shared).vms.insert(vmid, vm);

@@ -32,6 +32,9 @@ pub fn route(shared: &Shared, req: &Req) -> Reply {
     if !errors.is_empty() {
         return http::param_errors(errors, legacy);
     }
+    if let Err((status, msg)) = on_its_node(shared, &endpoint, &params) {
+        return http::error(status, &msg, legacy);
+    }
     let result = dispatch(shared, &endpoint, &params, req);
     match result {
         Ok(reply) => reply,
@@ -177,13 +180,30 @@ where
     upid
 }
 
+/// A guest is reached through the node it lives on: on any other node its
+/// configuration file does not exist.
+fn on_its_node(shared: &Shared, endpoint: &str, p: &Params) -> Result<(), Fail> {
+    if !endpoint.contains("/nodes/{node}/qemu/{vmid}") {
+        return Ok(());
+    }
+    let (node, id) = (p.get("node").map_or("", String::as_str), vmid(p));
+    match lock(shared).vms.get(&id) {
+        Some(vm) if vm.node != node => Err(missing_on(node, id)),
+        _ => Ok(()),
+    }
+}
+
 pub fn vmid(p: &Params) -> u32 {
     p.get("vmid").and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 pub fn missing(vmid: u32) -> Fail {
+    missing_on(NODE, vmid)
+}
+
+pub fn missing_on(node: &str, vmid: u32) -> Fail {
     (
         500,
-        format!("Configuration file 'nodes/{NODE}/qemu-server/{vmid}.conf' does not exist"),
+        format!("Configuration file 'nodes/{node}/qemu-server/{vmid}.conf' does not exist"),
     )
 }

@@ -1,5 +1,5 @@
-//! The simulator's model of a one-node cluster: guests, tasks, ISO volumes,
-//! fault knobs and the request log.
+//! The simulator's model of a cluster (one node, `pve1`, unless a test adds
+//! more): guests, tasks, ISO volumes, fault knobs and the request log.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -104,6 +104,8 @@ pub struct Logged {
 }
 
 pub struct State {
+    /// The cluster's nodes.
+    pub nodes: Vec<String>,
     pub vms: BTreeMap<u32, SimVm>,
     pub tasks: BTreeMap<String, SimTask>,
     /// ISO volumes by volid (`local:iso/x.iso`).
@@ -126,6 +128,7 @@ impl State {
         let mut vms = BTreeMap::new();
         vms.insert(BASE_VMID, base_template());
         Self {
+            nodes: vec![NODE.to_string()],
             vms,
             tasks: BTreeMap::new(),
             volumes: BTreeMap::new(),

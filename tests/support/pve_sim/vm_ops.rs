@@ -24,6 +24,12 @@ pub fn clone(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     let (src, newid) = (vmid(p), p["newid"].parse::<u32>().unwrap_or(0));
     let mut st = lock(shared);
     let source = existing(&st, src)?;
+    // PVE::Cluster::check_node_exists.
+    if let Some(target) = p.get("target")
+        && !st.nodes.contains(target)
+    {
+        return Err(fail(format!("no such cluster node '{target}'")));
+    }
     if st.vms.contains_key(&newid) {
         return Err(fail(format!(
             "unable to create VM {newid}: config file already exists"

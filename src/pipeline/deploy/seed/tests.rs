@@ -1,0 +1,65 @@
+use std::path::Path;
+
+use super::*;
+use crate::guest::ClientKey;
+
+fn doc(data: &CloudInit) -> serde_json::Value {
+    let body = data.user_data.strip_prefix("#cloud-config\n").unwrap();
+    serde_json::from_str(body).unwrap()
+}
+
+/// The repository's own project: its `lab` environment and `ui` recipe.
+#[test]
+fn the_seed_carries_a_fresh_host_key_that_the_hash_leaves_out() {
+    let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let env = &project.config.environments["lab"];
+    let mut secrets = Secrets::default();
+    secrets.insert("tls_private_key", "tls-key-unit-secret");
+    let maker = SeedMaker {
+        project: &project,
+        env_name: "lab",
+        env,
+        renderer: Renderer::new(&project.templates_dir()),
+        secrets: &secrets,
+        key_line: ClientKey::generate().unwrap().public_line().unwrap(),
+        hash_key: "unit-test-hash-key".into(),
+    };
+    let recipe = &project.recipes.get("ui").unwrap().recipe;
+    let place = VmPlace {
+        role: "ui",
+        slot: 1,
+        hostname: "lab-ui-1".into(),
+        address: "10.99.0.30".parse().unwrap(),
+        version: "2026.11.25.1",
+    };
+    let (first_key, second_key) = (
+        HostKeyPair::generate().unwrap(),
+        HostKeyPair::generate().unwrap(),
+    );
+    let (first, first_hash) = maker.make(recipe, &place, &first_key).unwrap();
+    let (second, second_hash) = maker.make(recipe, &place, &second_key).unwrap();
+    assert_eq!(
+        first_hash, second_hash,
+        "the random host key must not change the hash"
+    );
+    assert_ne!(first.user_data, second.user_data);
+
+    let user_data = doc(&first);
+    let private = first_key.private_openssh().unwrap();
+    assert_eq!(user_data["ssh_keys"]["ed25519_private"], private.as_str());
+    assert_eq!(
+        user_data["ssh_keys"]["ed25519_public"],
+        first_key.public_line().unwrap().trim()
+    );
+    assert_eq!(user_data["ssh_deletekeys"], true);
+    assert_eq!(user_data["ssh_genkeytypes"], serde_json::json!([]));
+
+    // Neither the seed's nor the key's Debug shows the private key.
+    let shown = format!("{first:?} {first_key:?}");
+    let body: String = private
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert!(!shown.contains(&body[..40]), "{shown}");
+    assert!(!shown.contains("tls-key-unit-secret"), "{shown}");
+}
