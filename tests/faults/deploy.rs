@@ -139,6 +139,7 @@ fn earlier_vm(runtime: &tokio::runtime::Runtime, sim: &PveSim) -> (u32, SimVm) {
             ..Labels::new(tag.to_string(), "base", VmKind::Deployed)
         },
         network: None,
+        node: None,
     };
     let vm = runtime.block_on(async {
         let vm = target.create_vm(&spec).await.expect("earlier VM");

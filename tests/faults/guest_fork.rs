@@ -123,6 +123,7 @@ impl Earlier {
                 ..Labels::new(tag.to_string(), "base", VmKind::Deployed)
             },
             network: None,
+            node: None,
         };
         let target = fork.target();
         let vm = runtime.block_on(async {
