@@ -12,4 +12,5 @@ mod local;
 mod local_disk;
 pub mod runner;
 pub mod sim;
+mod sim_timeouts;
 mod table;

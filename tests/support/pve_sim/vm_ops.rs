@@ -55,7 +55,10 @@ pub fn clone(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     if let Some(net0) = config.get_mut("net0") {
         *net0 = replace_mac(net0, &mac);
     }
-    for value in config.values_mut() {
+    let volumes = config
+        .iter_mut()
+        .filter(|(k, _)| !matches!(k.as_str(), "name" | "description"));
+    for (_, value) in volumes {
         *value = value
             .replace(&format!("-{src}-"), &format!("-{newid}-"))
             .replace("base-", "vm-");
