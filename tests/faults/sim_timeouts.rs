@@ -4,6 +4,7 @@
 //! an answer (retried, then the build fails), and a second signal while
 //! the clean-up of a first one runs (the clean-up must finish).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::leftovers::RegistrySnapshot;
@@ -11,7 +12,7 @@ use super::runner::{Action, signal};
 use super::sim::{BUILD, build, sim_leftovers, use_sim};
 use super::table::{Matrix, Row, row};
 use crate::support::project::TestProject;
-use crate::support::pve_sim::{HeldAnswer, PveSim, SignalOn, TOKEN_SECRET};
+use crate::support::pve_sim::{BASE_VMID, HeldAnswer, NODE, PveSim, SignalOn, SimVm, TOKEN_SECRET};
 
 /// Seconds each API request may wait in these rows.
 const REQUEST_TIMEOUT: u64 = 2;
@@ -148,7 +149,10 @@ fn second_signal(runtime: &tokio::runtime::Runtime, project: &TestProject) -> Ro
         "SIGINT, then SIGTERM during the clean-up",
         "boot and connect over SSH",
         130,
-        &["interrupted", "removed builder VM"],
+        &[
+            "interrupted again: the clean-up goes on",
+            "removed builder VM",
+        ],
         &out,
         sim_leftovers(&sim),
         &before,
@@ -156,11 +160,15 @@ fn second_signal(runtime: &tokio::runtime::Runtime, project: &TestProject) -> Ro
     );
     let mut armed = false;
     sim.faults(|f| armed = f.signal_on.is_some());
-    let problems = if armed {
-        vec!["the clean-up never sent the stop request the SIGTERM waits for".to_owned()]
-    } else {
-        Vec::new()
-    };
+    let mut problems = Vec::new();
+    if armed {
+        problems.push("the clean-up never sent the stop request the SIGTERM waits for".to_owned());
+    }
+    let again = out.stderr.find("interrupted again");
+    let removed = out.stderr.find("removed builder VM");
+    if !matches!((again, removed), (Some(a), Some(r)) if a < r) {
+        problems.push("the VM was not removed after the second signal".to_owned());
+    }
     also(r, problems)
 }
 
@@ -184,4 +192,45 @@ fn fault_matrix_api_timeouts_on_the_simulator() {
     m.push(unanswered_get(&runtime, &project));
     m.push(second_signal(&runtime, &project));
     m.finish();
+}
+
+/// A VM like the one a clone leaves when it appears only after oxbake
+/// stopped looking: named and described by oxbake, but never tagged.
+fn untagged(name: &str, description: Option<&str>) -> SimVm {
+    let mut config = BTreeMap::from([
+        ("name".to_owned(), name.to_owned()),
+        ("tags".to_owned(), "base".to_owned()),
+        ("scsi0".to_owned(), "local-lvm:vm-disk-0,size=4G".to_owned()),
+    ]);
+    if let Some(d) = description {
+        config.insert("description".to_owned(), d.to_owned());
+    }
+    SimVm {
+        node: NODE.into(),
+        config,
+        ..Default::default()
+    }
+}
+
+/// `oxbake gc` finds a late clone by the labels in its description (in
+/// oxbake's VMID range only), and leaves untagged VMs without them alone.
+#[test]
+fn gc_removes_a_late_clone_by_the_labels_in_its_description() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let project = TestProject::copy();
+    let sim = sim_target(&runtime, &project);
+    let labels = r#"{"oxbake":{"labels":{"run_id":"0badc0de","role":"base","kind":"builder"}}}"#;
+    let described =
+        format!("Managed by oxbake; do not edit the block below.\n\n```json\n{labels}\n```\n");
+    sim.insert_vm(250, untagged("build-base-0badc0de", Some(&described)));
+    sim.insert_vm(251, untagged("someone-elses", None));
+    sim.insert_vm(120, untagged("outside-the-range", Some(&described)));
+    let out = build(project.root(), &["gc", "--target", "sim"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("removed `build-base-0badc0de`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(sim.vmids(), [120, 251, BASE_VMID]);
 }
