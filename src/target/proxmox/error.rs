@@ -279,6 +279,32 @@ mod tests {
     }
 
     #[test]
+    fn no_answer_names_endpoint_request_and_time() {
+        let e = PveError::NoAnswer {
+            endpoint: "https://pve:8006".into(),
+            what: "POST /nodes/pve/qemu/9000/clone".into(),
+            within: std::time::Duration::from_secs(5),
+            attempts: 1,
+        };
+        assert_eq!(
+            e.to_string(),
+            "proxmox `https://pve:8006`: POST /nodes/pve/qemu/9000/clone: no answer within 5s; \
+             the server may still have carried it out"
+        );
+        let e = PveError::NoAnswer {
+            endpoint: "https://pve:8006".into(),
+            what: "GET /cluster/resources".into(),
+            within: std::time::Duration::from_millis(1500),
+            attempts: 4,
+        };
+        assert!(e.is_no_answer());
+        assert_eq!(
+            e.to_string(),
+            "proxmox `https://pve:8006`: GET /cluster/resources: no answer within 1500ms (4 attempts)"
+        );
+    }
+
+    #[test]
     fn parameter_errors_list_every_parameter() {
         let errors = BTreeMap::from([
             (

@@ -15,15 +15,18 @@ use super::destroy::cleanup;
 use super::vm::{VmConfig, VmRef};
 use super::{ProxmoxTarget, PveError};
 
-/// The shortest time a VM of an unanswered clone is looked for.
+/// How long a VM of an unanswered clone is looked for: the request
+/// timeout, within these bounds (one that appears later is found by its
+/// labels).
 const MIN_LOOK: Duration = Duration::from_secs(5);
+const MAX_LOOK: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(500);
 
 /// Looks for the VM an unanswered clone of `name` to `vm` may have made;
 /// removes it if it is there. Never fails: the caller reports the clone's
 /// own error.
 pub(super) async fn clone(t: &ProxmoxTarget, vm: &VmRef, name: &str) {
-    let window = t.client.request_timeout().max(MIN_LOOK);
+    let window = t.client.request_timeout().clamp(MIN_LOOK, MAX_LOOK);
     t.progress.warn(format!(
         "vm `{name}`: the clone request went unanswered; looking for vm {} on `{}` \
          (up to {}s) in case proxmox made it anyway",
