@@ -35,7 +35,7 @@ pub(super) async fn destroy(t: &ProxmoxTarget, h: &VmHandle) -> Result<(), Targe
     seed::remove(t, &vm).await
 }
 
-async fn remove_vm(t: &ProxmoxTarget, vm: &VmRef) -> Result<(), TargetError> {
+pub(super) async fn remove_vm(t: &ProxmoxTarget, vm: &VmRef) -> Result<(), TargetError> {
     let status = match t.client.vm_status(vm).await {
         Ok(s) => s,
         Err(e) if e.is_not_found() => return Ok(()),

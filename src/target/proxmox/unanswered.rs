@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
 
-use super::destroy::cleanup;
+use super::destroy::remove_vm;
 use super::vm::{VmConfig, VmRef};
 use super::{ProxmoxTarget, PveError};
 
@@ -54,11 +54,18 @@ pub(super) async fn clone(t: &ProxmoxTarget, vm: &VmRef, name: &str) {
             vm.vmid
         ));
     }
-    cleanup(t, vm).await;
-    t.progress.info(format!(
-        "vm `{name}`: proxmox made vm {} after all; removed it",
-        vm.vmid
-    ));
+    // No seed ISO exists yet: removing the VM is all there is to do.
+    match remove_vm(t, vm).await {
+        Ok(()) => t.progress.info(format!(
+            "vm `{name}`: proxmox made vm {} after all; removed it",
+            vm.vmid
+        )),
+        Err(e) => t.progress.warn(format!(
+            "vm `{name}`: proxmox made vm {} after all and it could not be removed: {e}; \
+             `oxbake gc` removes it later",
+            vm.vmid
+        )),
+    }
 }
 
 /// Polls until the VMID holds a VM, and returns its config.
