@@ -87,6 +87,7 @@ fn base_then_ui_are_baked_and_a_clone_of_ui_is_a_new_machine() {
             boot_timeout: Duration::from_secs(600),
             ssh_group: Some("ssh-users".into()),
             runs_dir: root.join(".oxbake/runs"),
+            cancel: oxbake::pipeline::cancel::never(),
         };
         let started = Instant::now();
         let report = smoke

@@ -6,6 +6,7 @@ use tokio::sync::watch;
 use super::{Ctx, targets};
 use crate::error::Error;
 use crate::guest::SshConnector;
+use crate::pipeline::cancel;
 use crate::pipeline::promote::{self, PromoteCtx, PromoteRequest, operator};
 use crate::pipeline::revoke;
 use crate::pipeline::role_lock::{self, RoleLock};
@@ -22,6 +23,21 @@ pub struct PromoteArgs<'a> {
 }
 
 pub async fn promote(ctx: &Ctx<'_>, args: &PromoteArgs<'_>) -> Result<(), Error> {
+    // Watched from the start: an interrupt while waiting for the role's
+    // lock, while the target opens or during the smoke test ends with the
+    // smoke VM removed, the channel unchanged and exit 130.
+    let (cancel_tx, cancel) = watch::channel(false);
+    let signals = tokio::spawn(super::signals::watch(cancel_tx, ctx.progress.clone()));
+    let result = promote_watched(ctx, args, cancel).await;
+    signals.abort();
+    result
+}
+
+async fn promote_watched(
+    ctx: &Ctx<'_>,
+    args: &PromoteArgs<'_>,
+    cancel: watch::Receiver<bool>,
+) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     let registry = Registry::for_project(&project.root);
     let who = operator();
@@ -37,25 +53,21 @@ pub async fn promote(ctx: &Ctx<'_>, args: &PromoteArgs<'_>) -> Result<(), Error>
     promote::gates(&project, &registry, &req)?;
     // One promotion (or bake) of a role at a time: a second promote waits,
     // then judges again (the first may have done its work).
-    // No signal handler here: Ctrl-C while waiting ends the process at once
-    // (nothing to clean up yet; the kernel drops the lock).
-    let (_never, cancel) = watch::channel(false);
     let locks = role_lock::locks_dir(&project.root.join(".oxbake/logs"));
     let _lock = RoleLock::acquire(&locks, args.role, &ctx.progress, &cancel).await?;
     let record = promote::gates(&project, &registry, &req)?;
-    let open = targets::open(
-        &project,
-        Some(args.target.unwrap_or(&record.target)),
-        &ctx.progress,
-        false,
-    )
-    .await?;
+    let target = Some(args.target.unwrap_or(&record.target));
+    let opening = targets::open(&project, target, &ctx.progress, false);
+    let open = cancel::unless_interrupted(&cancel, opening)
+        .await
+        .ok_or(Error::Interrupted)??;
     let pctx = PromoteCtx {
         project: &project,
         registry: &registry,
         target: open.target.as_ref(),
         connector: &SshConnector,
         progress: ctx.progress.clone(),
+        cancel,
     };
     let outcome = promote::promote(&pctx, &req).await?;
     let image = format!("{}@{}", outcome.role, outcome.version);

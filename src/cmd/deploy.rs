@@ -3,10 +3,13 @@
 use std::time::Duration;
 
 use serde_json::json;
+use tokio::sync::watch;
 
 use super::{Ctx, targets};
+use crate::environment::Environment;
 use crate::error::Error;
 use crate::guest::SshConnector;
+use crate::pipeline::cancel;
 use crate::pipeline::deploy::{DeployError, Deployer, plan};
 use crate::project::Project;
 use crate::registry::Registry;
@@ -77,8 +80,27 @@ async fn with_deployer(
         .environments
         .get(env_name)
         .ok_or_else(|| DeployError::UnknownEnv(env_name.to_owned()))?;
+    // An interrupt ends the work with clean-up and exit 130 (see apply).
+    let (cancel_tx, cancel) = watch::channel(false);
+    let signals = tokio::spawn(super::signals::watch(cancel_tx, ctx.progress.clone()));
+    let result = watched(ctx, project, registry, (env_name, env), cancel, body).await;
+    signals.abort();
+    result
+}
+
+async fn watched(
+    ctx: &Ctx<'_>,
+    project: &Project,
+    registry: &Registry,
+    (env_name, env): (&str, &Environment),
+    cancel: watch::Receiver<bool>,
+    body: impl AsyncFnOnce(&Deployer<'_>) -> Result<(), DeployError>,
+) -> Result<(), Error> {
     let target_name = env.target_name(&project.config.project.default_target);
-    let open = targets::open(project, Some(target_name), &ctx.progress, false).await?;
+    let opening = targets::open(project, Some(target_name), &ctx.progress, false);
+    let open = cancel::unless_interrupted(&cancel, opening)
+        .await
+        .ok_or(Error::Interrupted)??;
     let deployer = Deployer {
         project,
         registry,
@@ -88,6 +110,7 @@ async fn with_deployer(
         env_name,
         env,
         boot_timeout: Duration::from_secs(project.config.defaults.boot_timeout),
+        cancel,
     };
     Ok(body(&deployer).await?)
 }

@@ -123,6 +123,7 @@ impl NightlySteps for PipelineSteps<'_> {
             target: p.target,
             connector: p.connector,
             progress: p.progress.clone(),
+            cancel: p.cancel.clone(),
         };
         let who = promote::operator();
         let req = PromoteRequest {
@@ -136,7 +137,10 @@ impl NightlySteps for PipelineSteps<'_> {
         promote::promote(&ctx, &req)
             .await
             .map(drop)
-            .map_err(|e| StepFailure::Failed(nightly::chain(&e)))
+            .map_err(|e| match e.is_interrupted() {
+                true => StepFailure::Interrupted,
+                false => StepFailure::Failed(nightly::chain(&e)),
+            })
     }
 
     async fn prune(&self) -> Result<Vec<String>, StepFailure> {

@@ -58,9 +58,17 @@ pub enum PromoteError {
     },
     #[error("cannot list the VMs of the target")]
     ListVms(#[source] Box<TargetError>),
+    /// The operator interrupted; the smoke VM was removed, the channel left.
+    #[error("image `{image}`: promotion interrupted; the channel was not changed")]
+    Interrupted { image: String },
 }
 
 impl PromoteError {
+    /// Whether the operator interrupted (exit code 130).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Self::Interrupted { .. })
+    }
+
     /// Whether this is invalid input (exit code 2) rather than a refusal or
     /// a failure (exit code 1).
     pub fn is_invalid_input(&self) -> bool {

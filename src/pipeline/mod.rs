@@ -4,6 +4,7 @@
 pub mod artifact;
 pub mod build;
 mod builder;
+pub mod cancel;
 mod channel_error;
 pub mod channel_tags;
 mod checks;

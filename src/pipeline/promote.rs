@@ -11,9 +11,11 @@
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::watch;
 
 use super::channel_error::PromoteError;
 use super::channel_tags;
+use super::smoke::SmokeError;
 use super::smoke::{Smoke, SmokeReport};
 use crate::guest::GuestConnector;
 use crate::progress::Progress;
@@ -30,6 +32,9 @@ pub struct PromoteCtx<'a> {
     pub target: &'a dyn Target,
     pub connector: &'a dyn GuestConnector,
     pub progress: Progress,
+    /// Becomes `true` when the operator interrupts: the smoke VM is removed
+    /// and the channel is left as it was ([`PromoteError::Interrupted`]).
+    pub cancel: watch::Receiver<bool>,
 }
 
 /// One promotion.
@@ -100,6 +105,10 @@ pub async fn promote(
             });
         }
         outcome.smoke = Some(report);
+        // The last moment to stop: once the channel moves, the tags follow.
+        if super::cancel::is_set(&ctx.cancel) {
+            return Err(PromoteError::Interrupted { image });
+        }
         let why = history_reason(req);
         let change =
             ctx.registry
@@ -216,6 +225,7 @@ async fn smoke(ctx: &PromoteCtx<'_>, record: &ImageRecord) -> Result<SmokeReport
         boot_timeout: Duration::from_secs(defaults.boot_timeout),
         ssh_group,
         runs_dir: ctx.project.root.join(".oxbake/runs"),
+        cancel: ctx.cancel.clone(),
     };
     ctx.progress
         .info(format!("smoke test of `{image}`: booting a fresh clone"));
@@ -223,8 +233,11 @@ async fn smoke(ctx: &PromoteCtx<'_>, record: &ImageRecord) -> Result<SmokeReport
     smoke
         .run(&template, &recipe.recipe, record.builder.as_ref())
         .await
-        .map_err(|e| PromoteError::Smoke {
-            image,
-            source: Box::new(e),
+        .map_err(|e| match e {
+            SmokeError::Interrupted { .. } => PromoteError::Interrupted { image },
+            e => PromoteError::Smoke {
+                image,
+                source: Box::new(e),
+            },
         })
 }

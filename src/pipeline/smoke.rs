@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::builder::BUILDER_USER;
+use super::cancel;
 use super::checks::judge;
 use crate::guest::{
     ClientKey, Command, GuestConnector, GuestSession, GuestTarget, HostKeyPolicy, OutputSinks,
@@ -23,6 +24,8 @@ use crate::target::{
 
 /// The user a smoke VM is reached as.
 pub const SMOKE_USER: &str = "oxbake-smoke";
+/// How long an interrupted smoke test lets its VM's creation finish.
+const CREATE_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmokeError {
@@ -40,6 +43,9 @@ pub enum SmokeError {
         #[source]
         source: crate::guest::GuestError,
     },
+    /// The operator interrupted; the smoke VM was removed.
+    #[error("smoke test of `{template}`: interrupted")]
+    Interrupted { template: String },
 }
 
 /// What a smoke test found.
@@ -75,6 +81,9 @@ pub struct Smoke<'a> {
     pub ssh_group: Option<String>,
     /// Where live runs are marked, so `oxbake gc` leaves this one alone.
     pub runs_dir: std::path::PathBuf,
+    /// Becomes `true` when the operator interrupts: the VM is removed and
+    /// the test ends with [`SmokeError::Interrupted`].
+    pub cancel: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Smoke<'_> {
@@ -104,19 +113,41 @@ impl Smoke<'_> {
         };
         let _alive = super::runs::RunGuard::start(&self.runs_dir, &spec.labels.run_id);
         let started = Instant::now();
-        let vm = self
-            .target
-            .create_vm(&spec)
-            .await
-            .map_err(|e| self.target_err(template, "cannot create the VM", e))?;
-        let result = self
-            .examine(&vm, &spec.name, template, recipe, builder)
-            .await;
-        if let Err(e) = self.target.destroy(&vm).await {
-            self.progress.warn(format!(
+        // A creation cut off half-way would leave a VM the clean-up cannot
+        // see, so it may finish (and then be removed) after an interrupt.
+        let (created, stop) =
+            cancel::let_finish(&self.cancel, CREATE_GRACE, self.target.create_vm(&spec)).await;
+        let interrupted = || SmokeError::Interrupted {
+            template: template.name.clone(),
+        };
+        let vm = match (created, stop) {
+            (Some(Ok(vm)), _) => vm,
+            (Some(Err(e)), false) => {
+                return Err(self.target_err(template, "cannot create the VM", e));
+            }
+            _ => {
+                // Whatever the creation got to, by the run's label.
+                cancel::remove_run(self.target, &spec.labels.run_id, &self.progress).await;
+                return Err(interrupted());
+            }
+        };
+        let examined = cancel::unless_interrupted(
+            &self.cancel,
+            self.examine(&vm, &spec.name, template, recipe, builder),
+        )
+        .await;
+        let result = match examined {
+            Some(result) => result,
+            None => Err(interrupted()),
+        };
+        match self.target.destroy(&vm).await {
+            Ok(()) => self
+                .progress
+                .info(format!("smoke test: removed VM `{}`", vm.name)),
+            Err(e) => self.progress.warn(format!(
                 "smoke test: could not remove VM `{}`: {e}",
                 vm.name
-            ));
+            )),
         }
         self.progress.info(format!(
             "smoke test of `{}` took {:.0}s",
@@ -162,6 +193,10 @@ impl Smoke<'_> {
             .connect(&target, OutputSinks::new(self.progress.clone(), None))
             .await
             .map_err(|e| self.guest_err(template, "cannot log in", e))?;
+        self.progress.info(format!(
+            "smoke test of `{}`: logged in to `{hostname}`, running the checks",
+            template.name
+        ));
         let report = self
             .inspect(guest.as_mut(), recipe, builder)
             .await

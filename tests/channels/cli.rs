@@ -96,6 +96,7 @@ async fn a_failed_smoke_test_changes_nothing_and_force_passes_the_channel_gate()
         target: &target,
         connector: &oxbake::guest::SshConnector,
         progress: Progress::silent(),
+        cancel: oxbake::pipeline::cancel::never(),
     };
     let before = snapshot(&project.path("images"));
     let req = PromoteRequest {
@@ -145,6 +146,7 @@ async fn promoting_to_where_it_already_is_skips_the_smoke_test() {
         target: &target,
         connector: &oxbake::guest::SshConnector,
         progress: Progress::silent(),
+        cancel: oxbake::pipeline::cancel::never(),
     };
     let req = PromoteRequest {
         role: "ui",

@@ -32,6 +32,9 @@ pub struct Invocation<'a> {
     pub env: Vec<(String, String)>,
     /// The text of a progress line that arms the fault; `None` runs plainly.
     pub trigger: Option<&'a str>,
+    /// Arms the fault this long after the start instead (for steps that
+    /// print nothing, e.g. a request that never gets an answer).
+    pub after: Option<Duration>,
     pub action: Option<Action<'a>>,
     /// oxbake is killed (and the row fails) past this.
     pub deadline: Duration,
@@ -44,6 +47,7 @@ impl<'a> Invocation<'a> {
             args,
             env: Vec::new(),
             trigger: None,
+            after: None,
             action: None,
             deadline: Duration::from_secs(300),
         }
@@ -56,6 +60,13 @@ impl<'a> Invocation<'a> {
 
     pub fn on(mut self, trigger: &'a str, action: Action<'a>) -> Self {
         self.trigger = Some(trigger);
+        self.action = Some(action);
+        self
+    }
+
+    /// Fires `action` `delay` after oxbake started, whatever it printed.
+    pub fn after(mut self, delay: Duration, action: Action<'a>) -> Self {
+        self.after = Some(delay);
         self.action = Some(action);
         self
     }
@@ -78,8 +89,14 @@ impl<'a> Invocation<'a> {
         let started = Instant::now();
         let mut text = String::new();
         let mut action = self.action;
-        let mut fired = self.trigger.is_none();
+        let mut fired = self.trigger.is_none() && self.after.is_none();
         loop {
+            if self.after.is_some_and(|at| started.elapsed() >= at)
+                && let Some(action) = action.take()
+            {
+                fire(action, pid);
+                fired = true;
+            }
             let left = self.deadline.saturating_sub(started.elapsed());
             match rx.recv_timeout(left.min(Duration::from_millis(200))) {
                 Ok(line) => {

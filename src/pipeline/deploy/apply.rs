@@ -14,8 +14,12 @@ use super::plan::Action;
 use super::tag::DeployTag;
 use super::{DeployError, Deployer, Prepared, Wanted};
 use crate::guest::{ClientKey, Command, GuestSession, GuestTarget, HostKeyPolicy, OutputSinks};
+use crate::pipeline::cancel;
 use crate::pipeline::checks::judge;
 use crate::target::{Labels, Source, VmHandle, VmKind, VmSpec};
+
+/// How long an interrupted deploy lets a VM's creation finish.
+const CREATE_GRACE: Duration = Duration::from_secs(30);
 
 /// What applying one step did.
 #[derive(Debug, Clone, Serialize)]
@@ -28,12 +32,17 @@ pub struct Done {
 }
 
 impl Deployer<'_> {
-    /// Applies `prepared.plan`, in order.
+    /// Applies `prepared.plan`, in order. An interrupt stops before the
+    /// next step; a VM being made is removed (its creation may finish
+    /// first, so that it can be found), a VM being destroyed is destroyed.
     pub async fn apply(&self, prepared: Prepared) -> Result<Vec<Done>, DeployError> {
         let deploy_id = hex::encode(rand::random::<[u8; 4]>());
         let mut taken = prepared.taken.clone();
         let mut done = Vec::new();
         for action in &prepared.plan.actions {
+            if cancel::is_set(&self.cancel) {
+                return Err(self.interrupted());
+            }
             let step = match action {
                 Action::Keep { .. } => continue,
                 Action::Create { want } => {
@@ -70,6 +79,9 @@ impl Deployer<'_> {
         let listed = self.listed().await?;
         let mut gone = Vec::new();
         for vm in super::plan::Existing::of_env(&listed, self.env_name) {
+            if cancel::is_set(&self.cancel) {
+                return Err(self.interrupted());
+            }
             self.remove(&vm.handle).await?;
             gone.push(vm.name);
         }
@@ -128,21 +140,39 @@ impl Deployer<'_> {
             "creating vm `{name}` ({}@{})",
             w.desired.role, w.desired.version
         ));
-        let vm = self
-            .target
-            .create_vm(&spec)
-            .await
-            .map_err(|source| DeployError::Target {
-                vm: name.clone(),
-                what: "cannot create",
-                source,
-            })?;
-        match self.bring_up(&vm, w, key).await {
-            Ok(()) => Ok(vm),
-            Err(e) => {
-                let _ = self.target.destroy(&vm).await;
-                Err(e)
+        let creating = self.target.create_vm(&spec);
+        let (created, stop) = cancel::let_finish(&self.cancel, CREATE_GRACE, creating).await;
+        let vm = match (created, stop) {
+            (Some(Ok(vm)), _) => vm,
+            (Some(Err(source)), false) => {
+                return Err(DeployError::Target {
+                    vm: name,
+                    what: "cannot create",
+                    source,
+                });
             }
+            _ => {
+                // Whatever the creation got to, found by its labels.
+                cancel::remove_run(self.target, &spec.labels.run_id, &self.progress).await;
+                return Err(self.interrupted());
+            }
+        };
+        let up = cancel::unless_interrupted(&self.cancel, self.bring_up(&vm, w, key)).await;
+        let result = up.unwrap_or_else(|| Err(self.interrupted()));
+        if result.is_err() {
+            match self.target.destroy(&vm).await {
+                Ok(()) => self.progress.info(format!("removed vm `{}`", vm.name)),
+                Err(e) => self
+                    .progress
+                    .warn(format!("could not remove vm `{}`: {e}", vm.name)),
+            }
+        }
+        result.map(|()| vm)
+    }
+
+    fn interrupted(&self) -> DeployError {
+        DeployError::Interrupted {
+            env: self.env_name.to_owned(),
         }
     }
 
@@ -188,6 +218,10 @@ impl Deployer<'_> {
             .connect(&login, OutputSinks::new(self.progress.clone(), None))
             .await
             .map_err(guest_err("cannot log in"))?;
+        self.progress.info(format!(
+            "vm `{}`: logged in, waiting for cloud-init and running the checks",
+            vm.name
+        ));
         let result = self.health(guest.as_mut(), vm, &w.desired.role).await;
         let _ = guest.close().await;
         result?;

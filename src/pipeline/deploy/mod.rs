@@ -84,6 +84,10 @@ pub enum DeployError {
         check: String,
         detail: String,
     },
+    /// The operator interrupted: the VM being made was removed, VMs that
+    /// were there before are untouched.
+    #[error("environment `{env}`: deploy interrupted")]
+    Interrupted { env: String },
 }
 
 impl DeployError {
@@ -94,6 +98,11 @@ impl DeployError {
     /// Problems with the operator's input (exit 2), not with the operation.
     pub fn is_invalid_input(&self) -> bool {
         matches!(self, DeployError::UnknownEnv(_) | DeployError::Secrets(_))
+    }
+
+    /// Whether the operator interrupted (exit 130).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, DeployError::Interrupted { .. })
     }
 }
 
@@ -107,6 +116,8 @@ pub struct Deployer<'a> {
     pub env_name: &'a str,
     pub env: &'a Environment,
     pub boot_timeout: Duration,
+    /// Becomes `true` when the operator interrupts (see [`apply`]).
+    pub cancel: tokio::sync::watch::Receiver<bool>,
 }
 
 /// One VM the environment wants, with everything needed to make it.
@@ -173,9 +184,12 @@ impl Deployer<'_> {
     /// Each role's (version, template) from the environment's channel.
     /// The target's VMs (every environment's; callers pick theirs).
     async fn listed(&self) -> Result<Vec<crate::target::ManagedVm>, DeployError> {
-        self.target
-            .list_vms()
+        let listing = self.target.list_vms();
+        crate::pipeline::cancel::unless_interrupted(&self.cancel, listing)
             .await
+            .ok_or_else(|| DeployError::Interrupted {
+                env: self.env_name.to_owned(),
+            })?
             .map_err(|source| DeployError::Target {
                 vm: format!("{}-*", self.env_name),
                 what: "cannot list VMs",

@@ -1,0 +1,260 @@
+//! `oxbake deploy ENV` with a fault at each step before a guest is reached,
+//! on the in-memory Proxmox simulator (no boot). The environment already
+//! runs an older version, so every deploy is a rolling replacement: the
+//! new VM's clone task, its config (lock timeout), the guest agent, SSH,
+//! the API itself (503s, refused connections, no answer), the operator's
+//! signals and a full state disk. After each: the contract's exit code,
+//! the new VM removed, the earlier VM untouched and running, no seed ISO,
+//! images/ byte for byte the same. Rows with a running guest are in
+//! `guest_rows` (feature `e2e`).
+
+use std::time::Duration;
+
+use oxbake::pipeline::deploy::tag::DeployTag;
+use oxbake::progress::Progress;
+use oxbake::registry::Registry;
+use oxbake::target::{Artifact, Labels, Source, Target, TemplateRef, VmKind, VmSpec};
+
+use super::leftovers::RegistrySnapshot;
+use super::promote::Case;
+use super::runner::Action;
+use super::sim_project::{
+    SimProject, TEMPLATE_VMID, black_hole, full_state_disk, refused, sim_leftovers,
+};
+use super::table::{Matrix, Row, row};
+use crate::support::pve_sim::{NODE, PveSim, SimVm};
+
+const DEPLOY: &[&str] = &["deploy", "fx"];
+const CREATING: &str = "creating vm `fx-base-1-";
+
+fn cases() -> Vec<Case> {
+    let signal = |fault, sig, step, agent_never: bool, ms| Case {
+        fault,
+        step,
+        expected: 130,
+        says: &["interrupted", "removed vm"],
+        boot_timeout: 60,
+        set: if agent_never {
+            |f| f.agent_never = true
+        } else {
+            |f| f.task_time = Duration::from_secs(3)
+        },
+        on: Some((CREATING, sig, ms)),
+    };
+    vec![
+        Case {
+            fault: "clone task ends in error",
+            step: "create the new VM",
+            expected: 1,
+            says: &["clone failed: storage full", "cannot create"],
+            boot_timeout: 5,
+            set: |f| f.fail_next_clone = Some("storage full".into()),
+            on: None,
+        },
+        Case {
+            fault: "lock timeout (500) on config",
+            step: "create the new VM",
+            expected: 1,
+            says: &["got timeout"],
+            boot_timeout: 5,
+            set: |f| f.lock_timeout_next_config = true,
+            on: None,
+        },
+        Case {
+            fault: "API answers 503 to every GET",
+            step: "list the environment",
+            expected: 1,
+            says: &["503", "cannot list VMs"],
+            boot_timeout: 5,
+            set: |f| f.unavailable_gets = 10_000,
+            on: None,
+        },
+        Case {
+            fault: "guest agent never answers",
+            step: "boot the new VM",
+            expected: 1,
+            says: &["guest agent did not happen within 4 s", "removed vm"],
+            boot_timeout: 4,
+            set: |f| f.agent_never = true,
+            on: None,
+        },
+        Case {
+            fault: "no SSH behind the agent's address",
+            step: "boot the new VM",
+            expected: 1,
+            says: &["SSH never answered", "removed vm"],
+            boot_timeout: 4,
+            set: |_| {},
+            on: None,
+        },
+        signal(
+            "SIGINT during a slow clone task",
+            "INT",
+            "create the new VM",
+            false,
+            1000,
+        ),
+        signal(
+            "SIGTERM while waiting for the agent",
+            "TERM",
+            "boot the new VM",
+            true,
+            1500,
+        ),
+        signal(
+            "SIGINT while waiting for the agent",
+            "INT",
+            "boot the new VM",
+            true,
+            1500,
+        ),
+    ]
+}
+
+/// The environment's earlier VM, made and started through oxbake's own
+/// Proxmox code: `fx-base-1` running an older version.
+fn earlier_vm(runtime: &tokio::runtime::Runtime, sim: &PveSim) -> (u32, SimVm) {
+    let target = sim.target(Progress::silent());
+    let tag = DeployTag {
+        deploy_id: "0a0b0c0d".into(),
+        slot: 1,
+        seed: "earlier".into(),
+    };
+    let spec = VmSpec {
+        name: "fx-base-1".into(),
+        source: Source::Template(TemplateRef {
+            name: "base-template".into(),
+            artifact: Artifact::Proxmox {
+                node: NODE.into(),
+                vmid: TEMPLATE_VMID,
+                name: "base-template".into(),
+            },
+        }),
+        cores: 1,
+        memory_mib: 512,
+        disk_gib: None,
+        labels: Labels {
+            env: Some("fx".into()),
+            version: Some("2026.01.01.1".into()),
+            ..Labels::new(tag.to_string(), "base", VmKind::Deployed)
+        },
+        network: None,
+    };
+    let vm = runtime.block_on(async {
+        let vm = target.create_vm(&spec).await.expect("earlier VM");
+        target.start(&vm).await.expect("start the earlier VM");
+        vm
+    });
+    // The handle's id is `NODE/VMID`.
+    let vmid = vm.id.rsplit('/').next().and_then(|id| id.parse().ok());
+    let vmid: u32 = vmid.expect("a vmid");
+    (vmid, sim.vm(vmid).expect("the earlier VM"))
+}
+
+/// Leftovers, and the earlier VM if it changed, stopped or went.
+fn after(sim: &PveSim, (vmid, was): &(u32, SimVm)) -> Vec<String> {
+    let mut out = sim_leftovers(sim, &[*vmid]);
+    match sim.vm(*vmid) {
+        None => out.push(format!("earlier vm {vmid} removed")),
+        Some(now) if !now.running => out.push(format!("earlier vm {vmid} stopped")),
+        Some(now) if now.config != was.config => {
+            out.push(format!("earlier vm {vmid} changed: {:?}", now.config));
+        }
+        Some(_) => {}
+    }
+    out
+}
+
+fn run_case(runtime: &tokio::runtime::Runtime, p: &SimProject, case: &Case) -> Row {
+    let sim = p.sim(runtime, case.boot_timeout);
+    let earlier = earlier_vm(runtime, &sim);
+    sim.faults(case.set);
+    let before = RegistrySnapshot::take(p.project.root());
+    let mut run = p.run(DEPLOY);
+    if let Some((trigger, sig, ms)) = case.on {
+        run = run.on(trigger, Action::Signal(sig, Duration::from_millis(ms)));
+    }
+    let out = run.run();
+    let left = after(&sim, &earlier);
+    let root = p.project.root();
+    row(
+        case.fault,
+        case.step,
+        case.expected,
+        case.says,
+        &out,
+        left,
+        &before,
+        root,
+    )
+}
+
+/// The API refuses connections; never answers (SIGTERM); the state disk
+/// is full.
+fn more(runtime: &tokio::runtime::Runtime, p: &SimProject, m: &mut Matrix) {
+    let sim = p.sim(runtime, 5);
+    let earlier = earlier_vm(runtime, &sim);
+    let root = p.project.root();
+    let before = RegistrySnapshot::take(root);
+    p.configure(refused(sim.cli_settings()), 5);
+    let out = p.run(DEPLOY).run();
+    let says: &[&str] = &["Connection refused", "cannot list VMs"];
+    let left = after(&sim, &earlier);
+    m.push(row(
+        "API refuses the connection",
+        "list the environment",
+        1,
+        says,
+        &out,
+        left,
+        &before,
+        root,
+    ));
+    p.configure(black_hole(sim.cli_settings()), 5);
+    let term = Action::Signal("TERM", Duration::ZERO);
+    let out = p.run(DEPLOY).after(Duration::from_secs(3), term).run();
+    let left = after(&sim, &earlier);
+    let says: &[&str] = &["interrupted"];
+    let fault = "API never answers, then SIGTERM";
+    m.push(row(
+        fault,
+        "list the environment",
+        130,
+        says,
+        &out,
+        left,
+        &before,
+        root,
+    ));
+    p.configure(sim.cli_settings(), 5);
+    let full = full_state_disk(p);
+    let out = p.run(DEPLOY).run();
+    drop(full);
+    let says: &[&str] = &["No space left on device"];
+    let left = after(&sim, &earlier);
+    m.push(row(
+        "state disk full",
+        "the environment's key",
+        1,
+        says,
+        &out,
+        left,
+        &before,
+        root,
+    ));
+}
+
+#[test]
+fn fault_matrix_of_deploy_on_the_simulator() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let p = SimProject::new();
+    Registry::for_project(p.project.root())
+        .set_channel("base", "dev", &p.version, "faults", "deploy rows")
+        .unwrap();
+    let mut m = Matrix::new("oxbake deploy on the Proxmox simulator (no guest)");
+    for case in cases() {
+        m.push(run_case(&runtime, &p, &case));
+    }
+    more(&runtime, &p, &mut m);
+    m.finish();
+}

@@ -1,0 +1,201 @@
+//! `oxbake promote` with a fault at each step of its smoke test before a
+//! guest is reached, on the in-memory Proxmox simulator (no boot): the
+//! smoke clone's task, its config (lock timeout), the guest agent, SSH,
+//! the API itself (503s, refused connections, no answer) and the
+//! operator's signals. After each: the contract's exit code, no smoke VM
+//! or seed ISO left, the template's `ch-` tags unchanged, images/ (records
+//! and channels.toml) byte for byte the same. The rows with a running
+//! guest are in `guest_rows` (feature `e2e`).
+
+use std::time::Duration;
+
+use super::leftovers::RegistrySnapshot;
+use super::runner::Action;
+use super::sim_project::{SimProject, black_hole, full_state_disk, refused, sim_leftovers};
+use super::table::{Matrix, Row, row};
+use crate::support::pve_sim::Faults;
+
+/// One fault against a fresh simulator.
+pub struct Case {
+    pub fault: &'static str,
+    pub step: &'static str,
+    pub expected: i32,
+    /// Texts the error output must hold.
+    pub says: &'static [&'static str],
+    pub boot_timeout: u64,
+    pub set: fn(&mut Faults),
+    /// A progress line, the signal sent when it shows and the delay.
+    pub on: Option<(&'static str, &'static str, u64)>,
+}
+
+const SMOKE: &str = "booting a fresh clone";
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            fault: "clone task ends in error",
+            step: "smoke: create the VM",
+            expected: 1,
+            says: &["clone failed: storage full", "cannot create the VM"],
+            boot_timeout: 5,
+            set: |f| f.fail_next_clone = Some("storage full".into()),
+            on: None,
+        },
+        Case {
+            fault: "lock timeout (500) on config",
+            step: "smoke: create the VM",
+            expected: 1,
+            says: &["got timeout"],
+            boot_timeout: 5,
+            set: |f| f.lock_timeout_next_config = true,
+            on: None,
+        },
+        Case {
+            fault: "API answers 503 to every GET",
+            step: "smoke: create the VM",
+            expected: 1,
+            says: &["503"],
+            boot_timeout: 5,
+            set: |f| f.unavailable_gets = 10_000,
+            on: None,
+        },
+        Case {
+            fault: "guest agent never answers",
+            step: "smoke: boot",
+            expected: 1,
+            says: &["guest agent did not happen within 4 s", "removed VM"],
+            boot_timeout: 4,
+            set: |f| f.agent_never = true,
+            on: None,
+        },
+        Case {
+            fault: "no SSH behind the agent's address",
+            step: "smoke: boot",
+            expected: 1,
+            says: &["SSH never answered", "removed VM"],
+            boot_timeout: 4,
+            set: |_| {},
+            on: None,
+        },
+        Case {
+            fault: "SIGINT during a slow clone task",
+            step: "smoke: create the VM",
+            expected: 130,
+            says: &["interrupted", "removed VM"],
+            boot_timeout: 5,
+            set: |f| f.task_time = Duration::from_secs(3),
+            on: Some((SMOKE, "INT", 1000)),
+        },
+        Case {
+            fault: "SIGTERM while waiting for the agent",
+            step: "smoke: boot",
+            expected: 130,
+            says: &["interrupted", "removed VM"],
+            boot_timeout: 60,
+            set: |f| f.agent_never = true,
+            on: Some((SMOKE, "TERM", 1500)),
+        },
+        Case {
+            fault: "SIGINT while waiting for the agent",
+            step: "smoke: boot",
+            expected: 130,
+            says: &["interrupted", "removed VM"],
+            boot_timeout: 60,
+            set: |f| f.agent_never = true,
+            on: Some((SMOKE, "INT", 1500)),
+        },
+    ]
+}
+
+fn run_case(runtime: &tokio::runtime::Runtime, p: &SimProject, case: &Case) -> Row {
+    let sim = p.sim(runtime, case.boot_timeout);
+    sim.faults(case.set);
+    let before = RegistrySnapshot::take(p.project.root());
+    let version = p.version.to_string();
+    let args = ["promote", "base", &version, "--to", "dev"];
+    let mut run = p.run(&args);
+    if let Some((trigger, sig, ms)) = case.on {
+        run = run.on(trigger, Action::Signal(sig, Duration::from_millis(ms)));
+    }
+    let out = run.run();
+    let left = sim_leftovers(&sim, &[]);
+    row(
+        case.fault,
+        case.step,
+        case.expected,
+        case.says,
+        &out,
+        left,
+        &before,
+        p.project.root(),
+    )
+}
+
+/// The API refuses connections, then never answers (ended by SIGTERM).
+fn unreachable_api(runtime: &tokio::runtime::Runtime, p: &SimProject, m: &mut Matrix) {
+    let sim = p.sim(runtime, 5);
+    let version = p.version.to_string();
+    let args = ["promote", "base", &version, "--to", "dev"];
+    p.configure(refused(sim.cli_settings()), 5);
+    let before = RegistrySnapshot::take(p.project.root());
+    let out = p.run(&args).run();
+    m.push(row(
+        "API refuses the connection",
+        "smoke: create the VM",
+        1,
+        &["Connection refused"],
+        &out,
+        sim_leftovers(&sim, &[]),
+        &before,
+        p.project.root(),
+    ));
+    p.configure(black_hole(sim.cli_settings()), 5);
+    let out = p
+        .run(&args)
+        .on(SMOKE, Action::Signal("TERM", Duration::from_secs(2)))
+        .run();
+    m.push(row(
+        "API never answers, then SIGTERM",
+        "smoke: create the VM",
+        130,
+        &["interrupted", "cannot list VMs to clean up"],
+        &out,
+        sim_leftovers(&sim, &[]),
+        &before,
+        p.project.root(),
+    ));
+}
+
+/// The state folder's disk is full before the promotion starts.
+fn state_disk_full(runtime: &tokio::runtime::Runtime, p: &SimProject, m: &mut Matrix) {
+    let sim = p.sim(runtime, 5);
+    let version = p.version.to_string();
+    let args = ["promote", "base", &version, "--to", "dev"];
+    let before = RegistrySnapshot::take(p.project.root());
+    let full = full_state_disk(p);
+    let out = p.run(&args).run();
+    drop(full);
+    m.push(row(
+        "state disk full",
+        "take the role's lock",
+        1,
+        &["No space left on device"],
+        &out,
+        sim_leftovers(&sim, &[]),
+        &before,
+        p.project.root(),
+    ));
+}
+
+#[test]
+fn fault_matrix_of_promote_on_the_simulator() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let p = SimProject::new();
+    let mut m = Matrix::new("oxbake promote on the Proxmox simulator (no guest)");
+    for case in cases() {
+        m.push(run_case(&runtime, &p, &case));
+    }
+    unreachable_api(&runtime, &p, &mut m);
+    state_disk_full(&runtime, &p, &mut m);
+    m.finish();
+}
