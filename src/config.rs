@@ -116,7 +116,17 @@ fn proxmox(
             ),
         ));
     }
+    let timeouts = timeout_spans(&raw);
     let settings: ProxmoxSettings = tomlfile::from_value(path, text, raw)?;
+    let values = [settings.request_timeout, settings.task_timeout];
+    if let Some(((key, offset), _)) = timeouts.iter().zip(values).find(|(_, v)| *v == 0) {
+        return Err(Diagnostic::at(
+            path,
+            text,
+            offset.unwrap_or(0),
+            format!("`{key}` must be at least 1 (seconds)"),
+        ));
+    }
     let [first, last] = settings.vmid_range;
     if first > last {
         let offset = range.map_or(0, |r| r.span().start);
@@ -144,6 +154,19 @@ fn proxmox(
         ));
     }
     Ok(settings)
+}
+
+/// Where the values of the timeout keys are, for the check that they
+/// are not 0 (a request or task that may take no time always fails).
+fn timeout_spans(raw: &Spanned<DeValue<'_>>) -> [(&'static str, Option<usize>); 2] {
+    let at = |key: &str| match raw.get_ref() {
+        DeValue::Table(table) => table.get(key).map(|v| v.span().start),
+        _ => None,
+    };
+    [
+        ("request_timeout", at("request_timeout")),
+        ("task_timeout", at("task_timeout")),
+    ]
 }
 
 fn span_start(value: &Option<Spanned<DeValue<'_>>>) -> usize {
@@ -315,6 +338,12 @@ pub struct ProxmoxSettings {
     /// Builder VMs reached through port forwards instead of directly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_forward: Option<SshForward>,
+    /// Seconds one API request may wait for its answer (GETs are retried).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: u64,
+    /// Seconds one Proxmox task (clone, start, upload, …) may run.
+    #[serde(default = "default_task_timeout")]
+    pub task_timeout: u64,
 }
 
 /// `ssh_forward = { host = "203.0.113.5", port_base = 22000 }`: builder VMs
@@ -375,6 +404,14 @@ fn default_bridge() -> String {
 
 fn default_iso_storage() -> String {
     "local".to_owned()
+}
+
+fn default_request_timeout() -> u64 {
+    120
+}
+
+fn default_task_timeout() -> u64 {
+    600
 }
 
 fn default_token_env() -> String {
@@ -456,6 +493,35 @@ mod tests {
         let d = all.iter().next().unwrap();
         assert!(d.message.contains("acel"), "{d}");
         assert_eq!(d.line, 5, "{d}");
+    }
+
+    #[test]
+    fn api_timeouts_default_are_read_and_must_not_be_zero() {
+        let c = parse(Path::new("oxbake.toml"), PVE).unwrap();
+        let TargetSettings::Proxmox(pve) = &c.targets["pve"] else {
+            panic!("not proxmox");
+        };
+        assert_eq!((pve.request_timeout, pve.task_timeout), (120, 600));
+        let text = format!("{PVE}request_timeout = 5\ntask_timeout = 90\n");
+        let c = parse(Path::new("oxbake.toml"), &text).unwrap();
+        let TargetSettings::Proxmox(pve) = &c.targets["pve"] else {
+            panic!("not proxmox");
+        };
+        assert_eq!((pve.request_timeout, pve.task_timeout), (5, 90));
+        let text = format!("{PVE}request_timeout = 5\ntask_timeout = 0x0\n");
+        let all = parse(Path::new("oxbake.toml"), &text).unwrap_err();
+        let d = all.iter().next().unwrap();
+        assert!(
+            d.message.contains("`task_timeout` must be at least 1"),
+            "{d}"
+        );
+        assert_eq!((d.line, d.column), (12, 16), "{d}");
+        for bad in ["\"30s\"", "-5", "2.5"] {
+            let text = format!("{PVE}request_timeout = {bad}\n");
+            let all = parse(Path::new("oxbake.toml"), &text).unwrap_err();
+            let d = all.iter().next().unwrap();
+            assert_eq!(d.line, 11, "{bad}: {d}");
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub async fn run(ctx: &Ctx<'_>, args: BuildArgs<'_>) -> Result<(), Error> {
     // base image is bootstrapped) ends with clean-up and 130 too, not with
     // death by signal.
     let (cancel_tx, cancel) = watch::channel(false);
-    let signals = tokio::spawn(super::signals::watch(cancel_tx));
+    let signals = tokio::spawn(super::signals::watch(cancel_tx, ctx.progress.clone()));
     let result = build(ctx, args, cancel).await;
     signals.abort();
     result

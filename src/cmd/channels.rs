@@ -27,7 +27,7 @@ pub async fn promote(ctx: &Ctx<'_>, args: &PromoteArgs<'_>) -> Result<(), Error>
     // lock, while the target opens or during the smoke test ends with the
     // smoke VM removed, the channel unchanged and exit 130.
     let (cancel_tx, cancel) = watch::channel(false);
-    let signals = tokio::spawn(super::signals::watch(cancel_tx));
+    let signals = tokio::spawn(super::signals::watch(cancel_tx, ctx.progress.clone()));
     let result = promote_watched(ctx, args, cancel).await;
     signals.abort();
     result

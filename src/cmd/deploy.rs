@@ -82,7 +82,7 @@ async fn with_deployer(
         .ok_or_else(|| DeployError::UnknownEnv(env_name.to_owned()))?;
     // An interrupt ends the work with clean-up and exit 130 (see apply).
     let (cancel_tx, cancel) = watch::channel(false);
-    let signals = tokio::spawn(super::signals::watch(cancel_tx));
+    let signals = tokio::spawn(super::signals::watch(cancel_tx, ctx.progress.clone()));
     let result = watched(ctx, project, registry, (env_name, env), cancel, body).await;
     signals.abort();
     result

@@ -51,7 +51,7 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
     } else {
         let open = targets::open(&project, args.target, &ctx.progress, false).await?;
         let (cancel_tx, cancel) = watch::channel(false);
-        let signals = tokio::spawn(super::signals::watch(cancel_tx));
+        let signals = tokio::spawn(super::signals::watch(cancel_tx, ctx.progress.clone()));
         let steps = PipelineSteps {
             pipeline: super::build::pipeline(ctx, &project, &registry, &open, cancel),
         };

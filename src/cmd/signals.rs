@@ -1,19 +1,38 @@
 //! The first Ctrl-C (or SIGTERM) asks the running work to stop and clean
-//! up; the work then ends with exit code 130.
+//! up; the work then ends with exit code 130. Later signals do not cut the
+//! clean-up short (it removes VMs that would otherwise be left running);
+//! they are answered with a line saying so. Only SIGKILL ends oxbake at
+//! once, leaving what the clean-up had not removed yet to `oxbake gc`.
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-pub async fn watch(cancel: watch::Sender<bool>) {
+use crate::progress::Progress;
+
+pub async fn watch(cancel: watch::Sender<bool>, progress: Progress) {
     let Ok(mut term) = signal(SignalKind::terminate()) else {
         return;
     };
     let Ok(mut int) = signal(SignalKind::interrupt()) else {
         return;
     };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
+    let mut first = true;
+    loop {
+        let got = tokio::select! {
+            got = int.recv() => got,
+            got = term.recv() => got,
+        };
+        if got.is_none() {
+            return;
+        }
+        if first {
+            first = false;
+            let _ = cancel.send(true);
+        } else {
+            progress.warn(
+                "interrupted again: the clean-up goes on until it is done \
+                 (SIGKILL would leave what it has not removed yet to `oxbake gc`)",
+            );
+        }
     }
-    let _ = cancel.send(true);
 }

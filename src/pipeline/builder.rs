@@ -171,6 +171,8 @@ impl<'p, 'a> Builder<'p, 'a> {
             .await?;
         let _ = guest.close().await;
         self.phase("shut down", self.shutdown(&vm)).await?;
+        // The log is the template's record: it must be whole on disk first.
+        self.log.sync().map_err(|e| self.log_err(e))?;
         // Once the template is being made, it is finished and recorded.
         self.phase_shielded(
             "make the template and record it",
@@ -179,7 +181,8 @@ impl<'p, 'a> Builder<'p, 'a> {
         .await
     }
 
-    /// Runs one phase as a progress step; an interrupt ends it at once.
+    /// Runs one phase as a progress step; an interrupt, or a build log
+    /// that can no longer be written, ends it at once.
     async fn phase<T>(
         &self,
         name: &str,
@@ -190,6 +193,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             tokio::select! {
                 r = work => r,
                 _ = cancel.wait_for(|c| *c) => Err(BuildError::Interrupted),
+                e = self.log.failed() => Err(self.log_err(e)),
             }
         };
         self.phase_shielded(name, work).await
@@ -207,7 +211,10 @@ impl<'p, 'a> Builder<'p, 'a> {
             step: name.to_owned(),
         });
         self.log.section(name);
-        let result = work.await;
+        let result = match self.log.failure() {
+            Some(e) => Err(self.log_err(e)),
+            None => work.await,
+        };
         self.p.progress.send(Event::StepFinished {
             task: self.role.clone(),
             step: name.to_owned(),
@@ -702,6 +709,14 @@ impl<'p, 'a> Builder<'p, 'a> {
                 )),
             |c, s| c.secret(s),
         )
+    }
+
+    fn log_err(&self, source: std::io::Error) -> BuildError {
+        BuildError::Log {
+            role: self.role.clone(),
+            path: self.log.path.clone(),
+            source,
+        }
     }
 
     fn target_err(&self, what: &'static str, source: crate::target::TargetError) -> BuildError {

@@ -142,3 +142,74 @@ pub(super) fn bootstrap_interrupted(f: &Fixture, m: &mut Matrix) {
         f.root(),
     ));
 }
+
+/// A root role whose one step prints a line every 0.2 s for two minutes.
+#[cfg(feature = "e2e")]
+const CHATTY: &str = r#"role = "glog"
+description = "fault matrix: a step that keeps printing"
+
+[[step]]
+name = "glog step"
+kind = "shell"
+run = '''for i in $(seq 1 600); do echo "glog line $i"; sleep 0.2; done'''
+"#;
+
+/// Fills the file system of `dir` with one file until it is full.
+#[cfg(feature = "e2e")]
+fn fill(dir: &Path) {
+    use std::io::Write;
+    let mut filler = std::fs::File::create(dir.join("filler")).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    while filler.write_all(&block).is_ok() {}
+}
+
+/// The disk of the build log full while a step runs and prints (one boot):
+/// the build stops, names the log and the cause, and removes the builder.
+/// The tmpfs holds `.oxbake/logs` only, so the VM's own disk still works
+/// and only the log fails.
+#[cfg(feature = "e2e")]
+#[test]
+fn fault_matrix_log_disk_full_during_a_step() {
+    use crate::support::e2e::vm_lock;
+    use crate::support::project::TestProject;
+    let _vms = vm_lock();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("faults-logdisk-project");
+    let project = TestProject::copy_to(&dir);
+    let config = project
+        .read("oxbake.toml")
+        .replace("accel = \"auto\"", "accel = \"tcg\"");
+    project.write("oxbake.toml", &config);
+    project.write("recipes/glog.toml", CHATTY);
+    leftovers::seed_registry(project.root());
+    let root = project.root();
+    let logs = root.join(".oxbake/logs");
+    let templates = leftovers::names(&root.join(".oxbake/local/templates"));
+    let before = RegistrySnapshot::take(root);
+    let mount = Tmpfs::mount(&logs, "1m");
+    let filled = logs.clone();
+    let out = Invocation::new(root, &["build", "glog"])
+        .on(
+            "glog: step 1/1: glog step",
+            Action::Call(Duration::from_secs(3), Box::new(move |_| fill(&filled))),
+        )
+        .deadline(Duration::from_secs(900))
+        .run();
+    let left = leftovers::local(root, &templates);
+    leftovers::reap(root);
+    drop(mount);
+    let log_named = format!("cannot write the build log `{}/glog-", logs.display());
+    let mut m = Matrix::new("oxbake build on the local target, the log's disk full");
+    m.push(row(
+        "log disk full while a step prints",
+        "step 1/1",
+        1,
+        &[&log_named, "No space left on device", "removed builder VM"],
+        &out,
+        left,
+        &before,
+        root,
+    ));
+    drop(project);
+    let _ = std::fs::remove_dir_all(&dir);
+    m.finish();
+}

@@ -19,4 +19,5 @@ mod promote;
 pub mod runner;
 pub mod sim;
 mod sim_project;
+mod sim_timeouts;
 mod table;

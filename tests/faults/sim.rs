@@ -72,7 +72,7 @@ struct Case {
     on: Option<(&'static str, &'static str)>,
 }
 
-const BUILD: &[&str] = &["build", "base", "--target", "sim"];
+pub(super) const BUILD: &[&str] = &["build", "base", "--target", "sim"];
 
 fn cases() -> Vec<Case> {
     vec![
@@ -166,13 +166,7 @@ fn run_case(runtime: &tokio::runtime::Runtime, project: &TestProject, case: &Cas
         run = run.on(trigger, Action::Signal(sig, Duration::from_millis(1500)));
     }
     let out = run.run();
-    let mut leftovers: Vec<String> = sim
-        .vmids()
-        .into_iter()
-        .filter(|id| *id != BASE_VMID)
-        .map(|id| format!("vm {id}"))
-        .collect();
-    leftovers.extend(sim.volumes().into_iter().map(|(v, _)| format!("iso {v}")));
+    let leftovers = sim_leftovers(&sim);
     row(
         case.fault,
         case.step,
@@ -183,6 +177,18 @@ fn run_case(runtime: &tokio::runtime::Runtime, project: &TestProject, case: &Cas
         &before,
         project.root(),
     )
+}
+
+/// The simulator's VMs (but the base template) and seed ISOs.
+pub(super) fn sim_leftovers(sim: &PveSim) -> Vec<String> {
+    let mut leftovers: Vec<String> = sim
+        .vmids()
+        .into_iter()
+        .filter(|id| *id != BASE_VMID)
+        .map(|id| format!("vm {id}"))
+        .collect();
+    leftovers.extend(sim.volumes().into_iter().map(|(v, _)| format!("iso {v}")));
+    leftovers
 }
 
 /// A port nothing listens on.
@@ -232,6 +238,11 @@ fn unreachable_api(project: &TestProject, m: &mut Matrix) {
         &fingerprint,
         5,
     );
+    // Each request gives up after 2 s (GETs after 4 tries), so the
+    // interrupted creation and the clean-up's listing end in seconds, not
+    // at their 30 s limits.
+    let config = project.read("oxbake.toml");
+    project.write("oxbake.toml", &format!("{config}request_timeout = 2\n"));
     let out = build(project.root(), BUILD)
         .on(
             "create the builder VM",
@@ -243,7 +254,11 @@ fn unreachable_api(project: &TestProject, m: &mut Matrix) {
         "API never answers, then SIGTERM",
         "create the builder VM",
         130,
-        &["interrupted", "cannot list VMs to clean up"],
+        &[
+            "interrupted",
+            "cannot list VMs to clean up",
+            "no answer within 2s (4 attempts)",
+        ],
         &out,
         Vec::new(),
         &before,

@@ -7,7 +7,7 @@ use super::destroy::cleanup;
 use super::labels;
 use super::vm::{CloneRequest, VmConfig, VmRef};
 use super::vmconfig::ConfigChange;
-use super::{ProxmoxTarget, PveError, handle, seed, vmid};
+use super::{ProxmoxTarget, PveError, handle, seed, unanswered, vmid};
 use crate::target::{Artifact, Source, TargetError, VmHandle, VmSpec, validate_name};
 
 /// How often a clone is retried with a new id after "already exists".
@@ -84,7 +84,9 @@ async fn clone_fresh(
             target: (node != src.node).then(|| node.clone()),
             storage: full.then(|| t.settings.storage.clone()),
             pool: t.settings.pool.clone(),
-            description: None,
+            // The labels from the start: a clone whose request goes
+            // unanswered may appear later, and is found by them.
+            description: Some(labels::vm_description(&spec.labels)),
         };
         let vm = VmRef {
             node: node.clone(),
@@ -97,6 +99,10 @@ async fn clone_fresh(
                     return Err(e.into());
                 }
                 return Ok((vm, held));
+            }
+            Err(e) if e.is_no_answer() => {
+                unanswered::clone(t, &vm, &spec.name).await;
+                return Err(e.into());
             }
             Err(e) if e.message().contains("already exists") => {
                 taken.insert(vm.vmid);

@@ -1,6 +1,6 @@
 //! Destroying VMs: stop if running, delete with purge, remove the seed ISO.
 
-use super::labels::OXBAKE_TAG;
+use super::labels::{OXBAKE_TAG, labels_from_description};
 use super::vm::VmRef;
 use super::{ProxmoxTarget, seed, vm_ref};
 use crate::target::{TargetError, VmHandle};
@@ -14,10 +14,16 @@ pub(super) async fn destroy(t: &ProxmoxTarget, h: &VmHandle) -> Result<(), Targe
         Err(e) if e.is_not_found() => return seed::remove(t, &vm).await,
         Err(e) => return Err(e.into()),
     };
-    let ours = config.get("name").as_deref() == Some(h.name.as_str())
-        && config
-            .get("tags")
-            .is_some_and(|tags| super::split_tags(&tags).iter().any(|t| t == OXBAKE_TAG));
+    // Tagged, or (a clone oxbake never got to tag) described by oxbake.
+    let marked = config
+        .get("tags")
+        .is_some_and(|tags| super::split_tags(&tags).iter().any(|t| t == OXBAKE_TAG))
+        || config
+            .get("description")
+            .as_deref()
+            .and_then(labels_from_description)
+            .is_some();
+    let ours = config.get("name").as_deref() == Some(h.name.as_str()) && marked;
     if !ours {
         t.progress.warn(format!(
             "vm `{}`: id {} now holds another vm; leaving it alone",
@@ -29,7 +35,7 @@ pub(super) async fn destroy(t: &ProxmoxTarget, h: &VmHandle) -> Result<(), Targe
     seed::remove(t, &vm).await
 }
 
-async fn remove_vm(t: &ProxmoxTarget, vm: &VmRef) -> Result<(), TargetError> {
+pub(super) async fn remove_vm(t: &ProxmoxTarget, vm: &VmRef) -> Result<(), TargetError> {
     let status = match t.client.vm_status(vm).await {
         Ok(s) => s,
         Err(e) if e.is_not_found() => return Ok(()),

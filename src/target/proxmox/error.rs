@@ -61,6 +61,19 @@ pub enum PveError {
         status: Option<u16>,
         message: String,
     },
+    /// No (whole) answer within the request timeout. `attempts` > 1 for a
+    /// GET retried; any other request may have been carried out anyway.
+    #[error(
+        "proxmox `{endpoint}`: {what}: no answer within {}{}",
+        span(*within),
+        no_answer_note(what, *attempts)
+    )]
+    NoAnswer {
+        endpoint: String,
+        what: String,
+        within: std::time::Duration,
+        attempts: u32,
+    },
     #[error("proxmox `{what}`: invalid response: {message}")]
     Decode { what: String, message: String },
     #[error("proxmox task `{upid}` failed: {message}")]
@@ -92,6 +105,23 @@ fn code(status: Option<u16>) -> String {
     status.map(|s| format!(" ({s})")).unwrap_or_default()
 }
 
+/// `5s`, or `500ms` below a second.
+fn span(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+fn no_answer_note(what: &str, attempts: u32) -> String {
+    if what.starts_with("GET ") {
+        format!(" ({attempts} attempts)")
+    } else {
+        "; the server may still have carried it out".to_string()
+    }
+}
+
 fn params(message: &str, errors: &BTreeMap<String, String>) -> String {
     if errors.is_empty() {
         return message.to_string();
@@ -117,6 +147,11 @@ impl PveError {
     /// Whether the object the request named does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
+    }
+
+    /// Whether a request went without an answer within the request timeout.
+    pub fn is_no_answer(&self) -> bool {
+        matches!(self, Self::NoAnswer { .. })
     }
 
     /// Whether the request failed on a VM lock or a lock timeout.
@@ -241,6 +276,32 @@ mod tests {
         // A shutdown timeout is not a lock.
         let e = task_failed("UPID:x", "VM quit/powerdown failed - got timeout".into());
         assert!(matches!(e, PveError::TaskFailed { .. }), "{e}");
+    }
+
+    #[test]
+    fn no_answer_names_endpoint_request_and_time() {
+        let e = PveError::NoAnswer {
+            endpoint: "https://pve:8006".into(),
+            what: "POST /nodes/pve/qemu/9000/clone".into(),
+            within: std::time::Duration::from_secs(5),
+            attempts: 1,
+        };
+        assert_eq!(
+            e.to_string(),
+            "proxmox `https://pve:8006`: POST /nodes/pve/qemu/9000/clone: no answer within 5s; \
+             the server may still have carried it out"
+        );
+        let e = PveError::NoAnswer {
+            endpoint: "https://pve:8006".into(),
+            what: "GET /cluster/resources".into(),
+            within: std::time::Duration::from_millis(1500),
+            attempts: 4,
+        };
+        assert!(e.is_no_answer());
+        assert_eq!(
+            e.to_string(),
+            "proxmox `https://pve:8006`: GET /cluster/resources: no answer within 1500ms (4 attempts)"
+        );
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! (it changes nothing); any other method only when the connection could
 //! not be made, since then the request was never sent. A POST that may have
 //! reached the server is never repeated blindly.
+//!
+//! Each attempt (connect, send, whole answer read) gets the request timeout
+//! (`request_timeout`, default 120 s). A request left without an answer ends
+//! as [`PveError::NoAnswer`], naming the endpoint and the request: for a GET
+//! after every attempt timed out, for anything else after the first, since
+//! the server may still have carried it out (see `create.rs` for the clone).
 
 use std::time::Duration;
 
@@ -18,6 +24,8 @@ use super::{ApiToken, PveError, envelope};
 
 /// Attempts for a request that may be retried.
 const ATTEMPTS: u32 = 4;
+/// How long one attempt may wait for its whole answer, unless configured.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A request body.
 pub(crate) enum Body {
@@ -38,6 +46,7 @@ pub struct PveClient {
     auth: HeaderValue,
     token_id: String,
     retry_delay: Duration,
+    request_timeout: Duration,
 }
 
 impl std::fmt::Debug for PveClient {
@@ -56,7 +65,6 @@ impl PveClient {
         let base = base_url(endpoint)?;
         let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
             .http1_only();
         let http = tls::configure(builder, trust)?
             .build()
@@ -67,7 +75,24 @@ impl PveClient {
             auth: token.header()?,
             token_id: token.id().to_string(),
             retry_delay: Duration::from_millis(500),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         })
+    }
+
+    /// How long one attempt of a request may wait for its whole answer.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How long one attempt of a request may wait for its answer.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// The endpoint as configured (`https://host:8006`), for messages.
+    pub fn endpoint(&self) -> &str {
+        self.base.trim_end_matches("/api2/json")
     }
 
     /// The pause between retried attempts (doubles each time).
@@ -113,20 +138,46 @@ impl PveClient {
         let mut delay = self.retry_delay;
         for attempt in 1..=ATTEMPTS {
             let last = attempt == ATTEMPTS;
-            match self.send(&method, &url, &body).await {
-                Err(e) if let Some(reason) = untrusted(&e) => {
-                    let endpoint = self.base.trim_end_matches("/api2/json").to_string();
-                    return Err(PveError::Untrusted { endpoint, reason });
+            let once = self.attempt(&method, &url, &body, &what, last);
+            match tokio::time::timeout(self.request_timeout, once).await {
+                Ok(Some(done)) => return done,
+                Ok(None) => {}
+                Err(_) if !last && method == Method::GET => {}
+                Err(_) => {
+                    return Err(PveError::NoAnswer {
+                        endpoint: self.endpoint().to_string(),
+                        what,
+                        within: self.request_timeout,
+                        attempts: attempt,
+                    });
                 }
-                Err(e) if !last && retry_error(&method, &e) => {}
-                Err(e) => return Err(transport_error(what, &e)),
-                Ok(resp) if !last && retry_status(&method, resp.status()) => {}
-                Ok(resp) => return envelope::decode(what, resp).await,
             }
             tokio::time::sleep(delay).await;
             delay *= 2;
         }
         unreachable!("the last attempt always returns")
+    }
+
+    /// One attempt: its outcome, or `None` when it failed in a way that
+    /// may be retried (never on the `last` attempt).
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        method: &Method,
+        url: &str,
+        body: &Body,
+        what: &str,
+        last: bool,
+    ) -> Option<Result<T, PveError>> {
+        match self.send(method, url, body).await {
+            Err(e) if let Some(reason) = untrusted(&e) => Some(Err(PveError::Untrusted {
+                endpoint: self.endpoint().to_string(),
+                reason,
+            })),
+            Err(e) if !last && retry_error(method, &e) => None,
+            Err(e) => Some(Err(transport_error(what.to_string(), &e))),
+            Ok(resp) if !last && retry_status(method, resp.status()) => None,
+            Ok(resp) => Some(envelope::decode(what.to_string(), resp).await),
+        }
     }
 
     async fn send(

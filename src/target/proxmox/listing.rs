@@ -1,4 +1,7 @@
-//! Listing what oxbake owns on the cluster, by its `oxbake` tag.
+//! Listing what oxbake owns on the cluster: by its `oxbake` tag, and VMs
+//! in oxbake's VMID range that are not tagged yet but carry oxbake's labels
+//! in their description (a clone whose request went unanswered, so oxbake
+//! never got to tag it).
 
 use super::cluster::Resource;
 use super::labels::{self, OXBAKE_TAG};
@@ -9,6 +12,18 @@ use crate::target::{Artifact, ManagedVm, TargetError, TemplateRef, VmState};
 async fn ours(t: &ProxmoxTarget) -> Result<Vec<Resource>, TargetError> {
     let all = t.client.vm_resources().await?;
     Ok(all.into_iter().filter(|r| r.has_tag(OXBAKE_TAG)).collect())
+}
+
+/// Tagged VMs, and untagged ones in the VMID range (to be judged by their
+/// description).
+async fn candidates(t: &ProxmoxTarget) -> Result<Vec<Resource>, TargetError> {
+    let [lo, hi] = t.settings.vmid_range;
+    let in_range = |r: &Resource| (u64::from(lo)..=u64::from(hi)).contains(&r.vmid);
+    let all = t.client.vm_resources().await?;
+    Ok(all
+        .into_iter()
+        .filter(|r| !r.template && (r.has_tag(OXBAKE_TAG) || in_range(r)))
+        .collect())
 }
 
 fn vm_of(r: &Resource) -> Option<VmRef> {
@@ -22,7 +37,7 @@ fn vm_of(r: &Resource) -> Option<VmRef> {
 /// values) or, failing that, of their tags.
 pub(super) async fn vms(t: &ProxmoxTarget) -> Result<Vec<ManagedVm>, TargetError> {
     let mut out = Vec::new();
-    for r in ours(t).await?.into_iter().filter(|r| !r.template) {
+    for r in candidates(t).await? {
         let Some(vm) = vm_of(&r) else { continue };
         let config = match t.client.vm_config(&vm).await {
             Ok(c) => c,
@@ -32,11 +47,14 @@ pub(super) async fn vms(t: &ProxmoxTarget) -> Result<Vec<ManagedVm>, TargetError
         if config.get("template").as_deref() == Some("1") {
             continue;
         }
-        let labels = config
+        let described = config
             .get("description")
             .as_deref()
-            .and_then(labels::labels_from_description)
-            .or_else(|| labels::labels_from_tags(&r.tag_list()));
+            .and_then(labels::labels_from_description);
+        if described.is_none() && !r.has_tag(OXBAKE_TAG) {
+            continue;
+        }
+        let labels = described.or_else(|| labels::labels_from_tags(&r.tag_list()));
         let name = config.get("name").or(r.name.clone()).unwrap_or_default();
         let state = match r.status.as_deref() {
             Some("running") => VmState::Running,

@@ -50,6 +50,7 @@ mod task;
 mod templates;
 mod tls;
 mod token;
+mod unanswered;
 mod upid;
 mod vm;
 mod vmconfig;
@@ -103,7 +104,8 @@ impl ProxmoxTarget {
     /// environment variable `settings.token_secret_env`.
     pub fn from_settings(settings: &ProxmoxSettings, progress: Progress) -> Result<Self, PveError> {
         let token = ApiToken::from_env(&settings.token_id, &settings.token_secret_env)?;
-        let client = PveClient::new(&settings.endpoint, &token, &trust(settings)?)?;
+        let client = PveClient::new(&settings.endpoint, &token, &trust(settings)?)?
+            .with_request_timeout(Duration::from_secs(settings.request_timeout));
         let target = Self::new(client, settings.clone(), progress);
         Ok(match &settings.ssh_forward {
             Some(forward) => target.with_ssh_route(forward_route(forward.clone())),
@@ -114,16 +116,17 @@ impl ProxmoxTarget {
     /// A target over an existing client.
     pub fn new(client: PveClient, settings: ProxmoxSettings, progress: Progress) -> Self {
         Self {
+            task_timeout: Duration::from_secs(settings.task_timeout),
             client,
             settings,
             progress,
             reserved: Arc::default(),
-            task_timeout: Duration::from_secs(600),
             ssh_route: Arc::new(|_, ip| SocketAddr::new(ip, 22)),
         }
     }
 
-    /// How long one Proxmox task (clone, start, upload, …) may take.
+    /// How long one Proxmox task (clone, start, upload, …) may take
+    /// (default: the settings' `task_timeout`).
     pub fn with_task_timeout(mut self, timeout: Duration) -> Self {
         self.task_timeout = timeout;
         self

@@ -34,7 +34,7 @@ mod server;
 pub mod state;
 mod vm_ops;
 
-pub use state::{BASE_VMID, Faults, Logged, NODE, SimVm};
+pub use state::{BASE_VMID, Faults, HeldAnswer, Logged, NODE, SignalOn, SimVm};
 
 pub const TOKEN_ID: &str = "oxbake@pve!test";
 pub const TOKEN_SECRET: &str = "5e3b0a4c-sim-secret-do-not-log";
@@ -104,6 +104,8 @@ impl PveSim {
             iso_storage: misc_ops::ISO_STORAGE.into(),
             full_clone: false,
             ssh_forward: self.ssh_forward.get().cloned(),
+            request_timeout: 120,
+            task_timeout: 20,
         }
     }
 

@@ -82,6 +82,7 @@ async fn handle(shared: &Shared, auth: &str, req: Request<Incoming>) -> Response
         method: parts.method.to_string(),
         ..Default::default()
     };
+    let signalled = signal_on(shared, &decoded.method, &raw_path);
     let reply = match decode(&raw_path, &query, &content_type, &body, &mut decoded) {
         Err(msg) => http::error(400, &msg, false),
         Ok(()) if header(&parts.headers, "authorization") != auth => {
@@ -96,12 +97,52 @@ async fn handle(shared: &Shared, auth: &str, req: Request<Incoming>) -> Response
     };
     lock(shared).log.push(Logged {
         method: decoded.method.clone(),
-        path: raw_path,
+        path: raw_path.clone(),
         query,
         body: logged_body,
         status: reply.status,
     });
+    hold(shared, &decoded.method, &raw_path, signalled).await;
     respond(reply)
+}
+
+/// Fires the armed signal if this request is its trigger; returns how
+/// long the answer is then held.
+fn signal_on(shared: &Shared, method: &str, path: &str) -> Option<std::time::Duration> {
+    let mut st = lock(shared);
+    let armed = st.faults.signal_on.as_ref()?;
+    if armed.method != method || !path.ends_with(armed.suffix) {
+        return None;
+    }
+    let armed = st.faults.signal_on.take()?;
+    let sent = std::process::Command::new("kill")
+        .args([format!("-{}", armed.signal), armed.pid.to_string()])
+        .status();
+    assert!(
+        sent.is_ok_and(|s| s.success()),
+        "kill -{} {}",
+        armed.signal,
+        armed.pid
+    );
+    Some(armed.hold)
+}
+
+/// Holds the answer as the faults say (a matching [`super::state::HeldAnswer`],
+/// or the hold after a signal).
+async fn hold(shared: &Shared, method: &str, path: &str, signalled: Option<std::time::Duration>) {
+    let held = {
+        let st = lock(shared);
+        st.faults
+            .held_answers
+            .iter()
+            .find(|h| h.method == method && path.ends_with(h.suffix))
+            .map(|h| h.after)
+    };
+    match (held, signalled) {
+        (Some(None), _) => std::future::pending::<()>().await,
+        (Some(Some(after)), _) | (None, Some(after)) => tokio::time::sleep(after).await,
+        (None, None) => {}
+    }
 }
 
 fn header(headers: &hyper::HeaderMap, name: &str) -> String {

@@ -73,6 +73,33 @@ pub struct Faults {
     pub unavailable_gets: u32,
     /// VMIDs left out of `/cluster/resources` (another client's fresh VM).
     pub hidden_vmids: BTreeSet<u32>,
+    /// Requests whose work is done at once but whose answer is held back.
+    pub held_answers: Vec<HeldAnswer>,
+    /// A signal sent to a process when a request arrives (once).
+    pub signal_on: Option<SignalOn>,
+}
+
+/// Every request with `method` and a path ending in `suffix` is carried
+/// out, then answered only after `after` (`None`: never; the connection
+/// stays open until the client gives up).
+#[derive(Debug, Clone)]
+pub struct HeldAnswer {
+    pub method: &'static str,
+    pub suffix: &'static str,
+    pub after: Option<Duration>,
+}
+
+/// Sends `signal` (`TERM`, `INT`, …) to `pid` when a request with
+/// `method` and a path ending in `suffix` arrives, before it is carried
+/// out; the answer then waits `hold`, so the signal lands while the
+/// request is in flight.
+#[derive(Debug, Clone)]
+pub struct SignalOn {
+    pub method: &'static str,
+    pub suffix: &'static str,
+    pub pid: u32,
+    pub signal: &'static str,
+    pub hold: Duration,
 }
 
 impl Default for Faults {
@@ -88,6 +115,8 @@ impl Default for Faults {
             legacy_errors: false,
             unavailable_gets: 0,
             hidden_vmids: BTreeSet::new(),
+            held_answers: Vec::new(),
+            signal_on: None,
         }
     }
 }
