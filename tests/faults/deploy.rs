@@ -16,8 +16,8 @@ use oxbake::registry::Registry;
 use oxbake::target::{Artifact, Labels, Source, Target, TemplateRef, VmKind, VmSpec};
 
 use super::leftovers::RegistrySnapshot;
-use super::promote::Case;
 use super::runner::Action;
+use super::sim_cases::{Case, Steps, api_cases};
 use super::sim_project::{
     SimProject, TEMPLATE_VMID, black_hole, full_state_disk, refused, sim_leftovers,
 };
@@ -28,87 +28,15 @@ const DEPLOY: &[&str] = &["deploy", "fx"];
 const CREATING: &str = "creating vm `fx-base-1-";
 
 fn cases() -> Vec<Case> {
-    let signal = |fault, sig, step, agent_never: bool, ms| Case {
-        fault,
-        step,
-        expected: 130,
-        says: &["interrupted", "removed vm"],
-        boot_timeout: 60,
-        set: if agent_never {
-            |f| f.agent_never = true
-        } else {
-            |f| f.task_time = Duration::from_secs(3)
-        },
-        on: Some((CREATING, sig, ms)),
-    };
-    vec![
-        Case {
-            fault: "clone task ends in error",
-            step: "create the new VM",
-            expected: 1,
-            says: &["clone failed: storage full", "cannot create"],
-            boot_timeout: 5,
-            set: |f| f.fail_next_clone = Some("storage full".into()),
-            on: None,
-        },
-        Case {
-            fault: "lock timeout (500) on config",
-            step: "create the new VM",
-            expected: 1,
-            says: &["got timeout"],
-            boot_timeout: 5,
-            set: |f| f.lock_timeout_next_config = true,
-            on: None,
-        },
-        Case {
-            fault: "API answers 503 to every GET",
-            step: "list the environment",
-            expected: 1,
-            says: &["503", "cannot list VMs"],
-            boot_timeout: 5,
-            set: |f| f.unavailable_gets = 10_000,
-            on: None,
-        },
-        Case {
-            fault: "guest agent never answers",
-            step: "boot the new VM",
-            expected: 1,
-            says: &["guest agent did not happen within 4 s", "removed vm"],
-            boot_timeout: 4,
-            set: |f| f.agent_never = true,
-            on: None,
-        },
-        Case {
-            fault: "no SSH behind the agent's address",
-            step: "boot the new VM",
-            expected: 1,
-            says: &["SSH never answered", "removed vm"],
-            boot_timeout: 4,
-            set: |_| {},
-            on: None,
-        },
-        signal(
-            "SIGINT during a slow clone task",
-            "INT",
-            "create the new VM",
-            false,
-            1000,
-        ),
-        signal(
-            "SIGTERM while waiting for the agent",
-            "TERM",
-            "boot the new VM",
-            true,
-            1500,
-        ),
-        signal(
-            "SIGINT while waiting for the agent",
-            "INT",
-            "boot the new VM",
-            true,
-            1500,
-        ),
-    ]
+    api_cases(&Steps {
+        create: "create the new VM",
+        boot: "boot the new VM",
+        list: "list the environment",
+        list_fails: Some("cannot list VMs"),
+        cannot_create: "cannot create",
+        removed: "removed vm",
+        trigger: CREATING,
+    })
 }
 
 /// The environment's earlier VM, made and started through oxbake's own
@@ -182,7 +110,7 @@ fn run_case(runtime: &tokio::runtime::Runtime, p: &SimProject, case: &Case) -> R
         case.fault,
         case.step,
         case.expected,
-        case.says,
+        &case.says,
         &out,
         left,
         &before,

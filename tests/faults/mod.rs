@@ -18,6 +18,7 @@ mod local_disk;
 mod promote;
 pub mod runner;
 pub mod sim;
+mod sim_cases;
 mod sim_project;
 mod sim_timeouts;
 mod table;

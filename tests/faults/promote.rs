@@ -11,100 +11,22 @@ use std::time::Duration;
 
 use super::leftovers::RegistrySnapshot;
 use super::runner::Action;
+use super::sim_cases::{Case, Steps, api_cases};
 use super::sim_project::{SimProject, black_hole, full_state_disk, refused, sim_leftovers};
 use super::table::{Matrix, Row, row};
-use crate::support::pve_sim::Faults;
-
-/// One fault against a fresh simulator.
-pub struct Case {
-    pub fault: &'static str,
-    pub step: &'static str,
-    pub expected: i32,
-    /// Texts the error output must hold.
-    pub says: &'static [&'static str],
-    pub boot_timeout: u64,
-    pub set: fn(&mut Faults),
-    /// A progress line, the signal sent when it shows and the delay.
-    pub on: Option<(&'static str, &'static str, u64)>,
-}
 
 const SMOKE: &str = "booting a fresh clone";
 
 fn cases() -> Vec<Case> {
-    vec![
-        Case {
-            fault: "clone task ends in error",
-            step: "smoke: create the VM",
-            expected: 1,
-            says: &["clone failed: storage full", "cannot create the VM"],
-            boot_timeout: 5,
-            set: |f| f.fail_next_clone = Some("storage full".into()),
-            on: None,
-        },
-        Case {
-            fault: "lock timeout (500) on config",
-            step: "smoke: create the VM",
-            expected: 1,
-            says: &["got timeout"],
-            boot_timeout: 5,
-            set: |f| f.lock_timeout_next_config = true,
-            on: None,
-        },
-        Case {
-            fault: "API answers 503 to every GET",
-            step: "smoke: create the VM",
-            expected: 1,
-            says: &["503"],
-            boot_timeout: 5,
-            set: |f| f.unavailable_gets = 10_000,
-            on: None,
-        },
-        Case {
-            fault: "guest agent never answers",
-            step: "smoke: boot",
-            expected: 1,
-            says: &["guest agent did not happen within 4 s", "removed VM"],
-            boot_timeout: 4,
-            set: |f| f.agent_never = true,
-            on: None,
-        },
-        Case {
-            fault: "no SSH behind the agent's address",
-            step: "smoke: boot",
-            expected: 1,
-            says: &["SSH never answered", "removed VM"],
-            boot_timeout: 4,
-            set: |_| {},
-            on: None,
-        },
-        Case {
-            fault: "SIGINT during a slow clone task",
-            step: "smoke: create the VM",
-            expected: 130,
-            says: &["interrupted", "removed VM"],
-            boot_timeout: 5,
-            set: |f| f.task_time = Duration::from_secs(3),
-            on: Some((SMOKE, "INT", 1000)),
-        },
-        Case {
-            fault: "SIGTERM while waiting for the agent",
-            step: "smoke: boot",
-            expected: 130,
-            says: &["interrupted", "removed VM"],
-            boot_timeout: 60,
-            set: |f| f.agent_never = true,
-            on: Some((SMOKE, "TERM", 1500)),
-        },
-        Case {
-            fault: "SIGINT while waiting for the agent",
-            step: "smoke: boot",
-            expected: 130,
-            says: &["interrupted", "removed VM"],
-            boot_timeout: 60,
-            set: |f| f.agent_never = true,
-            on: Some((SMOKE, "INT", 1500)),
-        },
-    ]
+    api_cases(&Steps {
+        create: "smoke: create the VM",
+        boot: "smoke: boot",
+        list: "smoke: create the VM",
+        list_fails: None,
+        cannot_create: "cannot create the VM",
+        removed: "removed VM",
+        trigger: SMOKE,
+    })
 }
 
 fn run_case(runtime: &tokio::runtime::Runtime, p: &SimProject, case: &Case) -> Row {
@@ -123,7 +45,7 @@ fn run_case(runtime: &tokio::runtime::Runtime, p: &SimProject, case: &Case) -> R
         case.fault,
         case.step,
         case.expected,
-        case.says,
+        &case.says,
         &out,
         left,
         &before,
