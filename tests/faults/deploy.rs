@@ -10,11 +10,11 @@
 
 use std::time::Duration;
 
-use oxbake::pipeline::deploy::tag::DeployTag;
 use oxbake::progress::Progress;
 use oxbake::registry::Registry;
-use oxbake::target::{Artifact, Labels, Source, Target, TemplateRef, VmKind, VmSpec};
+use oxbake::target::{Artifact, Source, TemplateRef};
 
+use super::earlier;
 use super::leftovers::RegistrySnapshot;
 use super::runner::Action;
 use super::sim_cases::{Case, Steps, api_cases};
@@ -43,37 +43,15 @@ fn cases() -> Vec<Case> {
 /// Proxmox code: `fx-base-1` running an older version.
 fn earlier_vm(runtime: &tokio::runtime::Runtime, sim: &PveSim) -> (u32, SimVm) {
     let target = sim.target(Progress::silent());
-    let tag = DeployTag {
-        deploy_id: "0a0b0c0d".into(),
-        slot: 1,
-        seed: "earlier".into(),
-    };
-    let spec = VmSpec {
-        name: "fx-base-1".into(),
-        source: Source::Template(TemplateRef {
+    let template = TemplateRef {
+        name: "base-template".into(),
+        artifact: Artifact::Proxmox {
+            node: NODE.into(),
+            vmid: TEMPLATE_VMID,
             name: "base-template".into(),
-            artifact: Artifact::Proxmox {
-                node: NODE.into(),
-                vmid: TEMPLATE_VMID,
-                name: "base-template".into(),
-            },
-        }),
-        cores: 1,
-        memory_mib: 512,
-        disk_gib: None,
-        labels: Labels {
-            env: Some("fx".into()),
-            version: Some("2026.01.01.1".into()),
-            ..Labels::new(tag.to_string(), "base", VmKind::Deployed)
         },
-        network: None,
-        node: None,
     };
-    let vm = runtime.block_on(async {
-        let vm = target.create_vm(&spec).await.expect("earlier VM");
-        target.start(&vm).await.expect("start the earlier VM");
-        vm
-    });
+    let vm = earlier::start(runtime, &target, Source::Template(template));
     // The handle's id is `NODE/VMID`.
     let vmid = vm.id.rsplit('/').next().and_then(|id| id.parse().ok());
     let vmid: u32 = vmid.expect("a vmid");
@@ -99,23 +77,8 @@ fn run_case(runtime: &tokio::runtime::Runtime, p: &SimProject, case: &Case) -> R
     let earlier = earlier_vm(runtime, &sim);
     sim.faults(case.set);
     let before = RegistrySnapshot::take(p.project.root());
-    let mut run = p.run(DEPLOY);
-    if let Some((trigger, sig, ms)) = case.on {
-        run = run.on(trigger, Action::Signal(sig, Duration::from_millis(ms)));
-    }
-    let out = run.run();
-    let left = after(&sim, &earlier);
-    let root = p.project.root();
-    row(
-        case.fault,
-        case.step,
-        case.expected,
-        &case.says,
-        &out,
-        left,
-        &before,
-        root,
-    )
+    let out = case.arm(p.run(DEPLOY)).run();
+    case.judge(&out, after(&sim, &earlier), &before, p.project.root())
 }
 
 /// The API refuses connections; never answers (SIGTERM); the state disk

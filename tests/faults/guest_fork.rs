@@ -6,13 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use oxbake::pipeline::deploy::tag::DeployTag;
 use oxbake::progress::Progress;
 use oxbake::registry::{Registry, Version};
 use oxbake::target::local::{AccelMode, LocalTarget};
-use oxbake::target::{Labels, Source, Target, VmHandle, VmKind, VmSpec};
+use oxbake::target::{Source, Target, VmHandle};
 
-use super::leftovers;
+use super::{earlier, leftovers};
 use crate::support::e2e::Baked;
 use crate::support::project::{TestProject, copy_tree};
 
@@ -106,31 +105,7 @@ impl Earlier {
         let registry = Registry::for_project(fork.root());
         let record = registry.get("base", &fork.version).expect("base record");
         let template = oxbake::pipeline::artifact::template_of(&record, fork.root());
-        let tag = DeployTag {
-            deploy_id: "0a0b0c0d".into(),
-            slot: 1,
-            seed: "earlier".into(),
-        };
-        let spec = VmSpec {
-            name: "fx-base-1".into(),
-            source: Source::Template(template),
-            cores: 1,
-            memory_mib: 512,
-            disk_gib: None,
-            labels: Labels {
-                env: Some("fx".into()),
-                version: Some("2026.01.01.1".into()),
-                ..Labels::new(tag.to_string(), "base", VmKind::Deployed)
-            },
-            network: None,
-            node: None,
-        };
-        let target = fork.target();
-        let vm = runtime.block_on(async {
-            let vm = target.create_vm(&spec).await.expect("earlier VM");
-            target.start(&vm).await.expect("start the earlier VM");
-            vm
-        });
+        let vm = earlier::start(runtime, &fork.target(), Source::Template(template));
         let dir = fork.root().join(".oxbake/local/vms").join(&vm.name);
         let pid = *leftovers::qemu_pids(&dir).first().expect("its QEMU runs");
         Self { vm, dir, pid }

@@ -6,6 +6,7 @@
 //! must be unchanged and readable. Each matrix prints its table.
 
 mod deploy;
+mod earlier;
 #[cfg(feature = "e2e")]
 mod guest;
 #[cfg(feature = "e2e")]

@@ -35,22 +35,8 @@ fn run_case(runtime: &tokio::runtime::Runtime, p: &SimProject, case: &Case) -> R
     let before = RegistrySnapshot::take(p.project.root());
     let version = p.version.to_string();
     let args = ["promote", "base", &version, "--to", "dev"];
-    let mut run = p.run(&args);
-    if let Some((trigger, sig, ms)) = case.on {
-        run = run.on(trigger, Action::Signal(sig, Duration::from_millis(ms)));
-    }
-    let out = run.run();
-    let left = sim_leftovers(&sim, &[]);
-    row(
-        case.fault,
-        case.step,
-        case.expected,
-        &case.says,
-        &out,
-        left,
-        &before,
-        p.project.root(),
-    )
+    let out = case.arm(p.run(&args)).run();
+    case.judge(&out, sim_leftovers(&sim, &[]), &before, p.project.root())
 }
 
 /// The API refuses connections, then never answers (ended by SIGTERM).

@@ -3,7 +3,12 @@
 //! the API's 503s, the guest agent, SSH, the operator's signals). Each
 //! command names its own steps and the words its errors use.
 
+use std::path::Path;
 use std::time::Duration;
+
+use super::leftovers::RegistrySnapshot;
+use super::runner::{Action, Invocation, Outcome};
+use super::table::{Row, row};
 
 use crate::support::pve_sim::Faults;
 
@@ -117,4 +122,37 @@ pub fn api_cases(s: &Steps) -> Vec<Case> {
             1500,
         ),
     ]
+}
+
+impl Case {
+    /// Arms the case's signal, if it has one.
+    pub fn arm<'a>(&self, run: Invocation<'a>) -> Invocation<'a> {
+        match self.on {
+            Some((trigger, sig, ms)) => {
+                run.on(trigger, Action::Signal(sig, Duration::from_millis(ms)))
+            }
+            None => run,
+        }
+    }
+
+    /// The case's row: what oxbake did and left, against what it should.
+    pub fn judge(
+        &self,
+        out: &Outcome,
+        left: Vec<String>,
+        before: &RegistrySnapshot,
+        root: &Path,
+    ) -> Row {
+        let says = &self.says;
+        row(
+            self.fault,
+            self.step,
+            self.expected,
+            says,
+            out,
+            left,
+            before,
+            root,
+        )
+    }
 }
