@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use oxbake::registry::Registry;
+use oxbake::registry::{Artifact, CheckResult, NewImage, Registry};
 
 /// images/ as it was before a fault: every file and its bytes.
 pub struct RegistrySnapshot {
@@ -151,33 +151,44 @@ fn find_isos(dir: &Path, out: &mut Vec<String>) {
 /// Gives images/ a record and a channel, so that "unchanged" means
 /// something: a fault must neither touch nor break them.
 pub fn seed_registry(project: &Path) {
-    use oxbake::registry::{Artifact, CheckResult, NewImage};
     let registry = Registry::for_project(project);
-    let hex = |c: char| c.to_string().repeat(64).parse().expect("a sha256");
-    let record = registry
-        .record(
-            "earlier",
-            NewImage {
-                inputs: hex('a'),
-                parent: "base-image:debian-12-test".parse().expect("a parent"),
-                target: "local".into(),
-                artifact: Artifact::Local {
-                    path: "/images/earlier.qcow2".into(),
-                    sha256: hex('b'),
-                },
-                repositories: BTreeMap::new(),
-                packages: BTreeMap::from([("openssh-server".into(), "1:9.2p1-2".into())]),
-                checks: vec![CheckResult {
-                    name: "sshd runs".into(),
-                    command: "systemctl is-active ssh".into(),
-                    passed: true,
-                    detail: String::new(),
-                }],
-                builder: None,
-            },
-        )
-        .expect("seed record");
+    let artifact = Artifact::Local {
+        path: "/images/earlier.qcow2".into(),
+        sha256: sha256_of('b'),
+    };
+    let image = NewImage {
+        packages: BTreeMap::from([("openssh-server".into(), "1:9.2p1-2".into())]),
+        ..passed_image('a', "local", artifact)
+    };
+    let record = registry.record("earlier", image).expect("seed record");
     registry
         .set_channel("earlier", "dev", &record.version, "faults", "seed")
         .expect("seed channel");
+}
+
+/// An image built on `target` from inputs `cccc…` (for `inputs` = 'c'),
+/// whose one check (sshd runs) passed.
+pub fn passed_image(inputs: char, target: &str, artifact: Artifact) -> NewImage {
+    NewImage {
+        inputs: sha256_of(inputs),
+        parent: "base-image:debian-12-test".parse().expect("a parent"),
+        target: target.into(),
+        artifact,
+        repositories: BTreeMap::new(),
+        packages: BTreeMap::new(),
+        checks: vec![CheckResult {
+            name: "sshd runs".into(),
+            command: "systemctl is-active ssh".into(),
+            passed: true,
+            detail: String::new(),
+        }],
+        builder: None,
+    }
+}
+
+fn sha256_of<T: std::str::FromStr>(c: char) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    c.to_string().repeat(64).parse().expect("a sha256")
 }

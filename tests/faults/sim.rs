@@ -5,12 +5,12 @@
 //! The simulator's VMs are in memory: no guest boots, so this matrix is
 //! cheap and runs without the `e2e` feature.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
 use super::leftovers::RegistrySnapshot;
 use super::runner::{Action, Invocation};
+use super::sim_project::{closed_port, silent_port};
 use super::table::{Matrix, Row, row};
 use crate::support::project::TestProject;
 use crate::support::pve_sim::{BASE_VMID, Faults, PveSim, TOKEN_ID, TOKEN_SECRET};
@@ -191,25 +191,6 @@ pub(super) fn sim_leftovers(sim: &PveSim) -> Vec<String> {
     leftovers
 }
 
-/// A port nothing listens on.
-fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// A server that accepts connections and never answers.
-fn black_hole() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in l.incoming().flatten() {
-            held.push(conn);
-        }
-    });
-    port
-}
-
 fn unreachable_api(project: &TestProject, m: &mut Matrix) {
     let fingerprint = "AA:".repeat(31) + "AA";
     let port = closed_port();
@@ -231,7 +212,7 @@ fn unreachable_api(project: &TestProject, m: &mut Matrix) {
         &before,
         project.root(),
     ));
-    let port = black_hole();
+    let port = silent_port();
     use_sim(
         project,
         &format!("https://127.0.0.1:{port}"),

@@ -8,9 +8,9 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use oxbake::config::ProxmoxSettings;
-use oxbake::registry::{Artifact, CheckResult, NewImage, Registry, Version};
+use oxbake::registry::{Artifact, Registry, Version};
 
-use super::leftovers;
+use super::leftovers::{self, passed_image};
 use super::runner::Invocation;
 use crate::support::project::TestProject;
 use crate::support::pve_sim::cli::SECRET_ENV;
@@ -80,26 +80,12 @@ impl SimProject {
 
 /// Records `base` as built on `sim` (template [`TEMPLATE_VMID`], checks passed).
 fn record_base(registry: &Registry) -> Version {
-    let hex = |c: char| c.to_string().repeat(64).parse().expect("a sha256");
-    let image = NewImage {
-        inputs: hex('c'),
-        parent: "base-image:debian-12-test".parse().expect("a parent"),
-        target: "sim".into(),
-        artifact: Artifact::Proxmox {
-            node: NODE.into(),
-            vmid: TEMPLATE_VMID,
-            template: "base-template".into(),
-        },
-        repositories: BTreeMap::new(),
-        packages: BTreeMap::new(),
-        checks: vec![CheckResult {
-            name: "sshd runs".into(),
-            command: "systemctl is-active ssh".into(),
-            passed: true,
-            detail: String::new(),
-        }],
-        builder: None,
+    let artifact = Artifact::Proxmox {
+        node: NODE.into(),
+        vmid: TEMPLATE_VMID,
+        template: "base-template".into(),
     };
+    let image = passed_image('c', "sim", artifact);
     registry.record("base", image).expect("record base").version
 }
 
@@ -146,19 +132,31 @@ pub fn sim_leftovers(sim: &PveSim, keep: &[u32]) -> Vec<String> {
     out
 }
 
-/// Settings whose endpoint nothing listens on.
+/// Settings whose endpoint refuses connections.
 pub fn refused(settings: ProxmoxSettings) -> ProxmoxSettings {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
+    at_port(settings, closed_port())
+}
+
+/// Settings whose endpoint accepts connections and never answers.
+pub fn black_hole(settings: ProxmoxSettings) -> ProxmoxSettings {
+    at_port(settings, silent_port())
+}
+
+fn at_port(settings: ProxmoxSettings, port: u16) -> ProxmoxSettings {
     ProxmoxSettings {
         endpoint: format!("https://127.0.0.1:{port}"),
         ..settings
     }
 }
 
-/// Settings whose endpoint accepts connections and never answers.
-pub fn black_hole(settings: ProxmoxSettings) -> ProxmoxSettings {
+/// A port nothing listens on.
+pub fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A port whose server accepts connections and never answers.
+pub fn silent_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -167,10 +165,7 @@ pub fn black_hole(settings: ProxmoxSettings) -> ProxmoxSettings {
             held.push(conn);
         }
     });
-    ProxmoxSettings {
-        endpoint: format!("https://127.0.0.1:{port}"),
-        ..settings
-    }
+    port
 }
 
 /// A full tmpfs over the project's state folder `.oxbake` (unmounted on
