@@ -100,6 +100,14 @@ pub async fn rollback(
 ) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     let registry = Registry::for_project(&project.root);
+    // The templates live where the channel's image was built, like promote
+    // and revoke assume; without a current image the default target.
+    let current = registry.channels()?.get(channel, role);
+    let built_on = match current {
+        Some(version) => Some(registry.get(role, &version)?.target),
+        None => None,
+    };
+    let target = target.or(built_on.as_deref());
     let open = targets::open(&project, target, &ctx.progress, false).await?;
     let who = operator();
     let req = RollbackRequest {

@@ -50,9 +50,19 @@ pub enum PromoteError {
     },
     #[error("image `{image}`: the smoke test failed: {names}")]
     SmokeFailed { image: String, names: String },
-    #[error("image `{image}`: cannot update the channel tags of its template")]
+    /// The channel moved in images/channels.toml (the record); only the
+    /// target's marks lag behind, and a promote of the channel's version
+    /// (no smoke test: it is already there) sets them.
+    #[error(
+        "image `{image}`: cannot update the channel tags of its template; channel `{channel}` \
+         of `{role}` already points at `{current}` in images/channels.toml: run `oxbake promote \
+         {role} {current} --to {channel}` to set the tags again"
+    )]
     Tags {
         image: String,
+        role: String,
+        channel: String,
+        current: String,
         #[source]
         source: Box<TargetError>,
     },

@@ -8,18 +8,27 @@ use super::channel_error::PromoteError;
 use crate::registry::{Registry, RegistryError, Version};
 use crate::target::Target;
 
-/// Sets, on the template of each of `versions` of `role`, exactly the
-/// channels that now point at it. Versions without a record (pruned) are
-/// passed over.
+/// Sets, on the template of each of `versions` of `role` and of every
+/// version `channel` pointed at before, exactly the channels that now point
+/// at it. Versions without a record (pruned) are passed over.
 pub async fn sync(
     target: &dyn Target,
     registry: &Registry,
     root: &Path,
-    role: &str,
+    (role, channel): (&str, &str),
     versions: &[Version],
 ) -> Result<(), PromoteError> {
     let channels = registry.channels()?;
-    for version in versions {
+    let current = channels.get(channel, role);
+    // A tag write that failed earlier may have left `ch-CHANNEL` on any
+    // version the channel pointed at: look at each of them again.
+    let mut versions = versions.to_vec();
+    for entry in channels.history_of(role, channel) {
+        versions.extend(entry.from.into_iter().chain([entry.to]));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    versions.retain(|v| seen.insert(*v));
+    for version in &versions {
         let record = match registry.get(role, version) {
             Ok(record) => record,
             Err(RegistryError::NotFound { .. }) => continue,
@@ -31,6 +40,9 @@ pub async fn sync(
             .await
             .map_err(|e| PromoteError::Tags {
                 image: record.id(),
+                role: role.to_owned(),
+                channel: channel.to_owned(),
+                current: current.map_or_else(|| "-".to_owned(), |v| v.to_string()),
                 source: Box::new(e),
             })?;
     }

@@ -124,7 +124,7 @@ pub async fn promote(
         ctx.target,
         ctx.registry,
         &ctx.project.root,
-        req.role,
+        (req.role, req.channel),
         &touched,
     )
     .await?;

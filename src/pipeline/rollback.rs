@@ -35,6 +35,7 @@ pub async fn rollback(
     }
     let change = registry.rollback(req.role, req.channel, req.who, req.why)?;
     let touched: Vec<_> = change.from.into_iter().chain([change.to]).collect();
-    channel_tags::sync(target, registry, &project.root, req.role, &touched).await?;
+    let moved = (req.role, req.channel);
+    channel_tags::sync(target, registry, &project.root, moved, &touched).await?;
     Ok(change)
 }

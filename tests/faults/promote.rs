@@ -12,7 +12,10 @@ use std::time::Duration;
 use super::leftovers::RegistrySnapshot;
 use super::runner::Action;
 use super::sim_cases::{Case, Steps, api_cases};
-use super::sim_project::{SimProject, black_hole, full_state_disk, refused, sim_leftovers};
+use super::sim_project::{
+    SimProject, TEMPLATE_VMID, black_hole, full_state_disk, record_template, refused,
+    sim_leftovers, template,
+};
 use super::table::{Matrix, Row, row};
 
 const SMOKE: &str = "booting a fresh clone";
@@ -106,4 +109,58 @@ fn fault_matrix_of_promote_on_the_simulator() {
     unreachable_api(&runtime, &p, &mut m);
     state_disk_full(&runtime, &p, &mut m);
     m.finish();
+}
+
+/// The channel moves in images/channels.toml (the record) before the
+/// templates' `ch-` tags follow. When the tag write fails (after a
+/// rollback here: no guest needed; it works on the target the channel's
+/// image was built on), the error says that the channel already moved and
+/// how to set the tags; that promote then sets them on every template the
+/// channel pointed at, without a smoke test and without a VM.
+#[test]
+fn a_failed_tag_write_says_the_channel_moved_and_promote_sets_the_tags() {
+    use oxbake::registry::Registry;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let p = SimProject::new();
+    let sim = p.sim(&runtime, 5);
+    let newer_vmid = TEMPLATE_VMID + 1;
+    sim.insert_vm(newer_vmid, template());
+    let registry = Registry::for_project(p.project.root());
+    let newer = record_template(&registry, 'd', newer_vmid);
+    for v in [&p.version, &newer] {
+        registry
+            .set_channel("base", "dev", v, "faults", "setup")
+            .unwrap();
+    }
+    let vms_before = sim.vmids();
+    sim.faults(|f| f.lock_timeout_next_config = true);
+    let args = [
+        "rollback",
+        "base",
+        "--channel",
+        "dev",
+        "--reason",
+        "bad",
+        "--target",
+        "sim",
+    ];
+    let out = p.run(&args).run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let older = p.version.to_string();
+    for says in [
+        format!("already points at `{older}` in images/channels.toml"),
+        format!("run `oxbake promote base {older} --to dev`"),
+        "got timeout".to_owned(),
+    ] {
+        assert!(out.stderr.contains(&says), "{says:?} in {}", out.stderr);
+    }
+    let dev = registry.channels().unwrap().get("dev", "base");
+    assert_eq!(dev, Some(p.version), "the rollback is recorded");
+    let out = p.run(&["promote", "base", &older, "--to", "dev"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains(SMOKE), "no smoke test: {}", out.stderr);
+    let tags = |vmid| sim.vm(vmid).unwrap().config["tags"].clone();
+    assert_eq!(tags(TEMPLATE_VMID), "ch-dev;kind-template;oxbake;role-base");
+    assert_eq!(tags(newer_vmid), "kind-template;oxbake;role-base");
+    assert_eq!(sim.vmids(), vms_before, "no VM made");
 }

@@ -80,17 +80,23 @@ impl SimProject {
 
 /// Records `base` as built on `sim` (template [`TEMPLATE_VMID`], checks passed).
 fn record_base(registry: &Registry) -> Version {
+    record_template(registry, 'c', TEMPLATE_VMID)
+}
+
+/// Records an image of `base` (inputs `iii…` for `inputs` = 'i') whose
+/// template is `vmid` on the simulator.
+pub fn record_template(registry: &Registry, inputs: char, vmid: u32) -> Version {
     let artifact = Artifact::Proxmox {
         node: NODE.into(),
-        vmid: TEMPLATE_VMID,
+        vmid,
         template: "base-template".into(),
     };
-    let image = passed_image('c', "sim", artifact);
+    let image = passed_image(inputs, "sim", artifact);
     registry.record("base", image).expect("record base").version
 }
 
 /// An oxbake template of `base` with a channel tag of its own.
-fn template() -> SimVm {
+pub fn template() -> SimVm {
     let mut config: BTreeMap<String, String> = [
         ("name", "base-template"),
         ("cores", "1"),
