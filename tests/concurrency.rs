@@ -1,4 +1,4 @@
-//! Concurrent `oxbake build` runs on one project, through the CLI, against
+//! Concurrent `oxbake build` and `oxbake promote` runs on one project, through the CLI, against
 //! the Proxmox simulator (its VMs are in memory, so no guest boots; the
 //! guest agent is switched off, so every build holds its VM until its boot
 //! timeout and then fails: what is proved is who waits for whom, which VMIDs
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::faults::leftovers::{RegistrySnapshot, seed_registry};
 use crate::faults::runner::{Outcome, signal};
 use crate::faults::sim::{build, use_sim};
+use crate::faults::sim_project::SimProject;
 use crate::support::project::TestProject;
 use crate::support::pve_sim::{BASE_VMID, PveSim};
 
@@ -193,4 +194,45 @@ fn a_promote_waits_for_a_build_of_its_role_and_a_prune_does_not() {
     );
     assert_eq!(s.sim.vmids(), [BASE_VMID], "no VM left");
     assert_eq!(before.changes(s.project.root()), Vec::<String>::new());
+}
+
+/// Two promotes of one role on one project: the second waits for the
+/// first's role lock (its smoke test holds a VM until the agent times
+/// out), so the two smoke VMs never exist at once; each then fails its
+/// smoke test on its own, and images/ is unchanged.
+#[test]
+fn two_promotes_of_one_role_take_turns() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let p = SimProject::new();
+    let sim = p.sim(&runtime, 6);
+    sim.faults(|f| f.agent_never = true);
+    let templates = sim.vmids().len();
+    let before = RegistrySnapshot::take(p.project.root());
+    let version = p.version.to_string();
+    let args = ["promote", "base", version.as_str(), "--to", "dev"];
+    let (first, second, most) = thread::scope(|scope| {
+        let first = scope.spawn(|| p.run(&args).run());
+        wait_for_vms(&sim, templates);
+        let second = scope.spawn(|| p.run(&args).run());
+        let mut most = 0;
+        while !(first.is_finished() && second.is_finished()) {
+            most = most.max(sim.vmids().len() - templates);
+            thread::sleep(Duration::from_millis(50));
+        }
+        (first.join().unwrap(), second.join().unwrap(), most)
+    });
+    for out in [&first, &second] {
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(out.stderr.contains("guest agent"), "{}", out.stderr);
+    }
+    assert!(
+        second
+            .stderr
+            .contains("is building or promoting `base` in this project; waiting for it to finish"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(most, 1, "the smoke VMs never ran side by side");
+    assert_eq!(sim.vmids().len(), templates, "no VM left");
+    assert_eq!(before.changes(p.project.root()), Vec::<String>::new());
 }

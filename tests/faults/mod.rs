@@ -20,6 +20,6 @@ mod promote;
 pub mod runner;
 pub mod sim;
 mod sim_cases;
-mod sim_project;
+pub mod sim_project;
 mod sim_timeouts;
 mod table;
