@@ -1,9 +1,10 @@
-//! Concurrent `oxbake build` and `oxbake promote` runs on one project, through the CLI, against
-//! the Proxmox simulator (its VMs are in memory, so no guest boots; the
-//! guest agent is switched off, so every build holds its VM until its boot
-//! timeout and then fails: what is proved is who waits for whom, which VMIDs
-//! are taken, and that images/ stays intact). Records written by parallel
-//! processes are proved at the registry level in tests/registry.rs.
+//! Concurrent `oxbake build` and `oxbake promote` runs on one project,
+//! through the CLI, against the Proxmox simulator (its VMs are in memory, so
+//! no guest boots; the guest agent is switched off, so every build or smoke
+//! test holds its VM until its boot timeout and then fails: what is proved
+//! is who waits for whom, which VMIDs are taken, and that images/ stays
+//! intact). Records written by parallel processes are proved at the
+//! registry level in tests/registry.rs.
 
 use std::collections::BTreeSet;
 use std::thread;
