@@ -1,13 +1,14 @@
 //! The Proxmox client and target against the API simulator
 //! (tests/support/pve_sim): error classes, encodings and TLS pinning
 //! (`client`), the target's lifecycle (`lifecycle`) and its fault paths
-//! (`faults`).
+//! (`faults`), and which node a task lives on (`tasks`).
 
 mod cli_ls;
 mod cli_tls;
 mod client;
 mod faults;
 mod lifecycle;
+mod tasks;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::http::{self, Reply, Req};
 use super::routes::{Fail, Params, spawn_task};
-use super::state::{NODE, Shared, lock};
+use super::state::{Shared, SimTask, lock};
 
 /// The storage that holds ISO images; others refuse `iso` content.
 pub const ISO_STORAGE: &str = "local";
@@ -47,16 +47,19 @@ pub fn resources(shared: &Shared) -> Result<Reply, Fail> {
     Ok(http::ok(Value::Array(list)))
 }
 
+/// A task's status, known only to the node it runs on: elsewhere its log
+/// file does not exist, and PVE answers 400 `no such task`.
 pub fn task_status(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     let st = lock(shared);
     let upid = &p["upid"];
-    let Some(task) = st.tasks.get(upid) else {
+    let here = |task: &&SimTask| task.node == p["node"];
+    let Some(task) = st.tasks.get(upid).filter(here) else {
         let errors = [("upid".to_string(), "no such task".to_string())].into();
         return Ok(http::param_errors(errors, st.faults.legacy_errors));
     };
     let fields: Vec<&str> = upid.split(':').collect();
     let mut data = json!({
-        "upid": task.upid, "node": NODE, "pid": u32::from_str_radix(fields[2], 16).unwrap_or(0),
+        "upid": task.upid, "node": task.node, "pid": u32::from_str_radix(fields[2], 16).unwrap_or(0),
         "pstart": u64::from_str_radix(fields[3], 16).unwrap_or(0),
         "starttime": u64::from_str_radix(fields[4], 16).unwrap_or(0),
         "type": task.kind, "id": fields[6], "user": "oxbake@pve", "tokenid": "test",
@@ -82,10 +85,12 @@ pub fn upload(shared: &Shared, p: &Params, req: &Req) -> Result<Reply, Fail> {
     if !name.ends_with(".iso") && !name.ends_with(".img") {
         return Err((500, format!("wrong file extension for '{name}'")));
     }
+    // The storage's node: the one the request names.
+    let node = &p["node"];
     let mut st = lock(shared);
     let after = st.faults.task_time;
     let volid = format!("{storage}:iso/{name}");
-    let upid = spawn_task(shared, &mut st, "imgcopy", "", after, move |st| {
+    let upid = spawn_task(shared, &mut st, [node, "imgcopy", ""], after, move |st| {
         st.volumes.insert(volid, bytes);
         Ok(())
     });
@@ -116,8 +121,8 @@ pub fn delete_volume(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     if !st.volumes.contains_key(&volid) {
         return Err((500, format!("volume '{volid}' does not exist")));
     }
-    let after = st.faults.task_time;
-    let upid = spawn_task(shared, &mut st, "imgdel", "", after, move |st| {
+    let (after, node) = (st.faults.task_time, &p["node"]);
+    let upid = spawn_task(shared, &mut st, [node, "imgdel", ""], after, move |st| {
         st.volumes.remove(&volid);
         Ok(())
     });

@@ -13,13 +13,12 @@ use super::vm_ops::{existing, fail, upid_reply};
 pub fn start(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     let id = vmid(p);
     let mut st = lock(shared);
-    existing(&st, id)?;
+    let vm = existing(&st, id)?;
     let after = st.faults.task_time;
     let upid = spawn_task(
         shared,
         &mut st,
-        "qmstart",
-        &id.to_string(),
+        [&vm.node, "qmstart", &id.to_string()],
         after,
         move |st| {
             let vm = st.vms.get(&id).cloned().ok_or("vm vanished")?;
@@ -58,7 +57,7 @@ pub fn shutdown(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     let upid = spawn_task_until(
         shared,
         &mut st,
-        ["qmshutdown", &id.to_string()],
+        [&vm.node, "qmshutdown", &id.to_string()],
         (after, limit),
         move |st| st.guests.powered_off(id),
         move |st| {
@@ -81,13 +80,12 @@ pub fn shutdown(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
 pub fn stop(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     let id = vmid(p);
     let mut st = lock(shared);
-    existing(&st, id)?;
+    let vm = existing(&st, id)?;
     let after = st.faults.task_time;
     let upid = spawn_task(
         shared,
         &mut st,
-        "qmstop",
-        &id.to_string(),
+        [&vm.node, "qmstop", &id.to_string()],
         after,
         move |st| {
             let vm = st.vms.get_mut(&id).ok_or("vm vanished")?;
@@ -121,8 +119,7 @@ pub fn template(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     let upid = spawn_task(
         shared,
         &mut st,
-        "qmtemplate",
-        &id.to_string(),
+        [&vm.node, "qmtemplate", &id.to_string()],
         after,
         move |st| {
             let vm = st.vms.get_mut(&id).ok_or("vm vanished")?;
@@ -149,8 +146,7 @@ pub fn destroy(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     let upid = spawn_task(
         shared,
         &mut st,
-        "qmdestroy",
-        &id.to_string(),
+        [&vm.node, "qmdestroy", &id.to_string()],
         after,
         move |st| {
             let vm = st.vms.get(&id).ok_or("vm vanished")?;

@@ -112,13 +112,14 @@ fn dispatch(shared: &Shared, endpoint: &str, p: &Params, req: &Req) -> Result<Re
     }
 }
 
-/// Starts a worker task whose `effect` runs after `after`; the effect's
-/// error becomes the task's exit status.
+/// Starts a worker task of type `kind` for `id` on `node` (the node that
+/// does the work: its UPID names it, and only it knows the task's status)
+/// whose `effect` runs after `after`; the effect's error becomes the task's
+/// exit status.
 pub fn spawn_task<F>(
     shared: &Shared,
     st: &mut State,
-    kind: &str,
-    id: &str,
+    [node, kind, id]: [&str; 3],
     after: Duration,
     effect: F,
 ) -> String
@@ -126,7 +127,14 @@ where
     F: FnOnce(&mut State) -> Result<(), String> + Send + 'static,
 {
     let (at_once, never) = (Duration::ZERO, |_: &State| true);
-    spawn_task_until(shared, st, [kind, id], (after, at_once), never, effect)
+    spawn_task_until(
+        shared,
+        st,
+        [node, kind, id],
+        (after, at_once),
+        never,
+        effect,
+    )
 }
 
 /// [`spawn_task`] whose effect waits, after `after`, until `done` holds
@@ -135,7 +143,7 @@ where
 pub fn spawn_task_until<D, F>(
     shared: &Shared,
     st: &mut State,
-    [kind, id]: [&str; 2],
+    [node, kind, id]: [&str; 3],
     (after, limit): (Duration, Duration),
     done: D,
     effect: F,
@@ -150,13 +158,14 @@ where
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let upid = format!(
-        "UPID:{NODE}:{:08X}:{:08X}:{:08X}:{kind}:{id}:{TASK_USER}:",
+        "UPID:{node}:{:08X}:{:08X}:{:08X}:{kind}:{id}:{TASK_USER}:",
         st.next_pid, 0x00AB_CDEFu32, start as u32
     );
     st.tasks.insert(
         upid.clone(),
         SimTask {
             upid: upid.clone(),
+            node: node.to_string(),
             kind: kind.to_string(),
             exitstatus: None,
         },

@@ -41,10 +41,11 @@ impl SimVm {
     }
 }
 
-/// A worker task.
+/// A worker task, known only to the node it runs on.
 #[derive(Debug, Clone)]
 pub struct SimTask {
     pub upid: String,
+    pub node: String,
     pub kind: String,
     pub exitstatus: Option<String>,
 }

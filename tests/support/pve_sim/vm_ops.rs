@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::http::{self, Reply};
 use super::routes::{Fail, Params, missing, spawn_task, vmid};
-use super::state::{NODE, Shared, SimVm, State, lock};
+use super::state::{Shared, SimVm, State, lock};
 
 pub(super) fn fail(msg: impl Into<String>) -> Fail {
     (500, msg.into())
@@ -70,7 +70,7 @@ pub fn clone(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
             .replace("base-", "vm-");
     }
     let vm = SimVm {
-        node: p.get("target").cloned().unwrap_or(NODE.into()),
+        node: p.get("target").cloned().unwrap_or(source.node.clone()),
         config,
         lock: Some("clone".into()),
         linked_from: (!full).then_some(src),
@@ -82,8 +82,7 @@ pub fn clone(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     let upid = spawn_task(
         shared,
         &mut st,
-        "qmclone",
-        &src.to_string(),
+        [&source.node, "qmclone", &src.to_string()],
         after,
         move |st| {
             if let Some(vm) = st.vms.get_mut(&newid) {
@@ -133,6 +132,7 @@ pub fn set_config(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     if let Some(l) = &vm.lock {
         return Err(fail(format!("VM is locked ({l})")));
     }
+    let node = vm.node;
     let vm = st.vms.get_mut(&id).ok_or_else(|| missing(id))?;
     for (k, v) in p.iter().filter(|(k, _)| !NOT_OPTIONS.contains(&k.as_str())) {
         let value = if k == "tags" {
@@ -153,8 +153,7 @@ pub fn set_config(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     upid_reply(spawn_task(
         shared,
         &mut st,
-        "qmconfig",
-        &id.to_string(),
+        [&node, "qmconfig", &id.to_string()],
         after,
         |_| Ok(()),
     ))
@@ -185,8 +184,7 @@ pub fn resize(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     let upid = spawn_task(
         shared,
         &mut st,
-        "resize",
-        &id.to_string(),
+        [&vm.node, "resize", &id.to_string()],
         after,
         move |st| {
             let now = gib(&current).ok_or("unable to parse size")?;
