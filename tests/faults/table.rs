@@ -88,9 +88,15 @@ impl Matrix {
     }
 
     /// Prints the table and fails the test unless every fault survived.
+    /// The table goes straight to the process's stderr in one write, past
+    /// the test harness's capture, so that a plain `cargo test` (CI) shows
+    /// it too.
     pub fn finish(self) {
         let text = self.render();
-        eprintln!("{text}");
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr().lock(),
+            format!("\n{text}\n").as_bytes(),
+        );
         assert!(
             self.rows.iter().all(Row::survived),
             "some faults were not survived:{text}"
