@@ -20,17 +20,13 @@ pub async fn run(ctx: &Ctx<'_>, args: BuildArgs<'_>) -> Result<(), Error> {
     // Watched from the start: an interrupt while the target opens (or the
     // base image is bootstrapped) ends with clean-up and 130 too, not with
     // death by signal.
-    let (cancel_tx, cancel) = watch::channel(false);
-    let signals = tokio::spawn(super::signals::watch(cancel_tx, ctx.progress.clone()));
-    let result = build(ctx, args, cancel).await;
-    signals.abort();
-    result
+    super::signals::watching(&ctx.progress, |cancel| build(ctx, args, cancel)).await
 }
 
 async fn build(
     ctx: &Ctx<'_>,
     args: BuildArgs<'_>,
-    mut cancel: watch::Receiver<bool>,
+    cancel: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     let roles: Vec<String> = if args.roles.is_empty() {
@@ -41,10 +37,9 @@ async fn build(
     for role in &roles {
         project.recipe(role).map_err(Error::Usage)?;
     }
-    let open = tokio::select! {
-        open = targets::open(&project, args.target, &ctx.progress, true) => open?,
-        _ = cancel.wait_for(|c| *c) => return Err(Error::Interrupted),
-    };
+    let open =
+        targets::open_unless_interrupted(&project, args.target, &ctx.progress, true, &cancel)
+            .await?;
     let registry = Registry::for_project(&project.root);
     let pipeline = pipeline(ctx, &project, &registry, &open, cancel);
     let outcomes = pipeline.build(&roles, &args.opts).await?;

@@ -6,7 +6,6 @@ use tokio::sync::watch;
 use super::{Ctx, targets};
 use crate::error::Error;
 use crate::guest::SshConnector;
-use crate::pipeline::cancel;
 use crate::pipeline::promote::{self, PromoteCtx, PromoteRequest, operator};
 use crate::pipeline::revoke;
 use crate::pipeline::role_lock::{self, RoleLock};
@@ -26,11 +25,7 @@ pub async fn promote(ctx: &Ctx<'_>, args: &PromoteArgs<'_>) -> Result<(), Error>
     // Watched from the start: an interrupt while waiting for the role's
     // lock, while the target opens or during the smoke test ends with the
     // smoke VM removed, the channel unchanged and exit 130.
-    let (cancel_tx, cancel) = watch::channel(false);
-    let signals = tokio::spawn(super::signals::watch(cancel_tx, ctx.progress.clone()));
-    let result = promote_watched(ctx, args, cancel).await;
-    signals.abort();
-    result
+    super::signals::watching(&ctx.progress, |cancel| promote_watched(ctx, args, cancel)).await
 }
 
 async fn promote_watched(
@@ -57,10 +52,8 @@ async fn promote_watched(
     let _lock = RoleLock::acquire(&locks, args.role, &ctx.progress, &cancel).await?;
     let record = promote::gates(&project, &registry, &req)?;
     let target = Some(args.target.unwrap_or(&record.target));
-    let opening = targets::open(&project, target, &ctx.progress, false);
-    let open = cancel::unless_interrupted(&cancel, opening)
-        .await
-        .ok_or(Error::Interrupted)??;
+    let open =
+        targets::open_unless_interrupted(&project, target, &ctx.progress, false, &cancel).await?;
     let pctx = PromoteCtx {
         project: &project,
         registry: &registry,

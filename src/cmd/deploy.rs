@@ -9,7 +9,6 @@ use super::{Ctx, targets};
 use crate::environment::Environment;
 use crate::error::Error;
 use crate::guest::SshConnector;
-use crate::pipeline::cancel;
 use crate::pipeline::deploy::{DeployError, Deployer, plan};
 use crate::project::Project;
 use crate::registry::Registry;
@@ -81,11 +80,8 @@ async fn with_deployer(
         .get(env_name)
         .ok_or_else(|| DeployError::UnknownEnv(env_name.to_owned()))?;
     // An interrupt ends the work with clean-up and exit 130 (see apply).
-    let (cancel_tx, cancel) = watch::channel(false);
-    let signals = tokio::spawn(super::signals::watch(cancel_tx, ctx.progress.clone()));
-    let result = watched(ctx, project, registry, (env_name, env), cancel, body).await;
-    signals.abort();
-    result
+    let watched = |cancel| watched(ctx, project, registry, (env_name, env), cancel, body);
+    super::signals::watching(&ctx.progress, watched).await
 }
 
 async fn watched(
@@ -97,10 +93,9 @@ async fn watched(
     body: impl AsyncFnOnce(&Deployer<'_>) -> Result<(), DeployError>,
 ) -> Result<(), Error> {
     let target_name = env.target_name(&project.config.project.default_target);
-    let opening = targets::open(project, Some(target_name), &ctx.progress, false);
-    let open = cancel::unless_interrupted(&cancel, opening)
-        .await
-        .ok_or(Error::Interrupted)??;
+    let name = Some(target_name);
+    let open =
+        targets::open_unless_interrupted(project, name, &ctx.progress, false, &cancel).await?;
     let deployer = Deployer {
         project,
         registry,

@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use serde_json::json;
-use tokio::sync::watch;
 
 use super::{Ctx, targets};
 use crate::config::TargetSettings;
@@ -40,7 +39,7 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
         refresh: args.refresh,
     };
     let channel = project.config.project.channels.first().cloned();
-    let mut nightly = Nightly {
+    let nightly = Nightly {
         planner,
         steps: None,
         channel,
@@ -50,15 +49,16 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
         nightly.run().await
     } else {
         let open = targets::open(&project, args.target, &ctx.progress, false).await?;
-        let (cancel_tx, cancel) = watch::channel(false);
-        let signals = tokio::spawn(super::signals::watch(cancel_tx, ctx.progress.clone()));
-        let steps = PipelineSteps {
-            pipeline: super::build::pipeline(ctx, &project, &registry, &open, cancel),
-        };
-        nightly.steps = Some(&steps);
-        let report = nightly.run().await;
-        signals.abort();
-        report
+        let (project, registry, open) = (&project, &registry, &open);
+        super::signals::watching(&ctx.progress, |cancel| async move {
+            let steps = PipelineSteps {
+                pipeline: super::build::pipeline(ctx, project, registry, open, cancel),
+            };
+            let mut nightly = nightly;
+            nightly.steps = Some(&steps);
+            nightly.run().await
+        })
+        .await
     };
     let report = report.map_err(|_| Error::Interrupted)?;
     let json = serde_json::to_value(&report).unwrap_or_else(|_| json!({}));

@@ -9,7 +9,20 @@ use tokio::sync::watch;
 
 use crate::progress::Progress;
 
-pub async fn watch(cancel: watch::Sender<bool>, progress: Progress) {
+/// Runs `work` with a receiver that turns `true` at the first SIGINT or
+/// SIGTERM; the signals are watched until `work` ends.
+pub async fn watching<T, F>(progress: &Progress, work: impl FnOnce(watch::Receiver<bool>) -> F) -> T
+where
+    F: Future<Output = T>,
+{
+    let (cancel_tx, cancel) = watch::channel(false);
+    let signals = tokio::spawn(watch(cancel_tx, progress.clone()));
+    let out = work(cancel).await;
+    signals.abort();
+    out
+}
+
+async fn watch(cancel: watch::Sender<bool>, progress: Progress) {
     let Ok(mut term) = signal(SignalKind::terminate()) else {
         return;
     };

@@ -1,8 +1,11 @@
 //! Opening the target a command names (or the project's default), with the
 //! identity of the base image that roles without a parent start from.
 
+use tokio::sync::watch;
+
 use crate::config::{Accel, LocalSettings, TargetSettings};
 use crate::error::Error;
+use crate::pipeline::cancel;
 use crate::progress::Progress;
 use crate::project::Project;
 use crate::target::local::base::{self, BootstrapOptions};
@@ -50,6 +53,20 @@ pub async fn base_identity(settings: &TargetSettings) -> Result<String, Error> {
 
 /// Opens the target; the local one bootstraps its base image first when
 /// there is none yet and `bootstrap` is set.
+/// [`open`], given up with [`Error::Interrupted`] if the operator
+/// interrupts first (dropping it stops a base bootstrap's processes).
+pub async fn open_unless_interrupted(
+    project: &Project,
+    name: Option<&str>,
+    progress: &Progress,
+    bootstrap: bool,
+    cancel: &watch::Receiver<bool>,
+) -> Result<OpenTarget, Error> {
+    cancel::unless_interrupted(cancel, open(project, name, progress, bootstrap))
+        .await
+        .ok_or(Error::Interrupted)?
+}
+
 pub async fn open(
     project: &Project,
     name: Option<&str>,

@@ -122,27 +122,16 @@ async fn channel_tags_move_between_templates_and_read_back() {
     registry
         .set_channel("ui", "dev", &r2.version, "t", "x")
         .unwrap();
-    channel_tags::sync(
-        &t,
-        &registry,
-        root,
-        ("ui", "dev"),
-        &[r2.version, r1.version],
-    )
-    .await
-    .unwrap();
+    let both = [r2.version, r1.version];
+    channel_tags::sync(&t, &registry, root, ("ui", "dev"), &both)
+        .await
+        .unwrap();
     assert_eq!(tags(&sim, &t1), "ch-staging;kind-template;oxbake;role-ui");
     assert_eq!(tags(&sim, &t2), "ch-dev;kind-template;oxbake;role-ui");
     let posts = sim.count("POST", "/config");
-    channel_tags::sync(
-        &t,
-        &registry,
-        root,
-        ("ui", "dev"),
-        &[r2.version, r1.version],
-    )
-    .await
-    .unwrap();
+    channel_tags::sync(&t, &registry, root, ("ui", "dev"), &both)
+        .await
+        .unwrap();
     assert_eq!(
         sim.count("POST", "/config"),
         posts,
