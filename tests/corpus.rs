@@ -1,4 +1,4 @@
-//! The hostile-input corpus: every case of tests/data/corpus/cases.toml puts
+//! The hostile-input corpus: every case of tests/data/corpus/cases*.toml puts
 //! one broken or malicious file into a fresh copy of the project, runs one
 //! command and expects a clean refusal: the exit code the case names, an
 //! error line that names the file, no panic, and a project left exactly as
@@ -56,9 +56,30 @@ struct Outcome {
     problems: Vec<String>,
 }
 
+/// Every case file: `cases.toml` and `cases-*.toml` (one per area of the
+/// checks, so that work on separate areas adds files instead of colliding).
 fn manifest() -> Manifest {
-    let text = std::fs::read_to_string(Path::new(CORPUS).join("cases.toml")).expect("manifest");
-    toml::from_str(&text).expect("cases.toml parses")
+    let mut files: Vec<PathBuf> = std::fs::read_dir(CORPUS)
+        .expect("corpus folder")
+        .map(|entry| entry.expect("corpus entry").path())
+        .filter(|path| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name == "cases.toml" || (name.starts_with("cases-") && name.ends_with(".toml"))
+        })
+        .collect();
+    files.sort();
+    let mut case = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("case file");
+        let part: Manifest = toml::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} parses: {e}", file.display()));
+        case.extend(part.case);
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for c in &case {
+        assert!(names.insert(c.name.clone()), "case name {} twice", c.name);
+    }
+    Manifest { case }
 }
 
 #[test]
