@@ -173,7 +173,10 @@ fn the_next_writer_removes_what_a_killed_writer_left_and_git_ignores_it() {
         fs::write(path, "half").unwrap();
     }
     // A marker whose record is still there is not stale: `ls` reports it.
-    let live = dir.path().join(ROLE).join(format!("{}.pruning", first.version));
+    let live = dir
+        .path()
+        .join(ROLE)
+        .join(format!("{}.pruning", first.version));
     fs::write(&live, "marked").unwrap();
     registry
         .set_channel(ROLE, "dev", &first.version, "t", "x")
@@ -186,10 +189,7 @@ fn the_next_writer_removes_what_a_killed_writer_left_and_git_ignores_it() {
     fs::remove_file(&live).unwrap();
     assert_no_temporary_files(dir.path());
 
-    for path in [
-        "images/ui/.oxbake-a1B2c3.tmp",
-        "images/.oxbake-Zz9.tmp",
-    ] {
+    for path in ["images/ui/.oxbake-a1B2c3.tmp", "images/.oxbake-Zz9.tmp"] {
         let status = Command::new("git")
             .args(["check-ignore", "-q", path])
             .current_dir(env!("CARGO_MANIFEST_DIR"))

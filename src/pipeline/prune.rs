@@ -76,7 +76,11 @@ pub async fn prune(ctx: &PruneCtx<'_>, dry_run: bool) -> Result<PruneReport, Pru
         keep: ctx.keep,
         target: ctx.target_name,
     });
-    let find = |e: &PruneEntry| records.iter().find(|r| r.role == e.role && r.version == e.version);
+    let find = |e: &PruneEntry| {
+        records
+            .iter()
+            .find(|r| r.role == e.role && r.version == e.version)
+    };
     for entry in entries.iter_mut() {
         if let Some(record) = find(entry)
             && ctx.registry.is_being_removed(&entry.role, &entry.version)
@@ -135,7 +139,10 @@ fn probe(registry: &Registry, entries: &[PruneEntry]) -> BTreeMap<String, String
             continue;
         }
         if let Err(e) = registry.probe_writable(&entry.role) {
-            let why = format!("the registry cannot be written, so nothing was destroyed: {}", chain(&e));
+            let why = format!(
+                "the registry cannot be written, so nothing was destroyed: {}",
+                chain(&e)
+            );
             out.insert(entry.role.clone(), why);
         }
     }

@@ -39,7 +39,13 @@ impl ChannelProblem {
 impl std::fmt::Display for ChannelProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let place = self.path.display();
-        write!(f, "{place}:{}:{}: {}", self.line, self.column, self.message())
+        write!(
+            f,
+            "{place}:{}:{}: {}",
+            self.line,
+            self.column,
+            self.message()
+        )
     }
 }
 

@@ -158,7 +158,7 @@ impl Removal<'_> {
 /// Removes a file of the registry (`false`: it was not there) and makes the
 /// removal durable; the caller holds the lock.
 fn unlink(registry: &Registry, rel: &std::path::Path) -> Result<bool, RegistryError> {
-let (path, label) = registry.paths(rel);
+    let (path, label) = registry.paths(rel);
     match fs::remove_file(&path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),

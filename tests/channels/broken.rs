@@ -9,7 +9,9 @@ use super::{Img, record};
 use crate::support::project::TestProject;
 
 /// `ui` in `prod` went v1 -> v2; v2's record then lost or broken by `spoil`.
-fn setup(spoil: impl FnOnce(&TestProject, &ImageRecord)) -> (TestProject, ImageRecord, ImageRecord) {
+fn setup(
+    spoil: impl FnOnce(&TestProject, &ImageRecord),
+) -> (TestProject, ImageRecord, ImageRecord) {
     let project = TestProject::copy();
     let registry = Registry::for_project(project.root());
     let v1 = record(&registry, "ui", Img::root());
@@ -50,7 +52,11 @@ fn ls_check_and_nightly_plan_report_a_channel_on_a_missing_version() {
 
     let ls = project.oxbake(&["ls"]);
     assert_eq!(ls.code(), 0, "{}", ls.stderr());
-    assert!(ls.stdout().contains(&format!("{at}: {what}")), "{}", ls.stdout());
+    assert!(
+        ls.stdout().contains(&format!("{at}: {what}")),
+        "{}",
+        ls.stdout()
+    );
     let ls = project.oxbake(&["ls", "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&ls.stdout()).unwrap();
     assert_eq!(doc["channel_problems"][0]["channel"], "prod", "{doc}");
@@ -58,7 +64,11 @@ fn ls_check_and_nightly_plan_report_a_channel_on_a_missing_version() {
 
     let check = project.oxbake(&["check"]);
     assert_eq!(check.code(), 2, "{}", check.stdout());
-    assert!(check.stderr().contains(&format!("{at}: {what}")), "{}", check.stderr());
+    assert!(
+        check.stderr().contains(&format!("{at}: {what}")),
+        "{}",
+        check.stderr()
+    );
 
     let cache = tempfile::tempdir().unwrap();
     let cache_dir = cache.path().to_str().unwrap();
@@ -83,10 +93,19 @@ fn rollback_moves_a_channel_off_a_missing_or_unreadable_version() {
         assert_eq!(run.code(), 0, "{}", run.stderr());
         let registry = Registry::for_project(project.root());
         let channels = registry.channels().unwrap();
-        assert_eq!(channels.get("prod", "ui"), Some(v1.version), "from {}", v2.version);
+        assert_eq!(
+            channels.get("prod", "ui"),
+            Some(v1.version),
+            "from {}",
+            v2.version
+        );
         assert!(registry.channel_problems().unwrap().is_empty());
         let check = project.oxbake(&["check"]);
-        assert!(!check.stderr().contains("images/channels.toml"), "{}", check.stderr());
+        assert!(
+            !check.stderr().contains("images/channels.toml"),
+            "{}",
+            check.stderr()
+        );
     }
 }
 
@@ -97,8 +116,10 @@ fn ls_names_the_channel_when_its_record_cannot_be_parsed() {
     assert_eq!(ls.code(), 2, "{}", ls.stderr());
     let stderr = ls.stderr();
     assert!(
-        stderr.contains(&format!("channel `prod` of role `ui` points at {}", v2.version))
-            && stderr.contains("its record is invalid: images/ui/"),
+        stderr.contains(&format!(
+            "channel `prod` of role `ui` points at {}",
+            v2.version
+        )) && stderr.contains("its record is invalid: images/ui/"),
         "{stderr}"
     );
 }

@@ -93,8 +93,14 @@ fn assert_kept(s: &Setup, report: &PruneReport, needles: &[&str]) {
     }
     assert!(report.failed(), "the run fails (exit 1)");
     assert!(s.sim.vm(vmid(&s.prod.1)).is_some(), "prod's template stays");
-    assert!(s.sim.vm(vmid(&s.old.1)).is_some(), "no template was destroyed");
-    assert!(s.registry.get("ui", &s.old.0.version).is_ok(), "record stays");
+    assert!(
+        s.sim.vm(vmid(&s.old.1)).is_some(),
+        "no template was destroyed"
+    );
+    assert!(
+        s.registry.get("ui", &s.old.0.version).is_ok(),
+        "record stays"
+    );
     assert!(s.registry.pending_removals().unwrap().is_empty());
 }
 
@@ -112,7 +118,12 @@ async fn a_record_edited_to_the_vmid_and_name_prod_runs_keeps_prods_template() {
     let s = setup().await;
     let prod_tpl = s.prod.1.clone();
     s.claim(&prod_tpl);
-    let at = format!("{}/{} (`{}`)", crate::support::pve_sim::NODE, vmid(&prod_tpl), prod_tpl.name);
+    let at = format!(
+        "{}/{} (`{}`)",
+        crate::support::pve_sim::NODE,
+        vmid(&prod_tpl),
+        prod_tpl.name
+    );
     both_runs_keep(
         &s,
         &[
@@ -159,7 +170,10 @@ async fn a_tampered_description_keeps_the_template() {
     s.sim.insert_vm(id, vm);
     both_runs_keep(
         &s,
-        &[&format!("its description's inputs is `{}`, expected `{inputs}`", "c".repeat(64))],
+        &[&format!(
+            "its description's inputs is `{}`, expected `{inputs}`",
+            "c".repeat(64)
+        )],
     )
     .await;
 }
@@ -176,7 +190,10 @@ async fn a_record_whose_template_name_was_edited_keeps_the_template() {
     );
     both_runs_keep(
         &s,
-        &[&format!("the record's template name `{other}` is not `{}`", old_tpl.name)],
+        &[&format!(
+            "the record's template name `{other}` is not `{}`",
+            old_tpl.name
+        )],
     )
     .await;
 }
@@ -193,7 +210,11 @@ async fn two_records_claiming_one_vmid_keep_it_even_when_neither_runs() {
     // keep = 1: both the old and the prod image are past retention.
     let report = s.prune(false).await;
     for record in [&s.old.0, &s.prod.0] {
-        let e = report.entries.iter().find(|e| e.version == record.version).unwrap();
+        let e = report
+            .entries
+            .iter()
+            .find(|e| e.version == record.version)
+            .unwrap();
         assert_eq!(e.action, PruneAction::Failed, "{e:?}");
         assert!(e.why.join(" ").contains("also claimed by"), "{e:?}");
     }

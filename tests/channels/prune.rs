@@ -134,7 +134,9 @@ fn local_prune_keeps_a_template_another_record_claims_or_whose_metadata_differs(
     );
     project.write(&path, &text);
     let meta = format!(".oxbake/local/templates/ui-{}.toml", other.version);
-    let text = project.read(&meta).replace(&"a".repeat(64), &"d".repeat(64));
+    let text = project
+        .read(&meta)
+        .replace(&"a".repeat(64), &"d".repeat(64));
     project.write(&meta, &text);
 
     for args in [&["prune", "--dry-run"][..], &["prune"]] {
@@ -143,9 +145,15 @@ fn local_prune_keeps_a_template_another_record_claims_or_whose_metadata_differs(
         let out = run.stdout();
         let line = |id: String| out.lines().find(|l| l.starts_with(&id)).unwrap().to_owned();
         let l = line(old.id());
-        assert!(l.contains("failed") && l.contains(&format!("also claimed by `{}`", prod.id())), "{l}");
+        assert!(
+            l.contains("failed") && l.contains(&format!("also claimed by `{}`", prod.id())),
+            "{l}"
+        );
         let l = line(other.id());
-        assert!(l.contains("failed") && l.contains("its metadata's sha256 is"), "{l}");
+        assert!(
+            l.contains("failed") && l.contains("its metadata's sha256 is"),
+            "{l}"
+        );
     }
     for r in [&old, &other, &prod] {
         assert!(registry.get(&r.role, &r.version).is_ok());

@@ -81,10 +81,16 @@ async fn a_template_that_cannot_be_destroyed_keeps_its_record_unmarked() {
         .find(|e| e.version == s.old.0.version)
         .unwrap();
     assert_eq!(e.action, PruneAction::Failed, "{e:?}");
-    assert!(e.why.join(" ").contains("cannot destroy its template"), "{e:?}");
+    assert!(
+        e.why.join(" ").contains("cannot destroy its template"),
+        "{e:?}"
+    );
     assert!(s.sim.vm(id).is_some());
     assert!(s.registry.get("ui", &s.old.0.version).is_ok());
-    assert!(s.registry.pending_removals().unwrap().is_empty(), "marker removed");
+    assert!(
+        s.registry.pending_removals().unwrap().is_empty(),
+        "marker removed"
+    );
 }
 
 #[tokio::test]
@@ -111,7 +117,11 @@ async fn a_record_that_cannot_be_removed_stays_marked_until_the_next_prune() {
     assert!(attention.text().contains(&format!("ui@{}", old.version)));
     let run = s.project.oxbake(&["ls"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert!(run.stdout().contains("a prune stopped while removing it"), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("a prune stopped while removing it"),
+        "{}",
+        run.stdout()
+    );
     let err = s
         .registry
         .set_channel("ui", "dev", &old.version, "t", "x")
