@@ -2,12 +2,15 @@
 //! are made by hand with the registry API (no baking); the end-to-end test
 //! (feature `e2e`) promotes a baked image through a real smoke test.
 
+mod broken;
 mod cli;
 #[cfg(feature = "e2e")]
 mod e2e;
 mod fake;
+mod ownership;
 mod plan;
 mod prune;
+mod prune_faults;
 mod sim;
 
 use std::collections::BTreeMap;

@@ -277,13 +277,13 @@ async fn builder_vm_becomes_a_template_that_an_overlay_vm_boots_from_body() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].labels.as_ref().unwrap().kind, VmKind::Smoke);
 
-    let err = target.destroy_template(&template).await.unwrap_err();
+    let err = target.destroy_template(&template, &meta).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "template `web-1.0.0` is still used by vm `e2e-smoke`"
     );
     target.destroy(&smoke).await.unwrap();
-    target.destroy_template(&template).await.unwrap();
+    target.destroy_template(&template, &meta).await.unwrap();
     assert!(target.list_vms().await.unwrap().is_empty());
     assert!(target.list_templates().await.unwrap().is_empty());
     assert_eq!(qemu_pids(project.path()), Vec::<String>::new());

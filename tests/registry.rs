@@ -156,3 +156,51 @@ fn assert_no_temporary_files(dir: &Path) {
         );
     }
 }
+
+#[test]
+fn the_next_writer_removes_what_a_killed_writer_left_and_git_ignores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    let first = registry.record(ROLE, image(0, 0)).unwrap();
+    // A write killed before its rename, in the registry and in a role's
+    // folder, and a prune killed after removing a record but not its marker.
+    let stale = [
+        dir.path().join(".oxbake-kill1.tmp"),
+        dir.path().join(ROLE).join(".oxbake-kill2.tmp"),
+        dir.path().join(ROLE).join("2020.01.01.1.pruning"),
+    ];
+    for path in &stale {
+        fs::write(path, "half").unwrap();
+    }
+    // A marker whose record is still there is not stale: `ls` reports it.
+    let live = dir
+        .path()
+        .join(ROLE)
+        .join(format!("{}.pruning", first.version));
+    fs::write(&live, "marked").unwrap();
+    registry
+        .set_channel(ROLE, "dev", &first.version, "t", "x")
+        .unwrap_err();
+    // Refusing (the image is being removed) was still a writer's turn.
+    for path in &stale {
+        assert!(!path.exists(), "{} left behind", path.display());
+    }
+    assert!(live.exists());
+    fs::remove_file(&live).unwrap();
+    assert_no_temporary_files(dir.path());
+
+    for path in ["images/ui/.oxbake-a1B2c3.tmp", "images/.oxbake-Zz9.tmp"] {
+        let status = Command::new("git")
+            .args(["check-ignore", "-q", path])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "git does not ignore {path}");
+    }
+    let status = Command::new("git")
+        .args(["check-ignore", "-q", "images/ui/2026.01.01.1.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(!status.success(), "records must not be ignored");
+}

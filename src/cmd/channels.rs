@@ -94,12 +94,10 @@ pub async fn rollback(
     let project = ctx.checked_project()?;
     let registry = Registry::for_project(&project.root);
     // The templates live where the channel's image was built, like promote
-    // and revoke assume; without a current image the default target.
+    // and revoke assume; without a current image (or one whose record is
+    // missing or unreadable: what a rollback mends) the default target.
     let current = registry.channels()?.get(channel, role);
-    let built_on = match current {
-        Some(version) => Some(registry.get(role, &version)?.target),
-        None => None,
-    };
+    let built_on = current.and_then(|v| registry.get(role, &v).ok().map(|r| r.target));
     let target = target.or(built_on.as_deref());
     let open = targets::open(&project, target, &ctx.progress, false).await?;
     let who = operator();

@@ -6,12 +6,14 @@ use super::Ctx;
 use crate::error::Error;
 use crate::project::{self, Project};
 use crate::recipe::validate;
+use crate::registry::Registry;
 
 pub fn run(ctx: &Ctx<'_>) -> Result<(), Error> {
     let root = project::find_root(ctx.cli.dir.as_deref())?;
     let (project, mut problems) = Project::load_partial(&root);
     if let Some(project) = &project {
         problems.extend(validate::validate(project));
+        problems.extend(Registry::for_project(&root).channel_diagnostics());
         if problems.is_empty() {
             let n = project.recipes.len();
             let text = format!("ok: oxbake.toml and {n} recipe(s) are valid\n");

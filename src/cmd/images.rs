@@ -8,7 +8,17 @@ use crate::registry::{ImageRef, Registry, Version, drift, report};
 /// registry and that target's templates.
 pub async fn ls(ctx: &Ctx<'_>, role: Option<&str>, target: Option<&str>) -> Result<(), Error> {
     let registry = Registry::for_project(&ctx.project_root()?);
-    let records = registry.summaries(role)?;
+    let attention = registry.attention(role)?;
+    let records = match registry.summaries(role) {
+        Ok(records) => records,
+        Err(e) => {
+            // A record a channel points at may be what cannot be read.
+            for p in &attention.channels {
+                ctx.progress.warn(p.to_string());
+            }
+            return Err(e.into());
+        }
+    };
     let channels = registry.channels()?;
     let mut text = if records.is_empty() {
         match role {
@@ -20,7 +30,11 @@ pub async fn ls(ctx: &Ctx<'_>, role: Option<&str>, target: Option<&str>) -> Resu
     } else {
         report::ls_table(&records, &channels)
     };
+    text.push_str(&attention.text());
     let mut doc = report::ls_json(&records, &channels);
+    let (channel_problems, removals) = attention.json();
+    doc["channel_problems"] = channel_problems;
+    doc["unfinished_removals"] = removals;
     if let Some(target) = target {
         let project = ctx.checked_project()?;
         let open = targets::open(&project, Some(target), &ctx.progress, false).await?;

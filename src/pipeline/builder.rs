@@ -559,7 +559,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         packages: std::collections::BTreeMap<String, String>,
         repositories: std::collections::BTreeMap<String, registry::Sha256>,
     ) -> Result<ImageRecord, BuildError> {
-        let made: Mutex<Option<TemplateRef>> = Mutex::new(None);
+        let made: Mutex<Option<(TemplateRef, TemplateMeta)>> = Mutex::new(None);
         let parent = match &self.parent {
             Some(p) => Parent::Image {
                 role: p.role.clone(),
@@ -583,7 +583,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                     .map_err(|e| self.target_err("cannot make the template", e))?;
                 let artifact = artifact::to_registry(&template.artifact, &self.p.project.root)?;
                 if let Ok(mut slot) = made.lock() {
-                    *slot = Some(template);
+                    *slot = Some((template, meta(version)));
                 }
                 Ok::<_, BuildError>(NewImage {
                     inputs,
@@ -599,8 +599,8 @@ impl<'p, 'a> Builder<'p, 'a> {
         });
         if result.is_err() {
             let template = made.lock().ok().and_then(|mut m| m.take());
-            if let Some(template) = template
-                && let Err(e) = self.p.target.destroy_template(&template).await
+            if let Some((template, meta)) = template
+                && let Err(e) = self.p.target.destroy_template(&template, &meta).await
             {
                 self.p.progress.warn(format!(
                     "{}: could not remove template `{}`: {e}",

@@ -10,7 +10,9 @@ use crate::target::Target;
 
 /// Sets, on the template of each of `versions` of `role` and of every
 /// version `channel` pointed at before, exactly the channels that now point
-/// at it. Versions without a record (pruned) are passed over.
+/// at it. Versions whose record is gone (pruned) or cannot be read are
+/// passed over: there is no template to find (a channel is rolled back from
+/// such a version; `oxbake ls` and `oxbake check` report it).
 pub async fn sync(
     target: &dyn Target,
     registry: &Registry,
@@ -31,7 +33,8 @@ pub async fn sync(
     for version in &versions {
         let record = match registry.get(role, version) {
             Ok(record) => record,
-            Err(RegistryError::NotFound { .. }) => continue,
+            Err(RegistryError::NotFound { .. } | RegistryError::Io { .. }) => continue,
+            Err(e) if e.is_invalid_input() => continue,
             Err(e) => return Err(e.into()),
         };
         let names = channels.channels_of(role, version);

@@ -15,6 +15,7 @@ pub mod hygiene;
 mod lineage;
 mod log;
 pub mod nightly;
+pub mod ownership;
 pub mod promote;
 pub mod prune;
 pub mod prune_plan;

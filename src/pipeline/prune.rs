@@ -1,18 +1,31 @@
 //! `oxbake prune`: retention. The plan ([`super::prune_plan`]) says which
-//! images stay; each other one loses its template (`destroy_template`) and
-//! then its record. A template the target refuses to destroy because linked
-//! clones use it stays, with a warning. The history in `channels.toml` is
-//! never touched.
+//! images stay; each other one goes, in this order:
+//!
+//! 1. before anything is destroyed, every record folder that will change
+//!    is probed (lock + a write there), and every template is proved to be
+//!    its record's and no other record's ([`super::ownership`]); an image
+//!    that fails either stays and is reported `failed` (exit 1);
+//! 2. per image, under the registry lock: a marker is written next to the
+//!    record, the template is destroyed (the target proves ownership again),
+//!    then the record and the marker go (see `registry::remove` for why this
+//!    order leaves no record without its template that `ls` does not flag).
+//!
+//! `--dry-run` runs step 1 too, so it reports what the real run will do. A
+//! template the target refuses to destroy because linked clones use it
+//! stays, with a warning. The history in `channels.toml` is never touched.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
 
 use super::artifact::template_of;
+use super::nightly::chain;
+use super::ownership;
 use super::prune_plan::{self, DeployedImage, PlanInput, PruneAction, PruneEntry};
 use crate::progress::Progress;
-use crate::registry::{Registry, RegistryError};
-use crate::target::{Target, TargetError, VmKind};
+use crate::registry::{ImageRecord, Registry, RegistryError};
+use crate::target::{Target, TargetError, TemplatePresence, VmKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PruneError {
@@ -63,15 +76,77 @@ pub async fn prune(ctx: &PruneCtx<'_>, dry_run: bool) -> Result<PruneReport, Pru
         keep: ctx.keep,
         target: ctx.target_name,
     });
-    if !dry_run {
-        for entry in entries
-            .iter_mut()
-            .filter(|e| e.action == PruneAction::Remove)
+    let find = |e: &PruneEntry| {
+        records
+            .iter()
+            .find(|r| r.role == e.role && r.version == e.version)
+    };
+    for entry in entries.iter_mut() {
+        if let Some(record) = find(entry)
+            && ctx.registry.is_being_removed(&entry.role, &entry.version)
         {
-            remove(ctx, entry).await;
+            unfinished(ctx, entry, record, dry_run).await;
+        }
+    }
+    let unwritable = probe(ctx.registry, &entries);
+    for entry in entries
+        .iter_mut()
+        .filter(|e| e.action == PruneAction::Remove)
+    {
+        let Some(record) = find(entry) else { continue };
+        if let Some(why) = unwritable.get(&entry.role) {
+            fail(entry, why.clone());
+            continue;
+        }
+        if let Err(why) = ownership::prove(ctx.target, record, &records, ctx.root).await {
+            fail(entry, why);
+            continue;
+        }
+        if !dry_run {
+            remove(ctx, entry, record).await;
         }
     }
     Ok(PruneReport { dry_run, entries })
+}
+
+/// A record an earlier prune marked and did not finish: if its template is
+/// gone it goes too whatever the plan says (a record without its template
+/// is of no use); if the template is still there the marker goes.
+async fn unfinished(ctx: &PruneCtx<'_>, entry: &mut PruneEntry, record: &ImageRecord, dry: bool) {
+    let identity = ownership::identity(record);
+    let template = template_of(record, ctx.root);
+    match ctx.target.verify_template(&template, &identity).await {
+        Ok(TemplatePresence::Gone) => {
+            entry.action = PruneAction::Remove;
+            entry.why = vec!["an earlier prune destroyed its template and stopped".into()];
+        }
+        Ok(TemplatePresence::Ours) if entry.action == PruneAction::Keep && !dry => {
+            if let Err(e) = ctx.registry.unmark(&record.role, &record.version) {
+                entry.why.push(chain(&e));
+            }
+        }
+        Ok(TemplatePresence::Ours) => {}
+        Err(e) => fail(entry, format!("kept its template: {e}")),
+    }
+}
+
+/// For each role that loses an image, why its record folder cannot be
+/// written (nothing of that role is destroyed then).
+fn probe(registry: &Registry, entries: &[PruneEntry]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for entry in entries.iter().filter(|e| e.action == PruneAction::Remove) {
+        if out.contains_key(&entry.role) {
+            continue;
+        }
+        if let Err(e) = registry.probe_writable(&entry.role) {
+            let why = format!(
+                "the registry cannot be written, so nothing was destroyed: {}",
+                chain(&e)
+            );
+            out.insert(entry.role.clone(), why);
+        }
+    }
+    out
 }
 
 /// The images the target's deployed VMs run.
@@ -97,35 +172,56 @@ async fn deployed(ctx: &PruneCtx<'_>) -> Result<Vec<DeployedImage>, PruneError> 
         .collect())
 }
 
-/// Destroys the template, then the record; updates `entry` with the result.
-async fn remove(ctx: &PruneCtx<'_>, entry: &mut PruneEntry) {
-    let image = format!("{}@{}", entry.role, entry.version);
-    let record = match ctx.registry.get(&entry.role, &entry.version) {
-        Ok(record) => record,
-        Err(e) => return fail(entry, e.to_string()),
+/// Marks the record, destroys the template, then removes the record and
+/// the marker; updates `entry` with the result.
+async fn remove(ctx: &PruneCtx<'_>, entry: &mut PruneEntry, record: &ImageRecord) {
+    let image = record.id();
+    let removal = match ctx.registry.begin_removal(&record.role, &record.version) {
+        Ok(removal) => removal,
+        Err(e) => return fail(entry, format!("nothing was destroyed: {}", chain(&e))),
     };
-    match ctx
+    let marker = removal.marker();
+    let identity = ownership::identity(record);
+    let destroyed = ctx
         .target
-        .destroy_template(&template_of(&record, ctx.root))
-        .await
-    {
-        Ok(()) => {}
-        Err(TargetError::TemplateInUse { name, user }) => {
-            ctx.progress.warn(format!(
-                "prune: kept `{image}`: template `{name}` is still used by {user}"
-            ));
-            entry.action = PruneAction::Keep;
-            entry.why.push(format!("its template has clones ({user})"));
-            return;
+        .destroy_template(&template_of(record, ctx.root), &identity)
+        .await;
+    if let Err(error) = destroyed {
+        let left = removal.abandon().err().map(|e| {
+            format!(
+                "its marker `{}` stays ({}): `oxbake ls` reports it until `oxbake prune` runs again",
+                marker.display(),
+                chain(&e)
+            )
+        });
+        match error {
+            TargetError::TemplateInUse { name, user } => {
+                ctx.progress.warn(format!(
+                    "prune: kept `{image}`: template `{name}` is still used by {user}"
+                ));
+                entry.action = PruneAction::Keep;
+                entry.why.push(format!("its template has clones ({user})"));
+            }
+            e => fail(entry, format!("cannot destroy its template: {e}")),
         }
-        Err(e) => return fail(entry, format!("cannot destroy its template: {e}")),
+        entry.why.extend(left);
+        return;
     }
-    match ctx.registry.remove(&entry.role, &entry.version) {
+    match removal.finish() {
         Ok(_) => {
             entry.action = PruneAction::Removed;
+            entry.why.clear();
             ctx.progress.info(format!("prune: removed `{image}`"));
         }
-        Err(e) => fail(entry, e.to_string()),
+        Err(e) => fail(
+            entry,
+            format!(
+                "its template was destroyed but its record stays ({}); `{}` marks it, so \
+                 `oxbake ls` reports it and the next `oxbake prune` finishes",
+                chain(&e),
+                marker.display()
+            ),
+        ),
     }
 }
 

@@ -28,8 +28,8 @@ pub(crate) fn write(
     let dir = path.parent().unwrap_or(Path::new("."));
     let io = |action, err| RegistryError::io(action, label, err);
     let mut temp = tempfile::Builder::new()
-        .prefix(".oxbake-")
-        .suffix(".tmp")
+        .prefix(super::sweep::TMP_PREFIX)
+        .suffix(super::sweep::TMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(|e| io("create a temporary file for", e))?;
     // Registry files are committed to git: readable by everyone, like any source file.

@@ -81,6 +81,14 @@ pub enum RegistryError {
         channel: String,
         reason: String,
     },
+    #[error(
+        "image `{role}@{version}` is being removed by a prune that did not finish (its template may be gone): it cannot go to channel `{channel}`"
+    )]
+    BeingRemoved {
+        role: String,
+        version: String,
+        channel: String,
+    },
     #[error("channel `{channel}` of role `{role}` has no earlier usable version to roll back to")]
     NothingToRollBack { role: String, channel: String },
     #[error("image `{role}@{version}` is in channel(s) {channels}: it cannot be removed")]

@@ -12,6 +12,8 @@
 //! is in [`report`].
 
 mod atomic;
+mod attention;
+mod channel_check;
 mod channels;
 mod diff;
 pub mod drift;
@@ -26,11 +28,14 @@ mod remove;
 pub mod report;
 mod store;
 mod summary;
+mod sweep;
 mod table;
 mod toml_file;
 mod version;
 mod writes;
 
+pub use attention::Attention;
+pub use channel_check::ChannelProblem;
 pub use channels::{ChannelAction, ChannelChange, Channels, HistoryEntry};
 pub use diff::{PackageChange, PackageDiff};
 pub use error::RegistryError;
@@ -39,6 +44,7 @@ pub use lock::{LockMode, RegistryLock};
 pub(crate) use lock::{holder_pid, write_pid};
 pub use names::{ImageRef, is_valid_name};
 pub use record::{Artifact, BuilderIdentity, CheckResult, ImageRecord, NewImage, Revocation};
+pub use remove::{PendingRemoval, Removal};
 pub use store::{DEFAULT_LOCK_TIMEOUT, Registry};
 pub use summary::ImageSummary;
 pub use version::Version;

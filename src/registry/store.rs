@@ -68,10 +68,16 @@ impl Registry {
 
     /// Takes the registry lock (creating the folder if needed). Changes take
     /// it exclusively themselves; hold a shared one for a consistent read.
+    /// An exclusive holder first removes what killed writers left behind
+    /// (see `sweep.rs`).
     pub fn lock(&self, mode: LockMode) -> Result<RegistryLock, RegistryError> {
         fs::create_dir_all(&self.dir).map_err(|e| RegistryError::io("create", &self.label, e))?;
         let path = self.dir.join(".lock");
-        RegistryLock::acquire(&path, &self.label, mode, self.lock_timeout)
+        let lock = RegistryLock::acquire(&path, &self.label, mode, self.lock_timeout)?;
+        if mode == LockMode::Exclusive {
+            self.sweep();
+        }
+        Ok(lock)
     }
 
     /// Every role with a folder, in name order.

@@ -105,6 +105,13 @@ impl Registry {
                 reason: revoked.reason,
             });
         }
+        if self.is_being_removed(role, version) {
+            return Err(RegistryError::BeingRemoved {
+                role: role.into(),
+                version: version.to_string(),
+                channel: channel.into(),
+            });
+        }
         self.change_channel(role, channel, *version, ChannelAction::Set, who, why)
     }
 
@@ -120,11 +127,15 @@ impl Registry {
         names::check_role(role)?;
         names::check_channel(channel)?;
         let _lock = self.lock(LockMode::Exclusive)?;
+        // A version whose record is missing or cannot be read is not usable:
+        // rolling a channel back from one is what it is for.
         let usable: BTreeSet<Version> = self
-            .role_summaries(role)?
+            .versions(role)?
             .into_iter()
-            .filter(|r| !r.is_revoked())
-            .map(|r| r.version)
+            .filter(|v| {
+                self.read_record(role, v, super::record_text::parse_without_packages)
+                    .is_ok_and(|r| !r.is_revoked())
+            })
             .collect();
         let target = self
             .channels()?

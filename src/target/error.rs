@@ -49,6 +49,8 @@ pub enum TargetError {
     TemplateNotFound(String),
     #[error("template `{name}` is still used by {user}")]
     TemplateInUse { name: String, user: String },
+    #[error("template {template} is not the one the record names: {why}")]
+    NotTheRecordedTemplate { template: String, why: String },
     #[error("template `{name}` belongs to another target")]
     ForeignArtifact { name: String },
     #[error("invalid name `{0}`: use letters, digits, `.`, `_` and `-`")]

@@ -22,8 +22,8 @@ mod types;
 
 pub use error::TargetError;
 pub use types::{
-    Artifact, CloudInit, Labels, ManagedVm, Source, TemplateMeta, TemplateRef, VmHandle, VmKind,
-    VmNetwork, VmSpec, VmState,
+    Artifact, CloudInit, Labels, ManagedVm, Source, TemplateMeta, TemplatePresence, TemplateRef,
+    VmHandle, VmKind, VmNetwork, VmSpec, VmState,
 };
 
 /// A place where oxbake creates, runs and templates VMs.
@@ -69,9 +69,30 @@ pub trait Target: Send + Sync {
     /// Destroying a VM that no longer exists is not an error.
     async fn destroy(&self, vm: &VmHandle) -> Result<(), TargetError>;
 
-    /// Removes a template (retention). Templates that others build on must
-    /// be kept by the caller.
-    async fn destroy_template(&self, template: &TemplateRef) -> Result<(), TargetError>;
+    /// Proves, changing nothing, that `template` is the image `expected`
+    /// describes (the record's role, version and inputs hash): the template
+    /// where the record says it is must carry the name `ROLE-VERSION` and
+    /// its own metadata must name the same image (proxmox: the description's
+    /// JSON block; local: the template's metadata file and checksum). A
+    /// template that is there but does not prove it is
+    /// [`TargetError::NotTheRecordedTemplate`], naming what did not match.
+    async fn verify_template(
+        &self,
+        template: &TemplateRef,
+        expected: &TemplateMeta,
+    ) -> Result<TemplatePresence, TargetError>;
+
+    /// Removes a template (retention) after proving it is `expected`, as
+    /// [`Target::verify_template`] does; a template that is gone is not an
+    /// error, one that does not prove it is stays. Templates that others
+    /// build on must be kept by the caller; whether another record claims
+    /// the same template is the registry's to know, so the caller checks it
+    /// (see `pipeline::ownership`).
+    async fn destroy_template(
+        &self,
+        template: &TemplateRef,
+        expected: &TemplateMeta,
+    ) -> Result<(), TargetError>;
 
     /// The VMs this target manages, with their labels and state.
     async fn list_vms(&self) -> Result<Vec<ManagedVm>, TargetError>;

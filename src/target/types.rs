@@ -169,3 +169,37 @@ impl std::fmt::Debug for CloudInit {
             .finish()
     }
 }
+
+/// What [`super::Target::verify_template`] found where a record says its
+/// template is. A template that is there but is not the recorded image is an
+/// error ([`super::TargetError::NotTheRecordedTemplate`]), never a variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplatePresence {
+    /// The template is there and proves to be the recorded image.
+    Ours,
+    /// Nothing is there any more: nothing to destroy.
+    Gone,
+}
+
+impl TemplateMeta {
+    /// The differences between what a template says it is (`self`) and
+    /// what the record expects, as phrases (`version is X, expected Y`);
+    /// empty when role, version and inputs all match. The parent is not
+    /// compared: role, version and inputs identify the image.
+    pub fn mismatches(&self, expected: &TemplateMeta) -> Vec<String> {
+        let mut out = Vec::new();
+        let fields = [
+            ("role", &self.role, &expected.role),
+            ("version", &self.version, &expected.version),
+            ("inputs", &self.inputs, &expected.inputs),
+        ];
+        for (what, found, wanted) in fields {
+            if !found.eq_ignore_ascii_case(wanted) {
+                out.push(format!(
+                    "its description's {what} is `{found}`, expected `{wanted}`"
+                ));
+            }
+        }
+        out
+    }
+}

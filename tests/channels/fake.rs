@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use oxbake::target::{
-    CloudInit, ManagedVm, Target, TargetError, TemplateMeta, TemplateRef, VmHandle, VmSpec,
+    CloudInit, ManagedVm, Target, TargetError, TemplateMeta, TemplatePresence, TemplateRef,
+    VmHandle, VmSpec,
 };
 
 #[derive(Default)]
@@ -63,7 +64,15 @@ impl Target for NoBoot {
         Ok(())
     }
 
-    async fn destroy_template(&self, _: &TemplateRef) -> Result<(), TargetError> {
+    async fn verify_template(
+        &self,
+        _: &TemplateRef,
+        _: &TemplateMeta,
+    ) -> Result<TemplatePresence, TargetError> {
+        Ok(TemplatePresence::Ours)
+    }
+
+    async fn destroy_template(&self, _: &TemplateRef, _: &TemplateMeta) -> Result<(), TargetError> {
         Ok(())
     }
 

@@ -28,14 +28,7 @@ fn prune_dry_run_changes_nothing_then_prune_removes_records_and_templates() {
         ))
     };
     for r in b.iter().chain(&u) {
-        project.write(
-            template(r)
-                .strip_prefix(project.root())
-                .unwrap()
-                .to_str()
-                .unwrap(),
-            "qcow2",
-        );
+        local_template(&project, r);
     }
     let before = snapshot(&project.path("images"));
 
@@ -95,4 +88,76 @@ fn prune_dry_run_changes_nothing_then_prune_removes_records_and_templates() {
         after["channels.toml"], before["channels.toml"],
         "history stays"
     );
+}
+
+/// The local template a build of `r` would have made: the disk and its
+/// metadata (name, the record's sha256, the builder's labels).
+pub fn local_template(project: &TestProject, r: &oxbake::registry::ImageRecord) {
+    let name = format!("{}-{}", r.role, r.version);
+    let dir = ".oxbake/local/templates";
+    project.write(&format!("{dir}/{name}.qcow2"), "qcow2");
+    let oxbake::registry::Artifact::Local { sha256, .. } = &r.artifact else {
+        panic!("local artifact")
+    };
+    project.write(
+        &format!("{dir}/{name}.toml"),
+        &format!(
+            "name = \"{name}\"\nsha256 = \"{sha256}\"\nbacking = \"/base.qcow2\"\n\
+             created = \"2026-12-01T00:00:00Z\"\n\n[labels]\nrun_id = \"r1\"\n\
+             role = \"{}\"\nkind = \"builder\"\n",
+            r.role
+        ),
+    );
+}
+
+#[test]
+fn local_prune_keeps_a_template_another_record_claims_or_whose_metadata_differs() {
+    let project = TestProject::copy();
+    let config = project.read("oxbake.toml").replace("keep = 5", "keep = 1");
+    project.write("oxbake.toml", &config);
+    let registry = Registry::for_project(project.root());
+    let old = record(&registry, "ui", Img::root());
+    let other = record(&registry, "ui", Img::root());
+    let prod = record(&registry, "ui", Img::root());
+    for r in [&old, &other, &prod] {
+        local_template(&project, r);
+    }
+    registry
+        .set_channel("ui", "prod", &prod.version, "alice", "release")
+        .unwrap();
+    // `old` is edited to claim prod's file; `other`'s template metadata
+    // names another sha256 than its record.
+    let path = format!("images/ui/{}.toml", old.version);
+    let text = project.read(&path).replace(
+        &format!("ui-{}.qcow2", old.version),
+        &format!("ui-{}.qcow2", prod.version),
+    );
+    project.write(&path, &text);
+    let meta = format!(".oxbake/local/templates/ui-{}.toml", other.version);
+    let text = project
+        .read(&meta)
+        .replace(&"a".repeat(64), &"d".repeat(64));
+    project.write(&meta, &text);
+
+    for args in [&["prune", "--dry-run"][..], &["prune"]] {
+        let run = project.oxbake(args);
+        assert_eq!(run.code(), 1, "{args:?}: {}", run.stderr());
+        let out = run.stdout();
+        let line = |id: String| out.lines().find(|l| l.starts_with(&id)).unwrap().to_owned();
+        let l = line(old.id());
+        assert!(
+            l.contains("failed") && l.contains(&format!("also claimed by `{}`", prod.id())),
+            "{l}"
+        );
+        let l = line(other.id());
+        assert!(
+            l.contains("failed") && l.contains("its metadata's sha256 is"),
+            "{l}"
+        );
+    }
+    for r in [&old, &other, &prod] {
+        assert!(registry.get(&r.role, &r.version).is_ok());
+        let disk = project.path(&format!(".oxbake/local/templates/ui-{}.qcow2", r.version));
+        assert!(disk.exists(), "{}", disk.display());
+    }
 }

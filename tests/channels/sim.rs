@@ -15,7 +15,7 @@ use super::{Img, record_with};
 use crate::support::project::TestProject;
 use crate::support::pve_sim::PveSim;
 
-fn spec(name: &str, source: Source, kind: VmKind, version: Option<String>) -> VmSpec {
+pub(super) fn spec(name: &str, source: Source, kind: VmKind, version: Option<String>) -> VmSpec {
     VmSpec {
         name: name.into(),
         source,
@@ -35,7 +35,7 @@ fn spec(name: &str, source: Source, kind: VmKind, version: Option<String>) -> Vm
 }
 
 /// Bakes (without booting) one template in the simulator and records it.
-async fn image(t: &ProxmoxTarget, registry: &Registry) -> (ImageRecord, TemplateRef) {
+pub(super) async fn image(t: &ProxmoxTarget, registry: &Registry) -> (ImageRecord, TemplateRef) {
     let mut made = None;
     let record = record_with(
         registry,
@@ -62,7 +62,7 @@ async fn image(t: &ProxmoxTarget, registry: &Registry) -> (ImageRecord, Template
     let meta = TemplateMeta {
         role: "ui".into(),
         version: version.clone(),
-        inputs: "x".into(),
+        inputs: record.inputs.to_string(),
         parent: None,
     };
     let tpl = t.make_template(&vm, &name, &meta).await.unwrap();
@@ -80,7 +80,7 @@ async fn image(t: &ProxmoxTarget, registry: &Registry) -> (ImageRecord, Template
     (record, tpl)
 }
 
-fn vmid(tpl: &TemplateRef) -> u32 {
+pub(super) fn vmid(tpl: &TemplateRef) -> u32 {
     match tpl.artifact {
         oxbake::target::Artifact::Proxmox { vmid, .. } => vmid,
         _ => panic!("proxmox"),

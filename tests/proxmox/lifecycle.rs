@@ -87,13 +87,13 @@ async fn a_vm_goes_from_base_to_template_and_leaves_nothing_behind() {
         .await
         .unwrap();
     assert_eq!(sim.vm(vmid(&child)).unwrap().linked_from, Some(id));
-    let err = t.destroy_template(&tpl).await.unwrap_err();
+    let err = t.destroy_template(&tpl, &meta).await.unwrap_err();
     assert!(matches!(err, TargetError::TemplateInUse { .. }), "{err}");
     let listed = t.list_vms().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].labels.as_ref().unwrap().run_id, "Run-7");
     t.destroy(&child).await.unwrap();
-    t.destroy_template(&tpl).await.unwrap();
+    t.destroy_template(&tpl, &meta).await.unwrap();
     assert_eq!(sim.vmids(), [BASE_VMID]);
     assert!(sim.volumes().is_empty());
     t.destroy(&child).await.unwrap();

@@ -56,6 +56,9 @@ pub struct NightlyReport {
     /// Only decided (`--plan`): nothing was built, promoted or pruned.
     pub plan: bool,
     pub roles: Vec<RoleReport>,
+    /// Channels that point at a missing or unreadable version, each as
+    /// `images/channels.toml:LINE:COLUMN: message`.
+    pub channel_problems: Vec<String>,
     /// Every `role@version` the prune removed.
     pub pruned: Vec<String>,
     pub prune_error: Option<String>,
@@ -85,7 +88,9 @@ impl RoleReport {
 impl NightlyReport {
     /// Nothing failed (a skipped role counts as failed: it was not checked).
     pub fn ok(&self) -> bool {
-        self.prune_error.is_none() && self.roles.iter().all(|r| r.status == Status::Ok)
+        self.prune_error.is_none()
+            && self.channel_problems.is_empty()
+            && self.roles.iter().all(|r| r.status == Status::Ok)
     }
 
     /// The roles rebuilt (or, with `--plan`, to be rebuilt).
@@ -122,6 +127,9 @@ impl NightlyReport {
         }
         if let Some(e) = &self.prune_error {
             text.push_str(&format!("prune: {e}\n"));
+        }
+        for p in &self.channel_problems {
+            text.push_str(&format!("{p}\n"));
         }
         let what = if self.plan { "plan" } else { "nightly" };
         let verdict = if self.ok() { "ok" } else { "FAILED" };

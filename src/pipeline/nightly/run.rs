@@ -65,9 +65,16 @@ impl Nightly<'_> {
             states.insert(role, state);
             roles.push(report);
         }
+        // A channel that points at a version without a usable record fails
+        // the nightly (deploys of it would fail); `rollback` mends it.
+        let channel_problems = match self.planner.registry.channel_problems() {
+            Ok(problems) => problems.iter().map(ToString::to_string).collect(),
+            Err(e) => vec![super::chain(&e)],
+        };
         let mut report = NightlyReport {
             plan: self.steps.is_none(),
             roles,
+            channel_problems,
             pruned: Vec::new(),
             prune_error: None,
             seconds: 0.0,

@@ -21,6 +21,7 @@ mod files;
 pub mod import;
 mod lifecycle;
 mod netdev;
+mod ownership;
 pub mod port;
 mod power;
 mod process;
@@ -34,7 +35,8 @@ pub use qemu::Accel;
 
 use crate::progress::Progress;
 use crate::target::{
-    CloudInit, ManagedVm, Target, TargetError, TemplateMeta, TemplateRef, VmHandle, VmSpec,
+    CloudInit, ManagedVm, Target, TargetError, TemplateMeta, TemplatePresence, TemplateRef,
+    VmHandle, VmSpec,
 };
 use state::StateDir;
 
@@ -119,8 +121,23 @@ impl Target for LocalTarget {
         lifecycle::destroy(self, vm).await
     }
 
-    async fn destroy_template(&self, template: &TemplateRef) -> Result<(), TargetError> {
-        templates::destroy(self, template).await
+    async fn verify_template(
+        &self,
+        template: &TemplateRef,
+        expected: &TemplateMeta,
+    ) -> Result<TemplatePresence, TargetError> {
+        ownership::verify(self, template, expected).await
+    }
+
+    async fn destroy_template(
+        &self,
+        template: &TemplateRef,
+        expected: &TemplateMeta,
+    ) -> Result<(), TargetError> {
+        match ownership::verify(self, template, expected).await? {
+            TemplatePresence::Gone => Ok(()),
+            TemplatePresence::Ours => templates::destroy(self, template).await,
+        }
     }
 
     async fn list_vms(&self) -> Result<Vec<ManagedVm>, TargetError> {

@@ -113,7 +113,9 @@ async fn a_failed_create_leaves_no_folder_behind() {
 async fn templates_form_backing_chains_and_protect_their_children() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(dir.path(), Some(base_image(dir.path())));
-    let vm = t.create_vm(&spec("base-b", Source::Base)).await.unwrap();
+    let mut base_spec = spec("base-b", Source::Base);
+    base_spec.labels.role = "base".into();
+    let vm = t.create_vm(&base_spec).await.unwrap();
     let parent = t.make_template(&vm, "base-1", &meta("base")).await.unwrap();
     assert!(
         !t.state.vm("base-b").dir.exists(),
@@ -152,13 +154,16 @@ async fn templates_form_backing_chains_and_protect_their_children() {
         vec![parent.clone(), child.clone()]
     );
 
-    let err = t.destroy_template(&parent).await.unwrap_err();
+    let err = t
+        .destroy_template(&parent, &meta("base"))
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "template `base-1` is still used by template `web-1`"
     );
-    t.destroy_template(&child).await.unwrap();
-    t.destroy_template(&parent).await.unwrap();
+    t.destroy_template(&child, &meta("web")).await.unwrap();
+    t.destroy_template(&parent, &meta("base")).await.unwrap();
     assert_eq!(t.list_templates().await.unwrap(), vec![]);
 }
 

@@ -43,6 +43,7 @@ mod http;
 mod labels;
 mod lenient;
 mod listing;
+mod ownership;
 mod power;
 mod seed;
 mod storage;
@@ -72,7 +73,8 @@ pub use vmconfig::ConfigChange;
 use crate::config::ProxmoxSettings;
 use crate::progress::Progress;
 use crate::target::{
-    CloudInit, ManagedVm, Target, TargetError, TemplateMeta, TemplateRef, VmHandle, VmSpec,
+    CloudInit, ManagedVm, Target, TargetError, TemplateMeta, TemplatePresence, TemplateRef,
+    VmHandle, VmSpec,
 };
 
 /// Maps the address the guest agent reports to the address oxbake connects
@@ -241,8 +243,20 @@ impl Target for ProxmoxTarget {
         destroy::destroy(self, vm).await
     }
 
-    async fn destroy_template(&self, template: &TemplateRef) -> Result<(), TargetError> {
-        templates::destroy(self, template).await
+    async fn verify_template(
+        &self,
+        template: &TemplateRef,
+        expected: &TemplateMeta,
+    ) -> Result<TemplatePresence, TargetError> {
+        Ok(ownership::verify(self, template, expected).await?.presence)
+    }
+
+    async fn destroy_template(
+        &self,
+        template: &TemplateRef,
+        expected: &TemplateMeta,
+    ) -> Result<(), TargetError> {
+        templates::destroy(self, template, expected).await
     }
 
     async fn list_vms(&self) -> Result<Vec<ManagedVm>, TargetError> {

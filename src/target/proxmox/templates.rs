@@ -1,10 +1,11 @@
 //! Turning a stopped builder VM into a template, and removing templates.
 
-use super::labels::{self, OXBAKE_TAG};
-use super::vm::VmRef;
+use super::labels;
 use super::vmconfig::ConfigChange;
-use super::{ProxmoxTarget, PveError, handle, seed, split_tags, vm_ref};
-use crate::target::{Artifact, TargetError, TemplateMeta, TemplateRef, VmHandle, validate_name};
+use super::{ProxmoxTarget, PveError, handle, ownership, seed, vm_ref};
+use crate::target::{
+    Artifact, TargetError, TemplateMeta, TemplatePresence, TemplateRef, VmHandle, validate_name,
+};
 
 /// Renames, retags and describes the VM, detaches and deletes its seed ISO
 /// (it holds the builder's keys), then converts it. On failure the VM stays
@@ -80,33 +81,19 @@ fn gone(h: &VmHandle, e: PveError) -> TargetError {
     }
 }
 
-/// Removes an oxbake template. One that is gone is fine; an id that now
-/// holds something else is left alone; linked clones keep it alive.
-pub(super) async fn destroy(t: &ProxmoxTarget, tpl: &TemplateRef) -> Result<(), TargetError> {
-    let Artifact::Proxmox { node, vmid, name } = &tpl.artifact else {
-        return Err(TargetError::ForeignArtifact {
-            name: tpl.name.clone(),
-        });
-    };
-    let vm = VmRef {
-        node: node.clone(),
-        vmid: *vmid,
-    };
-    let config = match t.client.vm_config(&vm).await {
-        Ok(c) => c,
-        Err(e) if e.is_not_found() => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let ours = config.get("name").as_deref() == Some(name.as_str())
-        && config.get("template").as_deref() == Some("1")
-        && config
-            .get("tags")
-            .is_some_and(|tags| split_tags(&tags).iter().any(|t| t == OXBAKE_TAG));
-    if !ours {
-        return Err(TargetError::TemplateNotFound(format!(
-            "{name} ({node}/{vmid})"
-        )));
+/// Removes an oxbake template once it proves to be `expected` (see
+/// [`ownership`]). One that is gone is fine; one that does not prove it is
+/// left alone; linked clones keep it alive.
+pub(super) async fn destroy(
+    t: &ProxmoxTarget,
+    tpl: &TemplateRef,
+    expected: &TemplateMeta,
+) -> Result<(), TargetError> {
+    let verified = ownership::verify(t, tpl, expected).await?;
+    if verified.presence == TemplatePresence::Gone {
+        return Ok(());
     }
+    let vm = verified.vm;
     let answer = t.client.destroy_vm(&vm).await?;
     match t.client.finish(Some(answer), t.task_timeout).await {
         Ok(()) => Ok(()),
