@@ -24,10 +24,12 @@ mod netdev;
 pub mod port;
 mod power;
 mod process;
+mod qcow2;
 mod qemu;
 mod qmp;
 pub mod state;
 mod templates;
+mod verify;
 
 pub use accel::AccelMode;
 pub use qemu::Accel;
