@@ -9,7 +9,7 @@ use std::path::Path;
 use oxbake::pipeline::deploy::plan::{Action, Desired, Existing, compute};
 use oxbake::pipeline::deploy::tag::DeployTag;
 use oxbake::registry::{Artifact, NewImage, Registry, Version};
-use oxbake::target::{Labels, ManagedVm, VmHandle, VmKind, VmState};
+use oxbake::target::{Labels, ManagedVm, VmHandle, VmKind, VmLabels, VmState};
 
 use crate::support::project::TestProject;
 
@@ -40,7 +40,7 @@ fn listed(name: &str, env: &str, role: &str, slot: u32, version: &str, seed: &st
             name: name.into(),
             id: name.into(),
         },
-        labels: Some(Labels {
+        labels: VmLabels::Read(Labels {
             env: Some(env.into()),
             version: Some(version.into()),
             ..Labels::new(tag.to_string(), role, VmKind::Deployed)
@@ -73,7 +73,9 @@ fn plan_creates_replaces_keeps_and_destroys() {
         desired("services", 1, "2026.11.25.1", "dd"),
     ];
     let mut builder = listed("b", "lab", "backend", 1, "2026.11.25.1", "aa");
-    builder.labels.as_mut().unwrap().kind = VmKind::Builder;
+    if let VmLabels::Read(labels) = &mut builder.labels {
+        labels.kind = VmKind::Builder;
+    }
     let vms = [
         listed("lab-backend-1", "lab", "backend", 1, "2026.11.25.1", "aa"),
         listed("lab-ui-1", "lab", "ui", 1, "2026.11.25.1", "bb"),

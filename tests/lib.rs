@@ -13,6 +13,7 @@ mod faults;
 mod guest;
 mod inputs;
 mod local_target;
+mod local_trust;
 mod nightly;
 mod proxmox;
 mod pve_e2e;

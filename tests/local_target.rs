@@ -275,7 +275,7 @@ async fn builder_vm_becomes_a_template_that_an_overlay_vm_boots_from_body() {
     );
     let listed = target.list_vms().await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].labels.as_ref().unwrap().kind, VmKind::Smoke);
+    assert_eq!(listed[0].labels.get().unwrap().kind, VmKind::Smoke);
 
     let err = target.destroy_template(&template, &meta).await.unwrap_err();
     assert_eq!(

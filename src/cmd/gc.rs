@@ -15,10 +15,11 @@ pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(
     let rows: Vec<Vec<String>> = found
         .iter()
         .map(|l| {
-            let status = match (&l.error, l.removed) {
-                (Some(e), _) => format!("failed: {e}"),
-                (None, true) => "removed".to_owned(),
-                (None, false) => "would remove".to_owned(),
+            let status = match (&l.unknown, &l.error, l.removed) {
+                (Some(why), _, _) => format!("unknown, left alone: {why}"),
+                (None, Some(e), _) => format!("failed: {e}"),
+                (None, None, true) => "removed".to_owned(),
+                (None, None, false) => "would remove".to_owned(),
             };
             let kind = l
                 .kind
@@ -42,8 +43,21 @@ pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(
         &text,
         &json!({ "target": open.name, "dry_run": dry_run, "leftovers": found }),
     );
-    if found.iter().any(|l| l.error.is_some()) {
-        return Err(Error::Usage("some leftovers could not be removed".into()));
+    let failed = found.iter().filter(|l| l.error.is_some()).count();
+    let unknown: Vec<&str> = found.iter().filter_map(|l| l.unknown.as_deref()).collect();
+    let mut problems = Vec::new();
+    if failed > 0 {
+        problems.push(format!("{failed} leftover(s) could not be removed"));
+    }
+    if !unknown.is_empty() {
+        problems.push(format!(
+            "{} vm(s) of unknown origin left alone: {}",
+            unknown.len(),
+            unknown.join("; ")
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(Error::Failed(problems.join("; ")));
     }
     Ok(())
 }

@@ -48,7 +48,7 @@ pub async fn ls(ctx: &Ctx<'_>, role: Option<&str>, target: Option<&str>) -> Resu
                     .is_some_and(|v| v.parse::<Version>().is_ok())
             });
         }
-        let found = drift::compare(&records, &open.name, &templates);
+        let found = drift::compare(&records, &open.name, &templates, &project.root);
         text.push_str(&drift::drift_text(&open.name, &found));
         doc["target"] = drift::drift_json(&open.name, &found);
     }

@@ -637,7 +637,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         };
         let ours = vms
             .into_iter()
-            .filter(|m| m.labels.as_ref().is_some_and(|l| l.run_id == self.run_id));
+            .filter(|m| m.labels.get().is_some_and(|l| l.run_id == self.run_id));
         for vm in ours {
             if self.opts.keep_on_failure && !error.is_interrupted() {
                 self.keep(&vm.handle);

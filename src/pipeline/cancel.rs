@@ -80,7 +80,7 @@ pub async fn remove_run(target: &dyn Target, run_id: &str, progress: &Progress) 
     };
     let ours = listed
         .into_iter()
-        .filter(|vm| vm.labels.as_ref().is_some_and(|l| l.run_id == run_id));
+        .filter(|vm| vm.labels.get().is_some_and(|l| l.run_id == run_id));
     for vm in ours {
         match target.destroy(&vm.handle).await {
             Ok(()) => progress.info(format!("removed VM `{}`", vm.handle.name)),

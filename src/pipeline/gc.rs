@@ -1,6 +1,7 @@
 //! `oxbake gc`: builder and smoke VMs whose run has ended (the process
 //! died, was killed, or the machine restarted mid-build) are removed.
-//! Deployed VMs are never touched.
+//! Deployed VMs are never touched, nor is a VM whose labels cannot be read:
+//! it is reported as unknown, with where its labels should be.
 
 use serde::Serialize;
 
@@ -18,6 +19,10 @@ pub struct Leftover {
     pub removed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the VM's origin is unknown (its labels cannot be read); such a
+    /// VM is left as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
 }
 
 /// Finds the leftovers and, unless `dry_run`, removes them.
@@ -29,10 +34,10 @@ pub async fn collect(
 ) -> Result<Vec<Leftover>, TargetError> {
     let mut found = Vec::new();
     for vm in target.list_vms().await? {
-        let leftover = match &vm.labels {
+        let labels = vm.labels.get();
+        let leftover = match labels {
             Some(labels) if labels.kind == VmKind::Deployed => false,
             Some(labels) => !runs::is_alive(runs_dir, &labels.run_id),
-            // Unreadable labels: whatever made it is not a live run of ours.
             None => true,
         };
         if !leftover {
@@ -40,12 +45,21 @@ pub async fn collect(
         }
         let mut entry = Leftover {
             name: vm.handle.name.clone(),
-            run_id: vm.labels.as_ref().map(|l| l.run_id.clone()),
-            role: vm.labels.as_ref().map(|l| l.role.clone()),
-            kind: vm.labels.as_ref().map(|l| l.kind),
+            run_id: labels.map(|l| l.run_id.clone()),
+            role: labels.map(|l| l.role.clone()),
+            kind: labels.map(|l| l.kind),
             removed: false,
             error: None,
+            unknown: vm.labels.problem(),
         };
+        if let Some(why) = &entry.unknown {
+            progress.warn(format!(
+                "gc: leaving `{}` alone: its labels are unknown ({why})",
+                vm.handle.name
+            ));
+            found.push(entry);
+            continue;
+        }
         if !dry_run {
             match target.destroy(&vm.handle).await {
                 Ok(()) => {

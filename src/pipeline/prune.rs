@@ -162,7 +162,7 @@ async fn deployed(ctx: &PruneCtx<'_>) -> Result<Vec<DeployedImage>, PruneError> 
     Ok(vms
         .into_iter()
         .filter_map(|vm| {
-            let labels = vm.labels?;
+            let labels = vm.labels.into_read()?;
             (labels.kind == VmKind::Deployed).then(|| DeployedImage {
                 vm: vm.handle.name,
                 role: labels.role,

@@ -41,7 +41,7 @@ pub async fn revoke(
     let mut deployed: Vec<String> = vms
         .into_iter()
         .filter(|vm| {
-            vm.labels.as_ref().is_some_and(|l| {
+            vm.labels.get().is_some_and(|l| {
                 l.kind == VmKind::Deployed
                     && l.role == role
                     && l.version.as_deref() == Some(wanted.as_str())

@@ -3,6 +3,10 @@
 //! is *missing*; a template oxbake tagged that no record names is
 //! *unrecorded* (a build whose record was never written, or a registry
 //! that lost it). Revoked records may lose their template without drift.
+//! Local paths are compared as the files they name: the registry records
+//! them relative to the project, the target lists them absolute.
+
+use std::path::Path;
 
 use serde_json::{Value, json};
 
@@ -24,9 +28,16 @@ impl Drift {
     }
 }
 
-/// Compares the records of `target_name` with the target's `templates`.
-pub fn compare(records: &[ImageSummary], target_name: &str, templates: &[TemplateRef]) -> Drift {
+/// Compares the records of `target_name` with the target's `templates`;
+/// `root` is the project folder recorded local paths are relative to.
+pub fn compare(
+    records: &[ImageSummary],
+    target_name: &str,
+    templates: &[TemplateRef],
+    root: &Path,
+) -> Drift {
     let ours: Vec<&ImageSummary> = records.iter().filter(|r| r.target == target_name).collect();
+    let same = |record: &Artifact, t: &TemplateRef| same(record, t, root);
     let missing = ours
         .iter()
         .filter(|r| !r.is_revoked() && !templates.iter().any(|t| same(&r.artifact, t)))
@@ -45,7 +56,7 @@ pub fn compare(records: &[ImageSummary], target_name: &str, templates: &[Templat
 
 /// Whether a record's artifact is that template: same node, VMID and name,
 /// or the same file.
-fn same(record: &Artifact, template: &TemplateRef) -> bool {
+fn same(record: &Artifact, template: &TemplateRef, root: &Path) -> bool {
     match (record, &template.artifact) {
         (
             Artifact::Proxmox {
@@ -57,9 +68,21 @@ fn same(record: &Artifact, template: &TemplateRef) -> bool {
                 node: n, vmid: v, ..
             },
         ) => node == n && vmid == v && name == &template.name,
-        (Artifact::Local { path, .. }, target::Artifact::Local { path: p, .. }) => path == p,
+        (Artifact::Local { path, .. }, target::Artifact::Local { path: p, .. }) => {
+            same_file(&root.join(path), p)
+        }
         _ => false,
     }
+}
+
+/// Whether two paths name one file: equal as written, or once every
+/// symbolic link and `..` is resolved.
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
 }
 
 fn location(artifact: &Artifact) -> String {
@@ -177,7 +200,7 @@ mod tests {
             template("ui-2026.11.24.9", 9101),
             template("stray-2026.11.20.1", 9200),
         ];
-        let drift = compare(&records, "pve", &on_target);
+        let drift = compare(&records, "pve", &on_target, Path::new("/p"));
         assert_eq!(
             drift.missing,
             [(
@@ -197,7 +220,7 @@ mod tests {
             "{text}"
         );
         assert_eq!(drift_json("pve", &drift)["in_sync"], false);
-        let synced = compare(&records[..1], "pve", &on_target[..1]);
+        let synced = compare(&records[..1], "pve", &on_target[..1], Path::new("/p"));
         assert!(synced.is_empty());
         assert_eq!(drift_json("pve", &synced)["in_sync"], true);
     }

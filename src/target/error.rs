@@ -33,6 +33,15 @@ pub enum TargetError {
         expected: String,
         actual: String,
     },
+    #[error(
+        "`{}`: the template does not match its record: its sha256 is {actual}, the record says {expected}",
+        path.display()
+    )]
+    TemplateChanged {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("download `{url}`: {message}")]
     Download { url: String, message: String },
     #[error("vm `{0}` already exists")]

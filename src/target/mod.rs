@@ -23,7 +23,7 @@ mod types;
 pub use error::TargetError;
 pub use types::{
     Artifact, CloudInit, Labels, ManagedVm, Source, TemplateMeta, TemplatePresence, TemplateRef,
-    VmHandle, VmKind, VmNetwork, VmSpec, VmState,
+    VmHandle, VmKind, VmLabels, VmNetwork, VmSpec, VmState,
 };
 
 /// A place where oxbake creates, runs and templates VMs.

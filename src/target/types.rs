@@ -141,11 +141,53 @@ pub enum VmState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedVm {
     pub handle: VmHandle,
-    /// `None` when the VM's labels are missing or unreadable.
-    pub labels: Option<Labels>,
+    pub labels: VmLabels,
     pub state: VmState,
     /// The Proxmox node the VM runs on (`None` on the local target).
     pub node: Option<String>,
+}
+
+/// A listed VM's labels, or why they cannot be had. `at` names where they
+/// should be (local: the `vm.toml` path; proxmox: `NODE/VMID`). A VM whose
+/// labels are not [`VmLabels::Read`] is of unknown origin: nothing removes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmLabels {
+    Read(Labels),
+    /// The VM carries no labels (local: its folder has no `vm.toml`).
+    Missing {
+        at: String,
+    },
+    /// The labels are there but cannot be read or parsed.
+    Unreadable {
+        at: String,
+        reason: String,
+    },
+}
+
+impl VmLabels {
+    /// The labels, if they were read.
+    pub fn get(&self) -> Option<&Labels> {
+        match self {
+            VmLabels::Read(labels) => Some(labels),
+            _ => None,
+        }
+    }
+
+    pub fn into_read(self) -> Option<Labels> {
+        match self {
+            VmLabels::Read(labels) => Some(labels),
+            _ => None,
+        }
+    }
+
+    /// Why a VM's labels could not be had, naming where they should be.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            VmLabels::Read(_) => None,
+            VmLabels::Missing { at } => Some(format!("`{at}`: no labels")),
+            VmLabels::Unreadable { at, reason } => Some(format!("`{at}`: {reason}")),
+        }
+    }
 }
 
 /// The NoCloud documents of one VM. `user_data` may carry secrets: it is

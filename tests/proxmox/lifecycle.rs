@@ -91,7 +91,7 @@ async fn a_vm_goes_from_base_to_template_and_leaves_nothing_behind() {
     assert!(matches!(err, TargetError::TemplateInUse { .. }), "{err}");
     let listed = t.list_vms().await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].labels.as_ref().unwrap().run_id, "Run-7");
+    assert_eq!(listed[0].labels.get().unwrap().run_id, "Run-7");
     t.destroy(&child).await.unwrap();
     t.destroy_template(&tpl, &meta).await.unwrap();
     assert_eq!(sim.vmids(), [BASE_VMID]);

@@ -43,7 +43,7 @@ impl Existing {
     pub fn of_env(vms: &[ManagedVm], env: &str) -> Vec<Existing> {
         vms.iter()
             .filter_map(|vm| {
-                let labels = vm.labels.as_ref()?;
+                let labels = vm.labels.get()?;
                 let ours = labels.kind == VmKind::Deployed && labels.env.as_deref() == Some(env);
                 ours.then(|| Existing {
                     name: vm.handle.name.clone(),

@@ -9,10 +9,10 @@ use tokio::process::Command;
 
 use super::LocalTarget;
 use super::state::{DirGuard, VmFiles, VmRecord, names_in, read_toml, write_toml};
-use super::{process, qemu};
+use super::{process, qcow2, qemu, verify};
 use crate::target::cloudinit::write_seed_iso;
 use crate::target::{
-    Artifact, CloudInit, ManagedVm, Source, TargetError, VmHandle, VmSpec, VmState, exec,
+    Artifact, CloudInit, ManagedVm, Source, TargetError, VmHandle, VmLabels, VmSpec, VmState, exec,
     validate_name,
 };
 
@@ -36,7 +36,8 @@ pub(super) async fn create(t: &LocalTarget, spec: &VmSpec) -> Result<VmHandle, T
     }
     let guard = DirGuard::new(files.dir.clone());
     set_mode(&files.dir, 0o700).await?;
-    create_overlay(&files.disk(), &backing, spec.disk_gib).await?;
+    let name = backing_name(t, &files.dir, &backing).await?;
+    create_overlay(&files.disk(), (&backing, &name), spec.disk_gib).await?;
     let record = VmRecord {
         name: spec.name.clone(),
         labels: spec.labels.clone(),
@@ -59,11 +60,14 @@ pub(super) fn handle(name: &str) -> VmHandle {
     }
 }
 
+/// The resolved file a new VM's disk is backed by. A template is first
+/// checked against the sha256 its record names (build from a parent, smoke
+/// test, deploy: every clone comes here).
 async fn resolve_source(t: &LocalTarget, source: &Source) -> Result<PathBuf, TargetError> {
-    let path = match source {
-        Source::Base => t.base_image.clone().ok_or(TargetError::NoBaseImage)?,
+    let (path, sha256) = match source {
+        Source::Base => (t.base_image.clone().ok_or(TargetError::NoBaseImage)?, None),
         Source::Template(tpl) => match &tpl.artifact {
-            Artifact::Local { path, .. } => path.clone(),
+            Artifact::Local { path, sha256 } => (path.clone(), Some(sha256)),
             Artifact::Proxmox { .. } => {
                 return Err(TargetError::ForeignArtifact {
                     name: tpl.name.clone(),
@@ -72,19 +76,42 @@ async fn resolve_source(t: &LocalTarget, source: &Source) -> Result<PathBuf, Tar
         },
     };
     // Overlays record the resolved file, never a symbolic link that may move.
-    tokio::fs::canonicalize(&path)
+    let path = tokio::fs::canonicalize(&path)
         .await
-        .map_err(|e| TargetError::io(&path, e))
+        .map_err(|e| TargetError::io(&path, e))?;
+    if let Some(sha256) = sha256 {
+        verify::template(&t.state, &path, sha256).await?;
+    }
+    Ok(path)
 }
 
+/// The backing file name an overlay in `dir` records for `backing`:
+/// relative inside the state folder, so the project folder can move.
+pub(super) async fn backing_name(
+    t: &LocalTarget,
+    dir: &Path,
+    backing: &Path,
+) -> Result<PathBuf, TargetError> {
+    let root = t.state.root();
+    let root = tokio::fs::canonicalize(root)
+        .await
+        .map_err(|e| TargetError::io(root, e))?;
+    let dir = tokio::fs::canonicalize(dir)
+        .await
+        .map_err(|e| TargetError::io(dir, e))?;
+    Ok(qcow2::backing_for(&dir, backing, &root))
+}
+
+/// A qcow2 overlay `disk` on `backing` (the resolved file, and the name the
+/// overlay records for it).
 async fn create_overlay(
     disk: &Path,
-    backing: &Path,
+    (backing, name): (&Path, &Path),
     disk_gib: Option<u32>,
 ) -> Result<(), TargetError> {
     let mut cmd = Command::new("qemu-img");
     cmd.args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
-        .arg(backing)
+        .arg(name)
         .arg(disk);
     if let Some(gib) = disk_gib {
         let wanted = u64::from(gib) << 30;
@@ -162,10 +189,7 @@ pub(super) async fn list(t: &LocalTarget) -> Result<Vec<ManagedVm>, TargetError>
     let mut out = Vec::new();
     for name in names_in(&t.state.vms(), None).await? {
         let files = t.state.vm(&name);
-        let labels = read_toml::<VmRecord>(&files.record())
-            .await
-            .ok()
-            .map(|r| r.labels);
+        let labels = labels_of(&files.record()).await;
         let state = match process::running_pid(&files.pid()).await {
             Some(_) => VmState::Running,
             None => VmState::Stopped,
@@ -178,6 +202,29 @@ pub(super) async fn list(t: &LocalTarget) -> Result<Vec<ManagedVm>, TargetError>
         });
     }
     Ok(out)
+}
+
+/// What `vm.toml` says about whose VM it is.
+async fn labels_of(record: &Path) -> VmLabels {
+    let at = record.display().to_string();
+    match read_toml::<VmRecord>(record).await {
+        Ok(r) => VmLabels::Read(r.labels),
+        Err(TargetError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            VmLabels::Missing { at }
+        }
+        Err(TargetError::Io { source, .. }) => VmLabels::Unreadable {
+            at,
+            reason: format!("cannot be read: {source}"),
+        },
+        Err(TargetError::State { message, .. }) => VmLabels::Unreadable {
+            at,
+            reason: format!("cannot be parsed: {message}"),
+        },
+        Err(e) => VmLabels::Unreadable {
+            at,
+            reason: e.to_string(),
+        },
+    }
 }
 
 pub(super) async fn set_mode(path: &Path, mode: u32) -> Result<(), TargetError> {

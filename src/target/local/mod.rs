@@ -25,10 +25,12 @@ mod ownership;
 pub mod port;
 mod power;
 mod process;
+mod qcow2;
 mod qemu;
 mod qmp;
 pub mod state;
 mod templates;
+mod verify;
 
 pub use accel::AccelMode;
 pub use qemu::Accel;

@@ -3,11 +3,15 @@
 //! image or the parent role's template) stays as it was, so a template of a
 //! role built on another role is a backing chain.
 
+use std::path::{Path, PathBuf};
+
+use tokio::process::Command;
+
 use super::LocalTarget;
-use super::lifecycle::{existing, set_mode};
+use super::lifecycle::{backing_name, existing, set_mode};
 use super::state::{TemplateRecord, VmRecord, names_in, read_toml, write_toml};
-use super::{base_meta, process};
-use crate::target::{Artifact, TargetError, TemplateRef, VmHandle, validate_name};
+use super::{base_meta, process, qcow2, verify};
+use crate::target::{Artifact, TargetError, TemplateRef, VmHandle, exec, validate_name};
 
 pub(super) async fn make(
     t: &LocalTarget,
@@ -31,12 +35,13 @@ pub(super) async fn make(
         return Err(TargetError::TemplateExists(name.to_string()));
     }
     let vm_record: VmRecord = read_toml(&files.record()).await?;
+    let backing = rebase_for(t, &files.disk(), &dir).await?;
     let sha256 = base_meta::sha256_file(&files.disk()).await?;
     set_mode(&files.disk(), 0o444).await?;
     let record = TemplateRecord {
         name: name.to_string(),
         sha256: sha256.clone(),
-        backing: vm_record.backing,
+        backing: backing.unwrap_or(vm_record.backing),
         labels: vm_record.labels,
         created: jiff::Timestamp::now().to_string(),
     };
@@ -47,7 +52,30 @@ pub(super) async fn make(
     tokio::fs::remove_dir_all(&files.dir)
         .await
         .map_err(|e| TargetError::io(&files.dir, e))?;
+    verify::remember_file(&t.state, &disk, &sha256).await;
     Ok(template_ref(name, disk, sha256))
+}
+
+/// Makes `disk`'s backing file name right for its new folder `dir` (it is
+/// about to move there) and returns the resolved backing file.
+async fn rebase_for(
+    t: &LocalTarget,
+    disk: &Path,
+    dir: &Path,
+) -> Result<Option<PathBuf>, TargetError> {
+    let Some(backing) = qcow2::backing_chain(disk).await?.first().cloned() else {
+        return Ok(None);
+    };
+    let name = backing_name(t, dir, &backing).await?;
+    if qcow2::backing_name(disk).await?.as_deref() != Some(name.as_path()) {
+        // `-u`: only the name in the header changes, not a byte of data.
+        let mut cmd = Command::new("qemu-img");
+        cmd.args(["rebase", "-q", "-u", "-F", "qcow2", "-b"])
+            .arg(&name)
+            .arg(disk);
+        exec::run(&mut cmd).await?;
+    }
+    Ok(Some(backing))
 }
 
 fn template_ref(name: &str, path: std::path::PathBuf, sha256: String) -> TemplateRef {
@@ -93,24 +121,29 @@ pub(super) async fn destroy(t: &LocalTarget, template: &TemplateRef) -> Result<(
     Ok(())
 }
 
-/// The first VM or template whose disk is backed by `disk`.
-async fn backed_by(t: &LocalTarget, disk: &std::path::Path) -> Result<Option<String>, TargetError> {
+/// The first VM or template whose disk has `disk` in its backing chain,
+/// read from the disks' own headers (a VM whose `vm.toml` is unreadable
+/// still counts). A disk whose chain cannot be read counts as a user: what
+/// cannot be proven unused is kept.
+async fn backed_by(t: &LocalTarget, disk: &Path) -> Result<Option<String>, TargetError> {
     let disk = match tokio::fs::canonicalize(disk).await {
         Ok(path) => path,
         Err(_) => return Ok(None),
     };
-    for name in names_in(&t.state.templates(), Some("toml")).await? {
-        if let Ok(r) = read_toml::<TemplateRecord>(&t.state.template_meta(&name)).await
-            && r.backing == disk
-        {
-            return Ok(Some(format!("template `{name}`")));
-        }
+    let mut disks = Vec::new();
+    for name in names_in(&t.state.templates(), Some("qcow2")).await? {
+        disks.push((format!("template `{name}`"), t.state.template_disk(&name)));
     }
     for name in names_in(&t.state.vms(), None).await? {
-        if let Ok(r) = read_toml::<VmRecord>(&t.state.vm(&name).record()).await
-            && r.backing == disk
-        {
-            return Ok(Some(format!("vm `{name}`")));
+        disks.push((format!("vm `{name}`"), t.state.vm(&name).disk()));
+    }
+    for (user, path) in disks {
+        match qcow2::backing_chain(&path).await {
+            Ok(chain) if chain.contains(&disk) => return Ok(Some(user)),
+            Ok(_) => {}
+            Err(TargetError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Ok(Some(format!("{user} (its disk cannot be read: {e})"))),
         }
     }
     Ok(None)

@@ -80,7 +80,7 @@ async fn a_created_vm_is_a_private_overlay_with_labels() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].handle, vm);
     assert_eq!(listed[0].state, VmState::Stopped);
-    assert_eq!(listed[0].labels.as_ref().unwrap().run_id, "r1");
+    assert_eq!(listed[0].labels.get().unwrap().run_id, "r1");
 }
 
 #[tokio::test]

@@ -87,6 +87,14 @@ pub fn labels_from_description(text: &str) -> Option<Labels> {
     serde_json::from_value(doc.get("oxbake")?.get("labels")?.clone()).ok()
 }
 
+/// The labels of a description that has a JSON block; `None` without a
+/// block, an error saying why when the block has no readable labels.
+pub fn labels_of_block(text: &str) -> Option<Result<Labels, String>> {
+    text.find(FENCE)?;
+    let labels = labels_from_description(text);
+    Some(labels.ok_or_else(|| "the description's oxbake block cannot be parsed".to_owned()))
+}
+
 /// Labels read back from tags alone (lower-cased, sanitised values).
 pub fn labels_from_tags(tags: &[String]) -> Option<Labels> {
     let find = |prefix: &str| {

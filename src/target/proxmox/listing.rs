@@ -7,7 +7,7 @@ use super::cluster::Resource;
 use super::labels::{self, OXBAKE_TAG};
 use super::vm::VmRef;
 use super::{ProxmoxTarget, handle};
-use crate::target::{Artifact, ManagedVm, TargetError, TemplateRef, VmState};
+use crate::target::{Artifact, ManagedVm, TargetError, TemplateRef, VmLabels, VmState};
 
 async fn ours(t: &ProxmoxTarget) -> Result<Vec<Resource>, TargetError> {
     let all = t.client.vm_resources().await?;
@@ -47,14 +47,21 @@ pub(super) async fn vms(t: &ProxmoxTarget) -> Result<Vec<ManagedVm>, TargetError
         if config.get("template").as_deref() == Some("1") {
             continue;
         }
-        let described = config
+        let at = format!("{}/{}", vm.node, vm.vmid);
+        let labels = match config
             .get("description")
             .as_deref()
-            .and_then(labels::labels_from_description);
-        if described.is_none() && !r.has_tag(OXBAKE_TAG) {
-            continue;
-        }
-        let labels = described.or_else(|| labels::labels_from_tags(&r.tag_list()));
+            .and_then(labels::labels_of_block)
+        {
+            Some(Ok(labels)) => VmLabels::Read(labels),
+            _ if !r.has_tag(OXBAKE_TAG) => continue,
+            // Tagged as ours, but what it says about itself is garbled.
+            Some(Err(reason)) => VmLabels::Unreadable { at, reason },
+            None => match labels::labels_from_tags(&r.tag_list()) {
+                Some(labels) => VmLabels::Read(labels),
+                None => VmLabels::Missing { at },
+            },
+        };
         let name = config.get("name").or(r.name.clone()).unwrap_or_default();
         let state = match r.status.as_deref() {
             Some("running") => VmState::Running,
