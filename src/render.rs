@@ -7,9 +7,13 @@ use std::path::{Component, Path, PathBuf};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, UndefinedBehavior, Value};
 
+use crate::guest::Redactor;
+
 /// How much work one render may do before it is stopped (a template loop
 /// that never ends is an error, not a hang).
 const FUEL: u64 = 5_000_000;
+
+pub mod refs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -22,15 +26,18 @@ pub enum RenderError {
 }
 
 impl RenderError {
-    fn from_minijinja(name: &str, e: &minijinja::Error) -> Self {
+    /// Every error leaves here: its text goes through `redactor`, since
+    /// minijinja quotes values (a computed include name, an operand) and a
+    /// value may be a secret.
+    fn from_minijinja(name: &str, e: &minijinja::Error, redactor: &Redactor) -> Self {
         let message = match e.detail() {
             Some(d) => format!("{}: {d}", e.kind()),
             None => e.kind().to_string(),
         };
         RenderError::Template {
-            name: e.name().unwrap_or(name).to_owned(),
+            name: redactor.redact(e.name().unwrap_or(name)),
             line: e.line().unwrap_or(1),
-            message,
+            message: redactor.redact(&message),
         }
     }
 }
@@ -38,6 +45,8 @@ impl RenderError {
 /// The project's template environment.
 pub struct Renderer {
     env: Environment<'static>,
+    /// The secrets the contexts may hold, hidden in every error.
+    redactor: Redactor,
 }
 
 impl Renderer {
@@ -53,7 +62,23 @@ impl Renderer {
             .unwrap_or(templates_dir)
             .to_path_buf();
         env.set_loader(move |name| load(&dir, &bound, name));
-        Self { env }
+        Self {
+            env,
+            redactor: Redactor::default(),
+        }
+    }
+
+    /// The same environment, with `secrets` (every value its contexts may
+    /// hold) hidden in its errors, also as minijinja quotes them.
+    pub fn redacting<'a>(mut self, secrets: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut forms = Vec::new();
+        for secret in secrets {
+            let repr = format!("{:?}", Value::from(secret));
+            forms.push(repr[1..repr.len() - 1].to_owned());
+            forms.push(secret.to_owned());
+        }
+        self.redactor = Redactor::new(&forms);
+        self
     }
 
     /// Renders template `name` (a path below `templates/`) with `context`.
@@ -61,10 +86,10 @@ impl Renderer {
         let template = self
             .env
             .get_template(name)
-            .map_err(|e| RenderError::from_minijinja(name, &e))?;
+            .map_err(|e| RenderError::from_minijinja(name, &e, &self.redactor))?;
         template
             .render(context)
-            .map_err(|e| RenderError::from_minijinja(name, &e))
+            .map_err(|e| RenderError::from_minijinja(name, &e, &self.redactor))
     }
 
     /// Renders an inline template string (a recipe value such as a
@@ -77,7 +102,7 @@ impl Renderer {
     ) -> Result<String, RenderError> {
         self.env
             .render_str(source, context)
-            .map_err(|e| RenderError::from_minijinja(what, &e))
+            .map_err(|e| RenderError::from_minijinja(what, &e, &self.redactor))
     }
 }
 
@@ -131,27 +156,15 @@ pub fn undeclared(name: &str, source: &str) -> BTreeSet<String> {
 }
 
 /// Other templates this one includes, imports or extends, by the literal
-/// names it gives them.
+/// names it gives them (computed names are found by [`refs::scan`]).
 pub fn references(source: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    for block in source.split("{%").skip(1) {
-        let tag = block.split("%}").next().unwrap_or_default();
-        let mut words = tag.trim_start_matches(['-', '+']).split_whitespace();
-        let keyword = words.next().unwrap_or_default();
-        if matches!(keyword, "include" | "import" | "extends" | "from")
-            && let Some(name) = words.next().and_then(quoted)
-        {
-            found.insert(name.to_owned());
-        }
-    }
-    found
-}
-
-fn quoted(word: &str) -> Option<&str> {
-    let word = word.trim_end_matches(['%', '-']);
-    word.strip_prefix('"')
-        .and_then(|w| w.strip_suffix('"'))
-        .or_else(|| word.strip_prefix('\'').and_then(|w| w.strip_suffix('\'')))
+    refs::scan(source)
+        .into_iter()
+        .filter_map(|r| match r.name {
+            refs::Name::Literal(name) => Some(name),
+            refs::Name::Computed(_) => None,
+        })
+        .collect()
 }
 
 /// Where in `source` the first use of a variable is, for error positions.
@@ -286,6 +299,42 @@ mod tests {
         let err = r.render("inc.j2", &context!(n => "fifo.j2")).unwrap_err();
         assert!(err.to_string().contains("not found"), "{err}");
         assert!(!escapes(project.path(), &templates.join("missing.j2")));
+    }
+
+    #[test]
+    fn errors_hide_the_secrets_they_quote_in_every_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "-----BEGIN-----\nline-one-secret\nline-two-'\"secret\n";
+        let cases = [
+            "{% include secrets.key %}",
+            "{% include ['x', secrets.key] %}",
+            "{% extends secrets.key %}",
+            "{% include secrets.short %}",
+            "{% import secrets.short as m %}",
+            "{% include '../' ~ secrets.short %}",
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            std::fs::write(dir.path().join(format!("{i}.j2")), text).unwrap();
+        }
+        std::fs::write(dir.path().join("pw-123456"), "{{ broken }").unwrap();
+        let ctx = context!(secrets => context!(key => key, short => "pw-123456"));
+        let plain = Renderer::new(dir.path());
+        let redacting = Renderer::new(dir.path()).redacting([key, "pw-123456"]);
+        for i in 0..cases.len() {
+            let name = format!("{i}.j2");
+            // Each case does quote a secret...
+            let leaked = plain.render(&name, &ctx).unwrap_err().to_string();
+            assert!(
+                leaked.contains("line-one") || leaked.contains("pw-123456"),
+                "{name}: {leaked}"
+            );
+            // ... which the redacting renderer hides.
+            let err = redacting.render(&name, &ctx).unwrap_err().to_string();
+            for trace in ["line-one", "line-two", "pw-123456"] {
+                assert!(!err.contains(trace), "{name}: {err}");
+            }
+            assert!(err.contains(crate::guest::REDACTED), "{name}: {err}");
+        }
     }
 
     #[test]

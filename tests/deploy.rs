@@ -16,6 +16,7 @@ use crate::support::project::TestProject;
 #[cfg(feature = "e2e")]
 mod e2e;
 mod placement;
+mod secrets;
 mod sim;
 
 fn desired(role: &str, slot: u32, version: &str, seed: &str) -> Desired {

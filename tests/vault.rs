@@ -8,6 +8,9 @@ use std::process::Command;
 
 use crate::support::project::{Run, TestProject};
 
+mod links;
+mod signals;
+
 const VAULT: &str = "group_vars/all/vault.yml";
 const PASSWORD: &str = "correct horse";
 /// Every value in the fixtures; none may show up in a failing run's output.

@@ -69,7 +69,7 @@ async fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Show { image } => images::show(&ctx, image),
         Command::Base(command) => base::run(&ctx, command).await,
         Command::Gc { target, dry_run } => gc::run(&ctx, target.as_deref(), *dry_run).await,
-        Command::Vault(command) => vault::run(&ctx, command),
+        Command::Vault(command) => vault::run(&ctx, command).await,
         Command::Promote {
             role,
             version,

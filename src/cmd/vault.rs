@@ -1,6 +1,9 @@
 //! `oxbake vault view | encrypt FILE | edit`
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use tokio::signal::unix::{SignalKind, signal};
 
 use super::Ctx;
 use crate::cli::VaultCommand;
@@ -9,11 +12,11 @@ use crate::error::Error;
 use crate::project::{CONFIG_FILE, ProjectError};
 use crate::vault::{self, Edited, Header, Password, VaultError, VaultFile};
 
-pub fn run(ctx: &Ctx<'_>, command: &VaultCommand) -> Result<(), Error> {
+pub async fn run(ctx: &Ctx<'_>, command: &VaultCommand) -> Result<(), Error> {
     match command {
         VaultCommand::View { file } => view(ctx, file.as_deref()),
         VaultCommand::Encrypt { file, vault_id } => encrypt(ctx, file, vault_id.clone()),
-        VaultCommand::Edit { file } => edit(ctx, file.as_deref()),
+        VaultCommand::Edit { file } => edit(ctx, file.as_deref()).await,
     }
 }
 
@@ -71,6 +74,9 @@ fn view(ctx: &Ctx<'_>, file: Option<&Path>) -> Result<(), Error> {
 }
 
 fn encrypt(ctx: &Ctx<'_>, file: &Path, vault_id: Option<String>) -> Result<(), Error> {
+    if let Some(label) = &vault_id {
+        vault::check_label(label)?;
+    }
     let (root, settings) = settings(ctx, true)?;
     let vault = vault_file(&root, &settings, Some(file))?;
     let text = std::fs::read_to_string(file).map_err(|source| VaultError::Read {
@@ -79,6 +85,16 @@ fn encrypt(ctx: &Ctx<'_>, file: &Path, vault_id: Option<String>) -> Result<(), E
     })?;
     if vault::looks_encrypted(&text) {
         return Err(VaultError::AlreadyEncrypted { path: vault.shown }.into());
+    }
+    // The file is replaced under its name (a link's under its target's):
+    // another hard link would keep the plaintext.
+    let links = std::fs::metadata(file).map_or(1, |m| m.nlink());
+    if links > 1 {
+        return Err(VaultError::HardLinks {
+            path: vault.shown,
+            links,
+        }
+        .into());
     }
     let names = vault.parse(&text)?.len();
     let password = Password::resolve(&root, &settings, &vault.shown)?;
@@ -90,7 +106,7 @@ fn encrypt(ctx: &Ctx<'_>, file: &Path, vault_id: Option<String>) -> Result<(), E
     Ok(())
 }
 
-fn edit(ctx: &Ctx<'_>, file: Option<&Path>) -> Result<(), Error> {
+async fn edit(ctx: &Ctx<'_>, file: Option<&Path>) -> Result<(), Error> {
     let (root, settings) = settings(ctx, file.is_some())?;
     let vault = vault_file(&root, &settings, file)?;
     let password = Password::resolve(&root, &settings, &vault.shown)?;
@@ -98,7 +114,21 @@ fn edit(ctx: &Ctx<'_>, file: Option<&Path>) -> Result<(), Error> {
         .ok()
         .filter(|e| !e.trim().is_empty())
         .unwrap_or_else(|| "vi".to_owned());
-    let changed = match vault::edit(&vault, &password, &editor)? {
+    // From here on SIGINT, SIGTERM and SIGHUP (a dropped SSH session) no
+    // longer end oxbake at once: they end the edit, which removes its
+    // plaintext copy, and oxbake exits 130.
+    let interrupted = interrupted().map_err(|e| VaultError::TempDir {
+        path: vault.shown.clone(),
+        source: e,
+    })?;
+    let edited = match vault::edit(&vault, &password, &editor, interrupted).await {
+        Err(e @ VaultError::Interrupted { .. }) => {
+            ctx.progress.warn(e.to_string());
+            return Err(Error::Interrupted);
+        }
+        other => other?,
+    };
+    let changed = match edited {
         Edited::Unchanged => false,
         Edited::Saved { problem } => {
             if let Some(problem) = problem {
@@ -113,4 +143,19 @@ fn edit(ctx: &Ctx<'_>, file: Option<&Path>) -> Result<(), Error> {
         &serde_json::json!({ "vault": vault.shown, "changed": changed }),
     );
     Ok(())
+}
+
+/// A future that resolves at the first SIGINT, SIGTERM or SIGHUP; the three
+/// are caught from this call on.
+fn interrupted() -> std::io::Result<impl Future<Output = ()>> {
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+    })
 }

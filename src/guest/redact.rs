@@ -4,6 +4,9 @@
 /// What a secret is replaced with.
 pub const REDACTED: &str = "[redacted]";
 
+/// The shortest line of a secret of several lines that is hidden on its own.
+const MIN_LINE: usize = 8;
+
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     /// Longest first, so a secret that contains another is hidden whole.
@@ -11,10 +14,12 @@ pub struct Redactor {
 }
 
 impl Redactor {
+    /// Hides each secret as written and in every form of [`forms`].
     pub fn new<S: AsRef<str>>(secrets: &[S]) -> Self {
         let mut secrets: Vec<Vec<u8>> = secrets
             .iter()
-            .map(|s| s.as_ref().as_bytes().to_vec())
+            .flat_map(|s| forms(s.as_ref()))
+            .map(String::into_bytes)
             .filter(|s| !s.is_empty())
             .collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -75,6 +80,30 @@ impl Redactor {
     }
 }
 
+/// A secret as written and as a message may quote it: escaped the way
+/// Rust's `{:?}` and `escape_default` and JSON write strings (a key of
+/// several lines then shows `\n`), and, for a secret of several lines (a
+/// PEM key), each line of [`MIN_LINE`] characters or more on its own (an
+/// error that quotes one line of it).
+pub fn forms(secret: &str) -> Vec<String> {
+    let mut out = vec![
+        secret.to_owned(),
+        secret.escape_debug().to_string(),
+        secret.escape_default().to_string(),
+    ];
+    if let Ok(json) = serde_json::to_string(secret) {
+        out.push(json[1..json.len() - 1].to_owned());
+    }
+    if secret.contains(['\n', '\r']) {
+        let lines = secret
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.len() >= MIN_LINE);
+        out.extend(lines.map(str::to_owned));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +112,23 @@ mod tests {
     fn hides_every_occurrence_longest_first() {
         let r = Redactor::new(&["pw", "pw123"]);
         assert_eq!(r.redact("a pw123 b pw c"), "a [redacted] b [redacted] c");
+    }
+
+    #[test]
+    fn escaped_forms_and_lines_of_a_key_are_hidden_too() {
+        let key = "-----BEGIN KEY-----\nMIIEv\"Qk\\é\tAAA\nshort\n-----END KEY-----\n";
+        let r = Redactor::new(&[key]);
+        for text in [
+            format!("{key:?}"),
+            key.escape_default().to_string(),
+            serde_json::to_string(key).unwrap(),
+            "line: MIIEv\"Qk\\é\tAAA".to_owned(),
+        ] {
+            let shown = r.redact(&text);
+            assert!(!shown.contains("MIIEv"), "{text} -> {shown}");
+        }
+        // Lines too short to be worth hiding alone stay (the whole key does not).
+        assert_eq!(r.redact("a short line"), "a short line");
     }
 
     #[test]

@@ -395,7 +395,8 @@ impl<'p, 'a> Builder<'p, 'a> {
 
     async fn apply_steps(&self, guest: &mut dyn GuestSession) -> Result<(), BuildError> {
         let vars = role_vars(self.p.project, &self.role);
-        let renderer = Renderer::new(&self.p.project.templates_dir());
+        let renderer =
+            Renderer::new(&self.p.project.templates_dir()).redacting(self.secrets.values());
         let ctx = StepContext {
             project: self.p.project,
             renderer: &renderer,

@@ -240,6 +240,9 @@ impl RecipeCheck<'_> {
                 ));
             }
         }
+        for d in render::refs::problems(&self.project.root, &path, &source) {
+            self.problems.push(d);
+        }
         for var in render::undeclared(name, &source) {
             if let Some(message) = phase.problem(&var, vars) {
                 let offset = render::first_use(&source, &var);

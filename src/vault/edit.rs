@@ -1,14 +1,18 @@
 //! `oxbake vault edit`: the plaintext goes to a 0600 file in a 0700
 //! temporary folder, the editor runs on it, and a changed text is encrypted
 //! back over the vault (atomically, same header). The folder is removed
-//! whatever happens, its file emptied first.
+//! whatever happens, its file emptied first: on success, on an error, and
+//! when `interrupted` resolves (the command line resolves it at SIGINT,
+//! SIGTERM and SIGHUP): then the editor is stopped first (see
+//! [`super::editor`]), so it cannot write the plaintext back, and the vault
+//! is left as it was.
 
 use std::fs::{self, OpenOptions, Permissions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::process::Command;
 
+use super::editor::run_editor;
 use super::{Password, VaultError, VaultFile};
 
 /// What an edit did.
@@ -23,7 +27,12 @@ pub enum Edited {
 }
 
 /// Runs `editor` (a shell word list, like `$EDITOR`) on the decrypted vault.
-pub fn edit(vault: &VaultFile, password: &Password, editor: &str) -> Result<Edited, VaultError> {
+pub async fn edit(
+    vault: &VaultFile,
+    password: &Password,
+    editor: &str,
+    interrupted: impl Future<Output = ()>,
+) -> Result<Edited, VaultError> {
     let opened = vault.open(password)?;
     let temp_err = |source| VaultError::TempDir {
         path: vault.shown.clone(),
@@ -36,10 +45,11 @@ pub fn edit(vault: &VaultFile, password: &Password, editor: &str) -> Result<Edit
         .map_err(temp_err)?;
     let name = vault.path.file_name().unwrap_or("vault.yml".as_ref());
     let file = dir.path().join(name);
-    let result = write_private(&file, opened.plaintext.as_bytes())
-        .map_err(temp_err)
-        .and_then(|()| run_editor(editor, &file))
-        .and_then(|()| fs::read(&file).map_err(temp_err));
+    let result = match write_private(&file, opened.plaintext.as_bytes()) {
+        Ok(()) => run_editor(editor, &file, &vault.shown, interrupted).await,
+        Err(e) => Err(temp_err(e)),
+    }
+    .and_then(|()| fs::read(&file).map_err(temp_err));
     // Best effort: the data blocks are freed empty; the folder goes on drop.
     let _ = fs::write(&file, b"");
     drop(dir);
@@ -63,25 +73,4 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
-}
-
-fn run_editor(editor: &str, file: &Path) -> Result<(), VaultError> {
-    let fail = |what: String| VaultError::Editor {
-        editor: editor.to_owned(),
-        what,
-    };
-    // Through the shell, as git does, so `EDITOR="code -w"` works; the file
-    // is a separate argument, never part of the command text.
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{editor} \"$1\""))
-        .arg("oxbake-vault-edit")
-        .arg(file)
-        .status()
-        .map_err(|e| fail(format!("cannot start it: {e}")))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(fail(format!("exited with {status}")))
-    }
 }

@@ -92,6 +92,24 @@ fn parse_header(line: &str) -> Result<Header, FormatError> {
     Ok(Header { vault_id })
 }
 
+/// Why `label` cannot be a vault id label, by Ansible's rules (and what
+/// its reader trims off): `None` when it can.
+pub fn label_problem(label: &str) -> Option<&'static str> {
+    if label.is_empty() {
+        Some("is empty")
+    } else if !label.is_ascii() {
+        Some("must be ASCII")
+    } else if label.chars().any(|c| c.is_ascii_control()) {
+        Some("must not hold a newline or another control character")
+    } else if label.contains(';') {
+        Some("must not hold `;` (it separates the header's fields)")
+    } else if label.trim() != label {
+        Some("must not start or end with white space (readers trim it off)")
+    } else {
+        None
+    }
+}
+
 /// Writes a vault file: the header, then the doubly hex-encoded parts in
 /// lines of 80 characters, each ending in a newline.
 pub fn format(header: &Header, sealed: &Sealed) -> String {

@@ -49,6 +49,19 @@ pub enum VaultError {
     },
     #[error("editor `{editor}`: {what}; the vault is unchanged")]
     Editor { editor: String, what: String },
+    #[error(
+        "vault `{path}`: edit interrupted; the plaintext copy is removed and the vault is unchanged"
+    )]
+    Interrupted { path: String },
+    #[error(
+        "`{path}` has {links} hard links: encrypting it would leave the plaintext under the others"
+    )]
+    HardLinks { path: String, links: u64 },
+    #[error("vault id label {label}: {problem}")]
+    Label {
+        label: String,
+        problem: &'static str,
+    },
 }
 
 impl VaultError {
@@ -66,7 +79,10 @@ impl VaultError {
     pub fn is_invalid_input(&self) -> bool {
         !matches!(
             self,
-            VaultError::Write { .. } | VaultError::TempDir { .. } | VaultError::Editor { .. }
+            VaultError::Write { .. }
+                | VaultError::TempDir { .. }
+                | VaultError::Editor { .. }
+                | VaultError::Interrupted { .. }
         )
     }
 }

@@ -16,7 +16,18 @@ pub fn read(path: &Path) -> io::Result<String> {
     })
 }
 
+/// Replaces `path`; a symlink is followed (to its final target, as
+/// ansible-vault does): the link stays a link and the file it points to
+/// gets `bytes`, so no old text stays behind it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let real;
+    let path = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            real = fs::canonicalize(path)?;
+            real.as_path()
+        }
+        _ => path,
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -47,5 +58,30 @@ mod tests {
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_link_stays_and_its_target_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (real, link, hop) = (
+            dir.path().join("real/vault.yml"),
+            dir.path().join("link.yml"),
+            dir.path().join("hop.yml"),
+        );
+        fs::create_dir(dir.path().join("real")).unwrap();
+        fs::write(&real, "old").unwrap();
+        std::os::unix::fs::symlink("real/vault.yml", &hop).unwrap();
+        std::os::unix::fs::symlink("hop.yml", &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert!(fs::symlink_metadata(&hop).unwrap().is_symlink());
+        assert_eq!(read(&real).unwrap(), "new");
+        assert_eq!(fs::read_dir(dir.path().join("real")).unwrap().count(), 1);
+        // A dangling link is an error, not a new file in its place.
+        let dangling = dir.path().join("dangling.yml");
+        std::os::unix::fs::symlink("nowhere.yml", &dangling).unwrap();
+        assert!(write_atomic(&dangling, b"x").is_err());
+        assert!(fs::symlink_metadata(&dangling).unwrap().is_symlink());
+        assert!(!dir.path().join("nowhere.yml").exists());
     }
 }

@@ -7,6 +7,7 @@
 
 mod crypto;
 mod edit;
+mod editor;
 mod envelope;
 mod error;
 mod file;
@@ -28,6 +29,17 @@ pub fn encrypt(plaintext: &[u8], password: &Password, header: &Header) -> String
     let mut salt = [0u8; SALT_LEN];
     rand::fill(&mut salt);
     envelope::format(header, &crypto::seal(password.bytes(), &salt, plaintext))
+}
+
+/// Refuses a vault id label that would make a broken or ambiguous header.
+pub fn check_label(label: &str) -> Result<(), VaultError> {
+    match envelope::label_problem(label) {
+        Some(problem) => Err(VaultError::Label {
+            label: format!("{label:?}"),
+            problem,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Why [`decrypt`] failed, before a file name is attached.
@@ -95,13 +107,17 @@ impl VaultFile {
         })
     }
 
-    /// Encrypts `plaintext` and replaces the file atomically (0600).
+    /// Encrypts `plaintext` and replaces the file atomically (0600); a
+    /// symlink stays and its target is replaced.
     pub fn seal(
         &self,
         header: &Header,
         plaintext: &str,
         password: &Password,
     ) -> Result<(), VaultError> {
+        if let Some(label) = &header.vault_id {
+            check_label(label)?;
+        }
         let text = encrypt(plaintext.as_bytes(), password, header);
         file::write_atomic(&self.path, text.as_bytes()).map_err(|source| VaultError::Write {
             path: self.shown.clone(),

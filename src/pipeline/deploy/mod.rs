@@ -175,7 +175,7 @@ impl Deployer<'_> {
             project: self.project,
             env_name: self.env_name,
             env: self.env,
-            renderer: Renderer::new(&self.project.templates_dir()),
+            renderer: Renderer::new(&self.project.templates_dir()).redacting(secrets.values()),
             secrets: &secrets,
             key_line: key.public_line().map_err(DeployError::key)?,
             hash_key: key.private_openssh().map_err(DeployError::key)?,
