@@ -187,7 +187,10 @@ fn check_sizes(
     for (key, value, limit) in sizes {
         if let Some(message) = value.and_then(|v| limit.problem(key, u64::from(v))) {
             let offset = span(&["roles", role, key]).unwrap_or(settings.span().start);
-            at(offset, format!("environment `{env}`, role `{role}`: {message}"));
+            at(
+                offset,
+                format!("environment `{env}`, role `{role}`: {message}"),
+            );
         }
     }
 }

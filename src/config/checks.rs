@@ -104,8 +104,7 @@ pub(super) fn endpoint(value: &str) -> Option<String> {
 pub(super) fn token_id(value: &str) -> Option<String> {
     let name = |s: &str| {
         s.starts_with(|c: char| c.is_ascii_alphabetic())
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
     };
     let ok = value
@@ -154,7 +153,10 @@ mod tests {
         let m = endpoint("http://pve.example:8006").unwrap();
         assert!(m.contains("must be `https://`"), "{m}");
         let m = endpoint("https://root:hunter2@pve.example:8006").unwrap();
-        assert!(m.contains("userinfo") && !m.contains("hunter2") && !m.contains("root"), "{m}");
+        assert!(
+            m.contains("userinfo") && !m.contains("hunter2") && !m.contains("root"),
+            "{m}"
+        );
         let m = endpoint("https://root@pve.example").unwrap();
         assert!(m.contains("userinfo"), "{m}");
         assert!(endpoint("pve.example:8006").is_some());
@@ -167,8 +169,16 @@ mod tests {
             assert_eq!(token_id(ok), None, "{ok}");
         }
         for bad in [
-            "oxbake@pve", "oxbake!bake", "@pve!bake", "oxbake@!bake", "oxbake@pve!",
-            "ox bake@pve!bake", "oxbake@pve!ba=ke", "oxbake@pve!1bake", "", "ox/b@pve!t",
+            "oxbake@pve",
+            "oxbake!bake",
+            "@pve!bake",
+            "oxbake@!bake",
+            "oxbake@pve!",
+            "ox bake@pve!bake",
+            "oxbake@pve!ba=ke",
+            "oxbake@pve!1bake",
+            "",
+            "ox/b@pve!t",
         ] {
             assert!(token_id(bad).is_some(), "{bad}");
         }

@@ -94,7 +94,11 @@ fn proxmox(
     if let Some(message) = checks::token_id(&settings.token_id) {
         return fail("token_id", message);
     }
-    if let Some(message) = settings.fingerprint.as_deref().and_then(checks::fingerprint) {
+    if let Some(message) = settings
+        .fingerprint
+        .as_deref()
+        .and_then(checks::fingerprint)
+    {
         return fail("fingerprint", message);
     }
     if settings.nodes.is_empty() {

@@ -15,7 +15,8 @@ pub const PREFIXES: std::ops::RangeInclusive<u8> = 8..=30;
 pub fn prefix_problem(env: &str, prefix: u8) -> Option<String> {
     (!PREFIXES.contains(&prefix)).then(|| {
         format!(
-            "environment `{env}`: `prefix` = {prefix} is out of range: it must be {} to {}",
+            "environment `{env}`: `prefix` = {prefix} is out of range: it must be at least {} \
+             and at most {}",
             PREFIXES.start(),
             PREFIXES.end()
         )

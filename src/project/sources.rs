@@ -137,13 +137,19 @@ mod tests {
         ));
         for missing in ["dangling", "sub", "none"] {
             assert!(
-                matches!(p.source_path("files", missing), Err(SourceError::Missing { .. })),
+                matches!(
+                    p.source_path("files", missing),
+                    Err(SourceError::Missing { .. })
+                ),
                 "{missing}"
             );
         }
         for bad in ["../oxbake.toml", "/etc/passwd", "", "sub/../a"] {
             assert!(
-                matches!(p.source_path("files", bad), Err(SourceError::NotRelative { .. })),
+                matches!(
+                    p.source_path("files", bad),
+                    Err(SourceError::NotRelative { .. })
+                ),
                 "{bad}"
             );
         }

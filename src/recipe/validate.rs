@@ -53,9 +53,7 @@ pub fn findings(project: &Project) -> Findings {
         };
         v.run();
     }
-    found
-        .problems
-        .extend(crate::environment::validate(project));
+    found.problems.extend(crate::environment::validate(project));
     found
 }
 
@@ -265,7 +263,9 @@ impl RecipeCheck<'_> {
         for included in render::references(&source) {
             let message = match self.project.source_path("templates", &included) {
                 Ok(_) => continue,
-                Err(e @ SourceError::OutsideFolder { .. } | e @ SourceError::OutsideProject { .. }) => {
+                Err(
+                    e @ SourceError::OutsideFolder { .. } | e @ SourceError::OutsideProject { .. },
+                ) => {
                     format!("template `{included}`: {e}")
                 }
                 Err(_) => format!("template `{included}` does not exist in templates/"),
