@@ -47,10 +47,10 @@ pub fn address_problems(name: &str, env: &Environment) -> Vec<(usize, String)> {
                 Some(format!("is the network address of {subnet}"))
             } else if a == broadcast {
                 Some(format!("is the broadcast address of {subnet}"))
-            } else if let Some(other) = first.insert(a, role) {
-                Some(format!("is given twice (role `{other}` has it too)"))
             } else {
-                None
+                first
+                    .insert(a, role)
+                    .map(|other| format!("is given twice (role `{other}` has it too)"))
             };
             if let Some(why) = why {
                 let message = format!("environment `{name}`, role `{role}`: address {a} {why}");
