@@ -2,15 +2,18 @@
 //! versions of one channel. Read as part of [`crate::config::Config`];
 //! [`validate`] is what `oxbake check` adds on top of the types.
 
+mod addresses;
+
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::config::TargetSettings;
+use crate::config::{TargetSettings, limits};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::project::{CONFIG_FILE, Project, read_input};
+use crate::tomlfile;
 
 /// One environment (`[environments.NAME]`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -102,11 +105,19 @@ pub fn validate(project: &Project) -> Diagnostics {
     let Ok(text) = read_input(&project.root.join(rel), rel) else {
         return problems;
     };
+    let Ok(doc) = toml::de::DeTable::parse(&text) else {
+        return problems;
+    };
     for (name, env) in &project.config.environments {
         let mut at = |offset: usize, message: String| {
             problems.push(Diagnostic::at(rel, &text, offset, message));
         };
-        check_env(project, name, env, &text, &mut at);
+        let span = |keys: &[&str]| {
+            let mut all = vec!["environments", name.as_str()];
+            all.extend(keys);
+            tomlfile::value_span(doc.get_ref(), &all).map(|s| s.start)
+        };
+        check_env(project, name, env, &span, &mut at);
     }
     problems
 }
@@ -115,10 +126,10 @@ fn check_env(
     project: &Project,
     name: &str,
     env: &Environment,
-    text: &str,
+    span: &dyn Fn(&[&str]) -> Option<usize>,
     at: &mut impl FnMut(usize, String),
 ) {
-    let header = text.find(&format!("[environments.{name}]")).unwrap_or(0);
+    let header = span(&[]).unwrap_or(0);
     if !crate::registry::is_valid_name(name) {
         at(
             header,
@@ -147,6 +158,40 @@ fn check_env(
     for (role, settings) in &env.roles {
         check_role(project, name, role, settings, at);
         check_nodes(project, name, target, role, settings.get_ref(), at);
+        check_sizes(name, role, settings, span, at);
+    }
+    if let Some(message) = addresses::prefix_problem(name, env.network.prefix) {
+        at(span(&["network", "prefix"]).unwrap_or(header), message);
+        return;
+    }
+    for (offset, message) in addresses::address_problems(name, env) {
+        at(offset, message);
+    }
+}
+
+/// A role's cores, memory and disk, when given, are within the bounds
+/// every VM must keep.
+fn check_sizes(
+    env: &str,
+    role: &str,
+    settings: &Spanned<RoleSettings>,
+    span: &dyn Fn(&[&str]) -> Option<usize>,
+    at: &mut impl FnMut(usize, String),
+) {
+    let s = settings.get_ref();
+    let sizes = [
+        ("cores", s.cores, limits::CORES),
+        ("memory_mib", s.memory_mib, limits::MEMORY_MIB),
+        ("disk_gib", s.disk_gib, limits::DISK_GIB),
+    ];
+    for (key, value, limit) in sizes {
+        if let Some(message) = value.and_then(|v| limit.problem(key, u64::from(v))) {
+            let offset = span(&["roles", role, key]).unwrap_or(settings.span().start);
+            at(
+                offset,
+                format!("environment `{env}`, role `{role}`: {message}"),
+            );
+        }
     }
 }
 

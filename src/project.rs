@@ -1,6 +1,10 @@
 //! A project on disk: `oxbake.toml`, `recipes/`, `templates/`, `files/` and
 //! the registry in `images/`.
 
+mod sources;
+
+pub use sources::SourceError;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -124,6 +124,44 @@ impl<'a> Kinded<'a> {
     }
 }
 
+/// Where the value at `keys` of a parsed document is: table keys by name,
+/// array items by their index in decimal (`["check", "2", "exit"]`). None
+/// when the document does not hold it (a default applies).
+pub fn value_span(table: &DeTable<'_>, keys: &[&str]) -> Option<Range<usize>> {
+    let (first, rest) = keys.split_first()?;
+    let mut value = table.get(*first)?;
+    for key in rest {
+        value = match value.get_ref() {
+            DeValue::Table(t) => t.get(*key)?,
+            DeValue::Array(items) => items.get(key.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(value.span())
+}
+
+/// Where the value at `keys` of `text` starts, for a check made after the
+/// typed read (which keeps no spans); 0 (the file's top) if it is not there.
+pub fn offset_of(text: &str, keys: &[&str]) -> usize {
+    DeTable::parse(text)
+        .ok()
+        .and_then(|doc| value_span(doc.get_ref(), keys))
+        .map_or(0, |span| span.start)
+}
+
+/// Why the path `value` of `key` is refused, if it holds a control
+/// character (a newline, an escape, NUL…): no file oxbake reads or writes
+/// is meant to have one, and shown in a terminal it could rewrite the
+/// screen. The message shows the value escaped.
+pub fn plain_path(key: &str, value: &str) -> Option<String> {
+    value.chars().any(char::is_control).then(|| {
+        format!(
+            "`{key}` = \"{}\" holds a control character; paths must be plain text",
+            value.escape_default()
+        )
+    })
+}
+
 /// A parse or type error of the toml crate, as a diagnostic.
 pub fn diagnostic(path: &Path, text: &str, error: &toml::de::Error) -> Diagnostic {
     Diagnostic::spanned(path, text, error.span(), clean_message(error.message()))
@@ -190,6 +228,19 @@ mod tests {
             s.packages.push("x".into())
         });
         assert_eq!(sample.unwrap().packages, ["x"]);
+    }
+
+    #[test]
+    fn value_spans_follow_tables_and_array_items() {
+        let text = "[a]\nb = 1\n[[c]]\nd = 2\n[[c]]\nd = 3\n";
+        let at = |keys: &[&str]| {
+            let offset = offset_of(text, keys);
+            crate::diag::line_column(text, offset)
+        };
+        assert_eq!(at(&["a", "b"]), (2, 5));
+        assert_eq!(at(&["c", "1", "d"]), (6, 5));
+        assert_eq!(at(&["c", "2", "d"]), (1, 1));
+        assert_eq!(at(&["a", "x"]), (1, 1));
     }
 
     #[test]

@@ -185,3 +185,195 @@ fn a_closed_stderr_changes_no_exit_code() {
         "no panic on a closed pipe"
     );
 }
+
+/// Every way a recipe names a file (file and template sources, scripts,
+/// repository keys, deploy templates), linked out of its folder to the
+/// deploy keys, .git/, the vault password file, the project root or, by a
+/// chain of links, outside the project: `check` refuses each at its place
+/// and the inputs hash reads none of them.
+#[test]
+fn sources_linked_out_of_their_folder_are_refused_and_never_read() {
+    use std::os::unix::fs::symlink;
+    const SECRET: &str = "-----BEGIN OPENSSH PRIVATE KEY----- do-not-read";
+    let uses = [
+        (
+            "files",
+            "[[step]]\nkind = \"file\"\nsource = \"NAME\"\ndest = \"/etc/x\"\n",
+        ),
+        ("files", "[[step]]\nkind = \"shell\"\nscript = \"NAME\"\n"),
+        (
+            "templates",
+            "[[step]]\nkind = \"template\"\nsource = \"NAME\"\ndest = \"/etc/x\"\n",
+        ),
+        (
+            "files",
+            "[[step]]\nkind = \"apt\"\npackages = [\"x\"]\n[[step.repository]]\nname = \"r\"\n\
+             url = \"https://r.example/\"\nsuite = \"s\"\nkey = \"NAME\"\n",
+        ),
+        (
+            "templates",
+            "[[deploy.template]]\nsource = \"NAME\"\ndest = \"/etc/x\"\n",
+        ),
+    ];
+    // (links made in the folder, relative to it; the name the recipe uses)
+    let links: &[(&[(&str, &str)], &str)] = &[
+        (&[("key", "../.oxbake/deploy")], "key"),
+        (&[("git", "../.git/config")], "git"),
+        (&[("pw", "../.vault-pass")], "pw"),
+        (&[("up", "..")], "up/.oxbake/deploy"),
+        (&[("a", "b"), ("b", "c"), ("c", "../.oxbake/deploy")], "a"),
+        (&[("a", "b"), ("b", "/etc/hostname")], "a"),
+    ];
+    for (dir, step) in uses {
+        for (made, name) in links {
+            let p = TestProject::copy();
+            for secret in [".oxbake/deploy", ".git/config", ".vault-pass"] {
+                p.write(secret, SECRET);
+            }
+            let config = p.read("oxbake.toml").replace(
+                "[targets.local]",
+                "[secrets]\npassword_file = \".vault-pass\"\n\n[targets.local]",
+            );
+            p.write("oxbake.toml", &config);
+            for (at, to) in *made {
+                symlink(to, p.path(&format!("{dir}/{at}"))).unwrap();
+            }
+            let recipe = format!("role = \"base\"\n\n{}", step.replace("NAME", name));
+            p.write("recipes/base.toml", &recipe);
+            let (line, column) = {
+                let at = recipe.find(&format!("\"{name}\"")).unwrap();
+                let before = &recipe[..at];
+                (
+                    before.matches('\n').count() + 1,
+                    at - before.rfind('\n').unwrap(),
+                )
+            };
+            let case = format!("{dir}/{name} via {made:?}");
+            let run = p.oxbake(&["check"]);
+            assert_eq!(run.code(), 2, "{case}: {}", run.stderr());
+            let place = format!(
+                "recipes/base.toml:{line}:{column}: recipe `base`: `{dir}/{name}` resolves"
+            );
+            assert!(
+                run.stderr().contains(&place),
+                "{case}: want {place} in\n{}",
+                run.stderr()
+            );
+            assert!(!run.stderr().contains("do-not-read"), "{case}");
+            if dir == "files" || !step.contains("deploy") {
+                inputs_refuse(&p, &case);
+            }
+        }
+    }
+}
+
+/// The inputs hash, called on a project that skipped `check`, refuses the
+/// link instead of hashing what it points at.
+fn inputs_refuse(p: &TestProject, case: &str) {
+    struct Base;
+    impl oxbake::recipe::inputs::Lineage for Base {
+        fn base_identity(&self) -> String {
+            "base".to_owned()
+        }
+        fn built_version(&self, _: &str, _: &str) -> Option<String> {
+            None
+        }
+    }
+    let project = oxbake::project::Project::load(p.root()).expect("loads");
+    let err = oxbake::recipe::inputs::inputs(&project, "base", &Base)
+        .expect_err(case)
+        .to_string();
+    assert!(err.contains("resolves"), "{case}: {err}");
+}
+
+/// A Proxmox endpoint must be https:// without userinfo: refused at its
+/// place by `check` and by every command that loads the project, and the
+/// password in it is never shown.
+#[test]
+fn an_endpoint_over_http_or_with_userinfo_is_refused_without_its_password() {
+    let shipped = "endpoint = \"https://pve.example.internal:8006\"";
+    for (endpoint, says) in [
+        (
+            "http://pve.example.internal:8006",
+            "`endpoint` must be `https://`",
+        ),
+        (
+            "https://root:hunter2@pve.example.internal:8006",
+            "`endpoint` holds userinfo",
+        ),
+        (
+            "http://root:hunter2@pve.example.internal:8006",
+            "`endpoint` holds userinfo",
+        ),
+    ] {
+        let p = TestProject::copy();
+        let config = p.read("oxbake.toml");
+        let line = config[..config.find(shipped).unwrap()]
+            .matches('\n')
+            .count()
+            + 1;
+        p.write(
+            "oxbake.toml",
+            &config.replace(shipped, &format!("endpoint = \"{endpoint}\"")),
+        );
+        for args in [
+            &["check"][..],
+            &["build", "ui", "--target", "pve"],
+            &["inputs", "ui"],
+        ] {
+            let run = p.oxbake_env(args, &[("OXBAKE_PVE_TOKEN_SECRET", "s")]);
+            let err = run.stderr();
+            assert_eq!(run.code(), 2, "{args:?} {endpoint}: {err}");
+            let place = format!("oxbake.toml:{line}:12: {says}");
+            assert!(
+                err.contains(&place),
+                "{args:?} {endpoint}: want {place} in\n{err}"
+            );
+            assert!(
+                !err.contains("hunter2") && !run.stdout().contains("hunter2"),
+                "{err}"
+            );
+        }
+    }
+}
+
+/// Repository credentials over plain HTTP pass `check` only where the
+/// recipe allows them, with a warning on stderr (and in the JSON report).
+#[test]
+fn insecure_repository_credentials_are_a_warning_only_when_allowed() {
+    let p = TestProject::copy();
+    let shipped = p.read("recipes/base.toml");
+    let recipe = format!(
+        "{shipped}\n[[step]]\nkind = \"apt\"\npackages = [\"x\"]\n\n\
+        [[step.repository]]\nname = \"r\"\nurl = \"http://r.example/\"\nsuite = \"s\"\n\
+        key = \"apt/20auto-upgrades\"\nusername = \"u\"\npassword_secret = \"pw\"\n"
+    );
+    let line = recipe[..recipe.find("\"http://r.").unwrap()]
+        .matches('\n')
+        .count()
+        + 1;
+    p.write("recipes/base.toml", &recipe);
+    let run = p.oxbake(&["check"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let refused = format!(
+        "recipes/base.toml:{line}:7: recipe `base`: repository `r`: credentials are sent only \
+         over https://, and the URL has `http://`"
+    );
+    assert!(run.stderr().contains(&refused), "{}", run.stderr());
+    p.write(
+        "recipes/base.toml",
+        &format!("{recipe}allow_insecure_credentials = true\n"),
+    );
+    let run = p.oxbake(&["check"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let warning = format!(
+        "warning: recipes/base.toml:{line}:7: recipe `base`: repository `r`: credentials go \
+         over plain http://"
+    );
+    assert!(run.stderr().contains(&warning), "{}", run.stderr());
+    let run = p.oxbake(&["check", "--json"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout()).expect("one JSON document");
+    let first = doc["warnings"][0].as_str().unwrap_or_default();
+    assert!(first.contains("plain http://"), "{doc}");
+}

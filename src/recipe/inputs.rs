@@ -54,6 +54,11 @@ pub struct Inputs {
 pub enum InputsError {
     #[error("role `{0}` is not in this project")]
     UnknownRole(String),
+    #[error("role `{role}`: {source}")]
+    Source {
+        role: String,
+        source: crate::project::SourceError,
+    },
     #[error("cannot read input `{path}` of role `{role}`")]
     Read {
         role: String,
@@ -103,8 +108,17 @@ pub fn inputs(project: &Project, role: &str, lineage: &dyn Lineage) -> Result<In
         }
     }
     let values = role_vars(project, role);
-    for (kind, rel) in referenced_files(project, recipe, &values) {
-        let bytes = std::fs::read(project.root.join(&rel)).map_err(|source| InputsError::Read {
+    for (kind, dir, name) in referenced_files(project, recipe, &values) {
+        let rel = format!("{dir}/{name}");
+        // Only through the same resolution `check` accepts: never through
+        // a link out of files/ or templates/.
+        let real = project
+            .source_path(dir, &name)
+            .map_err(|source| InputsError::Source {
+                role: role.to_owned(),
+                source,
+            })?;
+        let bytes = std::fs::read(real).map_err(|source| InputsError::Read {
             role: role.to_owned(),
             path: rel.clone(),
             source,
@@ -139,27 +153,27 @@ fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Project-relative paths of every file the bake reads, templates with the
-/// templates they include.
+/// The folder (`files`, `templates`) and name of every file the bake reads,
+/// templates with the templates they include.
 fn referenced_files(
     project: &Project,
     recipe: &Recipe,
     vars: &BTreeMap<String, toml::Value>,
-) -> Vec<(InputKind, String)> {
+) -> Vec<(InputKind, &'static str, String)> {
     let mut out = Vec::new();
     let mut templates = Vec::new();
     for step in recipe.steps.iter().filter(|s| s.enabled(vars)) {
         match &step.action {
-            Action::File(f) => out.push((InputKind::File, format!("files/{}", f.source.get_ref()))),
+            Action::File(f) => out.push((InputKind::File, "files", f.source.get_ref().clone())),
             Action::Template(t) => templates.push(t.source.get_ref().clone()),
             Action::Shell(sh) => {
                 if let Some(s) = &sh.script {
-                    out.push((InputKind::Script, format!("files/{}", s.get_ref())));
+                    out.push((InputKind::Script, "files", s.get_ref().clone()));
                 }
             }
             Action::Apt(apt) => {
                 for r in &apt.repositories {
-                    out.push((InputKind::Key, format!("files/{}", r.key.get_ref())));
+                    out.push((InputKind::Key, "files", r.key.get_ref().clone()));
                 }
             }
             Action::Service(_) | Action::User(_) | Action::Group(_) => {}
@@ -170,12 +184,12 @@ fn referenced_files(
         if !seen.insert(name.clone()) {
             continue;
         }
-        if let Some(path) = render::safe_join(&project.templates_dir(), &name) {
-            if let Ok(source) = std::fs::read_to_string(&path) {
-                templates.extend(render::references(&source));
-            }
-            out.push((InputKind::Template, format!("templates/{name}")));
+        if let Ok(path) = project.source_path("templates", &name)
+            && let Ok(source) = std::fs::read_to_string(&path)
+        {
+            templates.extend(render::references(&source));
         }
+        out.push((InputKind::Template, "templates", name));
     }
     out
 }

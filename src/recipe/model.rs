@@ -134,6 +134,18 @@ pub struct AptRepository {
     /// The name of the secret that holds the password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<Spanned<String>>,
+    /// Credentials go over plain `http://` only when this says so: `check`
+    /// refuses them otherwise, and warns when it is set. Left out of the
+    /// canonical recipe while false, so existing inputs hashes stay.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_insecure_credentials: bool,
+}
+
+impl AptRepository {
+    /// Whether apt logs in to it (a user or a password is given).
+    pub fn has_credentials(&self) -> bool {
+        self.username.is_some() || self.password_secret.is_some()
+    }
 }
 
 fn default_components() -> Vec<String> {

@@ -6,10 +6,17 @@ use std::path::Path;
 
 use toml::Spanned;
 
+mod phase;
+mod repository;
+
+use phase::Phase;
+
 use super::model::{Action, Recipe, Shell, TemplateFile};
+use crate::config::limits;
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::project::{Project, RecipeFile};
+use crate::project::{Project, RecipeFile, SourceError};
 use crate::render;
+use crate::tomlfile;
 
 /// Names every template can read besides the role's variables.
 pub const BUILTINS: &[&str] = &["role"];
@@ -19,19 +26,35 @@ pub const VM_FIELDS: &[&str] = &[
     "version",
 ];
 
+/// What `oxbake check` finds in a project.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// What refuses the project: `check` and every command exit 2.
+    pub problems: Diagnostics,
+    /// What works but is risky, allowed explicitly (credentials over plain
+    /// HTTP): `check` shows it and passes.
+    pub warnings: Diagnostics,
+}
+
 /// Checks a loaded project; an empty result means it is clean.
 pub fn validate(project: &Project) -> Diagnostics {
-    let mut problems = Diagnostics::default();
+    findings(project).problems
+}
+
+/// Checks a loaded project, with the warnings.
+pub fn findings(project: &Project) -> Findings {
+    let mut found = Findings::default();
     for file in project.recipes.values() {
         let mut v = RecipeCheck {
             project,
             file,
-            problems: &mut problems,
+            problems: &mut found.problems,
+            warnings: &mut found.warnings,
         };
         v.run();
     }
-    problems.extend(crate::environment::validate(project));
-    problems
+    found.problems.extend(crate::environment::validate(project));
+    found
 }
 
 /// The variables a role's templates see: the project's, then each ancestor's,
@@ -48,6 +71,7 @@ struct RecipeCheck<'a> {
     project: &'a Project,
     file: &'a RecipeFile,
     problems: &'a mut Diagnostics,
+    warnings: &'a mut Diagnostics,
 }
 
 impl RecipeCheck<'_> {
@@ -57,7 +81,7 @@ impl RecipeCheck<'_> {
         self.parent(recipe);
         let values = role_vars(self.project, recipe.role.get_ref());
         let vars: BTreeSet<String> = values.keys().cloned().collect();
-        for step in &recipe.steps {
+        for (index, step) in recipe.steps.iter().enumerate() {
             if let Some(when) = &step.when
                 && !vars.contains(when.get_ref())
             {
@@ -70,12 +94,23 @@ impl RecipeCheck<'_> {
             // A step that is off needs none of its files (the OX repository
             // key is only there where the repository is configured).
             if step.enabled(&values) {
-                self.action(&step.action, step.span.start, &vars);
+                self.action(&step.action, index, step.span.start, &vars);
             }
         }
-        for check in &recipe.checks {
+        for (index, check) in recipe.checks.iter().enumerate() {
+            let index = index.to_string();
+            let place = |key: &str| tomlfile::offset_of(&self.file.text, &["check", &index, key]);
             if check.run.trim().is_empty() {
-                self.at(0, format!("check `{}` has an empty `run`", check.name));
+                let offset = place("run");
+                self.at(offset, format!("check `{}` has an empty `run`", check.name));
+            }
+            if !(0..=255).contains(&check.exit) {
+                let offset = place("exit");
+                let message = format!(
+                    "check `{}`: `exit` = {} can never happen: exit codes are 0 to 255",
+                    check.name, check.exit
+                );
+                self.at(offset, message);
             }
         }
         self.deploy(recipe, &vars);
@@ -128,7 +163,7 @@ impl RecipeCheck<'_> {
         }
     }
 
-    fn action(&mut self, action: &Action, offset: usize, vars: &BTreeSet<String>) {
+    fn action(&mut self, action: &Action, index: usize, offset: usize, vars: &BTreeSet<String>) {
         match action {
             Action::Apt(apt) => {
                 if apt.packages.is_empty() && apt.repositories.is_empty() {
@@ -142,23 +177,17 @@ impl RecipeCheck<'_> {
                         self.at(offset, format!("`{p}` is not a valid package name"));
                     }
                 }
-                for repo in &apt.repositories {
-                    self.source_file(&self.project.files_dir(), "files", &repo.key);
-                    for text in [Some(&repo.url), repo.username.as_ref()]
-                        .into_iter()
-                        .flatten()
-                    {
-                        self.inline_template(offset, text, vars);
-                    }
+                for (at, repo) in apt.repositories.iter().enumerate() {
+                    self.repository(repo, [index, at], offset, vars);
                 }
             }
             Action::File(f) => {
-                self.source_file(&self.project.files_dir(), "files", &f.source);
+                self.source_file("files", "source", &f.source);
                 self.dest(&f.dest);
                 self.mode_owner(&f.mode, &f.owner);
             }
             Action::Template(t) => self.template(t, vars, Phase::Bake),
-            Action::Shell(sh) => self.shell(sh, offset),
+            Action::Shell(sh) => self.shell(sh, index, offset),
             Action::Service(s) => {
                 if s.units.is_empty() {
                     self.at(offset, "service step names no `units`".to_owned());
@@ -169,7 +198,7 @@ impl RecipeCheck<'_> {
         }
     }
 
-    fn shell(&mut self, sh: &Shell, offset: usize) {
+    fn shell(&mut self, sh: &Shell, index: usize, offset: usize) {
         match (&sh.run, &sh.script) {
             (Some(_), Some(script)) => self.at(
                 script.span().start,
@@ -177,12 +206,17 @@ impl RecipeCheck<'_> {
             ),
             (None, None) => self.at(offset, "shell step needs `run` or `script`".to_owned()),
             (None, Some(script)) => {
-                self.source_file(&self.project.files_dir(), "files", script);
+                self.source_file("files", "script", script);
             }
             (Some(_), None) => {}
         }
-        if sh.timeout == Some(0) {
-            self.at(offset, "`timeout` must be at least 1 second".to_owned());
+        if let Some(message) = sh
+            .timeout
+            .and_then(|t| limits::TIMEOUT_SECS.problem("timeout", t))
+        {
+            let index = index.to_string();
+            let at = tomlfile::offset_of(&self.file.text, &["step", &index, "timeout"]);
+            self.at(at.max(offset), message);
         }
     }
 
@@ -205,8 +239,7 @@ impl RecipeCheck<'_> {
         self.dest(&t.dest);
         self.mode_owner(&t.mode, &t.owner);
         let name = t.source.get_ref();
-        let Some(path) = self.source_file(&self.project.templates_dir(), "templates", &t.source)
-        else {
+        let Some(path) = self.source_file("templates", "source", &t.source) else {
             return;
         };
         let Ok(source) = std::fs::read_to_string(self.project.root.join(&path)) else {
@@ -228,17 +261,18 @@ impl RecipeCheck<'_> {
         }
         let before = self.problems.len();
         for included in render::references(&source) {
-            if render::safe_join(&self.project.templates_dir(), &included)
-                .is_none_or(|p| !p.is_file() || render::escapes(&self.project.root, &p))
-            {
-                let offset = source.find(&included).unwrap_or(0);
-                self.problems.push(Diagnostic::at(
-                    &path,
-                    &source,
-                    offset,
-                    format!("template `{included}` does not exist in templates/"),
-                ));
-            }
+            let message = match self.project.source_path("templates", &included) {
+                Ok(_) => continue,
+                Err(
+                    e @ SourceError::OutsideFolder { .. } | e @ SourceError::OutsideProject { .. },
+                ) => {
+                    format!("template `{included}`: {e}")
+                }
+                Err(_) => format!("template `{included}` does not exist in templates/"),
+            };
+            let offset = source.find(&included).unwrap_or(0);
+            self.problems
+                .push(Diagnostic::at(&path, &source, offset, message));
         }
         for d in render::refs::problems(&self.project.root, &path, &source) {
             self.problems.push(d);
@@ -291,41 +325,36 @@ impl RecipeCheck<'_> {
         }
     }
 
-    /// Checks that `rel` names an existing file below `dir` and returns its
-    /// path relative to the project.
+    /// Checks that `rel` (the value of `key`) names a file inside the folder
+    /// `dir` (every symlink followed) and returns its path relative to the
+    /// project.
     fn source_file(
         &mut self,
-        dir: &Path,
-        dir_name: &str,
+        dir: &str,
+        key: &str,
         rel: &Spanned<String>,
     ) -> Option<std::path::PathBuf> {
         let name = rel.get_ref();
         let offset = rel.span().start;
-        let Some(full) = render::safe_join(dir, name) else {
-            self.at(
-                offset,
-                format!(
-                    "`{name}` must be a relative path inside {dir_name}/ (no `..`, not absolute)"
-                ),
-            );
-            return None;
-        };
-        if render::escapes(&self.project.root, &full) {
-            self.at(
-                offset,
-                format!("`{dir_name}/{name}` resolves outside the project (a symlink); sources must stay inside it"),
-            );
+        if let Some(message) = tomlfile::plain_path(key, name) {
+            self.at(offset, message);
             return None;
         }
-        if !full.is_file() {
-            self.at(offset, format!("`{dir_name}/{name}` does not exist"));
-            return None;
+        match self.project.source_path(dir, name) {
+            Ok(_) => Some(Path::new(dir).join(name)),
+            Err(e) => {
+                self.at(offset, e.to_string());
+                None
+            }
         }
-        Some(Path::new(dir_name).join(name))
     }
 
     fn dest(&mut self, dest: &Spanned<String>) {
         let d = dest.get_ref();
+        if let Some(message) = tomlfile::plain_path("dest", d) {
+            self.at(dest.span().start, message);
+            return;
+        }
         let clean = d.starts_with('/')
             && !d.ends_with('/')
             && d.split('/')
@@ -341,11 +370,14 @@ impl RecipeCheck<'_> {
 
     fn mode_owner(&mut self, mode: &Spanned<String>, owner: &Spanned<String>) {
         let m = mode.get_ref();
-        let octal = (3..=4).contains(&m.len()) && u32::from_str_radix(m, 8).is_ok();
+        let octal = (3..=4).contains(&m.len()) && m.bytes().all(|b| (b'0'..=b'7').contains(&b));
         if !octal {
             self.at(
                 mode.span().start,
-                format!("mode `{m}` must be 3 or 4 octal digits, as a string (\"0644\")"),
+                format!(
+                    "mode `{}` must be 3 or 4 octal digits, as a string (\"0644\")",
+                    m.escape_default()
+                ),
             );
         }
         let o = owner.get_ref();
@@ -371,54 +403,6 @@ impl RecipeCheck<'_> {
             offset,
             format!("recipe `{}`: {message}", self.file.recipe.role.get_ref()),
         ));
-    }
-}
-
-/// Which values a template may read.
-#[derive(Clone, Copy)]
-enum Phase<'a> {
-    Bake,
-    Deploy {
-        values: &'a BTreeSet<String>,
-        secrets: &'a BTreeSet<String>,
-    },
-}
-
-impl Phase<'_> {
-    fn problem(&self, var: &str, vars: &BTreeSet<String>) -> Option<String> {
-        let (head, field) = var
-            .split_once('.')
-            .map_or((var, None), |(h, f)| (h, Some(f)));
-        let field_name = field.map(|f| f.split('.').next().unwrap_or(f));
-        match (self, head) {
-            (_, h) if vars.contains(h) || BUILTINS.contains(&h) => None,
-            (Phase::Bake, "secrets") => Some(format!(
-                "bake-phase template reads secret `{var}`; secrets may only reach deploy templates"
-            )),
-            (Phase::Bake, "env" | "vm") => Some(format!(
-                "bake-phase template uses deploy-only value `{var}`; move it to a [deploy] template"
-            )),
-            (Phase::Deploy { secrets, .. }, "secrets") => match field_name {
-                Some(f) if secrets.contains(f) => None,
-                _ => Some(format!(
-                    "template reads secret `{var}`, which `[deploy] secrets` does not declare"
-                )),
-            },
-            (Phase::Deploy { values, .. }, "env") => match field_name {
-                Some(f) if values.contains(f) => None,
-                _ => Some(format!(
-                    "template reads `{var}`, which `[deploy] values` does not declare"
-                )),
-            },
-            (Phase::Deploy { .. }, "vm") => match field_name {
-                Some(f) if VM_FIELDS.contains(&f) => None,
-                _ => Some(format!(
-                    "template reads `{var}`; `vm` has the fields {}",
-                    VM_FIELDS.join(", ")
-                )),
-            },
-            _ => Some(format!("template uses undefined variable `{var}`")),
-        }
     }
 }
 
