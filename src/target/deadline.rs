@@ -71,20 +71,20 @@ impl Deadline {
     }
 
     /// The wait ended without an answer; `seen` is what it saw last.
-    pub fn expired(&self, seen: Option<String>) -> Expired {
+    pub fn expired(&self, seen: Option<String>) -> Box<Expired> {
         self.ended("no answer", seen)
     }
 
     /// The wait ended with answers that never met the condition
     /// (`verdict`: `no usable address`, `not ended`).
-    pub fn ended(&self, verdict: &'static str, seen: Option<String>) -> Expired {
-        Expired {
+    pub fn ended(&self, verdict: &'static str, seen: Option<String>) -> Box<Expired> {
+        Box::new(Expired {
             what: self.what.clone(),
             verdict,
             limit: self.limit,
             setting: self.setting,
             seen,
-        }
+        })
     }
 }
 

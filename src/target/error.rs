@@ -63,7 +63,7 @@ pub enum TargetError {
     #[error("vm `{name}`: {expired}")]
     Expired {
         name: String,
-        expired: super::deadline::Expired,
+        expired: Box<super::deadline::Expired>,
     },
     #[error("vm `{name}`: qmp: {message}")]
     Qmp { name: String, message: String },

@@ -110,7 +110,7 @@ pub enum PveError {
     #[error("{expired}")]
     TaskTimeout {
         upid: String,
-        expired: crate::target::deadline::Expired,
+        expired: Box<crate::target::deadline::Expired>,
     },
     #[error("invalid upid `{0}`")]
     InvalidUpid(String),

@@ -166,7 +166,7 @@ mod tests {
     async fn a_status_request_that_hangs_ends_at_the_deadline() {
         let start = Instant::now();
         let err = wait_with(
-            || std::future::pending::<Result<TaskStatus, PveError>>(),
+            std::future::pending::<Result<TaskStatus, PveError>>,
             &upid(),
             &task_deadline(&upid(), Duration::from_secs(7)),
         )
