@@ -64,11 +64,17 @@ pub enum TargetError {
     ForeignArtifact { name: String },
     #[error("invalid name `{0}`: use letters, digits, `.`, `_` and `-`")]
     InvalidName(String),
-    #[error("vm `{name}`: {what} did not happen within {secs} s")]
+    #[error("vm `{name}`: {what}: no answer within {secs}s")]
     Timeout {
         name: String,
         what: String,
         secs: u64,
+    },
+    /// A wait on the VM (its boot, its SSH) reached its deadline.
+    #[error("vm `{name}`: {expired}")]
+    Expired {
+        name: String,
+        expired: Box<super::deadline::Expired>,
     },
     #[error("vm `{name}`: qmp: {message}")]
     Qmp { name: String, message: String },

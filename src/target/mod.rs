@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub mod cloudinit;
+pub mod deadline;
 mod error;
 pub(crate) mod exec;
 pub mod local;
@@ -20,6 +21,7 @@ pub mod proxmox;
 pub(crate) mod ssh_probe;
 mod types;
 
+pub use deadline::{Deadline, Expired};
 pub use error::TargetError;
 pub use types::{
     Artifact, CloudInit, Labels, ManagedVm, Source, TemplateMeta, TemplatePresence, TemplateRef,

@@ -98,7 +98,7 @@ fn cases() -> Vec<Case> {
             fault: "guest agent never answers",
             step: "boot and connect over SSH",
             expected: 1,
-            says: &["guest agent did not happen within 4 s"],
+            says: &["guest agent: no answer within 4s (boot_timeout)"],
             boot_timeout: 4,
             set: |f| f.agent_never = true,
             on: None,

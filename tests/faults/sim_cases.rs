@@ -89,7 +89,7 @@ pub fn api_cases(s: &Steps) -> Vec<Case> {
         failed(
             "guest agent never answers",
             s.boot,
-            vec!["guest agent did not happen within 4 s", s.removed],
+            vec!["guest agent: no answer within 4s (boot_timeout)", s.removed],
             4,
             agent_never,
         ),

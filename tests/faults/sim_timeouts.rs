@@ -20,8 +20,17 @@ const REQUEST_TIMEOUT: u64 = 2;
 /// A fresh simulator as the project's `sim` target, with the short
 /// request timeout.
 fn sim_target(runtime: &tokio::runtime::Runtime, project: &TestProject) -> PveSim {
+    sim_target_booting(runtime, project, 60)
+}
+
+/// As [`sim_target`], with `boot_timeout` seconds for the boot wait.
+fn sim_target_booting(
+    runtime: &tokio::runtime::Runtime,
+    project: &TestProject,
+    boot_timeout: u64,
+) -> PveSim {
     let sim = runtime.block_on(PveSim::start());
-    use_sim(project, &sim.endpoint(), &sim.fingerprint(), 60);
+    use_sim(project, &sim.endpoint(), &sim.fingerprint(), boot_timeout);
     // The sim target is the file's last section.
     let config = project.read("oxbake.toml");
     project.write(
@@ -120,6 +129,44 @@ fn unanswered_get(runtime: &tokio::runtime::Runtime, project: &TestProject) -> R
     also(r, problems)
 }
 
+/// The API freezes (no TLS handshake, no answer) once the boot wait
+/// begins, for a little longer than `boot_timeout`: the wait ends at its
+/// limit with its own message, however the requests inside it hang, and
+/// the clean-up runs once the API is back.
+fn frozen_boot_wait(runtime: &tokio::runtime::Runtime, project: &TestProject) -> Row {
+    const BOOT: u64 = 5;
+    let sim = sim_target_booting(runtime, project, BOOT);
+    let before = RegistrySnapshot::take(project.root());
+    let freeze = |_pid: u32| sim.freeze_for(Duration::from_secs(BOOT + 1));
+    let out = build(project.root(), BUILD)
+        .on(
+            "boot and connect over SSH",
+            Action::Call(Duration::ZERO, Box::new(freeze)),
+        )
+        .run();
+    let says = format!("an address from the guest agent: no answer within {BOOT}s (boot_timeout)");
+    let r = row(
+        "API frozen during the boot wait",
+        "boot and connect over SSH",
+        1,
+        &[&says, "removed builder VM"],
+        &out,
+        sim_leftovers(&sim),
+        &before,
+        project.root(),
+    );
+    let mut problems = Vec::new();
+    if out.stderr.contains("operation timed out") {
+        problems.push("stderr shows a raw transport error".to_owned());
+    }
+    // Building up to the boot wait takes well under a minute on the
+    // simulator; an unbounded wait (four 10 s connects per request) would not.
+    if out.elapsed > Duration::from_secs(BOOT + 40) {
+        problems.push(format!("took {:?}", out.elapsed));
+    }
+    also(r, problems)
+}
+
 /// SIGINT while waiting for the agent; SIGTERM when the clean-up's stop
 /// request reaches the API. The clean-up must still finish: exit 130,
 /// nothing left.
@@ -190,6 +237,7 @@ fn fault_matrix_api_timeouts_on_the_simulator() {
         None,
     ));
     m.push(unanswered_get(&runtime, &project));
+    m.push(frozen_boot_wait(&runtime, &project));
     m.push(second_signal(&runtime, &project));
     m.finish();
 }

@@ -51,7 +51,8 @@ async fn an_agent_that_never_answers_times_out() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "vm `web-build`: an address from the guest agent did not happen within 2 s"
+        "vm `web-build`: an address from the guest agent: no answer within 2s (boot_timeout); \
+         last seen: QEMU guest agent is not running"
     );
     t.destroy(&vm).await.unwrap();
     assert_eq!(sim.vmids(), [BASE_VMID]);

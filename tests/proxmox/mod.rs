@@ -6,6 +6,7 @@
 mod cli_ls;
 mod cli_tls;
 mod client;
+mod deadlines;
 mod faults;
 mod lifecycle;
 mod tasks;

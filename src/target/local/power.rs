@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use tokio::time::{Instant, sleep};
+use tokio::time::Instant;
 
 use super::accel::{self, PROBE_TIME, Plan};
 use super::lifecycle::existing;
@@ -12,7 +12,8 @@ use super::netdev::{self, NetLaunch};
 use super::qemu::{self, Accel, Launch};
 use super::state::{VmFiles, VmRecord, read_toml};
 use super::{LocalTarget, port, process, qmp::Qmp};
-use crate::target::ssh_probe::ssh_banner;
+use crate::target::deadline::Deadline;
+use crate::target::ssh_probe::{BANNER_WAIT, ssh_banner};
 use crate::target::{TargetError, VmHandle};
 
 /// Launch attempts when the picked SSH port is taken in the meantime.
@@ -152,7 +153,8 @@ fn start_err(record: &VmRecord, message: String) -> TargetError {
     }
 }
 
-/// Waits until the forwarded port answers with an SSH banner.
+/// Waits until the forwarded port answers with an SSH banner; `within`
+/// (`boot_timeout`) bounds the whole wait, each probe included.
 pub(crate) async fn ssh_endpoint(
     t: &LocalTarget,
     vm: &VmHandle,
@@ -168,22 +170,23 @@ pub(crate) async fn ssh_endpoint(
         message: "not a port".into(),
     })?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let deadline = Instant::now() + within;
+    let deadline = Deadline::new(format!("ssh on `{addr}`"), within).setting("boot_timeout");
     loop {
         if process::running_pid(&files.pid()).await.is_none() {
             return Err(TargetError::VmNotRunning(vm.name.clone()));
         }
-        if ssh_banner(addr).await {
+        if ssh_banner(addr, deadline.cap(BANNER_WAIT)).await {
             return Ok(addr);
         }
-        if Instant::now() >= deadline {
-            return Err(TargetError::Timeout {
+        if deadline.passed() {
+            return Err(TargetError::Expired {
                 name: vm.name.clone(),
-                what: "ssh".into(),
-                secs: within.as_secs(),
+                expired: deadline.expired(Some(
+                    "qemu runs, its forwarded port gives no SSH banner".into(),
+                )),
             });
         }
-        sleep(Duration::from_secs(1)).await;
+        deadline.sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -61,30 +61,83 @@ impl PveClient {
 /// `lo` when `mac` is unknown), not loopback, link-local or unspecified;
 /// IPv4 first.
 pub fn pick_address(interfaces: &[Interface], mac: Option<&str>) -> Option<IpAddr> {
-    let nic_matches = |nic: &&Interface| match mac {
-        Some(mac) => nic
-            .mac
-            .as_deref()
-            .is_some_and(|m| m.eq_ignore_ascii_case(mac)),
-        None => nic.name != "lo",
-    };
-    let mut usable: Vec<IpAddr> = interfaces
-        .iter()
-        .filter(nic_matches)
-        .flat_map(|nic| nic.addresses.iter())
-        .filter_map(|a| a.address.parse::<IpAddr>().ok())
-        .filter(|ip| usable_address(*ip))
-        .collect();
-    usable.sort_by_key(|ip| ip.is_ipv6());
-    usable.first().copied()
+    choose_address(interfaces, mac).ok()
 }
 
-fn usable_address(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => !(v4.is_loopback() || v4.is_link_local() || v4.is_unspecified()),
-        IpAddr::V6(v6) => {
-            !(v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80)
+/// As [`pick_address`]; when no address qualifies, what the agent
+/// reported and why each NIC or address was refused
+/// (`lo: 127.0.0.1 loopback; eth0 [bc:24:…]: fe80::1 link-local`).
+pub fn choose_address(interfaces: &[Interface], mac: Option<&str>) -> Result<IpAddr, String> {
+    let mut usable = Vec::new();
+    let mut report = Vec::new();
+    for nic in interfaces {
+        let shown = match &nic.mac {
+            Some(m) => format!("{} [{m}]", nic.name),
+            None => nic.name.clone(),
+        };
+        if let Some(why) = nic_refused(nic, mac) {
+            let addrs: Vec<&str> = nic.addresses.iter().map(|a| a.address.as_str()).collect();
+            let listed = if addrs.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", addrs.join(", "))
+            };
+            report.push(format!("{shown}:{listed} ({why})"));
+            continue;
         }
+        if nic.addresses.is_empty() {
+            report.push(format!("{shown}: no address yet"));
+        }
+        let mut refused = Vec::new();
+        for a in &nic.addresses {
+            match a.address.parse::<IpAddr>() {
+                Ok(ip) => match address_refused(ip) {
+                    None => usable.push(ip),
+                    Some(why) => refused.push(format!("{} {why}", a.address)),
+                },
+                Err(_) => refused.push(format!("`{}` not an IP address", a.address)),
+            }
+        }
+        if !refused.is_empty() {
+            report.push(format!("{shown}: {}", refused.join(", ")));
+        }
+    }
+    usable.sort_by_key(|ip| ip.is_ipv6());
+    if let Some(ip) = usable.first() {
+        return Ok(*ip);
+    }
+    if report.is_empty() {
+        return Err("the guest agent reported no network interfaces".to_string());
+    }
+    Err(format!("the guest agent reported {}", report.join("; ")))
+}
+
+/// Why no address of `nic` is considered.
+fn nic_refused(nic: &Interface, mac: Option<&str>) -> Option<String> {
+    match mac {
+        Some(mac)
+            if !nic
+                .mac
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(mac)) =>
+        {
+            Some(format!("not net0's NIC {mac}"))
+        }
+        None if nic.name == "lo" => Some("loopback interface".to_string()),
+        _ => None,
+    }
+}
+
+/// Why `ip` cannot reach the guest from outside.
+fn address_refused(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => Some("loopback"),
+        IpAddr::V4(v4) if v4.is_link_local() => Some("link-local"),
+        IpAddr::V4(v4) if v4.is_unspecified() => Some("unspecified"),
+        IpAddr::V6(v6) if v6.is_loopback() => Some("loopback"),
+        IpAddr::V6(v6) if v6.is_unspecified() => Some("unspecified"),
+        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => Some("link-local"),
+        _ => None,
     }
 }
 
@@ -133,6 +186,39 @@ mod tests {
         );
         assert_eq!(pick_address(&all, Some("bc:24:11:00:00:02")), None);
         assert_eq!(pick_address(&all[..1], None), None);
+    }
+
+    #[test]
+    fn a_refusal_lists_every_nic_and_why_each_address_was_refused() {
+        let mut all = nics();
+        all[2]
+            .addresses
+            .retain(|a| !matches!(a.address.as_str(), "10.0.0.5" | "fd00::5"));
+        let why = choose_address(&all, Some("bc:24:11:aa:bb:cc")).unwrap_err();
+        assert_eq!(
+            why,
+            "the guest agent reported lo [00:00:00:00:00:00]: 127.0.0.1, ::1 \
+             (not net0's NIC bc:24:11:aa:bb:cc); \
+             docker0 [02:42:ac:11:00:01]: 172.17.0.1 (not net0's NIC bc:24:11:aa:bb:cc); \
+             eth0 [bc:24:11:aa:bb:cc]: fe80::be24:11ff:feaa:bbcc link-local, \
+             169.254.3.4 link-local; \
+             eth1 [bc:24:11:00:00:02]: (not net0's NIC bc:24:11:aa:bb:cc)"
+        );
+        let why = choose_address(&all[..1], None).unwrap_err();
+        assert_eq!(
+            why,
+            "the guest agent reported lo [00:00:00:00:00:00]: 127.0.0.1, ::1 (loopback interface)"
+        );
+        let why = choose_address(&all[2..], None).unwrap_err();
+        assert!(why.contains("eth0 [bc:24:11:aa:bb:cc]: fe80::"), "{why}");
+        assert!(
+            why.contains("eth1 [bc:24:11:00:00:02]: no address yet"),
+            "{why}"
+        );
+        assert_eq!(
+            choose_address(&[], None).unwrap_err(),
+            "the guest agent reported no network interfaces"
+        );
     }
 
     #[test]

@@ -24,6 +24,18 @@ pub(super) async fn decode<T: DeserializeOwned>(
     resp: reqwest::Response,
 ) -> Result<T, PveError> {
     let status = resp.status();
+    if status.is_redirection() {
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned())
+            .unwrap_or_default();
+        return Err(PveError::Redirected {
+            what,
+            status: status.as_u16(),
+            location,
+        });
+    }
     let reason = reason_phrase(&resp);
     let bytes = resp
         .bytes()

@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::target::deadline::span;
+
 /// An error from the Proxmox client. `what` names the request
 /// (`POST /nodes/pve1/qemu/100/clone`) or the task (`task UPID:…`). The
 /// token secret never appears in any variant.
@@ -74,16 +76,56 @@ pub enum PveError {
         within: std::time::Duration,
         attempts: u32,
     },
+    /// No connection (TCP and TLS) within the connect timeout on any
+    /// attempt: nothing was sent.
+    #[error(
+        "proxmox `{endpoint}`: {what}: no answer within {} (no connection in {attempts} attempts; \
+         nothing was sent)",
+        span(*within)
+    )]
+    Unreachable {
+        endpoint: String,
+        what: String,
+        within: std::time::Duration,
+        attempts: u32,
+    },
+    /// A 3xx answer: redirects are never followed, so the token goes to
+    /// the configured endpoint only.
+    #[error(
+        "proxmox `{what}`: redirected ({status}) to `{location}`; oxbake does not follow \
+         redirects (the API token goes to the configured endpoint only): set `endpoint` to \
+         the API's own address"
+    )]
+    Redirected {
+        what: String,
+        status: u16,
+        location: String,
+    },
     #[error("proxmox `{what}`: invalid response: {message}")]
     Decode { what: String, message: String },
     #[error("proxmox task `{upid}` failed: {message}")]
     TaskFailed { upid: String, message: String },
-    #[error("proxmox task `{upid}` did not finish within {secs} s")]
-    TaskTimeout { upid: String, secs: u64 },
+    /// The task did not end (or its status went unanswered) before
+    /// `task_timeout`; `expired` says what was seen last.
+    #[error("{expired}")]
+    TaskTimeout {
+        upid: String,
+        expired: Box<crate::target::deadline::Expired>,
+    },
     #[error("invalid upid `{0}`")]
     InvalidUpid(String),
     #[error("invalid proxmox endpoint `{0}`: expected `https://host:8006`")]
     InvalidEndpoint(String),
+    #[error(
+        "proxmox endpoint `{0}` is plain http: oxbake never sends the API token unencrypted; \
+         use `https://host:8006`"
+    )]
+    PlainHttpEndpoint(String),
+    #[error(
+        "proxmox endpoint `{0}` carries a user name or password: remove it (the API token \
+         authenticates)"
+    )]
+    EndpointUserinfo(String),
     #[error("invalid token id `{0}`: expected `user@realm!tokenname`")]
     InvalidTokenId(String),
     #[error("the environment variable `{0}` (the proxmox token secret) is not set")]
@@ -103,15 +145,6 @@ pub enum PveError {
 
 fn code(status: Option<u16>) -> String {
     status.map(|s| format!(" ({s})")).unwrap_or_default()
-}
-
-/// `5s`, or `500ms` below a second.
-fn span(d: std::time::Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
 }
 
 fn no_answer_note(what: &str, attempts: u32) -> String {
@@ -137,6 +170,8 @@ impl PveError {
         matches!(
             self,
             Self::InvalidEndpoint(_)
+                | Self::PlainHttpEndpoint(_)
+                | Self::EndpointUserinfo(_)
                 | Self::InvalidTokenId(_)
                 | Self::MissingSecret(_)
                 | Self::InvalidFingerprint(_)
@@ -152,6 +187,12 @@ impl PveError {
     /// Whether a request went without an answer within the request timeout.
     pub fn is_no_answer(&self) -> bool {
         matches!(self, Self::NoAnswer { .. })
+    }
+
+    /// Whether a request went without any answer (none in time, or no
+    /// connection at all).
+    pub fn went_unanswered(&self) -> bool {
+        matches!(self, Self::NoAnswer { .. } | Self::Unreachable { .. })
     }
 
     /// Whether the request failed on a VM lock or a lock timeout.

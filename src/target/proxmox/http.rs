@@ -11,6 +11,12 @@
 //! as [`PveError::NoAnswer`], naming the endpoint and the request: for a GET
 //! after every attempt timed out, for anything else after the first, since
 //! the server may still have carried it out (see `create.rs` for the clone).
+//! A client made [`PveClient::until`] a deadline gives each attempt no more
+//! than what is left of it, so a wait's requests never outlast the wait.
+//!
+//! The token goes only to the configured `https://` endpoint: a plain
+//! `http://` endpoint is refused before any request is built, and
+//! redirects are never followed (a 3xx is an error naming its target).
 
 use std::time::Duration;
 
@@ -24,6 +30,8 @@ use super::{ApiToken, PveError, envelope};
 
 /// Attempts for a request that may be retried.
 const ATTEMPTS: u32 = 4;
+/// How long making a connection (TCP and TLS) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one attempt may wait for its whole answer, unless configured.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -47,6 +55,8 @@ pub struct PveClient {
     token_id: String,
     retry_delay: Duration,
     request_timeout: Duration,
+    /// When set, no attempt (or pause between attempts) goes past it.
+    cutoff: Option<tokio::time::Instant>,
 }
 
 impl std::fmt::Debug for PveClient {
@@ -64,7 +74,9 @@ impl PveClient {
     pub fn new(endpoint: &str, token: &ApiToken, trust: &TlsTrust) -> Result<Self, PveError> {
         let base = base_url(endpoint)?;
         let builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(true)
             .http1_only();
         let http = tls::configure(builder, trust)?
             .build()
@@ -76,7 +88,26 @@ impl PveClient {
             token_id: token.id().to_string(),
             retry_delay: Duration::from_millis(500),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            cutoff: None,
         })
+    }
+
+    /// This client, with every request cut off at `at` (the end of the
+    /// wait it serves): an attempt gets min(request timeout, time left).
+    pub fn until(&self, at: tokio::time::Instant) -> Self {
+        let mut bounded = self.clone();
+        bounded.cutoff = Some(self.cutoff.map_or(at, |c| c.min(at)));
+        bounded
+    }
+
+    /// When the next attempt must end, and whether the cutoff (not the
+    /// request timeout) is what ends it.
+    fn attempt_end(&self) -> (tokio::time::Instant, bool) {
+        let full = tokio::time::Instant::now() + self.request_timeout;
+        match self.cutoff {
+            Some(at) if at <= full => (at, true),
+            _ => (full, false),
+        }
     }
 
     /// How long one attempt of a request may wait for its whole answer.
@@ -137,9 +168,15 @@ impl PveClient {
         }
         let mut delay = self.retry_delay;
         for attempt in 1..=ATTEMPTS {
-            let last = attempt == ATTEMPTS;
+            let started = tokio::time::Instant::now();
+            let (end, cut) = self.attempt_end();
+            // With the cutoff binding, no time is left for another attempt.
+            let last = attempt == ATTEMPTS || cut;
             let once = self.attempt(&method, &url, &body, &what, last);
-            match tokio::time::timeout(self.request_timeout, once).await {
+            match tokio::time::timeout_at(end, once).await {
+                Ok(Some(Err(PveError::Unreachable { .. }))) => {
+                    return Err(self.unreachable(what, attempt));
+                }
                 Ok(Some(done)) => return done,
                 Ok(None) => {}
                 Err(_) if !last && method == Method::GET => {}
@@ -147,15 +184,31 @@ impl PveClient {
                     return Err(PveError::NoAnswer {
                         endpoint: self.endpoint().to_string(),
                         what,
-                        within: self.request_timeout,
+                        within: if cut {
+                            end.saturating_duration_since(started)
+                        } else {
+                            self.request_timeout
+                        },
                         attempts: attempt,
                     });
                 }
             }
-            tokio::time::sleep(delay).await;
+            let pause_end = tokio::time::Instant::now() + delay;
+            tokio::time::sleep_until(self.cutoff.map_or(pause_end, |c| c.min(pause_end))).await;
             delay *= 2;
         }
         unreachable!("the last attempt always returns")
+    }
+
+    /// No connection (TCP and TLS) within the connect timeout, on every
+    /// attempt: nothing was sent.
+    fn unreachable(&self, what: String, attempts: u32) -> PveError {
+        PveError::Unreachable {
+            endpoint: self.endpoint().to_string(),
+            what,
+            within: CONNECT_TIMEOUT.min(self.request_timeout),
+            attempts,
+        }
     }
 
     /// One attempt: its outcome, or `None` when it failed in a way that
@@ -174,6 +227,9 @@ impl PveClient {
                 reason,
             })),
             Err(e) if !last && retry_error(method, &e) => None,
+            Err(e) if e.is_connect() && e.is_timeout() => {
+                Some(Err(self.unreachable(what.to_string(), 0)))
+            }
             Err(e) => Some(Err(transport_error(what.to_string(), &e))),
             Ok(resp) if !last && retry_status(method, resp.status()) => None,
             Ok(resp) => Some(envelope::decode(what.to_string(), resp).await),
@@ -206,12 +262,25 @@ impl PveClient {
     }
 }
 
+/// `https://host[:port]/api2/json` for an endpoint. Plain `http://` is
+/// refused (the token would travel in clear), and so is userinfo
+/// (`https://user:pass@host`): it would be sent and shown in messages.
 fn base_url(endpoint: &str) -> Result<String, PveError> {
     let trimmed = endpoint.trim().trim_end_matches('/');
     let trimmed = trimmed.strip_suffix("/api2/json").unwrap_or(trimmed);
-    let ok = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
-        && reqwest::Url::parse(trimmed).is_ok_and(|u| u.host().is_some());
-    if !ok {
+    let Ok(url) = reqwest::Url::parse(trimmed) else {
+        return Err(PveError::InvalidEndpoint(endpoint.to_string()));
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        let mut shown = url.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        return Err(PveError::EndpointUserinfo(shown.to_string()));
+    }
+    if url.scheme() == "http" {
+        return Err(PveError::PlainHttpEndpoint(endpoint.to_string()));
+    }
+    if url.scheme() != "https" || url.host().is_none() {
         return Err(PveError::InvalidEndpoint(endpoint.to_string()));
     }
     Ok(format!("{trimmed}/api2/json"))
@@ -243,11 +312,17 @@ fn untrusted(e: &reqwest::Error) -> Option<String> {
         if let Some(tls) = tls {
             return Some(match tls {
                 rustls::Error::General(reason) => reason.clone(),
-                rustls::Error::InvalidCertificate(_) => format!(
-                    "{tls}: the certificate is not trusted by the system roots or `ca_file`; \
-                     name the CA that signed it (`ca_file`) or pin its SHA-256 (`fingerprint`)"
+                rustls::Error::InvalidCertificate(problem) => format!(
+                    "{}: the certificate is not trusted by the system roots or `ca_file`; \
+                     name the CA that signed it (`ca_file`, or the server's own certificate \
+                     there) or pin its SHA-256 (`fingerprint`)",
+                    tls::certificate_problem(problem)
                 ),
-                other => other.to_string(),
+                rustls::Error::AlertReceived(_) => "the server ended the TLS handshake".into(),
+                rustls::Error::PeerIncompatible(_) => {
+                    "the server offers no TLS version or cipher suite oxbake accepts".into()
+                }
+                _ => "the TLS handshake failed".into(),
             });
         }
         cur = err.source();
@@ -300,5 +375,28 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_token_is_never_set_up_for_plain_http_or_userinfo() {
+        let token = ApiToken::new("oxbake@pve!ci", "s3cret-token".into()).unwrap();
+        for plain in ["http://pve.example:8006", " HTTP://10.0.0.2:8006/api2/json"] {
+            let err = PveClient::new(plain, &token, &TlsTrust::SystemRoots).unwrap_err();
+            assert!(matches!(err, PveError::PlainHttpEndpoint(_)), "{err}");
+            assert!(err.is_invalid_input());
+            assert!(
+                err.to_string().contains("never sends the API token"),
+                "{err}"
+            );
+        }
+        let err = PveClient::new(
+            "https://root:hunter2@pve.example:8006",
+            &token,
+            &TlsTrust::SystemRoots,
+        )
+        .unwrap_err();
+        assert!(matches!(err, PveError::EndpointUserinfo(_)), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(err.is_invalid_input());
     }
 }

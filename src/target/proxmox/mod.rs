@@ -57,7 +57,7 @@ mod vm;
 mod vmconfig;
 mod vmid;
 
-pub use agent::{IfAddress, Interface, pick_address, static_address};
+pub use agent::{IfAddress, Interface, choose_address, pick_address, static_address};
 pub use cluster::{Resource, split_tags};
 pub use error::PveError;
 pub use form::{Form, decode_sshkeys, encode_component, sshkeys_value};

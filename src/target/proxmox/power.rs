@@ -4,11 +4,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use tokio::time::{Instant, sleep};
-
-use super::agent::{pick_address, static_address};
-use super::{ProxmoxTarget, PveError, VmRef, vm_ref};
-use crate::target::ssh_probe::ssh_banner;
+use super::agent::{choose_address, static_address};
+use super::{ProxmoxTarget, PveClient, PveError, VmRef, vm_ref};
+use crate::target::deadline::Deadline;
+use crate::target::ssh_probe::{BANNER_WAIT, ssh_banner};
 use crate::target::{TargetError, VmHandle};
 
 /// Extra time for a shutdown task beyond the guest's own timeout.
@@ -38,56 +37,117 @@ fn not_found(h: &VmHandle, e: PveError) -> TargetError {
 }
 
 /// Polls the guest agent until it reports an address (or falls back to a
-/// static `ipconfig0`), then waits for an SSH banner there.
+/// static `ipconfig0`), then waits for an SSH banner there. `within`
+/// (`boot_timeout`) bounds the whole wait: every API request and probe
+/// gets at most what is left of it.
 pub(super) async fn ssh_endpoint(
     t: &ProxmoxTarget,
     h: &VmHandle,
     within: Duration,
 ) -> Result<SocketAddr, TargetError> {
     let vm = vm_ref(h)?;
-    let deadline = Instant::now() + within;
-    let config = t.client.vm_config(&vm).await.map_err(|e| not_found(h, e))?;
+    let deadline = Deadline::new("an address from the guest agent", within).setting("boot_timeout");
+    let client = t.client.until(deadline.at());
+    let config = match deadline.run(client.vm_config(&vm)).await {
+        Some(Ok(config)) => config,
+        Some(Err(e)) if !(e.went_unanswered() && deadline.passed()) => return Err(not_found(h, e)),
+        Some(Err(e)) => return Err(expired(h, &deadline, Seen::from_silence(&e))),
+        None => return Err(expired(h, &deadline, Seen::Nothing)),
+    };
     let mac = config.net0_mac();
     let fallback = config.get("ipconfig0").as_deref().and_then(static_address);
+    let mut seen = Seen::Nothing;
     loop {
-        let ip = agent_address(t, h, &vm, mac.as_deref()).await?.or(fallback);
+        seen = match deadline
+            .run(agent_address(&client, &vm, mac.as_deref()))
+            .await
+        {
+            // Cut off by the deadline: what was seen before still stands.
+            None if !matches!(seen, Seen::Nothing) => seen,
+            None => Seen::Nothing,
+            Some(Err(e)) if e.went_unanswered() && deadline.passed() => match seen {
+                Seen::Nothing => Seen::from_silence(&e),
+                before => before,
+            },
+            Some(Ok(Ok(ip))) => Seen::Address(ip),
+            Some(Ok(Err(report))) => Seen::Unusable(report),
+            Some(Err(e)) if agent_not_ready(&e) => Seen::AgentDown(e.message()),
+            Some(Err(e)) if e.message().contains("is not running") => {
+                return Err(TargetError::VmNotRunning(h.name.clone()));
+            }
+            Some(Err(e)) => return Err(not_found(h, e)),
+        };
+        let ip = match seen {
+            Seen::Address(ip) => Some(ip),
+            _ => fallback,
+        };
         if let Some(ip) = ip {
             let addr = (t.ssh_route)(h, ip);
-            if ssh_banner(addr).await {
+            if ssh_banner(addr, deadline.cap(BANNER_WAIT)).await {
                 return Ok(addr);
             }
+            if deadline.passed() {
+                let mut e = deadline.expired(None);
+                e.what = format!("ssh on `{addr}`");
+                return Err(TargetError::Expired {
+                    name: h.name.clone(),
+                    expired: e,
+                });
+            }
+        } else if deadline.passed() {
+            return Err(expired(h, &deadline, seen));
         }
-        let now = Instant::now();
-        if now >= deadline {
-            let what = match ip {
-                Some(ip) => format!("ssh on `{}`", (t.ssh_route)(h, ip)),
-                None => "an address from the guest agent".to_string(),
-            };
-            return Err(TargetError::Timeout {
-                name: h.name.clone(),
-                what,
-                secs: within.as_secs(),
-            });
-        }
-        sleep(Duration::from_millis(500).min(deadline - now)).await;
+        deadline.sleep(Duration::from_millis(500)).await;
     }
 }
 
-/// The agent's address for the VM, or `None` while the agent is not up.
+/// What the boot wait saw last (for its message at the deadline).
+enum Seen {
+    /// No answer came in time.
+    Nothing,
+    /// A request to the API went unanswered until the deadline.
+    ApiSilent(String),
+    /// The API answered that the agent is not up.
+    AgentDown(String),
+    /// The agent answered with no address that qualifies.
+    Unusable(String),
+    Address(IpAddr),
+}
+
+impl Seen {
+    fn from_silence(e: &PveError) -> Self {
+        match e {
+            PveError::NoAnswer { what, .. } | PveError::Unreachable { what, .. } => {
+                Self::ApiSilent(what.clone())
+            }
+            _ => Self::Nothing,
+        }
+    }
+}
+
+/// The boot wait's error at its deadline.
+fn expired(h: &VmHandle, deadline: &Deadline, seen: Seen) -> TargetError {
+    let expired = match seen {
+        Seen::Nothing | Seen::Address(_) => deadline.expired(None),
+        Seen::ApiSilent(what) => deadline.expired(Some(format!("proxmox did not answer `{what}`"))),
+        Seen::AgentDown(message) => deadline.expired(Some(message)),
+        Seen::Unusable(report) => deadline.ended("no usable address", Some(report)),
+    };
+    TargetError::Expired {
+        name: h.name.clone(),
+        expired,
+    }
+}
+
+/// The agent's address for the VM; what it reported when no address
+/// qualifies; an error while the agent is not up.
 async fn agent_address(
-    t: &ProxmoxTarget,
-    h: &VmHandle,
+    client: &PveClient,
     vm: &VmRef,
     mac: Option<&str>,
-) -> Result<Option<IpAddr>, TargetError> {
-    match t.client.agent_interfaces(vm).await {
-        Ok(nics) => Ok(pick_address(&nics, mac)),
-        Err(e) if agent_not_ready(&e) => Ok(None),
-        Err(e) if e.message().contains("is not running") => {
-            Err(TargetError::VmNotRunning(h.name.clone()))
-        }
-        Err(e) => Err(not_found(h, e)),
-    }
+) -> Result<Result<IpAddr, String>, PveError> {
+    let nics = client.agent_interfaces(vm).await?;
+    Ok(choose_address(&nics, mac))
 }
 
 /// Errors that mean "ask again later": the agent is not running yet, timed

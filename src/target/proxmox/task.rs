@@ -8,11 +8,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use serde::Deserialize;
-use tokio::time::{Instant, sleep};
-
 use super::form::{Form, encode_component};
 use super::{PveClient, PveError, Upid, error};
+use crate::target::deadline::Deadline;
+use serde::Deserialize;
 
 /// First pause between polls; it doubles up to [`MAX_POLL`].
 const FIRST_POLL: Duration = Duration::from_millis(50);
@@ -39,8 +38,11 @@ impl PveClient {
 
     /// Waits until the task stops; an error exit becomes
     /// [`PveError::TaskFailed`] (or [`PveError::Locked`] for lock errors).
+    /// `within` bounds the whole wait, status requests included.
     pub async fn wait_task(&self, upid: &Upid, within: Duration) -> Result<(), PveError> {
-        wait_with(|| self.task_status(upid), upid, within).await
+        let deadline = task_deadline(upid, within);
+        let client = self.until(deadline.at());
+        wait_with(|| client.task_status(upid), upid, &deadline).await
     }
 
     /// Parses a worker endpoint's answer and waits for the task. A `null`
@@ -53,29 +55,54 @@ impl PveClient {
     }
 }
 
+/// The deadline of a wait for `upid`.
+pub fn task_deadline(upid: &Upid, within: Duration) -> Deadline {
+    Deadline::new(format!("proxmox task `{upid}`"), within).setting("task_timeout")
+}
+
 /// The polling loop, over any source of task states (tests drive it with
-/// paused time).
-pub async fn wait_with<F, Fut>(mut poll: F, upid: &Upid, within: Duration) -> Result<(), PveError>
+/// paused time). Each poll is cut off at the deadline: a status request
+/// that hangs ends the wait there, as a task that keeps running does.
+pub async fn wait_with<F, Fut>(
+    mut poll: F,
+    upid: &Upid,
+    deadline: &Deadline,
+) -> Result<(), PveError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<TaskStatus, PveError>>,
 {
-    let deadline = Instant::now() + within;
     let mut pause = FIRST_POLL;
+    let mut seen: Option<String> = None;
     loop {
-        let state = poll().await?;
+        let state = match deadline.run(poll()).await {
+            Some(Ok(state)) => state,
+            Some(Err(e)) if !(e.went_unanswered() && deadline.passed()) => return Err(e),
+            // No status before the deadline (the request was cut off).
+            Some(Err(_)) | None => return Err(timed_out(upid, deadline, seen)),
+        };
         if state.status == "stopped" {
             return outcome(upid, state.exitstatus);
         }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(PveError::TaskTimeout {
-                upid: upid.to_string(),
-                secs: within.as_secs(),
-            });
+        seen = Some(format!("status `{}`", state.status));
+        if deadline.passed() {
+            return Err(timed_out(upid, deadline, seen));
         }
-        sleep(pause.min(deadline - now)).await;
+        deadline.sleep(pause).await;
         pause = (pause * 2).min(MAX_POLL);
+    }
+}
+
+/// The task's wait ended: "no answer" when no status ever came, "not
+/// ended" with the last status otherwise.
+fn timed_out(upid: &Upid, deadline: &Deadline, seen: Option<String>) -> PveError {
+    let expired = match seen {
+        Some(seen) => deadline.ended("not ended", Some(seen)),
+        None => deadline.expired(None),
+    };
+    PveError::TaskTimeout {
+        upid: upid.to_string(),
+        expired,
     }
 }
 
@@ -90,6 +117,8 @@ fn outcome(upid: &Upid, exitstatus: Option<String>) -> Result<(), PveError> {
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
+
+    use tokio::time::Instant;
 
     use super::*;
 
@@ -116,17 +145,39 @@ mod tests {
                 async { Ok(state("running", None)) }
             },
             &upid(),
-            Duration::from_secs(30),
+            &task_deadline(&upid(), Duration::from_secs(30)),
         )
         .await
         .unwrap_err();
+        assert!(matches!(err, PveError::TaskTimeout { .. }), "{err}");
         assert!(
-            matches!(err, PveError::TaskTimeout { secs: 30, .. }),
+            err.to_string().ends_with(
+                "qmclone:9000:oxbake@pve!ci:`: not ended within 30s (task_timeout); \
+                 last seen: status `running`"
+            ),
             "{err}"
         );
         assert_eq!(start.elapsed(), Duration::from_secs(30));
         // 50+100+…+1600 ms, then 2 s steps: far fewer polls than one per 50 ms.
         assert!(polls.get() < 25, "{}", polls.get());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_status_request_that_hangs_ends_at_the_deadline() {
+        let start = Instant::now();
+        let err = wait_with(
+            std::future::pending::<Result<TaskStatus, PveError>>,
+            &upid(),
+            &task_deadline(&upid(), Duration::from_secs(7)),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(start.elapsed(), Duration::from_secs(7));
+        assert!(
+            err.to_string()
+                .ends_with("`: no answer within 7s (task_timeout)"),
+            "{err}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -153,7 +204,7 @@ mod tests {
                     async move { Ok(s) }
                 },
                 &upid(),
-                Duration::from_secs(60),
+                &task_deadline(&upid(), Duration::from_secs(60)),
             )
             .await;
             match (res, want_err) {
@@ -172,7 +223,7 @@ mod tests {
         let err = wait_with(
             || async { Ok(state("stopped", Some("VM is locked (clone)"))) },
             &upid(),
-            Duration::from_secs(5),
+            &task_deadline(&upid(), Duration::from_secs(5)),
         )
         .await
         .unwrap_err();

@@ -5,12 +5,17 @@
 //! Pinning compares the leaf certificate only; names and chains are not
 //! checked, as with Proxmox's own `TlsOptions::Fingerprint`. A mismatch
 //! aborts the handshake, so nothing is ever sent to an unpinned server.
+//! A `ca_file` that holds the server's own (self-signed) certificate pins
+//! it the same way: the presented certificate must be byte for byte one of
+//! the file's; any other must chain to one of them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
@@ -52,27 +57,64 @@ pub fn configure(
     match trust {
         TlsTrust::SystemRoots => Ok(builder),
         TlsTrust::CaFile(path) => {
-            let pem = std::fs::read(path).map_err(|e| PveError::CaFile {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            let certs =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| PveError::CaFile {
-                    path: path.clone(),
-                    message: format!("not a PEM certificate: {e}"),
-                })?;
-            if certs.is_empty() {
-                return Err(PveError::CaFile {
-                    path: path.clone(),
-                    message: "no certificate in the file".into(),
-                });
-            }
-            Ok(builder.tls_certs_only(certs))
+            let certs = read_ca_file(path)?;
+            Ok(builder.tls_backend_preconfigured(ca_file_config(path, certs)?))
         }
         TlsTrust::Fingerprint(expected) => {
             Ok(builder.tls_backend_preconfigured(pinned_config(*expected)?))
         }
     }
+}
+
+/// The certificates in a PEM file (at least one).
+fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, PveError> {
+    let ca_err = |message: String| PveError::CaFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ca_err(format!("not a PEM certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(ca_err("no certificate in the file".into()));
+    }
+    Ok(certs)
+}
+
+/// The file's certificates as trust anchors for the usual chain check;
+/// a server that presents one of them exactly (a self-signed server
+/// certificate, which the chain check refuses as "a CA used as an end
+/// entity") is accepted as if its fingerprint were pinned.
+fn ca_file_config(
+    path: &Path,
+    certs: Vec<CertificateDer<'static>>,
+) -> Result<rustls::ClientConfig, PveError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(certs.iter().cloned());
+    let chain = if added == 0 {
+        None
+    } else {
+        let built =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build();
+        Some(built.map_err(|e| PveError::CaFile {
+            path: path.to_path_buf(),
+            message: format!("cannot trust its certificates: {e}"),
+        })?)
+    };
+    let pins = certs
+        .iter()
+        .map(|c| Sha256::digest(c.as_ref()).into())
+        .collect();
+    client_config(
+        Arc::new(CaFileVerifier {
+            pins,
+            chain,
+            provider: provider.clone(),
+        }),
+        provider,
+    )
 }
 
 fn pinned_config(expected: [u8; 32]) -> Result<rustls::ClientConfig, PveError> {
@@ -81,6 +123,13 @@ fn pinned_config(expected: [u8; 32]) -> Result<rustls::ClientConfig, PveError> {
         expected,
         provider: provider.clone(),
     });
+    client_config(verifier, provider)
+}
+
+fn client_config(
+    verifier: Arc<dyn ServerCertVerifier>,
+    provider: Arc<CryptoProvider>,
+) -> Result<rustls::ClientConfig, PveError> {
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| PveError::Tls(e.to_string()))?
@@ -144,6 +193,95 @@ impl ServerCertVerifier for PinnedVerifier {
             .signature_verification_algorithms
             .supported_schemes()
     }
+}
+
+/// `ca_file`'s trust: a certificate of the file presented as it is (a
+/// pin), else a chain to one of them (names and dates checked). Either
+/// way the handshake signatures are checked with the presented key.
+#[derive(Debug)]
+struct CaFileVerifier {
+    pins: Vec<[u8; 32]>,
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for CaFileVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let actual: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
+        if self.pins.contains(&actual) {
+            return Ok(ServerCertVerified::assertion());
+        }
+        match &self.chain {
+            Some(chain) => {
+                chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            None => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algs = &self.provider.signature_verification_algorithms;
+        verify_tls12_signature(message, cert, dss, algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algs = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// What a refused certificate means, in words (rustls shows several of
+/// its errors by their Rust names).
+pub(super) fn certificate_problem(e: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    let text = match e {
+        C::BadEncoding => "the certificate is malformed",
+        C::Expired | C::ExpiredContext { .. } => "the certificate has expired",
+        C::NotValidYet | C::NotValidYetContext { .. } => "the certificate is not valid yet",
+        C::Revoked => "the certificate is revoked",
+        C::UnknownIssuer => "no trusted CA issued the certificate",
+        C::BadSignature => "the certificate's signature is invalid",
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "the certificate is not valid for the endpoint's host name"
+        }
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "the certificate is not meant for a TLS server"
+        }
+        C::UnsupportedSignatureAlgorithmContext { .. }
+        | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "the certificate is signed with an unsupported algorithm"
+        }
+        C::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => {
+            "the server presents a CA certificate as its own"
+        }
+        _ => "the certificate failed verification",
+    };
+    text.to_string()
 }
 
 #[cfg(test)]

@@ -9,11 +9,12 @@
 
 use std::time::Duration;
 
-use tokio::time::{Instant, sleep};
+use tokio::time::sleep;
 
 use super::destroy::remove_vm;
 use super::vm::{VmConfig, VmRef};
 use super::{ProxmoxTarget, PveError};
+use crate::target::deadline::Deadline;
 
 /// How long a VM of an unanswered clone is looked for: the request
 /// timeout, within these bounds (one that appears later is found by its
@@ -80,20 +81,33 @@ async fn appeared(t: &ProxmoxTarget, vm: &VmRef) -> VmConfig {
     }
 }
 
-/// Waits until the VM's clone lock is gone (its clone task ended).
+/// Waits until the VM's clone lock is gone (its clone task ended), within
+/// `task_timeout`, config requests included.
 async fn unlocked(t: &ProxmoxTarget, vm: &VmRef) -> Result<(), PveError> {
-    let deadline = Instant::now() + t.task_timeout;
+    let what = format!("the clone task of vm {}", vm.vmid);
+    let deadline = Deadline::new(what.clone(), t.task_timeout).setting("task_timeout");
+    let client = t.client.until(deadline.at());
+    let timed_out = |seen| PveError::TaskTimeout {
+        upid: what.clone(),
+        expired: deadline.ended("not ended", seen),
+    };
     loop {
-        let config: VmConfig = t.client.vm_config(vm).await?;
-        if config.get("lock").is_none() {
+        let config: VmConfig = match deadline.run(client.vm_config(vm)).await {
+            Some(Ok(config)) => config,
+            Some(Err(e)) if !(e.went_unanswered() && deadline.passed()) => return Err(e),
+            Some(Err(_)) | None => {
+                return Err(PveError::TaskTimeout {
+                    upid: what.clone(),
+                    expired: deadline.expired(None),
+                });
+            }
+        };
+        let Some(lock) = config.get("lock") else {
             return Ok(());
+        };
+        if deadline.passed() {
+            return Err(timed_out(Some(format!("lock `{lock}`"))));
         }
-        if Instant::now() >= deadline {
-            return Err(PveError::TaskTimeout {
-                upid: format!("clone to vm {}", vm.vmid),
-                secs: t.task_timeout.as_secs(),
-            });
-        }
-        sleep(POLL).await;
+        deadline.sleep(POLL).await;
     }
 }

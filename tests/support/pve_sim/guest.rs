@@ -51,6 +51,9 @@ impl GuestBackend for InMemoryGuests {
         if faults.agent_never || vm.agent_calls <= faults.agent_warmup_calls {
             return Err("QEMU guest agent is not running".into());
         }
+        if let Some(reports) = &faults.agent_reports {
+            return Ok(reports.clone());
+        }
         let mac = vm.net0_mac().unwrap_or_default().to_lowercase();
         Ok(json!([
             {"name": "lo", "hardware-address": "00:00:00:00:00:00", "ip-addresses": [

@@ -120,6 +120,17 @@ impl PveSim {
         change(&mut state::lock(&self.shared).faults);
     }
 
+    /// Freezes the API now and thaws it after `how_long` (from any
+    /// thread, with or without a runtime).
+    pub fn freeze_for(&self, how_long: std::time::Duration) {
+        self.faults(|f| f.frozen = true);
+        let shared = self.shared.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(how_long);
+            state::lock(&shared).faults.frozen = false;
+        });
+    }
+
     pub fn requests(&self) -> Vec<Logged> {
         state::lock(&self.shared).log.clone()
     }

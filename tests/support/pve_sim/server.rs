@@ -38,6 +38,7 @@ pub async fn serve(shared: Shared, auth: String) -> SocketAddr {
             };
             let (acceptor, shared, auth) = (acceptor.clone(), shared.clone(), auth.clone());
             tokio::spawn(async move {
+                frozen(&shared).await;
                 // A client that rejects the certificate ends the handshake.
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
@@ -68,7 +69,23 @@ fn tls_config() -> rustls::ServerConfig {
     .expect("tls config")
 }
 
+/// Returns only once the API is not frozen.
+async fn frozen(shared: &Shared) {
+    while lock(shared).faults.frozen {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 async fn handle(shared: &Shared, auth: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    frozen(shared).await;
+    if let Some(to) = lock(shared).faults.redirect_to.clone() {
+        let mut res = Response::new(Full::new(Bytes::new()));
+        *res.status_mut() = hyper::StatusCode::FOUND;
+        if let Ok(to) = hyper::header::HeaderValue::from_str(&to) {
+            res.headers_mut().insert("location", to);
+        }
+        return res;
+    }
     let (parts, body) = req.into_parts();
     let body = body
         .collect()

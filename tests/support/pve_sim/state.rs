@@ -78,6 +78,13 @@ pub struct Faults {
     pub held_answers: Vec<HeldAnswer>,
     /// A signal sent to a process when a request arrives (once).
     pub signal_on: Option<SignalOn>,
+    /// The API hangs: new connections get no TLS handshake, requests on
+    /// open ones no answer (nothing is carried out).
+    pub frozen: bool,
+    /// Every request is answered `302 Found` with this `Location`.
+    pub redirect_to: Option<String>,
+    /// What a running agent reports instead of the usual NICs.
+    pub agent_reports: Option<Value>,
 }
 
 /// Every request with `method` and a path ending in `suffix` is carried
@@ -118,6 +125,9 @@ impl Default for Faults {
             hidden_vmids: BTreeSet::new(),
             held_answers: Vec::new(),
             signal_on: None,
+            frozen: false,
+            redirect_to: None,
+            agent_reports: None,
         }
     }
 }
