@@ -71,8 +71,8 @@ fn manifest() -> Manifest {
     let mut case = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).expect("case file");
-        let part: Manifest = toml::from_str(&text)
-            .unwrap_or_else(|e| panic!("{} parses: {e}", file.display()));
+        let part: Manifest =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{} parses: {e}", file.display()));
         case.extend(part.case);
     }
     let mut names = std::collections::BTreeSet::new();
