@@ -276,10 +276,25 @@ fn a_nightly_and_a_promote_of_one_role_take_turns() {
     let sim = p.sim(&runtime, 6);
     sim.faults(|f| f.agent_never = true);
     // Only `base`: the nightly finds its image up to date and promotes it
-    // to `dev`, as the promote run does.
+    // to `dev`, as the promote run does (the `lab` environment of the other
+    // roles goes with them).
     for role in ["backend", "services", "ui"] {
         std::fs::remove_file(p.project.path(&format!("recipes/{role}.toml"))).unwrap();
     }
+    let mut in_lab = false;
+    let config: Vec<String> = p
+        .project
+        .read("oxbake.toml")
+        .lines()
+        .filter(|l| {
+            if l.starts_with('[') {
+                in_lab = l.starts_with("[environments.lab");
+            }
+            !in_lab
+        })
+        .map(str::to_owned)
+        .collect();
+    p.project.write("oxbake.toml", &config.join("\n"));
     let version = record_current_base(&p).to_string();
     let templates = sim.vmids().len();
     let before = RegistrySnapshot::take(p.project.root());
@@ -287,7 +302,13 @@ fn a_nightly_and_a_promote_of_one_role_take_turns() {
     let nightly = ["nightly", "--target", "sim"];
     let (first, second, most) = thread::scope(|scope| {
         let first = scope.spawn(|| p.run(&promote).run());
-        wait_for_vms(&sim, templates);
+        while sim.vmids().len() < templates + 1 {
+            assert!(
+                !first.is_finished(),
+                "the promote ended before its smoke VM"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
         let second = scope.spawn(|| p.run(&nightly).run());
         let mut most = 0;
         while !(first.is_finished() && second.is_finished()) {
