@@ -98,8 +98,8 @@ pub enum Command {
         /// Skip the previous-channel gate (needs --reason).
         #[arg(long, requires = "reason")]
         force: bool,
-        /// Why; recorded in the channel history.
-        #[arg(long)]
+        /// Why; recorded in the channel history (not blank).
+        #[arg(long, value_parser = reason)]
         reason: Option<String>,
         /// The target the template lives on (default: the one the image records).
         #[arg(long)]
@@ -110,8 +110,8 @@ pub enum Command {
         role: String,
         #[arg(long)]
         channel: String,
-        /// Why; recorded in the channel history.
-        #[arg(long)]
+        /// Why; recorded in the channel history (not blank).
+        #[arg(long, value_parser = reason)]
         reason: Option<String>,
         /// The target the templates live on (default: the project's default).
         #[arg(long)]
@@ -122,7 +122,8 @@ pub enum Command {
     Revoke {
         role: String,
         version: String,
-        #[arg(long)]
+        /// Why; recorded in the image and the channel history (not blank).
+        #[arg(long, value_parser = reason)]
         reason: String,
         /// The target to look for deployed VMs on (default: the image's).
         #[arg(long)]
@@ -173,6 +174,10 @@ pub enum BaseCommand {
         /// The image's expected SHA-256; a mismatch keeps nothing.
         #[arg(long, value_name = "HEX")]
         sha256: String,
+        /// Refuse a source longer than this: bytes, or with a binary suffix
+        /// (K, M, G, T; `KiB` … `TiB` alike).
+        #[arg(long, value_name = "SIZE", default_value = "64GiB", value_parser = size)]
+        max_size: u64,
     },
 }
 
@@ -198,4 +203,32 @@ pub enum VaultCommand {
         /// A vault file instead of the one oxbake.toml names.
         file: Option<PathBuf>,
     },
+}
+
+/// A `--reason`: recorded for whoever reads the history later, so a blank
+/// one is refused (exit 2) before anything changes.
+fn reason(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("a reason must not be empty or blank: it is recorded in the history".into());
+    }
+    Ok(text.to_owned())
+}
+
+/// A size: bytes, or a number with a binary suffix (`512M`, `64GiB`).
+fn size(text: &str) -> Result<u64, String> {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let shift = match &text[digits.len()..] {
+        "" | "B" => 0,
+        "K" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        "T" | "TiB" => 40,
+        unit => return Err(format!("unknown unit `{unit}` (use K, M, G or T)")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (e.g. 512M, 64GiB)"))?;
+    n.checked_mul(1 << shift)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}`: a size must be above 0 and below 16 EiB"))
 }

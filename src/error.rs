@@ -75,6 +75,8 @@ impl Error {
             Error::Target(TargetError::Proxmox(e)) if e.is_invalid_input() => exit::INVALID,
             // A malformed --sha256 is a bad command line, not a failed import.
             Error::Target(TargetError::InvalidSha256(_)) => exit::INVALID,
+            // A FIFO, a device or a folder can never be imported.
+            Error::Target(TargetError::Import(e)) if e.is_invalid_input() => exit::INVALID,
             Error::Inputs(_) | Error::Registry(_) | Error::Target(_) => exit::FAILED,
             Error::Vault(e) if e.is_invalid_input() => exit::INVALID,
             Error::Vault(_) => exit::FAILED,
@@ -96,6 +98,34 @@ impl Error {
         }
     }
 
+    /// The `error` member of the `--json` document of a failed run:
+    /// `message` (the error and its causes on one line), `exit` (the exit
+    /// code) and `problems` (each input problem as path, line, column and
+    /// message; empty unless the input was invalid).
+    pub fn document(&self) -> serde_json::Value {
+        let problems: Vec<serde_json::Value> = match self {
+            Error::Invalid(problems) => problems
+                .clone()
+                .into_sorted()
+                .iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "path": d.path,
+                        "line": d.line,
+                        "column": d.column,
+                        "message": d.message,
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        serde_json::json!({
+            "message": crate::pipeline::nightly::chain(self),
+            "exit": self.exit_code(),
+            "problems": problems,
+        })
+    }
+
     /// The lines to show the operator: each problem on its own, or the
     /// message followed by its causes.
     pub fn lines(&self) -> Vec<String> {
@@ -107,12 +137,6 @@ impl Error {
                 .map(ToString::to_string)
                 .collect();
         }
-        let mut text = format!("error: {self}");
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            text.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        vec![text]
+        vec![format!("error: {}", crate::pipeline::nightly::chain(self))]
     }
 }

@@ -10,12 +10,17 @@ use std::collections::BTreeSet;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::faults::leftovers::{RegistrySnapshot, seed_registry};
+use oxbake::config::TargetSettings;
+use oxbake::pipeline::RegistryLineage;
+use oxbake::project::Project;
+use oxbake::registry::{Artifact, NewImage, Registry, Version};
+
+use crate::faults::leftovers::{RegistrySnapshot, passed_image, seed_registry};
 use crate::faults::runner::{Outcome, signal};
 use crate::faults::sim::{build, use_sim};
-use crate::faults::sim_project::SimProject;
+use crate::faults::sim_project::{SimProject, TEMPLATE_VMID};
 use crate::support::project::TestProject;
-use crate::support::pve_sim::{BASE_VMID, PveSim};
+use crate::support::pve_sim::{BASE_VMID, NODE, PveSim};
 
 fn root_role(name: &str) -> String {
     format!(
@@ -231,6 +236,99 @@ fn two_promotes_of_one_role_take_turns() {
             .stderr
             .contains("is building or promoting `base` in this project; waiting for it to finish"),
         "{}",
+        second.stderr
+    );
+    assert_eq!(most, 1, "the smoke VMs never ran side by side");
+    assert_eq!(sim.vmids().len(), templates, "no VM left");
+    assert_eq!(before.changes(p.project.root()), Vec::<String>::new());
+}
+
+/// Records an image of `base` built from its current inputs on target
+/// `sim` (template [`TEMPLATE_VMID`]), so a nightly finds it up to date.
+fn record_current_base(p: &SimProject) -> Version {
+    let root = p.project.root();
+    let project = Project::load(root).unwrap();
+    let Some(TargetSettings::Proxmox(sim)) = project.config.targets.get("sim") else {
+        panic!("no proxmox target `sim`");
+    };
+    let registry = Registry::for_project(root);
+    let lineage = RegistryLineage {
+        registry: &registry,
+        base: format!("proxmox:{}#{}", sim.endpoint, sim.base_template),
+    };
+    let inputs = oxbake::recipe::inputs::inputs(&project, "base", &lineage).unwrap();
+    let artifact = Artifact::Proxmox {
+        node: NODE.into(),
+        vmid: TEMPLATE_VMID,
+        template: "base-template".into(),
+    };
+    let image = NewImage {
+        inputs: inputs.hash.parse().unwrap(),
+        ..passed_image('c', "sim", artifact)
+    };
+    registry.record("base", image).unwrap().version
+}
+
+#[test]
+fn a_nightly_and_a_promote_of_one_role_take_turns() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let p = SimProject::new();
+    let sim = p.sim(&runtime, 6);
+    sim.faults(|f| f.agent_never = true);
+    // Only `base`: the nightly finds its image up to date and promotes it
+    // to `dev`, as the promote run does (the `lab` environment of the other
+    // roles goes with them).
+    for role in ["backend", "services", "ui"] {
+        std::fs::remove_file(p.project.path(&format!("recipes/{role}.toml"))).unwrap();
+    }
+    let mut in_lab = false;
+    let config: Vec<String> = p
+        .project
+        .read("oxbake.toml")
+        .lines()
+        .filter(|l| {
+            if l.starts_with('[') {
+                in_lab = l.starts_with("[environments.lab");
+            }
+            !in_lab
+        })
+        .map(str::to_owned)
+        .collect();
+    p.project.write("oxbake.toml", &config.join("\n"));
+    let version = record_current_base(&p).to_string();
+    let templates = sim.vmids().len();
+    let before = RegistrySnapshot::take(p.project.root());
+    let promote = ["promote", "base", version.as_str(), "--to", "dev"];
+    let nightly = ["nightly", "--target", "sim"];
+    let (first, second, most) = thread::scope(|scope| {
+        let first = scope.spawn(|| p.run(&promote).run());
+        while sim.vmids().len() < templates + 1 {
+            assert!(
+                !first.is_finished(),
+                "the promote ended before its smoke VM"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        let second = scope.spawn(|| p.run(&nightly).run());
+        let mut most = 0;
+        while !(first.is_finished() && second.is_finished()) {
+            most = most.max(sim.vmids().len() - templates);
+            thread::sleep(Duration::from_millis(50));
+        }
+        (first.join().unwrap(), second.join().unwrap(), most)
+    });
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(first.stderr.contains("guest agent"), "{}", first.stderr);
+    assert_eq!(
+        second.code, 1,
+        "the nightly's promote failed too: {}",
+        second.stderr
+    );
+    assert!(
+        second
+            .stderr
+            .contains("is building or promoting `base` in this project; waiting for it to finish"),
+        "the nightly's promote waits for the lock: {}",
         second.stderr
     );
     assert_eq!(most, 1, "the smoke VMs never ran side by side");

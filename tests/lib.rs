@@ -12,6 +12,7 @@ mod deploy;
 mod faults;
 mod guest;
 mod inputs;
+mod json_errors;
 mod local_target;
 mod local_trust;
 mod nightly;

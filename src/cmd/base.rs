@@ -16,9 +16,11 @@ pub async fn run(ctx: &Ctx<'_>, command: &BaseCommand) -> Result<(), Error> {
             opts.refresh = *refresh;
             base::bootstrap(&opts, &ctx.progress).await?
         }
-        BaseCommand::Import { source, sha256 } => {
-            import::import(source, sha256, &cache, &ctx.progress).await?
-        }
+        BaseCommand::Import {
+            source,
+            sha256,
+            max_size,
+        } => import::import(source, sha256, &cache, *max_size, &ctx.progress).await?,
     };
     let text = format!(
         "base image: {}\nsha256: {}\n",

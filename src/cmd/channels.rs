@@ -8,7 +8,6 @@ use crate::error::Error;
 use crate::guest::SshConnector;
 use crate::pipeline::promote::{self, PromoteCtx, PromoteRequest, operator};
 use crate::pipeline::revoke;
-use crate::pipeline::role_lock::{self, RoleLock};
 use crate::pipeline::rollback::{self, RollbackRequest};
 use crate::registry::{Registry, Version};
 
@@ -22,8 +21,8 @@ pub struct PromoteArgs<'a> {
 }
 
 pub async fn promote(ctx: &Ctx<'_>, args: &PromoteArgs<'_>) -> Result<(), Error> {
-    // Watched from the start: an interrupt while waiting for the role's
-    // lock, while the target opens or during the smoke test ends with the
+    // Watched from the start: an interrupt while the target opens, while
+    // waiting for the role's lock or during the smoke test ends with the
     // smoke VM removed, the channel unchanged and exit 130.
     super::signals::watching(&ctx.progress, |cancel| promote_watched(ctx, args, cancel)).await
 }
@@ -44,12 +43,8 @@ async fn promote_watched(
         reason: args.reason,
         who: &who,
     };
-    // Refusals need no target: the gates run before anything is opened.
-    promote::gates(&project, &registry, &req)?;
-    // One promotion (or bake) of a role at a time: a second promote waits,
-    // then judges again (the first may have done its work).
-    let locks = role_lock::locks_dir(&project.root.join(".oxbake/logs"));
-    let _lock = RoleLock::acquire(&locks, args.role, &ctx.progress, &cancel).await?;
+    // Refusals need no target: the gates run before anything is opened
+    // (and again under the role's lock, in the promotion itself).
     let record = promote::gates(&project, &registry, &req)?;
     let target = Some(args.target.unwrap_or(&record.target));
     let open =

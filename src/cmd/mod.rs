@@ -23,21 +23,22 @@ use crate::progress::{self, Progress};
 use crate::project::{self, Project};
 use crate::recipe::validate;
 
-/// Runs one command line.
-pub fn run(cli: Cli) -> Result<(), Error> {
+/// Runs one command line; results go to `out`.
+pub fn run(cli: Cli, out: Output) -> Result<(), Error> {
+    // Not the operator's input: a failure of this machine (exit 1).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(dispatch(cli))
+        .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(dispatch(cli, out))
 }
 
-async fn dispatch(cli: Cli) -> Result<(), Error> {
+async fn dispatch(cli: Cli, out: Output) -> Result<(), Error> {
     let (progress, events) = Progress::channel();
     let drawing = progress::draw(events);
     let ctx = Ctx {
         cli: &cli,
-        out: Output { json: cli.json },
+        out,
         progress,
     };
     let result = match &cli.command {

@@ -66,6 +66,12 @@ pub enum PromoteError {
         #[source]
         source: Box<TargetError>,
     },
+    #[error("image `{image}`: cannot take the role's lock")]
+    Lock {
+        image: String,
+        #[source]
+        source: Box<crate::pipeline::BuildError>,
+    },
     #[error("cannot list the VMs of the target")]
     ListVms(#[source] Box<TargetError>),
     /// The operator interrupted; the smoke VM was removed, the channel left.

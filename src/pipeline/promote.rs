@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use super::channel_error::PromoteError;
 use super::channel_tags;
+use super::role_lock::{self, RoleLock};
 use super::smoke::SmokeError;
 use super::smoke::{Smoke, SmokeReport};
 use crate::guest::GuestConnector;
@@ -74,11 +75,27 @@ pub fn operator() -> String {
         .unwrap_or_else(|| "oxbake".to_owned())
 }
 
-/// Runs the gates and, if every one passes, points the channel at the image.
+/// Takes the role's lock, runs the gates and, if every one passes, points
+/// the channel at the image. Every caller (`oxbake promote`, the nightly)
+/// goes through the lock: one promotion or bake of a role at a time, and a
+/// second one waits, then judges again (the first may have done its work).
 pub async fn promote(
     ctx: &PromoteCtx<'_>,
     req: &PromoteRequest<'_>,
 ) -> Result<PromoteOutcome, PromoteError> {
+    let locks = role_lock::project_locks_dir(&ctx.project.root);
+    let _lock = RoleLock::acquire(&locks, req.role, &ctx.progress, &ctx.cancel)
+        .await
+        .map_err(|e| {
+            let image = format!("{}@{}", req.role, req.version);
+            match e.is_interrupted() {
+                true => PromoteError::Interrupted { image },
+                false => PromoteError::Lock {
+                    image,
+                    source: Box::new(e),
+                },
+            }
+        })?;
     let record = gates(ctx.project, ctx.registry, req)?;
     let image = record.id();
     let current = ctx.registry.channels()?.get(req.channel, req.role);

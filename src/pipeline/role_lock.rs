@@ -93,6 +93,11 @@ pub fn locks_dir(log_dir: &Path) -> PathBuf {
     log_dir.with_file_name("locks")
 }
 
+/// The role locks of the project at `root` (`.oxbake/locks`).
+pub fn project_locks_dir(root: &Path) -> PathBuf {
+    locks_dir(&root.join(".oxbake/logs"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,8 @@ pub enum TargetError {
     },
     #[error("no base image: run `oxbake base bootstrap` or `oxbake base import`")]
     NoBaseImage,
+    #[error(transparent)]
+    Import(#[from] super::local::import::ImportError),
     #[error("invalid sha256 `{0}`: expected 64 hexadecimal digits")]
     InvalidSha256(String),
     #[error("`{origin}`: checksum mismatch: expected {expected}, got {actual}")]

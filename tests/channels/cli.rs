@@ -338,3 +338,37 @@ fn revoke_is_recorded_even_when_the_target_cannot_be_reached() {
     let revoked = registry.get("ui", &image.version).unwrap().revoked.unwrap();
     assert_eq!(revoked.reason, "CVE-2026-5");
 }
+
+#[test]
+fn a_blank_reason_is_refused_and_changes_nothing() {
+    let (project, registry) = setup();
+    let (v1, v2) = prod_moved_twice(&registry);
+    let (v1, v2) = (v1.to_string(), v2.to_string());
+    for blank in ["", "  ", "\t\n"] {
+        for args in [
+            vec![
+                "promote", "ui", &v1, "--to", "prod", "--force", "--reason", blank,
+            ],
+            vec!["promote", "ui", &v2, "--to", "dev", "--reason", blank],
+            vec!["rollback", "ui", "--channel", "prod", "--reason", blank],
+            vec!["revoke", "ui", &v2, "--reason", blank],
+        ] {
+            let before = snapshot(&project.path("images"));
+            let run = project.oxbake(&args);
+            assert_eq!(run.code(), 2, "{args:?}: {}", run.stderr());
+            assert!(
+                run.stderr()
+                    .contains("a reason must not be empty or blank: it is recorded in the history"),
+                "{args:?}: {}",
+                run.stderr()
+            );
+            assert_eq!(snapshot(&project.path("images")), before, "{args:?}");
+        }
+    }
+    assert!(
+        !registry
+            .get("ui", &v2.parse().unwrap())
+            .unwrap()
+            .is_revoked()
+    );
+}

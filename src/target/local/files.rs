@@ -58,6 +58,7 @@ impl Chunks {
     }
 
     /// The file's size, if known.
+    #[cfg(test)]
     pub async fn size(&self) -> Option<u64> {
         self.file.metadata().await.ok().map(|m| m.len())
     }

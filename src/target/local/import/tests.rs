@@ -58,6 +58,7 @@ async fn imports_a_local_file_and_makes_it_current() {
         src.to_str().unwrap(),
         &sha.to_uppercase(),
         cache.path(),
+        DEFAULT_LIMIT,
         &Progress::silent(),
     )
     .await
@@ -92,7 +93,9 @@ async fn imports_over_http_with_transfer_events() {
     let url = serve_once(raw_image()).await;
     let (progress, mut events) = Progress::channel();
     let sha = sha_hex(&raw_image());
-    import(&url, &sha, cache.path(), &progress).await.unwrap();
+    import(&url, &sha, cache.path(), DEFAULT_LIMIT, &progress)
+        .await
+        .unwrap();
     drop(progress);
     let mut last = None;
     while let Some(event) = events.recv().await {
@@ -117,9 +120,15 @@ async fn checksum_mismatch_is_refused_and_nothing_is_kept() {
     let cache = tempfile::tempdir().unwrap();
     let url = serve_once(raw_image()).await;
     let wrong = "0".repeat(64);
-    let err = import(&url, &wrong, cache.path(), &Progress::silent())
-        .await
-        .unwrap_err();
+    let err = import(
+        &url,
+        &wrong,
+        cache.path(),
+        DEFAULT_LIMIT,
+        &Progress::silent(),
+    )
+    .await
+    .unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with(&format!(
@@ -135,9 +144,15 @@ async fn checksum_mismatch_is_refused_and_nothing_is_kept() {
 #[tokio::test]
 async fn a_malformed_checksum_is_refused_before_any_transfer() {
     let cache = tempfile::tempdir().unwrap();
-    let err = import("/nonexistent", "abc", cache.path(), &Progress::silent())
-        .await
-        .unwrap_err();
+    let err = import(
+        "/nonexistent",
+        "abc",
+        cache.path(),
+        DEFAULT_LIMIT,
+        &Progress::silent(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid sha256 `abc`: expected 64 hexadecimal digits"
@@ -158,9 +173,15 @@ async fn an_http_error_is_a_download_error() {
             .unwrap();
     });
     let cache = tempfile::tempdir().unwrap();
-    let err = import(&url, &"a".repeat(64), cache.path(), &Progress::silent())
-        .await
-        .unwrap_err();
+    let err = import(
+        &url,
+        &"a".repeat(64),
+        cache.path(),
+        DEFAULT_LIMIT,
+        &Progress::silent(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string().starts_with(&format!("download `{url}`: ")),
         "{err}"
@@ -179,9 +200,140 @@ async fn work_folders_of_an_interrupted_run_are_removed() {
         src.to_str().unwrap(),
         &sha_hex(&raw_image()),
         cache.path(),
+        DEFAULT_LIMIT,
         &Progress::silent(),
     )
     .await
     .unwrap();
     assert!(!cache.path().join("base/.import-abc").exists());
+}
+
+/// Imports `source` with `limit`, failing the test instead of hanging.
+async fn refused(source: &str, cache: &Path, limit: u64) -> ImportError {
+    let sha = "a".repeat(64);
+    let progress = Progress::silent();
+    let run = import(source, &sha, cache, limit, &progress);
+    let err = tokio::time::timeout(std::time::Duration::from_secs(20), run)
+        .await
+        .expect("refused without waiting")
+        .unwrap_err();
+    assert_eq!(leftovers(cache), Vec::<String>::new(), "nothing is kept");
+    assert_eq!(base_meta::current(cache).await.unwrap(), None);
+    match err {
+        TargetError::Import(e) => e,
+        e => panic!("not an import refusal: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn a_fifo_is_refused_before_it_is_opened() {
+    let cache = tempfile::tempdir().unwrap();
+    let fifo = cache.path().join("image.fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Should import open it for reading after all, this writer lets the
+    // open return (with an empty stream) instead of hanging the test.
+    let writer = fifo.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(writer);
+    });
+    let err = refused(fifo.to_str().unwrap(), cache.path(), DEFAULT_LIMIT).await;
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "`{}` is a FIFO (named pipe), not a regular file: only an image file or a URL can be imported",
+            fifo.display()
+        )
+    );
+    assert!(err.is_invalid_input());
+    assert!(
+        !cache.path().join("base").exists(),
+        "the cache is untouched"
+    );
+}
+
+#[tokio::test]
+async fn devices_and_folders_are_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    // An endless stream, with a small limit should it be read after all.
+    for (path, kind) in [
+        ("/dev/zero", "a character device"),
+        ("/dev/null", "a character device"),
+        ("/tmp", "a folder"),
+    ] {
+        let err = refused(path, cache.path(), 1 << 20).await;
+        assert!(
+            err.to_string()
+                .starts_with(&format!("`{path}` is {kind}, not a regular file")),
+            "{err}"
+        );
+        assert!(err.is_invalid_input());
+    }
+}
+
+#[tokio::test]
+async fn a_file_over_the_limit_is_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    let src = cache.path().join("cloud.raw");
+    std::fs::write(&src, raw_image()).unwrap();
+    let err = refused(src.to_str().unwrap(), cache.path(), 1 << 20).await;
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "`{}` is longer than the import limit of 1048576 bytes (--max-size)",
+            src.display()
+        )
+    );
+    assert!(!err.is_invalid_input());
+}
+
+#[tokio::test]
+async fn a_file_that_says_it_is_empty_is_cut_at_the_limit() {
+    // procfs files report a size of 0 and still have bytes to read.
+    let cache = tempfile::tempdir().unwrap();
+    let err = refused("/proc/self/maps", cache.path(), 64).await;
+    assert!(
+        matches!(&err, ImportError::TooLarge { limit: 64, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_content_length_over_the_limit_is_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    let url = serve_once(raw_image()).await;
+    let err = refused(&url, cache.path(), 1 << 20).await;
+    assert_eq!(
+        err.to_string(),
+        format!("`{url}` is longer than the import limit of 1048576 bytes (--max-size)")
+    );
+}
+
+#[tokio::test]
+async fn an_endless_body_is_cut_at_the_limit() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/endless.raw", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = vec![0u8; 4096];
+        let _ = stream.read(&mut request).await.unwrap();
+        // No Content-Length: the body ends when the server closes, never.
+        let head = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+        stream.write_all(head).await.unwrap();
+        let zeros = vec![0u8; 64 << 10];
+        while stream.write_all(&zeros).await.is_ok() {}
+    });
+    let cache = tempfile::tempdir().unwrap();
+    let err = refused(&url, cache.path(), 1 << 20).await;
+    assert!(
+        matches!(&err, ImportError::TooLarge { limit: 1048576, .. }),
+        "{err}"
+    );
 }
