@@ -251,6 +251,8 @@ components = ["{component}"]
 key = "apt/probe.asc"
 username = "{{{{ probe_repository_user }}}}"
 password_secret = "probe_repository_password"
+# The loopback test repository speaks plain HTTP.
+allow_insecure_credentials = true
 
 [[check]]
 name = "the package is installed"

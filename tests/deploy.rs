@@ -203,7 +203,14 @@ fn a_revoked_channel_version_is_refused_and_nothing_is_created() {
             "{}",
             run.stderr()
         );
-        assert_eq!(run.stdout(), "");
+        // No plan on stdout: nothing, or with --json the one error document.
+        if args[2] == "--json" {
+            let doc: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+            assert_eq!(doc["error"]["exit"], 1, "{doc}");
+            assert_eq!(doc.as_object().map(|o| o.len()), Some(1), "{doc}");
+        } else {
+            assert_eq!(run.stdout(), "");
+        }
     }
     assert!(!project.path(".oxbake/local/vms").exists());
 }

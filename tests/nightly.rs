@@ -35,6 +35,8 @@ suite = "oxbake"
 key = "apt/probe.asc"
 username = "ox-customer"
 password_secret = "probe_password"
+# The loopback test repository speaks plain HTTP.
+allow_insecure_credentials = true
 "#;
 
 /// A project with one role whose apt step uses the repository.
