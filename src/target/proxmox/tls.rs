@@ -107,10 +107,14 @@ fn ca_file_config(
         .iter()
         .map(|c| Sha256::digest(c.as_ref()).into())
         .collect();
+    let otherwise = match chain {
+        Some(chain) => Otherwise::Chain(chain),
+        None => Otherwise::UnknownIssuer,
+    };
     client_config(
-        Arc::new(CaFileVerifier {
+        Arc::new(PinVerifier {
             pins,
-            chain,
+            otherwise,
             provider: provider.clone(),
         }),
         provider,
@@ -119,8 +123,9 @@ fn ca_file_config(
 
 fn pinned_config(expected: [u8; 32]) -> Result<rustls::ClientConfig, PveError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = Arc::new(PinnedVerifier {
-        expected,
+    let verifier = Arc::new(PinVerifier {
+        pins: vec![expected],
+        otherwise: Otherwise::Mismatch,
         provider: provider.clone(),
     });
     client_config(verifier, provider)
@@ -140,72 +145,30 @@ fn client_config(
     Ok(config)
 }
 
-/// Accepts exactly the leaf certificate whose SHA-256 is `expected`, and
-/// still checks the handshake signatures made with its key.
+/// Accepts a leaf certificate whose SHA-256 is one of `pins` (a
+/// `fingerprint`, or a certificate of the `ca_file` presented as it is),
+/// else does what `otherwise` says; either way the handshake signatures
+/// are checked with the presented key.
 #[derive(Debug)]
-struct PinnedVerifier {
-    expected: [u8; 32],
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinnedVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let actual: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if actual == self.expected {
-            return Ok(ServerCertVerified::assertion());
-        }
-        Err(rustls::Error::General(format!(
-            "server certificate fingerprint mismatch: expected {}, got {}",
-            format_fingerprint(&self.expected),
-            format_fingerprint(&actual)
-        )))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = &self.provider.signature_verification_algorithms;
-        verify_tls12_signature(message, cert, dss, algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = &self.provider.signature_verification_algorithms;
-        verify_tls13_signature(message, cert, dss, algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// `ca_file`'s trust: a certificate of the file presented as it is (a
-/// pin), else a chain to one of them (names and dates checked). Either
-/// way the handshake signatures are checked with the presented key.
-#[derive(Debug)]
-struct CaFileVerifier {
+struct PinVerifier {
     pins: Vec<[u8; 32]>,
-    chain: Option<Arc<WebPkiServerVerifier>>,
+    otherwise: Otherwise,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for CaFileVerifier {
+/// What a certificate that matches no pin meets.
+#[derive(Debug)]
+enum Otherwise {
+    /// The chain check against the `ca_file`'s certificates (names and
+    /// dates checked).
+    Chain(Arc<WebPkiServerVerifier>),
+    /// Refused: no certificate of the `ca_file` can be a trust anchor.
+    UnknownIssuer,
+    /// Refused: the `fingerprint` is the only trust.
+    Mismatch,
+}
+
+impl ServerCertVerifier for PinVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -218,13 +181,18 @@ impl ServerCertVerifier for CaFileVerifier {
         if self.pins.contains(&actual) {
             return Ok(ServerCertVerified::assertion());
         }
-        match &self.chain {
-            Some(chain) => {
+        match &self.otherwise {
+            Otherwise::Chain(chain) => {
                 chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             }
-            None => Err(rustls::Error::InvalidCertificate(
+            Otherwise::UnknownIssuer => Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::UnknownIssuer,
             )),
+            Otherwise::Mismatch => Err(rustls::Error::General(format!(
+                "server certificate fingerprint mismatch: expected {}, got {}",
+                format_fingerprint(self.pins.first().map_or(&[][..], |p| &p[..])),
+                format_fingerprint(&actual)
+            ))),
         }
     }
 
