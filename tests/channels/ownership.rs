@@ -5,7 +5,7 @@
 //! image with a reason naming the template, and `--dry-run` must say so too.
 
 use oxbake::pipeline::prune::{PruneCtx, PruneReport, prune};
-use oxbake::pipeline::prune_plan::PruneAction;
+use oxbake::pipeline::prune_plan::{PruneAction, PruneEntry};
 use oxbake::progress::Progress;
 use oxbake::registry::{ImageRecord, Registry, Version};
 use oxbake::target::TemplateRef;
@@ -59,6 +59,15 @@ impl Setup {
         prune(&ctx, dry_run).await.unwrap()
     }
 
+    /// The old image's entry in `report`.
+    pub(super) fn old_entry<'r>(&self, report: &'r PruneReport) -> &'r PruneEntry {
+        report
+            .entries
+            .iter()
+            .find(|e| e.version == self.old.0.version)
+            .expect("the old image is in the report")
+    }
+
     /// Rewrites a line of the record of `version`.
     fn edit_record(&self, version: &Version, from: &str, to: &str) {
         let path = self.registry.dir().join(format!("ui/{version}.toml"));
@@ -81,11 +90,7 @@ impl Setup {
 /// The old image's entry failed (in both runs), naming the template and
 /// what did not match; every template is still there.
 fn assert_kept(s: &Setup, report: &PruneReport, needles: &[&str]) {
-    let entry = report
-        .entries
-        .iter()
-        .find(|e| e.version == s.old.0.version)
-        .unwrap();
+    let entry = s.old_entry(report);
     assert_eq!(entry.action, PruneAction::Failed, "{entry:?}");
     let why = entry.why.join("; ");
     for needle in needles {

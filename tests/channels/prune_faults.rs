@@ -49,11 +49,7 @@ async fn an_unwritable_registry_destroys_nothing_and_dry_run_says_so() {
     let guard = Immutable::new(&dir);
     for dry_run in [true, false] {
         let report = s.prune(dry_run).await;
-        let e = report
-            .entries
-            .iter()
-            .find(|e| e.version == s.old.0.version)
-            .unwrap();
+        let e = s.old_entry(&report);
         assert_eq!(e.action, PruneAction::Failed, "{e:?}");
         let why = e.why.join("; ");
         assert!(
@@ -75,11 +71,7 @@ async fn a_template_that_cannot_be_destroyed_keeps_its_record_unmarked() {
     vm.lock = Some("backup".into());
     s.sim.insert_vm(id, vm);
     let report = s.prune(false).await;
-    let e = report
-        .entries
-        .iter()
-        .find(|e| e.version == s.old.0.version)
-        .unwrap();
+    let e = s.old_entry(&report);
     assert_eq!(e.action, PruneAction::Failed, "{e:?}");
     assert!(
         e.why.join(" ").contains("cannot destroy its template"),
