@@ -176,3 +176,43 @@ async fn the_guest_backend_is_pluggable_and_destroy_sends_purge_flags() {
     assert_eq!(delete.status, 200);
     assert!(sim.requests().iter().all(|r| r.status != 401));
 }
+
+/// gc on Proxmox: an oxbake-tagged VM whose description block cannot be
+/// parsed is unknown, reported with where its labels are and left alone;
+/// a readable leftover of a dead run is removed.
+#[tokio::test]
+async fn gc_leaves_a_tagged_vm_whose_description_block_is_garbled() {
+    let sim = PveSim::start().await;
+    let t = sim.target(Progress::silent());
+    let garbled = t.create_vm(&spec("web-build", Source::Base)).await.unwrap();
+    let leftover = t.create_vm(&spec("web-left", Source::Base)).await.unwrap();
+    let id = vmid(&garbled);
+    let mut vm = sim.vm(id).unwrap();
+    let description = vm.config["description"].clone();
+    let (head, _) = description.split_once("```json\n").unwrap();
+    vm.config.insert(
+        "description".into(),
+        format!("{head}```json\n{{\"oxbake\": {{\"labels\": \n```\n"),
+    );
+    sim.insert_vm(id, vm);
+    let runs = tempfile::tempdir().unwrap();
+    for dry_run in [true, false] {
+        let found = oxbake::pipeline::gc::collect(&t, runs.path(), dry_run, &Progress::silent())
+            .await
+            .unwrap();
+        let entry = found.iter().find(|l| l.name == "web-build").unwrap();
+        let why = entry.unknown.as_deref().unwrap_or_default();
+        assert!(
+            why.contains(&format!("{NODE}/{id}")) && why.contains("cannot be parsed"),
+            "{why}"
+        );
+        assert!(!entry.removed, "{entry:?}");
+        let other = found.iter().find(|l| l.name == "web-left").unwrap();
+        assert_eq!(other.removed, !dry_run, "{other:?}");
+    }
+    assert!(sim.vm(id).is_some(), "the unknown VM stays");
+    assert!(
+        sim.vm(vmid(&leftover)).is_none(),
+        "the dead run's VM is gone"
+    );
+}
