@@ -92,11 +92,7 @@ async fn a_record_that_cannot_be_removed_stays_marked_until_the_next_prune() {
     let record = s.registry.dir().join(format!("ui/{}.toml", old.version));
     let guard = Immutable::new(&record);
     let report = s.prune(false).await;
-    let e = report
-        .entries
-        .iter()
-        .find(|e| e.version == old.version)
-        .unwrap();
+    let e = s.old_entry(&report);
     assert_eq!(e.action, PruneAction::Failed, "{e:?}");
     let marker = format!("images/ui/{}.pruning", old.version);
     assert!(e.why.join(" ").contains(&marker), "{e:?}");
@@ -122,11 +118,7 @@ async fn a_record_that_cannot_be_removed_stays_marked_until_the_next_prune() {
 
     // The next prune finishes: the template is gone, so the record goes.
     let report = s.prune(false).await;
-    let e = report
-        .entries
-        .iter()
-        .find(|e| e.version == old.version)
-        .unwrap();
+    let e = s.old_entry(&report);
     assert_eq!(e.action, PruneAction::Removed, "{e:?}");
     assert!(s.registry.get("ui", &old.version).is_err());
     assert!(s.registry.attention(None).unwrap().is_empty());
