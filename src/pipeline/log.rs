@@ -7,11 +7,19 @@
 //! ([`BuildLog::failed`]) and stops with an error that names the log. A
 //! template whose log is incomplete could not be audited; the log is
 //! synced before the template is made ([`BuildLog::sync`]).
+//!
+//! Every line starts with the UTC time and the time since the log was
+//! created (`2026-12-04T22:41:07Z +00:12.345 out| …`), so that a log tells
+//! where a bake's time went. A line gets its prefix when its first byte is
+//! written, also when it arrives in several writes.
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
 
 use tokio::sync::watch;
 
@@ -41,13 +49,53 @@ impl Failure {
 }
 
 /// The log file; remembers its first failure and refuses writes after it
-/// (a log with a hole in the middle would look complete).
+/// (a log with a hole in the middle would look complete), and stamps each
+/// line as it starts.
 struct Checked {
     file: File,
     failed: watch::Sender<Option<Failure>>,
+    started: Instant,
+    /// The next byte written begins a line.
+    line_start: bool,
+}
+
+/// A line's prefix: the UTC time (RFC 3339, whole seconds) and the time
+/// since the log began (`+MM:SS.mmm`, minutes beyond 59 as they are).
+fn stamp(now: Timestamp, elapsed: Duration) -> String {
+    let millis = elapsed.as_millis();
+    format!(
+        "{} +{:02}:{:02}.{:03} ",
+        now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        millis / 60_000,
+        millis / 1000 % 60,
+        millis % 1000
+    )
+}
+
+/// `buf` with `prefix` before the start of each line; `line_start` says
+/// whether `buf` begins one, and is left saying whether the next write does.
+fn stamped(buf: &[u8], prefix: &str, line_start: &mut bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(buf.len() + prefix.len());
+    for piece in buf.split_inclusive(|b| *b == b'\n') {
+        if *line_start {
+            out.extend_from_slice(prefix.as_bytes());
+        }
+        out.extend_from_slice(piece);
+        *line_start = piece.ends_with(b"\n");
+    }
+    out
 }
 
 impl Checked {
+    fn new(file: File, failed: watch::Sender<Option<Failure>>) -> Self {
+        Self {
+            file,
+            failed,
+            started: Instant::now(),
+            line_start: true,
+        }
+    }
+
     fn check<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
         if let Err(e) = &result {
             let first = Failure {
@@ -76,7 +124,14 @@ impl Write for Checked {
         if let Some(e) = self.refused() {
             return Err(e);
         }
-        let result = self.file.write(buf);
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let prefix = stamp(Timestamp::now(), self.started.elapsed());
+        let bytes = stamped(buf, &prefix, &mut self.line_start);
+        // All or nothing: a part written would leave a line without its
+        // prefix or a prefix twice.
+        let result = self.file.write_all(&bytes).map(|()| buf.len());
         self.check(result)
     }
 
@@ -97,7 +152,7 @@ impl BuildLog {
         let (tx, failed) = watch::channel(None);
         Ok(Self {
             path,
-            file: Arc::new(Mutex::new(Checked { file, failed: tx })),
+            file: Arc::new(Mutex::new(Checked::new(file, tx))),
             failed,
         })
     }
@@ -163,10 +218,7 @@ mod tests {
         let (tx, failed) = watch::channel(None);
         let log = BuildLog {
             path: "/dev/full".into(),
-            file: Arc::new(Mutex::new(Checked {
-                file: full,
-                failed: tx,
-            })),
+            file: Arc::new(Mutex::new(Checked::new(full, tx))),
             failed,
         };
         let sink = log.sink();
@@ -178,5 +230,72 @@ mod tests {
         log.section("next");
         assert_eq!(log.failure().unwrap().raw_os_error(), Some(libc::ENOSPC));
         assert!(log.sync().is_err());
+    }
+
+    #[test]
+    fn the_prefix_is_utc_rfc3339_and_the_elapsed_time() {
+        let now: Timestamp = "2026-12-04T22:41:07.9Z".parse().unwrap();
+        assert_eq!(
+            stamp(now, Duration::from_millis(12_345)),
+            "2026-12-04T22:41:07Z +00:12.345 "
+        );
+        assert_eq!(
+            stamp(now, Duration::from_millis(3_723_004)),
+            "2026-12-04T22:41:07Z +62:03.004 "
+        );
+    }
+
+    #[test]
+    fn a_line_split_across_writes_gets_one_prefix_where_it_starts() {
+        let mut start = true;
+        let mut out = stamped(b"out| hel", "P ", &mut start);
+        assert!(!start);
+        out.extend(stamped(b"lo\nout| two\nerr| th", "Q ", &mut start));
+        out.extend(stamped(b"ree\n", "R ", &mut start));
+        assert!(start);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "P out| hello\nQ out| two\nQ err| three\n"
+        );
+    }
+
+    #[test]
+    fn every_line_of_the_file_is_stamped() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = BuildLog::create(dir.path(), "web", "r1").unwrap();
+        log.section("prepare");
+        let sink = log.sink();
+        // `writeln!` writes the tag, the line and the newline apart.
+        writeln!(sink.lock().unwrap(), "out| hello").unwrap();
+        sink.lock()
+            .unwrap()
+            .write_all(b"err| one\nerr| tw")
+            .unwrap();
+        sink.lock().unwrap().write_all(b"o\n").unwrap();
+        log.sync().unwrap();
+        let text = std::fs::read_to_string(&log.path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let bodies: Vec<&str> = lines
+            .iter()
+            .map(|line| {
+                let mut parts = line.splitn(3, ' ');
+                let time = parts.next().unwrap();
+                let elapsed = parts.next().unwrap();
+                assert!(time.ends_with('Z') && time.len() == 20, "{line}");
+                time.parse::<Timestamp>().unwrap();
+                let (minutes, rest) = elapsed.strip_prefix('+').unwrap().split_once(':').unwrap();
+                let (seconds, millis) = rest.split_once('.').unwrap();
+                assert_eq!(
+                    (minutes.len(), seconds.len(), millis.len()),
+                    (2, 2, 3),
+                    "{line}"
+                );
+                parts.next().unwrap()
+            })
+            .collect();
+        assert_eq!(
+            bodies,
+            ["==> prepare", "out| hello", "err| one", "err| two"]
+        );
     }
 }
