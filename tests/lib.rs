@@ -3,6 +3,7 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod aptrepo;
+mod architecture;
 mod build_e2e;
 mod channels;
 mod check;
