@@ -1,5 +1,6 @@
 //! The layering of src/ (docs/architecture.md), checked from the files
-//! themselves with std only.
+//! themselves with std only; and the docs: a README under 8 KB that links
+//! every docs/ page, and relative links (and their anchors) that resolve.
 //!
 //! Imports are read from every `crate::…` path (in `use` lines, groups
 //! included, and in code) and every `super::…` path, resolved against the
@@ -502,4 +503,225 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
+}
+
+// The docs: a README that is a front door, and links that lead somewhere.
+
+const README_LIMIT: u64 = 8 * 1024;
+
+#[test]
+fn the_readme_is_a_front_door_under_8_kb() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let size = std::fs::metadata(root.join("README.md")).unwrap().len();
+    assert!(
+        size < README_LIMIT,
+        "README.md is {size} bytes; move reference text to docs/"
+    );
+}
+
+#[test]
+fn every_docs_page_is_linked_from_the_readme() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let targets: BTreeSet<String> = links(&readme)
+        .into_iter()
+        .map(|l| l.split('#').next().unwrap().to_owned())
+        .collect();
+    let pages = docs_pages(root);
+    assert!(!pages.is_empty(), "docs/ has no pages");
+    for page in pages {
+        let rel = format!("docs/{}", page.file_name().unwrap().to_string_lossy());
+        assert!(targets.contains(&rel), "README.md does not link {rel}");
+    }
+}
+
+#[test]
+fn every_relative_link_in_the_docs_resolves() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    files.extend(docs_pages(root));
+    let mut broken = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for link in links(&text) {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            let (path, anchor) = link.split_once('#').unwrap_or((&link, ""));
+            let target = if path.is_empty() {
+                file.clone()
+            } else {
+                file.parent().unwrap().join(path)
+            };
+            let name = file.strip_prefix(root).unwrap().display();
+            if !target.exists() {
+                broken.push(format!("{name}: {link}: no such file"));
+                continue;
+            }
+            let is_md = target.extension().is_some_and(|e| e == "md");
+            if !anchor.is_empty() && is_md {
+                let text = std::fs::read_to_string(&target).unwrap();
+                if !anchors(&text).contains(anchor) {
+                    broken.push(format!("{name}: {link}: no such heading"));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn links_and_anchors_are_read_as_markdown_does() {
+    let text = "# The `oxbake.toml` file\nSee [a](docs/a.md#x-y), [b](b.md) and `[c](not/a/link)`.\n\
+                ```sh\n[d](in/code)\n```\n## Failures, interrupts\n";
+    assert_eq!(links(text), ["docs/a.md#x-y", "b.md"]);
+    assert_eq!(
+        anchors(text),
+        BTreeSet::from([
+            "the-oxbaketoml-file".to_owned(),
+            "failures-interrupts".to_owned()
+        ])
+    );
+}
+
+fn docs_pages(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root.join("docs")) else {
+        return Vec::new();
+    };
+    let mut pages: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    pages
+}
+
+/// Markdown text outside code blocks and code spans.
+fn prose(text: &str) -> String {
+    let mut out = String::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        let mut in_code = false;
+        for c in line.chars() {
+            if c == '`' {
+                in_code = !in_code;
+            } else if !in_code {
+                out.push(c);
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The targets of `[text](target)` links.
+fn links(text: &str) -> Vec<String> {
+    let prose = prose(text);
+    let mut found = Vec::new();
+    let mut rest = prose.as_str();
+    while let Some(at) = rest.find("](") {
+        rest = &rest[at + 2..];
+        if let Some(end) = rest.find(')') {
+            found.push(rest[..end].trim().to_owned());
+            rest = &rest[end..];
+        }
+    }
+    found
+}
+
+/// GitHub's anchors of a page's headings.
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut fenced = false;
+    let mut found = BTreeSet::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        }
+        if fenced || !line.starts_with('#') {
+            continue;
+        }
+        let title = line.trim_start_matches('#').trim();
+        let slug: String = title
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        found.insert(slug);
+    }
+    found
+}
+
+#[test]
+fn every_command_is_in_the_readme_table_and_documented_in_docs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cli = std::fs::read_to_string(root.join("src/cli.rs")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let docs: String = docs_pages(root)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let commands = commands(&cli);
+    assert!(
+        commands.len() >= 15,
+        "src/cli.rs was not read: {commands:?}"
+    );
+    for command in commands {
+        let word = command.rsplit(' ').next().unwrap();
+        let in_table = readme
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .any(|l| l.split('|').nth(1).unwrap().contains(word));
+        assert!(
+            in_table,
+            "`oxbake {command}` is not in README.md's command table"
+        );
+        assert!(
+            docs.contains(&format!("oxbake {command}")),
+            "`oxbake {command}` is documented in no docs/ page"
+        );
+    }
+}
+
+/// The commands of src/cli.rs: `build`, …, `base bootstrap`, `vault edit`.
+fn commands(cli: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut group: Option<&str> = None;
+    for line in cli.lines() {
+        if let Some(rest) = line.strip_prefix("pub enum ") {
+            group = match rest.trim_end_matches(" {") {
+                "Command" => Some(""),
+                "BaseCommand" => Some("base "),
+                "VaultCommand" => Some("vault "),
+                _ => None,
+            };
+            continue;
+        }
+        let Some(prefix) = group else { continue };
+        if line == "}" {
+            group = None;
+            continue;
+        }
+        let Some(variant) = line.strip_prefix("    ") else {
+            continue;
+        };
+        let name: String = variant
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        let subcommand = variant.starts_with(char::is_uppercase)
+            && variant[name.len()..].starts_with([' ', ',', '('])
+            && !(prefix.is_empty() && matches!(name.as_str(), "Base" | "Vault"));
+        if subcommand {
+            found.push(format!("{prefix}{}", name.to_lowercase()));
+        }
+    }
+    found
 }
