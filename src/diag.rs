@@ -139,20 +139,22 @@ mod tests {
         // "bé " is 4 bytes, 3 characters: the `=` is at column 4.
         assert_eq!(line_column(text, 10), (2, 4));
         assert_eq!(line_column(text, 999), (3, 1));
-    }
-
-    #[test]
-    fn positions_count_lines_and_characters_from_one() {
+        // The registry's cases (its reader shares this count).
         let text = "a = 1\nbé = 2\n\nc";
-        assert_eq!(line_column(text, 0), (1, 1));
-        assert_eq!(line_column(text, 4), (1, 5));
-        assert_eq!(line_column(text, 6), (2, 1));
-        // `é` is two bytes but one column.
-        assert_eq!(line_column(text, 9), (2, 3));
-        assert_eq!(line_column(text, 10), (2, 4));
-        assert_eq!(line_column(text, 14), (3, 1));
-        assert_eq!(line_column(text, 15), (4, 1));
-        assert_eq!(line_column(text, 999), (4, 2));
+        let cases = [
+            (0, (1, 1)),
+            (4, (1, 5)),
+            (6, (2, 1)),
+            // `é` is two bytes but one column.
+            (9, (2, 3)),
+            (10, (2, 4)),
+            (14, (3, 1)),
+            (15, (4, 1)),
+            (999, (4, 2)),
+        ];
+        for (offset, at) in cases {
+            assert_eq!(line_column(text, offset), at, "{offset}");
+        }
     }
 
     #[test]
