@@ -3,7 +3,6 @@
 //! itself survives a crash. Readers see the old file or the new one, never a
 //! part, and a crash leaves no half-written file under the real name.
 
-use std::fmt;
 use std::fs::{self, File, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -46,25 +45,16 @@ impl Step {
     }
 }
 
-/// A failed atomic write: the step and the I/O error. The temporary file is
-/// gone; the target is as it was (or, after a failed folder sync, replaced
-/// but maybe not durably).
-#[derive(Debug)]
+/// A failed atomic write: the file, the step and the I/O error. The
+/// temporary file is gone; the target is as it was (or, after a failed
+/// folder sync, replaced but maybe not durably).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {} `{}`", .step.action(), .path.display())]
 pub struct WriteError {
     pub step: Step,
+    pub path: PathBuf,
+    #[source]
     pub source: io::Error,
-}
-
-impl fmt::Display for WriteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot {}: {}", self.step.action(), self.source)
-    }
-}
-
-impl std::error::Error for WriteError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
 }
 
 impl From<WriteError> for io::Error {
@@ -113,7 +103,13 @@ impl Atomic {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let at = |step| move |source| WriteError { step, source };
+        let at = |step| {
+            move |source| WriteError {
+                step,
+                path: path.to_path_buf(),
+                source,
+            }
+        };
         let mut temp = tempfile::Builder::new()
             .prefix(self.prefix)
             .suffix(self.suffix)
@@ -137,11 +133,13 @@ impl Atomic {
 
     /// [`Atomic::write`] off the async runtime's threads.
     pub async fn write_async(self, path: PathBuf, bytes: Vec<u8>) -> Result<(), WriteError> {
+        let shown = path.clone();
         tokio::task::spawn_blocking(move || self.write(&path, &bytes))
             .await
             .unwrap_or_else(|e| {
                 Err(WriteError {
                     step: Step::Write,
+                    path: shown,
                     source: io::Error::other(e),
                 })
             })

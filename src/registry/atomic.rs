@@ -35,7 +35,7 @@ pub(crate) fn write(
         Overwrite::Refuse => REGISTRY_FILE.no_replace(),
     };
     how.write(path, bytes)
-        .map_err(|WriteError { step, source }| RegistryError::io(step.action(), label, source))
+        .map_err(|WriteError { step, source, .. }| RegistryError::io(step.action(), label, source))
 }
 
 #[cfg(test)]
