@@ -3,7 +3,9 @@
 //! environment variable the target names.
 
 mod checks;
+mod environment;
 pub mod limits;
+mod names;
 mod target;
 
 use std::collections::BTreeMap;
@@ -15,6 +17,8 @@ use toml::de::DeValue;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::tomlfile;
 
+pub use environment::{Environment, Network, RoleSettings};
+pub use names::is_valid_name;
 pub use target::{Accel, LocalSettings, ProxmoxSettings, SshForward, TargetSettings};
 
 /// Reads `oxbake.toml`, reporting every problem found.
@@ -43,20 +47,24 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Diagnostics> {
             )),
         }
     }
+    let source = doc.source;
     if let Ok(config) = &doc.rest {
         let default = &config.project.default_target;
         if default != "local" && !targets.contains_key(default) && problems.is_empty() {
-            let offset = text.find("default_target").unwrap_or(0);
-            problems.push(Diagnostic::at(
-                path,
-                text,
+            let offset = source
+                .key_start(&["project", "default_target"])
+                .unwrap_or(0);
+            problems.push(source.at(
                 offset,
                 format!("default target `{default}` is not defined in [targets]"),
             ));
         }
     }
-    let config = tomlfile::combine(doc.rest, problems, |config| config.targets = targets)?;
-    let problems = checks::settings(path, text, &config);
+    let config = tomlfile::combine(doc.rest, problems, |config| {
+        config.targets = targets;
+        config.source = source;
+    })?;
+    let problems = checks::settings(&config);
     if problems.is_empty() {
         Ok(config)
     } else {
@@ -85,7 +93,11 @@ pub struct Config {
     pub targets: BTreeMap<String, TargetSettings>,
     /// Where the channels' versions run (`[environments.NAME]`).
     #[serde(default)]
-    pub environments: BTreeMap<String, crate::environment::Environment>,
+    pub environments: BTreeMap<String, Environment>,
+    /// The file's text and where each key and value of it is, for the
+    /// checks that point into it after the typed read.
+    #[serde(skip)]
+    pub source: tomlfile::Source,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

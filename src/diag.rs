@@ -61,14 +61,28 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// The 1-based line and column (in characters) of a byte offset.
+/// The 1-based line and column (in characters) of a byte offset; an offset
+/// past the end is the end, one inside a character is that character's.
 pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(source.len());
-    let before = source.get(..offset).unwrap_or(source);
+    let mut end = offset.min(source.len());
+    while !source.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &source[..end];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before[line_start..].chars().count() + 1;
     (line, column)
+}
+
+/// `bytes` as text, or the line and column of the first byte that is not
+/// UTF-8 (counted in the valid text before it).
+pub fn utf8(bytes: Vec<u8>) -> Result<String, (usize, usize)> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let before = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+        line_column(&before, valid)
+    })
 }
 
 /// Every problem found in one pass, in file order.
@@ -125,6 +139,27 @@ mod tests {
         // "bé " is 4 bytes, 3 characters: the `=` is at column 4.
         assert_eq!(line_column(text, 10), (2, 4));
         assert_eq!(line_column(text, 999), (3, 1));
+        // The registry's cases (its reader shares this count).
+        let text = "a = 1\nbé = 2\n\nc";
+        let cases = [
+            (0, (1, 1)),
+            (4, (1, 5)),
+            (6, (2, 1)),
+            // `é` is two bytes but one column.
+            (9, (2, 3)),
+            (10, (2, 4)),
+            (14, (3, 1)),
+            (15, (4, 1)),
+            (999, (4, 2)),
+        ];
+        for (offset, at) in cases {
+            assert_eq!(line_column(text, offset), at, "{offset}");
+        }
+    }
+
+    #[test]
+    fn offsets_inside_a_character_round_down() {
+        assert_eq!(line_column("é", 1), (1, 1));
     }
 
     #[test]

@@ -1,121 +1,27 @@
-//! `[environments.NAME]` in oxbake.toml: where and how a set of VMs runs the
-//! versions of one channel. Read as part of [`crate::config::Config`];
-//! [`validate`] is what `oxbake check` adds on top of the types.
+//! `[environments.NAME]` in oxbake.toml: their shape is read as part of
+//! [`crate::config::Config`]; [`validate`] is what `oxbake check` adds on top
+//! of it, against the project's recipes, channels and targets.
 
 mod addresses;
 
-use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
-
-use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+pub use crate::config::{Environment, Network, RoleSettings};
 use crate::config::{TargetSettings, limits};
-use crate::diag::{Diagnostic, Diagnostics};
-use crate::project::{CONFIG_FILE, Project, read_input};
-use crate::tomlfile;
-
-/// One environment (`[environments.NAME]`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Environment {
-    /// The target its VMs live on (default: the project's default target).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    /// The channel whose versions it runs.
-    pub channel: Spanned<String>,
-    /// The operator's login on every VM (passwordless sudo, keys only).
-    pub user: String,
-    /// The operator's `ssh-… AAAA… comment` lines for `user`.
-    #[serde(default)]
-    pub ssh_keys: Vec<String>,
-    pub network: Network,
-    /// Per role: how many VMs, their size, addresses and values.
-    #[serde(default)]
-    pub roles: BTreeMap<String, Spanned<RoleSettings>>,
-}
-
-/// Network defaults shared by the environment's VMs.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Network {
-    /// The prefix length of the VMs' addresses (`24` for a /24).
-    pub prefix: u8,
-    pub gateway: Ipv4Addr,
-    #[serde(default)]
-    pub dns: Vec<Ipv4Addr>,
-    /// The DNS domain: a VM's FQDN is `HOSTNAME.domain`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain: Option<String>,
-}
-
-/// `[environments.NAME.roles.ROLE]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleSettings {
-    #[serde(default = "one")]
-    pub count: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cores: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_mib: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disk_gib: Option<u32>,
-    /// One static address per VM, in order.
-    #[serde(default)]
-    pub addresses: Vec<Spanned<Ipv4Addr>>,
-    /// Proxmox nodes the VMs are placed on, round robin: the role's VM `i`
-    /// (0-based) goes to `nodes[i % len]` (default: the target's first
-    /// node). Only for proxmox targets: `oxbake check` refuses it on a
-    /// local one, and a node the target's `nodes` do not list.
-    #[serde(default)]
-    pub nodes: Vec<Spanned<String>>,
-    /// TCP ports the VMs offer to the environment's other VMs (the local
-    /// target forwards them between guests).
-    #[serde(default)]
-    pub ports: Vec<u16>,
-    /// Values for the role's deploy templates (`env.NAME`).
-    #[serde(default = "no_values")]
-    pub values: Spanned<BTreeMap<String, toml::Value>>,
-}
-
-fn one() -> u32 {
-    1
-}
-
-fn no_values() -> Spanned<BTreeMap<String, toml::Value>> {
-    Spanned::new(0..0, BTreeMap::new())
-}
-
-impl Environment {
-    /// The target's name, given the project's default.
-    pub fn target_name<'a>(&'a self, default: &'a str) -> &'a str {
-        self.target.as_deref().unwrap_or(default)
-    }
-}
+use crate::diag::Diagnostics;
+use crate::project::Project;
 
 /// Checks every environment against the project's recipes, channels and
 /// targets. Problems point into oxbake.toml.
 pub fn validate(project: &Project) -> Diagnostics {
     let mut problems = Diagnostics::default();
-    if project.config.environments.is_empty() {
-        return problems;
-    }
-    let rel = std::path::Path::new(CONFIG_FILE);
-    let Ok(text) = read_input(&project.root.join(rel), rel) else {
-        return problems;
-    };
-    let Ok(doc) = toml::de::DeTable::parse(&text) else {
-        return problems;
-    };
+    let source = &project.config.source;
     for (name, env) in &project.config.environments {
-        let mut at = |offset: usize, message: String| {
-            problems.push(Diagnostic::at(rel, &text, offset, message));
-        };
+        let mut at = |offset: usize, message: String| problems.push(source.at(offset, message));
         let span = |keys: &[&str]| {
             let mut all = vec!["environments", name.as_str()];
             all.extend(keys);
-            tomlfile::value_span(doc.get_ref(), &all).map(|s| s.start)
+            source.value_start(&all)
         };
         check_env(project, name, env, &span, &mut at);
     }
@@ -130,7 +36,7 @@ fn check_env(
     at: &mut impl FnMut(usize, String),
 ) {
     let header = span(&[]).unwrap_or(0);
-    if !crate::registry::is_valid_name(name) {
+    if !crate::config::is_valid_name(name) {
         at(
             header,
             format!("environment name `{name}` must be lowercase letters, digits and `-`"),

@@ -120,7 +120,7 @@ impl Error {
             _ => Vec::new(),
         };
         serde_json::json!({
-            "message": crate::pipeline::nightly::chain(self),
+            "message": crate::report::chain(self),
             "exit": self.exit_code(),
             "problems": problems,
         })
@@ -137,6 +137,6 @@ impl Error {
                 .map(ToString::to_string)
                 .collect();
         }
-        vec![format!("error: {}", crate::pipeline::nightly::chain(self))]
+        vec![format!("error: {}", crate::report::chain(self))]
     }
 }

@@ -186,15 +186,10 @@ pub fn read_input(path: &Path, rel: &Path) -> Result<String, Diagnostic> {
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes))
         .map_err(cannot)?;
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = e.utf8_error().valid_up_to();
-        let before = String::from_utf8_lossy(&e.as_bytes()[..valid]);
-        Diagnostic::at(
-            rel,
-            &before,
-            valid,
-            "invalid UTF-8: input files must be UTF-8 text",
-        )
+    crate::diag::utf8(bytes).map_err(|(line, column)| Diagnostic {
+        line,
+        column,
+        ..Diagnostic::file(rel, "invalid UTF-8: input files must be UTF-8 text")
     })
 }
 

@@ -1,8 +1,9 @@
 //! Reading TOML input files into typed values, with every error turned into
 //! a [`Diagnostic`] that points at the offending line and column.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use toml::Spanned;
@@ -39,6 +40,8 @@ pub fn from_value<T: DeserializeOwned>(
 pub struct Without<'a, T> {
     pub rest: Result<T, Diagnostic>,
     pub taken: Option<Spanned<DeValue<'a>>>,
+    /// Where every key and value of the whole document is.
+    pub source: Source,
 }
 
 /// Parses `text` (the contents of `path`) as a `T` except the value of `key`.
@@ -52,10 +55,12 @@ pub fn parse_without<'a, T: DeserializeOwned>(
         all.push(diagnostic(path, text, &e));
         all
     })?;
+    let source = Source::new(path, text, doc.get_ref());
     let taken = doc.get_mut().remove(key);
     Ok(Without {
         rest: from_table(path, text, doc),
         taken,
+        source,
     })
 }
 
@@ -121,6 +126,94 @@ impl<'a> Kinded<'a> {
     /// The other keys, as one value to read in the kind's shape.
     pub fn rest(self) -> Spanned<DeValue<'a>> {
         Spanned::new(self.span, DeValue::Table(self.table))
+    }
+}
+
+/// A file's text with where each of its keys and values is, taken from the
+/// one parse of it: the checks made after the typed read (which keeps no
+/// spans) point into the file with it.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    path: PathBuf,
+    text: String,
+    /// By the keys' path (array items by their index in decimal).
+    places: BTreeMap<Vec<String>, Place>,
+}
+
+/// Where one key and its value are.
+#[derive(Debug, Clone)]
+struct Place {
+    key: usize,
+    value: Range<usize>,
+}
+
+impl Source {
+    /// The places of every key and value of `table`, parsed from `text`.
+    pub fn new(path: &Path, text: &str, table: &DeTable<'_>) -> Self {
+        let mut places = BTreeMap::new();
+        index(table, &mut Vec::new(), &mut places);
+        Self {
+            path: path.to_path_buf(),
+            text: text.to_owned(),
+            places,
+        }
+    }
+
+    /// Where the value at `keys` starts (as [`value_span`] finds it); None
+    /// when the file does not hold it (a default applies).
+    pub fn value_start(&self, keys: &[&str]) -> Option<usize> {
+        self.place(keys).map(|p| p.value.start)
+    }
+
+    /// Where the key at the end of `keys` starts (an array item's value).
+    pub fn key_start(&self, keys: &[&str]) -> Option<usize> {
+        self.place(keys).map(|p| p.key)
+    }
+
+    /// A problem at a byte offset of the file.
+    pub fn at(&self, offset: usize, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(&self.path, &self.text, offset, message)
+    }
+
+    fn place(&self, keys: &[&str]) -> Option<&Place> {
+        let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        self.places.get(&keys)
+    }
+}
+
+fn index(table: &DeTable<'_>, path: &mut Vec<String>, places: &mut BTreeMap<Vec<String>, Place>) {
+    for (key, value) in table {
+        path.push(key.get_ref().to_string());
+        let key = key.span().start;
+        add(value, key, path, places);
+        path.pop();
+    }
+}
+
+fn add(
+    value: &Spanned<DeValue<'_>>,
+    key: usize,
+    path: &mut Vec<String>,
+    places: &mut BTreeMap<Vec<String>, Place>,
+) {
+    let span = value.span();
+    places.insert(
+        path.clone(),
+        Place {
+            key,
+            value: span.clone(),
+        },
+    );
+    match value.get_ref() {
+        DeValue::Table(t) => index(t, path, places),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(i.to_string());
+                add(item, item.span().start, path, places);
+                path.pop();
+            }
+        }
+        _ => {}
     }
 }
 
@@ -241,6 +334,27 @@ mod tests {
         assert_eq!(at(&["c", "1", "d"]), (6, 5));
         assert_eq!(at(&["c", "2", "d"]), (1, 1));
         assert_eq!(at(&["a", "x"]), (1, 1));
+    }
+
+    #[test]
+    fn a_source_finds_what_value_span_finds_and_the_keys() {
+        let text = "[a]\nb = 1\n[[c]]\nd = 2\n[[c]]\nd = 3\n[e]\nf.g = [4, 5]\n";
+        let doc = DeTable::parse(text).unwrap();
+        let source = Source::new(Path::new("x.toml"), text, doc.get_ref());
+        for keys in [
+            &["a", "b"][..],
+            &["c", "1", "d"],
+            &["c", "2", "d"],
+            &["a", "x"],
+            &["e", "f", "g", "1"],
+            &["c"],
+        ] {
+            let span = value_span(doc.get_ref(), keys).map(|s| s.start);
+            assert_eq!(source.value_start(keys), span, "{keys:?}");
+        }
+        assert_eq!(source.key_start(&["a", "b"]), Some(4));
+        let d = source.at(text.find("d = 3").unwrap(), "here");
+        assert_eq!((d.line, d.column), (6, 1), "{d}");
     }
 
     #[test]

@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::{Ctx, targets};
 use crate::error::Error;
-use crate::output::table;
 use crate::pipeline::gc;
+use crate::report::table::table;
 
 pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(), Error> {
     let project = ctx.checked_project()?;

@@ -2,7 +2,9 @@
 
 use super::{Ctx, targets};
 use crate::error::Error;
-use crate::registry::{ImageRef, Registry, Version, drift, report};
+use crate::pipeline::drift;
+use crate::registry::{ImageRef, Registry, Version};
+use crate::report::{self, images};
 
 /// The registry's images; with `target`, also what differs between the
 /// registry and that target's templates.
@@ -28,10 +30,10 @@ pub async fn ls(ctx: &Ctx<'_>, role: Option<&str>, target: Option<&str>) -> Resu
             None => "no images yet (build one with `oxbake build ROLE`)\n".to_owned(),
         }
     } else {
-        report::ls_table(&records, &channels)
+        images::ls_table(&records, &channels)
     };
     text.push_str(&attention.text());
-    let mut doc = report::ls_json(&records, &channels);
+    let mut doc = images::ls_json(&records, &channels);
     let (channel_problems, removals) = attention.json();
     doc["channel_problems"] = channel_problems;
     doc["unfinished_removals"] = removals;
@@ -49,8 +51,8 @@ pub async fn ls(ctx: &Ctx<'_>, role: Option<&str>, target: Option<&str>) -> Resu
             });
         }
         let found = drift::compare(&records, &open.name, &templates, &project.root);
-        text.push_str(&drift::drift_text(&open.name, &found));
-        doc["target"] = drift::drift_json(&open.name, &found);
+        text.push_str(&report::drift::drift_text(&open.name, &found));
+        doc["target"] = report::drift::drift_json(&open.name, &found);
     }
     ctx.out.result(&text, &doc);
     Ok(())
@@ -62,8 +64,8 @@ pub fn show(ctx: &Ctx<'_>, image: &str) -> Result<(), Error> {
     let record = registry.resolve(&reference)?;
     let channels = registry.channels()?;
     ctx.out.result(
-        &report::show_text(&record, &channels),
-        &report::show_json(&record, &channels),
+        &images::show_text(&record, &channels),
+        &images::show_json(&record, &channels),
     );
     Ok(())
 }

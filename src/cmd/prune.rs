@@ -4,10 +4,10 @@ use serde_json::json;
 
 use super::{Ctx, targets};
 use crate::error::Error;
-use crate::output::table;
 use crate::pipeline::prune::{self, PruneCtx};
 use crate::pipeline::prune_plan::PruneAction;
 use crate::registry::Registry;
+use crate::report::table::table;
 
 pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(), Error> {
     let project = ctx.checked_project()?;

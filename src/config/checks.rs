@@ -3,23 +3,18 @@
 //! Proxmox endpoint, token id and fingerprint of the forms that can work.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
-use toml::de::DeTable;
-
-use super::{Config, limits};
-use crate::diag::{Diagnostic, Diagnostics};
+use super::{Config, is_valid_name, limits};
+use crate::diag::Diagnostics;
 use crate::tomlfile;
 
-/// The problems of a parsed `oxbake.toml` (`text`) that its types let pass.
-pub(super) fn settings(path: &Path, text: &str, config: &Config) -> Diagnostics {
+/// The problems of a parsed `oxbake.toml` that its types let pass.
+pub(super) fn settings(config: &Config) -> Diagnostics {
     let mut problems = Diagnostics::default();
-    let Ok(doc) = DeTable::parse(text) else {
-        return problems;
-    };
+    let source = &config.source;
     let mut at = |keys: &[&str], message: String| {
-        let offset = tomlfile::value_span(doc.get_ref(), keys).map_or(0, |s| s.start);
-        problems.push(Diagnostic::at(path, text, offset, message));
+        let offset = source.value_start(keys).unwrap_or(0);
+        problems.push(source.at(offset, message));
     };
     let d = &config.defaults;
     let bounded = [
@@ -46,7 +41,7 @@ pub(super) fn settings(path: &Path, text: &str, config: &Config) -> Diagnostics 
     for (i, name) in channels.iter().enumerate() {
         let index = i.to_string();
         let keys = ["project", "channels", index.as_str()];
-        if !crate::registry::is_valid_name(name) {
+        if !is_valid_name(name) {
             at(
                 &keys,
                 format!(

@@ -118,3 +118,13 @@ fn ssh_forward_maps_vmids_to_ports_and_must_fit_the_range() {
     assert!(d.message.contains("port_base 60000 + VMID 9999"), "{d}");
     assert_eq!(d.line, 11, "{d}");
 }
+
+#[test]
+fn an_unknown_default_target_points_at_its_key_not_a_comment_naming_it() {
+    let text = "# default_target names the target builds use\n[project]\nname = \"ox\"\n\
+                # the lab's default_target\ndefault_target = \"pve\"\n";
+    let all = parse(Path::new("oxbake.toml"), text).unwrap_err();
+    let d = all.iter().next().unwrap();
+    assert!(d.message.contains("default target `pve`"), "{d}");
+    assert_eq!((d.line, d.column), (5, 1), "{d}");
+}

@@ -9,6 +9,7 @@ mod channel_error;
 pub mod channel_tags;
 mod checks;
 pub mod deploy;
+pub mod drift;
 mod error;
 pub mod gc;
 pub mod hygiene;

@@ -1,11 +1,11 @@
-//! Atomic file replacement: write a temporary file in the same folder, fsync
-//! it, rename it over the target, then fsync the folder so the rename itself
-//! survives a crash. Readers see the old file or the new one, never a part.
+//! Registry files are replaced with the one atomic writer
+//! ([`crate::fsutil`]); its temporary files carry the names
+//! [`super::sweep`] knows to clear.
 
-use std::fs::{self, File, Permissions};
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+
+pub(crate) use crate::fsutil::sync_dir;
+use crate::fsutil::{Atomic, WriteError};
 
 use super::RegistryError;
 
@@ -16,6 +16,11 @@ pub(crate) enum Overwrite {
     Refuse,
 }
 
+/// Registry files are committed to git: readable by everyone, like any
+/// source file.
+const REGISTRY_FILE: Atomic =
+    Atomic::new(super::sweep::TMP_PREFIX, super::sweep::TMP_SUFFIX).exact_mode(0o644);
+
 /// Writes `bytes` to `path` atomically; `label` names the file in errors.
 /// With [`Overwrite::Refuse`] an existing file is left alone and the error
 /// kind is `AlreadyExists`.
@@ -25,42 +30,21 @@ pub(crate) fn write(
     bytes: &[u8],
     overwrite: Overwrite,
 ) -> Result<(), RegistryError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let io = |action, err| RegistryError::io(action, label, err);
-    let mut temp = tempfile::Builder::new()
-        .prefix(super::sweep::TMP_PREFIX)
-        .suffix(super::sweep::TMP_SUFFIX)
-        .tempfile_in(dir)
-        .map_err(|e| io("create a temporary file for", e))?;
-    // Registry files are committed to git: readable by everyone, like any source file.
-    fs::set_permissions(temp.path(), Permissions::from_mode(0o644))
-        .map_err(|e| io("set permissions of", e))?;
-    temp.write_all(bytes).map_err(|e| io("write", e))?;
-    temp.as_file().sync_all().map_err(|e| io("sync", e))?;
-    match overwrite {
-        Overwrite::Allow => temp.persist(path).map(drop),
-        Overwrite::Refuse => temp.persist_noclobber(path).map(drop),
-    }
-    .map_err(|e| io("rename a temporary file to", e.error))?;
-    sync_dir(dir).map_err(|e| io("sync the folder of", e))
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
+    let how = match overwrite {
+        Overwrite::Allow => REGISTRY_FILE,
+        Overwrite::Refuse => REGISTRY_FILE.no_replace(),
+    };
+    how.write(path, bytes)
+        .map_err(|WriteError { step, source, .. }| RegistryError::io(step.action(), label, source))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
+    use super::*;
+    use crate::fsutil::tests::names;
 
     #[test]
     fn replaces_the_file_and_leaves_no_temporary_files() {

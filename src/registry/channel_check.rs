@@ -82,7 +82,7 @@ impl Registry {
                     .as_ref()
                     .and_then(|s| s.channels.get(channel)?.get(role))
                     .map_or(0, |v| v.span().start);
-                let (line, column) = super::toml_file::position(&text, offset);
+                let (line, column) = crate::diag::line_column(&text, offset);
                 out.push(ChannelProblem {
                     channel: channel.clone(),
                     role: role.clone(),

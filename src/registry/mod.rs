@@ -8,15 +8,15 @@
 //! - `images/.lock`: the advisory lock every change holds (keep it out of git).
 //!
 //! Versions are `YYYY.MM.DD.N` ([`Version`]), allocated under the lock. Every
-//! file is replaced atomically. Rendering for `oxbake ls` and `oxbake show`
-//! is in [`report`].
+//! file is replaced atomically. Storage only: `oxbake ls` and `oxbake show`
+//! render in [`crate::report`], the comparison with a live target is
+//! [`crate::pipeline::drift`].
 
 mod atomic;
 mod attention;
 mod channel_check;
 mod channels;
 mod diff;
-pub mod drift;
 mod error;
 mod fields;
 mod listing;
@@ -25,11 +25,9 @@ mod names;
 mod record;
 mod record_text;
 mod remove;
-pub mod report;
 mod store;
 mod summary;
 mod sweep;
-mod table;
 mod toml_file;
 mod version;
 mod writes;

@@ -5,16 +5,7 @@ use std::str::FromStr;
 
 use super::{RegistryError, Version};
 
-/// Role and channel names become folder names and TOML keys: lowercase ASCII
-/// letters, digits, `-` and `_`, starting with a letter or digit.
-pub fn is_valid_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    let first_ok = bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    first_ok
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
+pub use crate::config::is_valid_name;
 
 pub(crate) fn check_role(name: &str) -> Result<(), RegistryError> {
     if is_valid_name(name) {

@@ -19,21 +19,17 @@ pub(crate) fn parse<T: DeserializeOwned>(label: &Path, text: &str) -> Result<T, 
 /// The bytes of the file shown as `label` as text; a byte that is not UTF-8
 /// is a parse error at its place (invalid input, not a failed read).
 pub(crate) fn text(label: &Path, bytes: Vec<u8>) -> Result<String, RegistryError> {
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = e.utf8_error().valid_up_to();
-        let before = String::from_utf8_lossy(&e.as_bytes()[..valid]);
-        parse_error(
-            label,
-            &before,
-            valid,
-            "invalid UTF-8: registry files must be UTF-8 text",
-        )
+    crate::diag::utf8(bytes).map_err(|(line, column)| RegistryError::Parse {
+        path: label.to_path_buf(),
+        line,
+        column,
+        message: "invalid UTF-8: registry files must be UTF-8 text".to_owned(),
     })
 }
 
 /// A parse error at byte `offset` of `text`.
 pub(crate) fn parse_error(label: &Path, text: &str, offset: usize, message: &str) -> RegistryError {
-    let (line, column) = position(text, offset);
+    let (line, column) = crate::diag::line_column(text, offset);
     RegistryError::Parse {
         path: label.to_path_buf(),
         line,
@@ -55,36 +51,9 @@ pub(crate) fn encode<T: Serialize>(
     Ok(format!("{header}\n{body}"))
 }
 
-/// The 1-based line and column (counted in characters) of byte `offset`.
-pub(crate) fn position(text: &str, offset: usize) -> (usize, usize) {
-    let mut end = offset.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let before = &text[..end];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn positions_count_lines_and_characters_from_one() {
-        let text = "a = 1\nbé = 2\n\nc";
-        assert_eq!(position(text, 0), (1, 1));
-        assert_eq!(position(text, 4), (1, 5));
-        assert_eq!(position(text, 6), (2, 1));
-        // `é` is two bytes but one column.
-        assert_eq!(position(text, 9), (2, 3));
-        assert_eq!(position(text, 10), (2, 4));
-        assert_eq!(position(text, 14), (3, 1));
-        assert_eq!(position(text, 15), (4, 1));
-        assert_eq!(position(text, 999), (4, 2));
-    }
 
     #[test]
     fn invalid_utf8_is_a_parse_error_at_its_place() {
@@ -99,10 +68,5 @@ mod tests {
             "images/x.toml:2:6: invalid UTF-8: registry files must be UTF-8 text"
         );
         assert_eq!(text(Path::new("x"), b"a = 1".to_vec()).unwrap(), "a = 1");
-    }
-
-    #[test]
-    fn offsets_inside_a_character_round_down() {
-        assert_eq!(position("é", 1), (1, 1));
     }
 }

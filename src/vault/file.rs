@@ -1,10 +1,11 @@
-//! Reading a vault, and replacing it atomically: a 0600 temporary file in
-//! the same folder, fsync, rename over the vault, fsync the folder.
+//! Reading a vault, and replacing it atomically with a private (0600) file
+//! ([`crate::fsutil`]).
 
-use std::fs::{self, File, Permissions};
-use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::fs;
+use std::io;
 use std::path::Path;
+
+use crate::fsutil::Atomic;
 
 /// The file's text (a vault is ASCII; anything else is not a vault and is
 /// read lossily so the format check reports it).
@@ -28,23 +29,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         }
         _ => path,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".oxbake-vault-")
-        .suffix(".tmp")
-        .permissions(Permissions::from_mode(0o600))
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    File::open(dir)?.sync_all()
+    Ok(Atomic::new(".oxbake-vault-", ".tmp").write(path, bytes)?)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs::Permissions;
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

@@ -199,7 +199,7 @@ async fn a_failed_task_reports_its_exit_status() {
     };
     let client = sim.client();
     let upid = client.clone_vm(&base(), &req).await.unwrap();
-    let parsed: oxbake::target::proxmox::Upid = upid.parse().unwrap();
+    let parsed: oxbake::target::proxmox::Upid = upid.clone();
     assert_eq!(
         (parsed.kind.as_str(), parsed.id.as_str()),
         ("qmclone", "9000")

@@ -101,9 +101,12 @@ async fn a_task_wait_ends_at_task_timeout_when_the_status_request_hangs() {
         .unwrap();
     let within = Duration::from_secs(3);
     let start = Instant::now();
-    let err = bounded(within * 10, client.finish(Some(upid.clone()), within))
-        .await
-        .unwrap_err();
+    let err = bounded(
+        within * 10,
+        client.finish(Some(upid.parse().unwrap()), within),
+    )
+    .await
+    .unwrap_err();
     assert!(
         start.elapsed() < within + SLACK,
         "took {:?}",
@@ -116,7 +119,10 @@ async fn a_task_wait_ends_at_task_timeout_when_the_status_request_hangs() {
 
     // Answered but never ending: the last status is named.
     sim.faults(|f| f.held_answers.clear());
-    let err = client.finish(Some(upid.clone()), within).await.unwrap_err();
+    let err = client
+        .finish(Some(upid.parse().unwrap()), within)
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(

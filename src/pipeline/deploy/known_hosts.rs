@@ -7,10 +7,11 @@
 //! write (comments, other hosts) are kept. Every change replaces the file
 //! atomically (temporary file, fsync, rename).
 
-use std::fs::{self, File, Permissions};
-use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
+
+use crate::fsutil::Atomic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KnownHostsError {
@@ -96,19 +97,12 @@ fn write(file: &Path, lines: &[String]) -> Result<(), KnownHostsError> {
     let dir = file.parent().unwrap_or(Path::new("."));
     let err = |e| io_err(file, e);
     fs::create_dir_all(dir).map_err(err)?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".known-hosts-")
-        .permissions(Permissions::from_mode(0o644))
-        .tempfile_in(dir)
-        .map_err(err)?;
     let mut text = lines.join("\n");
     if !text.is_empty() {
         text.push('\n');
     }
-    temp.write_all(text.as_bytes()).map_err(err)?;
-    temp.as_file().sync_all().map_err(err)?;
-    temp.persist(file).map_err(|e| err(e.error))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(err)
+    let how = Atomic::new(".known-hosts-", "").mode(0o644);
+    how.write(file, text.as_bytes()).map_err(|e| err(e.source))
 }
 
 fn io_err(file: &Path, source: io::Error) -> KnownHostsError {

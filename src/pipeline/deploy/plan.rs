@@ -173,7 +173,7 @@ pub fn table(plan: &Plan) -> String {
             ],
         })
         .collect();
-    crate::output::table(&["action", "role", "vm", "version", "node", "why"], &rows)
+    crate::report::table::table(&["action", "role", "vm", "version", "node", "why"], &rows)
 }
 
 fn row(action: &str, want: &Desired, vm: &str, why: &str) -> Vec<String> {

@@ -57,16 +57,7 @@ pub fn over_retention(registry: &Registry, keep: usize) -> Result<bool, Registry
     Ok(false)
 }
 
-/// An error and its causes on one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
+pub use crate::report::chain;
 
 #[cfg(test)]
 mod tests;

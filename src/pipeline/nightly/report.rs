@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use super::plan::{Decision, Reason};
-use crate::output::table;
 use crate::registry::Version;
+use crate::report::table::table;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

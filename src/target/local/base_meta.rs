@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::files::Chunks;
+use super::state::STATE_FILE;
 use crate::target::TargetError;
 
 /// A base image file in the cache.
@@ -118,9 +119,10 @@ pub async fn install(
         .await
         .map_err(|e| TargetError::io(image, e))?;
     let meta_file = meta_path(image);
-    tokio::fs::write(&meta_file, text)
+    STATE_FILE
+        .write_async(meta_file.clone(), text.into_bytes())
         .await
-        .map_err(|e| TargetError::io(&meta_file, e))?;
+        .map_err(|e| TargetError::io(&meta_file, e.source))?;
     Ok(BaseImage {
         path: image.to_path_buf(),
         sha256,

@@ -12,6 +12,7 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use super::state::STATE_FILE;
 use crate::target::{TargetError, VmNetwork};
 
 /// The relay QEMU runs per guest connection: `sh RELAY FILE`, where FILE
@@ -106,13 +107,10 @@ pub async fn publish(state_root: &Path, net: &NetLaunch) -> Result<(), TargetErr
 }
 
 async fn write(path: &Path, text: &str) -> Result<(), TargetError> {
-    let tmp = path.with_extension("tmp");
-    tokio::fs::write(&tmp, text)
+    STATE_FILE
+        .write_async(path.to_path_buf(), text.as_bytes().to_vec())
         .await
-        .map_err(|e| TargetError::io(&tmp, e))?;
-    tokio::fs::rename(&tmp, path)
-        .await
-        .map_err(|e| TargetError::io(path, e))
+        .map_err(|e| TargetError::io(path, e.source))
 }
 
 #[cfg(test)]

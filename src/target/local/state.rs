@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::files;
+use crate::fsutil::Atomic;
 use crate::target::{Labels, TargetError};
 
 /// The paths of the state folder.
@@ -117,14 +118,16 @@ pub async fn write_toml<T: Serialize>(path: &Path, value: &T) -> Result<(), Targ
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    let tmp = path.with_extension("toml.tmp");
-    tokio::fs::write(&tmp, text)
+    STATE_FILE
+        .write_async(path.to_path_buf(), text.into_bytes())
         .await
-        .map_err(|e| TargetError::io(&tmp, e))?;
-    tokio::fs::rename(&tmp, path)
-        .await
-        .map_err(|e| TargetError::io(path, e))
+        .map_err(|e| TargetError::io(path, e.source))
 }
+
+/// How the target's state files are written: atomically, readable as any
+/// file the operator makes (0666 narrowed by the umask); the temporary
+/// files are hidden, so [`names_in`] passes over them.
+pub const STATE_FILE: Atomic = Atomic::new(".oxbake-", ".tmp").mode(0o666);
 
 pub async fn read_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TargetError> {
     let text = tokio::fs::read_to_string(path)

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::base_meta::sha256_file;
 use super::state::{StateDir, TemplateRecord, read_toml};
+use crate::fsutil::Atomic;
 use crate::target::TargetError;
 
 /// What identifies one version of a file's contents without reading it.
@@ -89,18 +90,11 @@ async fn remember(record: &Path, stamp: &Stamp) {
     let Ok(text) = toml::to_string(stamp) else {
         return;
     };
-    let tmp = dir.join(format!(
-        ".stamp-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    let written = async {
-        tokio::fs::create_dir_all(dir).await?;
-        tokio::fs::write(&tmp, text).await?;
-        tokio::fs::rename(&tmp, record).await
-    };
-    if written.await.is_err() {
-        let _ = tokio::fs::remove_file(&tmp).await;
+    if tokio::fs::create_dir_all(dir).await.is_ok() {
+        let stamp = Atomic::new(".stamp-", "").mode(0o666);
+        let _ = stamp
+            .write_async(record.to_path_buf(), text.into_bytes())
+            .await;
     }
 }
 

@@ -100,6 +100,11 @@ async fn clone_fresh(
                 }
                 return Ok((vm, held));
             }
+            // The clone may have started: what its answer holds is no task.
+            Err(e @ PveError::InvalidUpid(_)) => {
+                cleanup(t, &vm).await;
+                return Err(e.into());
+            }
             Err(e) if e.is_no_answer() => {
                 unanswered::clone(t, &vm, &spec.name).await;
                 return Err(e.into());

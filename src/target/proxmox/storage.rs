@@ -6,18 +6,18 @@ use sha2::{Digest, Sha256};
 
 use super::form::{Form, encode_component};
 use super::http::Body;
-use super::{PveClient, PveError};
+use super::{PveClient, PveError, Upid, upid};
 
 impl PveClient {
-    /// Uploads `bytes` as the ISO `filename`; returns the UPID of the copy
-    /// task (or `None` if the server did it at once).
+    /// Uploads `bytes` as the ISO `filename`; returns the copy task
+    ///  (or `None` if the server did it at once).
     pub async fn upload_iso(
         &self,
         node: &str,
         storage: &str,
         filename: &str,
         bytes: &[u8],
-    ) -> Result<Option<String>, PveError> {
+    ) -> Result<Option<Upid>, PveError> {
         let path = format!("/nodes/{node}/storage/{storage}/upload");
         let (boundary, body) = multipart(filename, bytes).ok_or_else(|| PveError::Decode {
             what: format!("POST {path}"),
@@ -27,8 +27,10 @@ impl PveClient {
             boundary,
             bytes: body,
         };
-        self.call(reqwest::Method::POST, &path, Form::new(), body)
-            .await
+        upid::answer(
+            self.call(reqwest::Method::POST, &path, Form::new(), body)
+                .await?,
+        )
     }
 
     /// The volume ids (`local:iso/x.iso`) of one content type on a storage.
@@ -49,18 +51,18 @@ impl PveClient {
         Ok(items.into_iter().map(|i| i.volid).collect())
     }
 
-    /// Removes a volume (`local:iso/x.iso`); returns the UPID, if any.
+    /// Removes a volume (`local:iso/x.iso`); returns its task, if any.
     pub async fn delete_volume(
         &self,
         node: &str,
         storage: &str,
         volid: &str,
-    ) -> Result<Option<String>, PveError> {
+    ) -> Result<Option<Upid>, PveError> {
         let path = format!(
             "/nodes/{node}/storage/{storage}/content/{}",
             encode_component(volid)
         );
-        self.delete(&path, Form::new()).await
+        upid::answer(self.delete(&path, Form::new()).await?)
     }
 }
 

@@ -45,11 +45,11 @@ impl PveClient {
         wait_with(|| client.task_status(upid), upid, &deadline).await
     }
 
-    /// Parses a worker endpoint's answer and waits for the task. A `null`
-    /// answer (the work was done synchronously) returns at once.
-    pub async fn finish(&self, answer: Option<String>, within: Duration) -> Result<(), PveError> {
+    /// Waits for a worker endpoint's task. A `null` answer (the work was
+    /// done synchronously) returns at once.
+    pub async fn finish(&self, answer: Option<Upid>, within: Duration) -> Result<(), PveError> {
         match answer {
-            Some(text) => self.wait_task(&text.parse()?, within).await,
+            Some(upid) => self.wait_task(&upid, within).await,
             None => Ok(()),
         }
     }

@@ -68,6 +68,12 @@ fn hex(field: &str, len: std::ops::RangeInclusive<usize>) -> bool {
     len.contains(&field.len()) && field.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A worker endpoint's answer: a task, or `null` when the work was done at
+/// once. Parsed here, where the API answers, so every wait gets a [`Upid`].
+pub(super) fn answer(answer: Option<String>) -> Result<Option<Upid>, PveError> {
+    answer.map(|text| text.parse()).transpose()
+}
+
 impl Upid {
     pub fn as_str(&self) -> &str {
         &self.raw

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::form::Form;
 use super::lenient;
-use super::{PveClient, PveError};
+use super::{PveClient, PveError, Upid, upid};
 
 /// A guest on a node.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -104,7 +104,7 @@ impl VmConfig {
 }
 
 impl PveClient {
-    pub async fn clone_vm(&self, src: &VmRef, req: &CloneRequest) -> Result<String, PveError> {
+    pub async fn clone_vm(&self, src: &VmRef, req: &CloneRequest) -> Result<Upid, PveError> {
         let form = Form::new()
             .int("newid", req.newid)
             .opt_text("name", req.name.clone())
@@ -113,16 +113,18 @@ impl PveClient {
             .opt_text("storage", req.storage.clone().filter(|_| req.full))
             .opt_text("pool", req.pool.clone())
             .opt_text("description", req.description.clone());
-        self.post(&src.path("/clone"), form).await
+        self.post::<String>(&src.path("/clone"), form)
+            .await?
+            .parse()
     }
 
     pub async fn vm_config(&self, vm: &VmRef) -> Result<VmConfig, PveError> {
         self.get(&vm.path("/config"), Form::new()).await
     }
 
-    /// `POST …/config` (asynchronous; the answer is a UPID or null).
-    pub async fn set_config(&self, vm: &VmRef, form: Form) -> Result<Option<String>, PveError> {
-        self.post(&vm.path("/config"), form).await
+    /// `POST …/config` (asynchronous; the answer is a task or null).
+    pub async fn set_config(&self, vm: &VmRef, form: Form) -> Result<Option<Upid>, PveError> {
+        upid::answer(self.post(&vm.path("/config"), form).await?)
     }
 
     /// `PUT …/resize`, e.g. `size` = `20G` (absolute) or `+2G`.
@@ -131,47 +133,53 @@ impl PveClient {
         vm: &VmRef,
         disk: &str,
         size: &str,
-    ) -> Result<Option<String>, PveError> {
+    ) -> Result<Option<Upid>, PveError> {
         let form = Form::new().text("disk", disk).text("size", size);
-        self.put(&vm.path("/resize"), form).await
+        upid::answer(self.put(&vm.path("/resize"), form).await?)
     }
 
     pub async fn vm_status(&self, vm: &VmRef) -> Result<VmStatus, PveError> {
         self.get(&vm.path("/status/current"), Form::new()).await
     }
 
-    pub async fn start_vm(&self, vm: &VmRef) -> Result<String, PveError> {
-        self.post(&vm.path("/status/start"), Form::new()).await
+    pub async fn start_vm(&self, vm: &VmRef) -> Result<Upid, PveError> {
+        self.post::<String>(&vm.path("/status/start"), Form::new())
+            .await?
+            .parse()
     }
 
     /// ACPI or agent shutdown; the task fails after `timeout_secs` (no
     /// forced stop: the caller decides).
-    pub async fn shutdown_vm(&self, vm: &VmRef, timeout_secs: u64) -> Result<String, PveError> {
+    pub async fn shutdown_vm(&self, vm: &VmRef, timeout_secs: u64) -> Result<Upid, PveError> {
         let form = Form::new().int("timeout", timeout_secs);
-        self.post(&vm.path("/status/shutdown"), form).await
+        self.post::<String>(&vm.path("/status/shutdown"), form)
+            .await?
+            .parse()
     }
 
     /// Hard stop; `overrule` aborts a running shutdown task first.
-    pub async fn stop_vm(&self, vm: &VmRef, overrule: bool) -> Result<String, PveError> {
+    pub async fn stop_vm(&self, vm: &VmRef, overrule: bool) -> Result<Upid, PveError> {
         let form = if overrule {
             Form::new().flag("overrule-shutdown", true)
         } else {
             Form::new()
         };
-        self.post(&vm.path("/status/stop"), form).await
+        self.post::<String>(&vm.path("/status/stop"), form)
+            .await?
+            .parse()
     }
 
-    pub async fn convert_to_template(&self, vm: &VmRef) -> Result<Option<String>, PveError> {
-        self.post(&vm.path("/template"), Form::new()).await
+    pub async fn convert_to_template(&self, vm: &VmRef) -> Result<Option<Upid>, PveError> {
+        upid::answer(self.post(&vm.path("/template"), Form::new()).await?)
     }
 
     /// Removes the guest, its disks (also unreferenced ones) and its entries
     /// in backup jobs, replication and HA.
-    pub async fn destroy_vm(&self, vm: &VmRef) -> Result<String, PveError> {
+    pub async fn destroy_vm(&self, vm: &VmRef) -> Result<Upid, PveError> {
         let query = Form::new()
             .flag("purge", true)
             .flag("destroy-unreferenced-disks", true);
-        self.delete(&vm.path(""), query).await
+        self.delete::<String>(&vm.path(""), query).await?.parse()
     }
 }
 

@@ -7,7 +7,7 @@ use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 
 use super::table::render;
-use super::{Artifact, Channels, ImageRecord, ImageSummary, Revocation};
+use crate::registry::{Artifact, Channels, ImageRecord, ImageSummary, Revocation};
 
 const LS_HEADERS: [&str; 8] = [
     "ROLE",
@@ -21,7 +21,7 @@ const LS_HEADERS: [&str; 8] = [
 ];
 
 /// The `ls` table: one line per record, in the order given
-/// (see [`super::Registry::summaries`]).
+/// (see [`crate::registry::Registry::summaries`]).
 pub fn ls_table(records: &[ImageSummary], channels: &Channels) -> String {
     if records.is_empty() {
         return "no image versions recorded\n".to_string();

@@ -1,19 +1,36 @@
-//! Plain-text tables with aligned columns, for the reports.
+//! Plain-text tables with aligned columns: the one renderer of every table
+//! oxbake prints.
 
-/// Renders `rows` under `headers` (if any), columns separated by two spaces
-/// and padded to the widest cell, each line indented by `indent` spaces.
-/// Cells are cut to their first line so a row stays one line.
-pub(crate) fn render(indent: usize, headers: &[&str], rows: &[Vec<String>]) -> String {
-    let header_row: Vec<String> = headers.iter().map(|h| (*h).to_string()).collect();
-    let all: Vec<Vec<String>> = (!headers.is_empty())
-        .then_some(header_row)
-        .into_iter()
-        .chain(
-            rows.iter()
-                .map(|row| row.iter().map(|c| one_line(c)).collect()),
-        )
+/// Renders `rows` under `headers` (if any), as [`layout`] does, with each
+/// cell cut to its first line and control characters blanked so a row stays
+/// one line.
+pub fn render(indent: usize, headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| one_line(c)).collect())
         .collect();
-    let columns = all.iter().map(Vec::len).max().unwrap_or(0);
+    layout(indent, headers, &rows)
+}
+
+/// An operator's table: the headers upper-cased on the first line, then the
+/// rows as they are.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let upper: Vec<String> = headers.iter().map(|h| h.to_uppercase()).collect();
+    let upper: Vec<&str> = upper.iter().map(String::as_str).collect();
+    layout(0, &upper, rows)
+}
+
+/// Lays `rows` out under `headers` (if any): columns separated by two
+/// spaces and padded to the widest cell, each line indented by `indent`
+/// spaces and without trailing blanks.
+fn layout(indent: usize, headers: &[&str], rows: &[Vec<String>]) -> String {
+    let header_row: Vec<String> = headers.iter().map(|h| (*h).to_string()).collect();
+    let all: Vec<&Vec<String>> = (!headers.is_empty())
+        .then_some(&header_row)
+        .into_iter()
+        .chain(rows)
+        .collect();
+    let columns = all.iter().map(|row| row.len()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|i| {
             all.iter()
@@ -24,7 +41,7 @@ pub(crate) fn render(indent: usize, headers: &[&str], rows: &[Vec<String>]) -> S
         })
         .collect();
     let mut out = String::new();
-    for row in &all {
+    for row in all {
         let mut line = " ".repeat(indent);
         for (cell, width) in row.iter().zip(&widths) {
             line.push_str(cell);
@@ -84,5 +101,17 @@ mod tests {
             &[row(&["a", "first\nsecond"]), row(&["bb", "tab\there"])],
         );
         assert_eq!(out, "  a   first …\n  bb  tab here\n");
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(
+            &["role", "hash"],
+            &[
+                vec!["ui".into(), "ab".into()],
+                vec!["backend".into(), "c".into()],
+            ],
+        );
+        assert_eq!(t, "ROLE     HASH\nui       ab\nbackend  c\n");
     }
 }

@@ -1,0 +1,89 @@
+//! `[environments.NAME]` in oxbake.toml: where and how a set of VMs runs the
+//! versions of one channel. The shape only; what `oxbake check` adds on
+//! top, against the project's recipes and targets, is
+//! [`crate::environment::validate`].
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// One environment (`[environments.NAME]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// The target its VMs live on (default: the project's default target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The channel whose versions it runs.
+    pub channel: Spanned<String>,
+    /// The operator's login on every VM (passwordless sudo, keys only).
+    pub user: String,
+    /// The operator's `ssh-… AAAA… comment` lines for `user`.
+    #[serde(default)]
+    pub ssh_keys: Vec<String>,
+    pub network: Network,
+    /// Per role: how many VMs, their size, addresses and values.
+    #[serde(default)]
+    pub roles: BTreeMap<String, Spanned<RoleSettings>>,
+}
+
+/// Network defaults shared by the environment's VMs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// The prefix length of the VMs' addresses (`24` for a /24).
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    #[serde(default)]
+    pub dns: Vec<Ipv4Addr>,
+    /// The DNS domain: a VM's FQDN is `HOSTNAME.domain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+/// `[environments.NAME.roles.ROLE]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSettings {
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_gib: Option<u32>,
+    /// One static address per VM, in order.
+    #[serde(default)]
+    pub addresses: Vec<Spanned<Ipv4Addr>>,
+    /// Proxmox nodes the VMs are placed on, round robin: the role's VM `i`
+    /// (0-based) goes to `nodes[i % len]` (default: the target's first
+    /// node). Only for proxmox targets: `oxbake check` refuses it on a
+    /// local one, and a node the target's `nodes` do not list.
+    #[serde(default)]
+    pub nodes: Vec<Spanned<String>>,
+    /// TCP ports the VMs offer to the environment's other VMs (the local
+    /// target forwards them between guests).
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// Values for the role's deploy templates (`env.NAME`).
+    #[serde(default = "no_values")]
+    pub values: Spanned<BTreeMap<String, toml::Value>>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn no_values() -> Spanned<BTreeMap<String, toml::Value>> {
+    Spanned::new(0..0, BTreeMap::new())
+}
+
+impl Environment {
+    /// The target's name, given the project's default.
+    pub fn target_name<'a>(&'a self, default: &'a str) -> &'a str {
+        self.target.as_deref().unwrap_or(default)
+    }
+}
