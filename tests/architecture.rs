@@ -49,18 +49,20 @@ const RULES: &[Rule] = &[
     },
     Rule {
         scope: Scope::In(&["registry"]),
-        imports: Imports::Never(&["target", "pipeline", "cmd"]),
-        why: "the registry is storage only: it compares nothing with live targets",
+        imports: Imports::Never(&["target", "pipeline", "cmd", "report"]),
+        why: "the registry is storage only: it compares nothing with live targets, renders nothing",
+    },
+    Rule {
+        scope: Scope::In(&["config"]),
+        imports: Imports::Only(&["config", "diag", "tomlfile"]),
+        why: "oxbake.toml's schema is a leaf: what validates it against the project sits above it",
     },
 ];
 
 /// Imports that break a rule today and are on their way out: (file, the
 /// module it imports). A row that no longer matches anything fails the test,
 /// so that it is removed once the code has moved.
-const KNOWN: &[(&str, &str)] = &[
-    // Drift (registry vs. a live target) moves to pipeline/drift.rs.
-    ("src/registry/drift.rs", "target"),
-];
+const KNOWN: &[(&str, &str)] = &[];
 
 #[test]
 fn the_layering_holds() {
