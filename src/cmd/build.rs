@@ -76,7 +76,7 @@ pub(super) fn pipeline<'a>(
     ctx: &Ctx<'_>,
     project: &'a crate::project::Project,
     registry: &'a Registry,
-    open: &'a targets::OpenTarget,
+    open: &'a crate::target::OpenTarget,
     cancel: watch::Receiver<bool>,
 ) -> Pipeline<'a> {
     Pipeline {

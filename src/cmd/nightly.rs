@@ -33,7 +33,7 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
     let planner = Planner {
         project: &project,
         registry: &registry,
-        base_identity: targets::base_identity(&settings).await?,
+        base_identity: crate::target::base_identity(&settings).await?,
         base_sources: base_sources(&settings),
         fetcher,
         refresh: args.refresh,
