@@ -7,13 +7,12 @@ use serde_json::json;
 use super::{Ctx, targets};
 use crate::config::TargetSettings;
 use crate::error::Error;
+use crate::guest::SshConnector;
 use crate::pipeline::nightly::{
     self, AptSource, Nightly, NightlySteps, Planner, RepoFetcher, StepFailure,
 };
 use crate::pipeline::prune_plan::PruneAction;
-use crate::pipeline::{
-    BuildOptions, BuildOutcome, Pipeline, PromoteCtx, PromoteRequest, PruneCtx, promote, prune,
-};
+use crate::pipeline::{self, BuildOptions, BuildOutcome, Context, PromoteRequest, promote, prune};
 use crate::registry::{Registry, Version};
 use crate::target::local::base::{BootstrapOptions, default_cache_dir};
 
@@ -52,7 +51,14 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
         let (project, registry, open) = (&project, &registry, &open);
         super::signals::watching(&ctx.progress, |cancel| async move {
             let steps = PipelineSteps {
-                pipeline: super::build::pipeline(ctx, project, registry, open, cancel),
+                ctx: Context::new(
+                    project,
+                    registry,
+                    open,
+                    &SshConnector,
+                    ctx.progress.clone(),
+                    cancel,
+                ),
             };
             let mut nightly = nightly;
             nightly.steps = Some(&steps);
@@ -84,16 +90,14 @@ fn base_sources(settings: &TargetSettings) -> Vec<AptSource> {
 
 /// The nightly's steps on a real target.
 struct PipelineSteps<'a> {
-    pipeline: Pipeline<'a>,
+    ctx: Context<'a>,
 }
 
 #[async_trait]
 impl NightlySteps for PipelineSteps<'_> {
     async fn build(&self, role: &str) -> Result<Version, StepFailure> {
         let roles = [role.to_owned()];
-        let outcomes = self
-            .pipeline
-            .build(&roles, &BuildOptions::default())
+        let outcomes = pipeline::build(&self.ctx, &roles, &BuildOptions::default())
             .await
             .map_err(|e| match e.is_interrupted() {
                 true => StepFailure::Interrupted,
@@ -116,15 +120,6 @@ impl NightlySteps for PipelineSteps<'_> {
         version: &Version,
         channel: &str,
     ) -> Result<(), StepFailure> {
-        let p = &self.pipeline;
-        let ctx = PromoteCtx {
-            project: p.project,
-            registry: p.registry,
-            target: p.target,
-            connector: p.connector,
-            progress: p.progress.clone(),
-            cancel: p.cancel.clone(),
-        };
         let who = promote::operator();
         let req = PromoteRequest {
             role,
@@ -134,7 +129,7 @@ impl NightlySteps for PipelineSteps<'_> {
             reason: Some("nightly"),
             who: &who,
         };
-        promote::promote(&ctx, &req)
+        promote::promote(&self.ctx, &req)
             .await
             .map(drop)
             .map_err(|e| match e.is_interrupted() {
@@ -144,22 +139,14 @@ impl NightlySteps for PipelineSteps<'_> {
     }
 
     async fn prune(&self) -> Result<Vec<String>, StepFailure> {
-        let p = &self.pipeline;
-        let keep = p.project.config.retention.keep as usize;
-        match nightly::over_retention(p.registry, keep) {
+        let ctx = &self.ctx;
+        let keep = ctx.project.config.retention.keep as usize;
+        match nightly::over_retention(ctx.registry, keep) {
             Ok(false) => return Ok(Vec::new()),
             Ok(true) => {}
             Err(e) => return Err(StepFailure::Failed(nightly::chain(&e))),
         }
-        let ctx = PruneCtx {
-            root: &p.project.root,
-            registry: p.registry,
-            target: p.target,
-            target_name: &p.target_name,
-            keep,
-            progress: p.progress.clone(),
-        };
-        let report = prune::prune(&ctx, false)
+        let report = prune::prune(ctx, keep, false)
             .await
             .map_err(|e| StepFailure::Failed(nightly::chain(&e)))?;
         let ids = |action: PruneAction| -> Vec<String> {

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::artifact;
-use super::build::{BuildOptions, Pipeline};
+use super::build::BuildOptions;
+use super::context::Context;
 use super::log::BuildLog;
 use super::steps::{self, StepContext};
 use super::{BuildError, hygiene};
@@ -36,7 +37,7 @@ const CREATE_GRACE: Duration = Duration::from_secs(30);
 const CLEANUP_LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) struct Builder<'p, 'a> {
-    p: &'p Pipeline<'a>,
+    p: &'p Context<'a>,
     role: String,
     recipe: Recipe,
     inputs: Inputs,
@@ -54,7 +55,7 @@ pub(super) struct Builder<'p, 'a> {
 
 impl<'p, 'a> Builder<'p, 'a> {
     pub fn new(
-        p: &'p Pipeline<'a>,
+        p: &'p Context<'a>,
         role: &str,
         inputs: Inputs,
         parent: Option<ImageRecord>,
@@ -94,12 +95,13 @@ impl<'p, 'a> Builder<'p, 'a> {
             source: Box::new(e),
         })?;
         let run_id = run_id();
-        let log =
-            BuildLog::create(&p.log_dir, role, &run_id).map_err(|source| BuildError::Log {
+        let log = BuildLog::create(&p.dirs().logs(), role, &run_id).map_err(|source| {
+            BuildError::Log {
                 role: role.to_owned(),
-                path: p.log_dir.clone(),
+                path: p.dirs().logs(),
                 source,
-            })?;
+            }
+        })?;
         Ok(Self {
             p,
             role: role.to_owned(),
@@ -128,7 +130,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             self.role,
             self.log.path.display()
         ));
-        let _alive = super::runs::RunGuard::start(&self.p.runs_dir(), &self.run_id);
+        let _alive = super::runs::RunGuard::start(&self.p.dirs().runs(), &self.run_id);
         // Each phase watches for an interrupt itself (see `phase`), so that
         // the creation of the builder VM is never cut off half-way.
         let result = self.bake().await;
@@ -566,7 +568,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 role: p.role.clone(),
                 version: p.version,
             },
-            None => Parent::Base(self.p.base_identity.clone()),
+            None => Parent::Base(self.p.base_identity.to_owned()),
         };
         let inputs: registry::Sha256 = self.inputs.hash.parse()?;
         let meta = |version: &registry::Version| TemplateMeta {
@@ -589,7 +591,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 Ok::<_, BuildError>(NewImage {
                     inputs,
                     parent,
-                    target: self.p.target_name.clone(),
+                    target: self.p.target_name.to_owned(),
                     artifact,
                     repositories,
                     packages,
@@ -663,7 +665,8 @@ impl<'p, 'a> Builder<'p, 'a> {
         let endpoint = self.endpoint.lock().ok().and_then(|e| *e);
         let key_file = self
             .p
-            .log_dir
+            .dirs()
+            .logs()
             .join(format!("{}-{}.key", self.role, self.run_id));
         let how = match (endpoint, self.save_key(&key_file)) {
             (Some(addr), Ok(())) => format!(

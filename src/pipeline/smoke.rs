@@ -11,16 +11,15 @@ use serde_json::json;
 use super::builder::BUILDER_USER;
 use super::cancel;
 use super::checks::judge;
+use super::context::Context;
 use crate::guest::{
-    ClientKey, Command, GuestConnector, GuestSession, GuestTarget, HostKeyPair, HostKeyPolicy,
-    OutputSinks,
+    ClientKey, Command, GuestSession, GuestTarget, HostKeyPair, HostKeyPolicy, OutputSinks,
 };
-use crate::progress::Progress;
 use crate::recipe::Recipe;
 use crate::registry::{BuilderIdentity, CheckResult};
 use crate::target::cloudinit::{cloud_config, dhcp_network_config, meta_data};
 use crate::target::{
-    CloudInit, Labels, Source, Target, TargetError, TemplateRef, VmHandle, VmKind, VmSpec,
+    CloudInit, Labels, Source, TargetError, TemplateRef, VmHandle, VmKind, VmSpec,
 };
 
 /// The user a smoke VM is reached as.
@@ -70,21 +69,16 @@ impl SmokeReport {
     }
 }
 
-/// Everything a smoke test needs.
+/// A smoke test's own knobs, over the command's [`Context`] (whose
+/// interrupt removes the VM and ends the test with
+/// [`SmokeError::Interrupted`]).
 pub struct Smoke<'a> {
-    pub target: &'a dyn Target,
-    pub connector: &'a dyn GuestConnector,
-    pub progress: Progress,
+    pub ctx: &'a Context<'a>,
     pub cores: u32,
     pub memory_mib: u32,
     pub boot_timeout: Duration,
     /// The group sshd lets in, if the image restricts logins to one.
     pub ssh_group: Option<String>,
-    /// Where live runs are marked, so `oxbake gc` leaves this one alone.
-    pub runs_dir: std::path::PathBuf,
-    /// Becomes `true` when the operator interrupts: the VM is removed and
-    /// the test ends with [`SmokeError::Interrupted`].
-    pub cancel: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Smoke<'_> {
@@ -113,12 +107,16 @@ impl Smoke<'_> {
             network: None,
             node: None,
         };
-        let _alive = super::runs::RunGuard::start(&self.runs_dir, &spec.labels.run_id);
+        let _alive = super::runs::RunGuard::start(&self.ctx.dirs().runs(), &spec.labels.run_id);
         let started = Instant::now();
         // A creation cut off half-way would leave a VM the clean-up cannot
         // see, so it may finish (and then be removed) after an interrupt.
-        let (created, stop) =
-            cancel::let_finish(&self.cancel, CREATE_GRACE, self.target.create_vm(&spec)).await;
+        let (created, stop) = cancel::let_finish(
+            &self.ctx.cancel,
+            CREATE_GRACE,
+            self.ctx.target.create_vm(&spec),
+        )
+        .await;
         let interrupted = || SmokeError::Interrupted {
             template: template.name.clone(),
         };
@@ -129,12 +127,12 @@ impl Smoke<'_> {
             }
             _ => {
                 // Whatever the creation got to, by the run's label.
-                cancel::remove_run(self.target, &spec.labels.run_id, &self.progress).await;
+                cancel::remove_run(self.ctx.target, &spec.labels.run_id, &self.ctx.progress).await;
                 return Err(interrupted());
             }
         };
         let examined = cancel::unless_interrupted(
-            &self.cancel,
+            &self.ctx.cancel,
             self.examine(&vm, &spec.name, template, recipe, builder),
         )
         .await;
@@ -142,16 +140,17 @@ impl Smoke<'_> {
             Some(result) => result,
             None => Err(interrupted()),
         };
-        match self.target.destroy(&vm).await {
+        match self.ctx.target.destroy(&vm).await {
             Ok(()) => self
+                .ctx
                 .progress
                 .info(format!("smoke test: removed VM `{}`", vm.name)),
-            Err(e) => self.progress.warn(format!(
+            Err(e) => self.ctx.progress.warn(format!(
                 "smoke test: could not remove VM `{}`: {e}",
                 vm.name
             )),
         }
-        self.progress.info(format!(
+        self.ctx.progress.info(format!(
             "smoke test of `{}` took {:.0}s",
             template.name,
             started.elapsed().as_secs_f64()
@@ -177,15 +176,18 @@ impl Smoke<'_> {
         let seed = self
             .seed(hostname, &line, &host)
             .map_err(|e| self.guest_err(template, "cannot make a host key", e))?;
-        self.target
+        self.ctx
+            .target
             .set_cloud_init(vm, &seed)
             .await
             .map_err(|e| self.target_err(template, "cannot attach cloud-init data", e))?;
-        self.target
+        self.ctx
+            .target
             .start(vm)
             .await
             .map_err(|e| self.target_err(template, "cannot start the VM", e))?;
         let addr = self
+            .ctx
             .target
             .ssh_endpoint(vm, self.boot_timeout)
             .await
@@ -196,11 +198,12 @@ impl Smoke<'_> {
         let pinned = HostKeyPolicy::Expect(host.public_key().clone());
         let target = GuestTarget::new(addr, SMOKE_USER, key, pinned);
         let mut guest = self
+            .ctx
             .connector
-            .connect(&target, OutputSinks::new(self.progress.clone(), None))
+            .connect(&target, OutputSinks::new(self.ctx.progress.clone(), None))
             .await
             .map_err(|e| self.guest_err(template, "cannot log in", e))?;
-        self.progress.info(format!(
+        self.ctx.progress.info(format!(
             "smoke test of `{}`: logged in to `{hostname}`, running the checks",
             template.name
         ));

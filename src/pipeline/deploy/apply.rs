@@ -46,7 +46,7 @@ impl Deployer<'_> {
         let mut taken = prepared.taken.clone();
         let mut done = Vec::new();
         for action in &prepared.plan.actions {
-            if cancel::is_set(&self.cancel) {
+            if cancel::is_set(&self.ctx.cancel) {
                 return Err(self.interrupted());
             }
             let step = match action {
@@ -85,7 +85,7 @@ impl Deployer<'_> {
         let listed = self.listed().await?;
         let mut gone = Vec::new();
         for vm in super::plan::Existing::of_env(&listed, self.env_name) {
-            if cancel::is_set(&self.cancel) {
+            if cancel::is_set(&self.ctx.cancel) {
                 return Err(self.interrupted());
             }
             self.remove(&vm.handle).await?;
@@ -95,8 +95,11 @@ impl Deployer<'_> {
     }
 
     async fn remove(&self, vm: &VmHandle) -> Result<(), DeployError> {
-        self.progress.info(format!("destroying vm `{}`", vm.name));
-        self.target
+        self.ctx
+            .progress
+            .info(format!("destroying vm `{}`", vm.name));
+        self.ctx
+            .target
             .destroy(vm)
             .await
             .map_err(|source| DeployError::Target {
@@ -109,7 +112,7 @@ impl Deployer<'_> {
     }
 
     fn known_hosts_file(&self) -> std::path::PathBuf {
-        known_hosts::path(&self.project.root, self.env_name)
+        known_hosts::path(&self.ctx.project.root, self.env_name)
     }
 
     /// Pins `w`'s host key for the VM's declared address and, when oxbake
@@ -179,12 +182,12 @@ impl Deployer<'_> {
             .as_ref()
             .map(|n| format!(" on node `{n}`"))
             .unwrap_or_default();
-        self.progress.info(format!(
+        self.ctx.progress.info(format!(
             "creating vm `{name}` ({}@{}){on}",
             w.desired.role, w.desired.version
         ));
-        let creating = self.target.create_vm(&spec);
-        let (created, stop) = cancel::let_finish(&self.cancel, CREATE_GRACE, creating).await;
+        let creating = self.ctx.target.create_vm(&spec);
+        let (created, stop) = cancel::let_finish(&self.ctx.cancel, CREATE_GRACE, creating).await;
         let vm = match (created, stop) {
             (Some(Ok(vm)), _) => vm,
             (Some(Err(source)), false) => {
@@ -196,16 +199,17 @@ impl Deployer<'_> {
             }
             _ => {
                 // Whatever the creation got to, found by its labels.
-                cancel::remove_run(self.target, &spec.labels.run_id, &self.progress).await;
+                cancel::remove_run(self.ctx.target, &spec.labels.run_id, &self.ctx.progress).await;
                 return Err(self.interrupted());
             }
         };
-        let up = cancel::unless_interrupted(&self.cancel, self.bring_up(&vm, w, key)).await;
+        let up = cancel::unless_interrupted(&self.ctx.cancel, self.bring_up(&vm, w, key)).await;
         let result = up.unwrap_or_else(|| Err(self.interrupted()));
         if result.is_err() {
-            match self.target.destroy(&vm).await {
-                Ok(()) => self.progress.info(format!("removed vm `{}`", vm.name)),
+            match self.ctx.target.destroy(&vm).await {
+                Ok(()) => self.ctx.progress.info(format!("removed vm `{}`", vm.name)),
                 Err(e) => self
+                    .ctx
                     .progress
                     .warn(format!("could not remove vm `{}`: {e}", vm.name)),
             }
@@ -229,15 +233,18 @@ impl Deployer<'_> {
             let vm = vm.name.clone();
             move |source| DeployError::Target { vm, what, source }
         };
-        self.target
+        self.ctx
+            .target
             .set_cloud_init(vm, &w.seed)
             .await
             .map_err(target_err("cannot attach cloud-init data"))?;
-        self.target
+        self.ctx
+            .target
             .start(vm)
             .await
             .map_err(target_err("cannot start"))?;
         let addr = self
+            .ctx
             .target
             .ssh_endpoint(vm, self.boot_timeout)
             .await
@@ -257,23 +264,27 @@ impl Deployer<'_> {
             }
         };
         let mut guest = self
+            .ctx
             .connector
-            .connect(&login, OutputSinks::new(self.progress.clone(), None))
+            .connect(&login, OutputSinks::new(self.ctx.progress.clone(), None))
             .await
             .map_err(guest_err("cannot log in"))?;
-        self.progress.info(format!(
+        self.ctx.progress.info(format!(
             "vm `{}`: logged in, waiting for cloud-init and running the checks",
             vm.name
         ));
         let result = self.health(guest.as_mut(), vm, &w.desired.role).await;
         let _ = guest.close().await;
         result?;
-        self.target
+        self.ctx
+            .target
             .remove_cloud_init(vm)
             .await
             .map_err(target_err("cannot remove the cloud-init seed"))?;
         self.record_host_key(vm, w, addr)?;
-        self.progress.info(format!("vm `{}` is healthy", vm.name));
+        self.ctx
+            .progress
+            .info(format!("vm `{}` is healthy", vm.name));
         Ok(())
     }
 
@@ -301,7 +312,7 @@ impl Deployer<'_> {
                 detail: out.stdout.lines().take(6).collect::<Vec<_>>().join("; "),
             });
         }
-        let Some(file) = self.project.recipes.get(role) else {
+        let Some(file) = self.ctx.project.recipes.get(role) else {
             return Ok(());
         };
         for check in &file.recipe.checks {
