@@ -134,12 +134,14 @@ pub async fn revoke(
     let open = match opened {
         Ok(open) => open,
         Err(e) => {
-            // A revocation must not wait for a reachable target.
-            registry.revoke(role, &version, reason, &operator())?;
-            ctx.progress.warn(format!(
-                "revoked `{}`, but its deployed VMs cannot be listed",
-                record.id()
-            ));
+            revoke::revoke_unreached(
+                &registry,
+                role,
+                &version,
+                reason,
+                &operator(),
+                &ctx.progress,
+            )?;
             return Err(e);
         }
     };
