@@ -9,19 +9,20 @@ use std::time::{Duration, Instant};
 
 use super::artifact;
 use super::build::BuildOptions;
+use super::checks::run_checks;
 use super::context::Context;
 use super::log::BuildLog;
 use super::steps::{self, StepContext};
+use super::vm::{self, Stage};
 use super::{BuildError, hygiene};
 use crate::guest::{
-    ClientKey, Command, GuestSession, GuestTarget, HostKeyPair, HostKeyPolicy, OutputSinks, Timing,
-    fingerprint,
+    ClientKey, Command, GuestSession, HostKeyPair, OutputSinks, Timing, fingerprint,
 };
 use crate::progress::Event;
-use crate::recipe::Recipe;
 use crate::recipe::inputs::Inputs;
 use crate::recipe::model::Action;
 use crate::recipe::validate::role_vars;
+use crate::recipe::{Check, Recipe};
 use crate::registry::{self, BuilderIdentity, CheckResult, ImageRecord, NewImage, Parent};
 use crate::render::Renderer;
 use crate::secrets::Secrets;
@@ -31,8 +32,6 @@ use crate::target::{Labels, Source, TemplateMeta, TemplateRef, VmHandle, VmKind,
 /// The user cloud-init creates on builder VMs, removed by the clean-up.
 pub const BUILDER_USER: &str = "oxbake-build";
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(180);
-/// How long an interrupted build lets the builder VM's creation finish.
-const CREATE_GRACE: Duration = Duration::from_secs(30);
 /// How long the clean-up waits for the target to list the run's VMs.
 const CLEANUP_LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -94,7 +93,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             what: "cannot make the builder's host key",
             source: Box::new(e),
         })?;
-        let run_id = run_id();
+        let run_id = vm::run_id();
         let log = BuildLog::create(&p.dirs().logs(), role, &run_id).map_err(|source| {
             BuildError::Log {
                 role: role.to_owned(),
@@ -229,30 +228,23 @@ impl<'p, 'a> Builder<'p, 'a> {
     /// Creates the builder VM. An interrupt does not cut the creation off
     /// at once: a clone dropped half-way would leave a VM that carries no
     /// labels yet, so the clean-up could not find it. It gets
-    /// [`CREATE_GRACE`] to finish (and be labelled), then the build ends.
+    /// [`vm::CREATE_GRACE`] to finish (and be labelled), then the build ends.
     async fn create_vm_or_finish(
         &self,
         client: &ClientKey,
         host: &HostKeyPair,
     ) -> Result<VmHandle, BuildError> {
-        let mut cancel = self.p.cancel.clone();
-        let work = self.create_vm(client, host);
-        tokio::pin!(work);
-        tokio::select! {
-            r = &mut work => r,
-            // The wait's guard must not live across the await below (the
-            // future stays `Send`), so it is dropped inside this block.
-            () = async { let _ = cancel.wait_for(|c| *c).await; } => {
-                self.p.progress.info(format!(
-                    "{}: interrupted: letting the builder VM's creation finish (up to {}s) \
-                     so that it can be removed",
-                    self.role,
-                    CREATE_GRACE.as_secs()
-                ));
-                let _ = tokio::time::timeout(CREATE_GRACE, work).await;
-                Err(BuildError::Interrupted)
-            }
-        }
+        let announce = || {
+            self.p.progress.info(format!(
+                "{}: interrupted: letting the builder VM's creation finish (up to {}s) \
+                 so that it can be removed",
+                self.role,
+                vm::CREATE_GRACE.as_secs()
+            ))
+        };
+        vm::finish_creating(self.p, self.create_vm(client, host), announce)
+            .await
+            .unwrap_or(Err(BuildError::Interrupted))
     }
 
     async fn create_vm(
@@ -313,16 +305,12 @@ impl<'p, 'a> Builder<'p, 'a> {
             mac: None,
             group: ssh_group.as_deref(),
         });
-        self.p
-            .target
-            .set_cloud_init(&vm, &seed)
+        vm::seed_and_start(self.p, &vm, &seed)
             .await
-            .map_err(|e| self.target_err("cannot attach cloud-init data", e))?;
-        self.p
-            .target
-            .start(&vm)
-            .await
-            .map_err(|e| self.target_err("cannot start the builder VM", e))?;
+            .map_err(|(stage, e)| match stage {
+                Stage::Start => self.target_err("cannot start the builder VM", e),
+                _ => self.target_err("cannot attach cloud-init data", e),
+            })?;
         Ok(vm)
     }
 
@@ -333,12 +321,9 @@ impl<'p, 'a> Builder<'p, 'a> {
         host: &HostKeyPair,
     ) -> Result<Box<dyn GuestSession>, BuildError> {
         let boot = Duration::from_secs(self.p.project.config.defaults.boot_timeout);
-        let addr = self
-            .p
-            .target
-            .ssh_endpoint(vm, boot)
+        let addr = vm::ssh_endpoint(self.p, vm, boot)
             .await
-            .map_err(|e| self.target_err("the builder VM's SSH never answered", e))?;
+            .map_err(|(_, e)| self.target_err("the builder VM's SSH never answered", e))?;
         if let Ok(mut slot) = self.endpoint.lock() {
             *slot = Some(addr);
         }
@@ -350,19 +335,18 @@ impl<'p, 'a> Builder<'p, 'a> {
             keepalive_max: 6,
             ..Timing::default()
         };
-        let target = GuestTarget::new(
+        let sinks = OutputSinks::new(self.p.progress.clone(), Some(self.log.sink()));
+        vm::connect(
+            self.p,
             addr,
             BUILDER_USER,
             client.clone(),
-            HostKeyPolicy::Expect(host.public_key().clone()),
+            host,
+            timing,
+            sinks,
         )
-        .with_timing(timing);
-        let sinks = OutputSinks::new(self.p.progress.clone(), Some(self.log.sink()));
-        self.p
-            .connector
-            .connect(&target, sinks)
-            .await
-            .map_err(|e| self.guest_err("cannot log in to the builder VM", e))
+        .await
+        .map_err(|e| self.guest_err("cannot log in to the builder VM", e))
     }
 
     async fn wait_cloud_init(&self, guest: &mut dyn GuestSession) -> Result<(), BuildError> {
@@ -447,30 +431,24 @@ impl<'p, 'a> Builder<'p, 'a> {
     }
 
     async fn checks(&self, guest: &mut dyn GuestSession) -> Result<Vec<CheckResult>, BuildError> {
-        let mut results = Vec::new();
-        for check in self.recipe.checks.iter().filter(|c| !c.deployed_only) {
-            let cmd = Command::new(&check.run)
-                .run_as(&check.user)
-                .timeout(Duration::from_secs(300))
-                .capture();
-            let out = guest
-                .exec(&cmd)
-                .await
-                .map_err(|e| self.guest_err("a check could not run", e))?;
-            let detail = super::checks::judge(check, &out);
-            if let Some(why) = &detail {
+        let built: Vec<&Check> = self
+            .recipe
+            .checks
+            .iter()
+            .filter(|c| !c.deployed_only)
+            .collect();
+        let mut warn_failed = |r: &CheckResult| {
+            if !r.passed {
                 self.p.progress.warn(format!(
-                    "{}: check `{}` failed: {why}",
-                    self.role, check.name
+                    "{}: check `{}` failed: {}",
+                    self.role, r.name, r.detail
                 ));
             }
-            results.push(CheckResult {
-                name: check.name.clone(),
-                command: check.run.clone(),
-                passed: detail.is_none(),
-                detail: detail.unwrap_or_default(),
-            });
-        }
+            true
+        };
+        let results = run_checks(guest, &built, &mut warn_failed)
+            .await
+            .map_err(|e| self.guest_err("a check could not run", e))?;
         let failed: Vec<&str> = results
             .iter()
             .filter(|r| !r.passed)
@@ -646,16 +624,13 @@ impl<'p, 'a> Builder<'p, 'a> {
                 self.keep(&vm.handle);
                 continue;
             }
-            match self.p.target.destroy(&vm.handle).await {
-                Ok(()) => self.p.progress.info(format!(
-                    "{}: removed builder VM `{}`",
-                    self.role, vm.handle.name
-                )),
-                Err(e) => self.p.progress.warn(format!(
-                    "{}: could not remove builder VM `{}`: {e}",
-                    self.role, vm.handle.name
-                )),
-            }
+            vm::remove(
+                self.p,
+                &vm.handle,
+                &format!("{}: ", self.role),
+                "builder VM",
+            )
+            .await;
         }
     }
 
@@ -738,9 +713,4 @@ impl<'p, 'a> Builder<'p, 'a> {
             source: Box::new(source),
         }
     }
-}
-
-fn run_id() -> String {
-    let bytes: [u8; 4] = rand::random();
-    hex::encode(bytes)
 }

@@ -26,6 +26,7 @@ pub mod rollback;
 pub mod runs;
 pub mod smoke;
 pub mod steps;
+pub mod vm;
 
 pub use build::{BuildOptions, BuildOutcome, build};
 pub use channel_error::PromoteError;

@@ -10,12 +10,11 @@ use serde_json::json;
 
 use super::builder::BUILDER_USER;
 use super::cancel;
-use super::checks::judge;
+use super::checks::run_checks;
 use super::context::Context;
-use crate::guest::{
-    ClientKey, Command, GuestSession, GuestTarget, HostKeyPair, HostKeyPolicy, OutputSinks,
-};
-use crate::recipe::Recipe;
+use super::vm::{self, Stage, VmFailure};
+use crate::guest::{ClientKey, Command, GuestSession, HostKeyPair, OutputSinks, Timing};
+use crate::recipe::{Check, Recipe};
 use crate::registry::{BuilderIdentity, CheckResult};
 use crate::target::cloudinit::{cloud_config, dhcp_network_config, meta_data};
 use crate::target::{
@@ -24,8 +23,6 @@ use crate::target::{
 
 /// The user a smoke VM is reached as.
 pub const SMOKE_USER: &str = "oxbake-smoke";
-/// How long an interrupted smoke test lets its VM's creation finish.
-const CREATE_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmokeError {
@@ -90,7 +87,7 @@ impl Smoke<'_> {
         recipe: &Recipe,
         builder: Option<&BuilderIdentity>,
     ) -> Result<SmokeReport, SmokeError> {
-        let run_id = hex::encode(rand::random::<[u8; 4]>());
+        let run_id = vm::run_id();
         let spec = VmSpec {
             name: format!("smoke-{}-{run_id}", recipe.role.get_ref()),
             source: Source::Template(template.clone()),
@@ -109,27 +106,15 @@ impl Smoke<'_> {
         };
         let _alive = super::runs::RunGuard::start(&self.ctx.dirs().runs(), &spec.labels.run_id);
         let started = Instant::now();
-        // A creation cut off half-way would leave a VM the clean-up cannot
-        // see, so it may finish (and then be removed) after an interrupt.
-        let (created, stop) = cancel::let_finish(
-            &self.ctx.cancel,
-            CREATE_GRACE,
-            self.ctx.target.create_vm(&spec),
-        )
-        .await;
         let interrupted = || SmokeError::Interrupted {
             template: template.name.clone(),
         };
-        let vm = match (created, stop) {
-            (Some(Ok(vm)), _) => vm,
-            (Some(Err(e)), false) => {
-                return Err(self.target_err(template, "cannot create the VM", e));
+        let vm = match vm::create(self.ctx, &spec).await {
+            Ok(vm) => vm,
+            Err(VmFailure::Target { source, .. }) => {
+                return Err(self.target_err(template, "cannot create the VM", source));
             }
-            _ => {
-                // Whatever the creation got to, by the run's label.
-                cancel::remove_run(self.ctx.target, &spec.labels.run_id, &self.ctx.progress).await;
-                return Err(interrupted());
-            }
+            Err(VmFailure::Interrupted) => return Err(interrupted()),
         };
         let examined = cancel::unless_interrupted(
             &self.ctx.cancel,
@@ -140,16 +125,7 @@ impl Smoke<'_> {
             Some(result) => result,
             None => Err(interrupted()),
         };
-        match self.ctx.target.destroy(&vm).await {
-            Ok(()) => self
-                .ctx
-                .progress
-                .info(format!("smoke test: removed VM `{}`", vm.name)),
-            Err(e) => self.ctx.progress.warn(format!(
-                "smoke test: could not remove VM `{}`: {e}",
-                vm.name
-            )),
-        }
+        vm::remove(self.ctx, &vm, "smoke test: ", "VM").await;
         self.ctx.progress.info(format!(
             "smoke test of `{}` took {:.0}s",
             template.name,
@@ -176,33 +152,31 @@ impl Smoke<'_> {
         let seed = self
             .seed(hostname, &line, &host)
             .map_err(|e| self.guest_err(template, "cannot make a host key", e))?;
-        self.ctx
-            .target
-            .set_cloud_init(vm, &seed)
+        let addr = vm::boot(self.ctx, vm, &seed, self.boot_timeout)
             .await
-            .map_err(|e| self.target_err(template, "cannot attach cloud-init data", e))?;
-        self.ctx
-            .target
-            .start(vm)
-            .await
-            .map_err(|e| self.target_err(template, "cannot start the VM", e))?;
-        let addr = self
-            .ctx
-            .target
-            .ssh_endpoint(vm, self.boot_timeout)
-            .await
-            .map_err(|e| self.target_err(template, "SSH never answered", e))?;
+            .map_err(|(stage, e)| {
+                let what = match stage {
+                    Stage::Create | Stage::Seed => "cannot attach cloud-init data",
+                    Stage::Start => "cannot start the VM",
+                    Stage::Ssh => "SSH never answered",
+                };
+                self.target_err(template, what, e)
+            })?;
         // The seed gives the clone its host key, so it is pinned like a
         // deployed VM's; the hygiene checks look at what the image itself
         // carried (recorded before cloud-init wrote the key).
-        let pinned = HostKeyPolicy::Expect(host.public_key().clone());
-        let target = GuestTarget::new(addr, SMOKE_USER, key, pinned);
-        let mut guest = self
-            .ctx
-            .connector
-            .connect(&target, OutputSinks::new(self.ctx.progress.clone(), None))
-            .await
-            .map_err(|e| self.guest_err(template, "cannot log in", e))?;
+        let sinks = OutputSinks::new(self.ctx.progress.clone(), None);
+        let mut guest = vm::connect(
+            self.ctx,
+            addr,
+            SMOKE_USER,
+            key,
+            &host,
+            Timing::default(),
+            sinks,
+        )
+        .await
+        .map_err(|e| self.guest_err(template, "cannot log in", e))?;
         self.ctx.progress.info(format!(
             "smoke test of `{}`: logged in to `{hostname}`, running the checks",
             template.name
@@ -223,24 +197,8 @@ impl Smoke<'_> {
     ) -> Result<SmokeReport, crate::guest::GuestError> {
         let facts = guest.exec(&root(FACTS).capture()).await?;
         let hygiene = hygiene_results(&facts.stdout, builder);
-        let mut checks = Vec::new();
-        for check in recipe.checks.iter().filter(|c| !c.deployed_only) {
-            let out = guest
-                .exec(
-                    &Command::new(&check.run)
-                        .run_as(&check.user)
-                        .timeout(Duration::from_secs(300))
-                        .capture(),
-                )
-                .await?;
-            let detail = judge(check, &out);
-            checks.push(CheckResult {
-                name: check.name.clone(),
-                command: check.run.clone(),
-                passed: detail.is_none(),
-                detail: detail.unwrap_or_default(),
-            });
-        }
+        let built: Vec<&Check> = recipe.checks.iter().filter(|c| !c.deployed_only).collect();
+        let checks = run_checks(guest, &built, &mut |_| true).await?;
         Ok(SmokeReport { hygiene, checks })
     }
 
