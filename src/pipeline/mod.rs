@@ -3,7 +3,6 @@
 
 pub mod artifact;
 pub mod build;
-mod builder;
 pub mod cancel;
 mod channel_error;
 pub mod channel_tags;

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::builder::BUILDER_USER;
 use super::cancel;
 use super::checks::run_checks;
 use super::context::Context;
+use super::hygiene::BUILDER_USER;
 use super::vm::{self, Stage, VmFailure};
 use crate::guest::{ClientKey, Command, GuestSession, HostKeyPair, OutputSinks, Timing};
 use crate::recipe::{Check, Recipe};

@@ -9,12 +9,19 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::builder::Builder;
-use super::context::Context;
-use super::role_lock::RoleLock;
-use super::{BuildError, RegistryLineage};
+mod bake;
+mod cleanup;
+mod image;
+mod machine;
+mod phase;
+mod record;
+
+use crate::pipeline::context::Context;
+use crate::pipeline::role_lock::RoleLock;
+use crate::pipeline::{BuildError, RegistryLineage};
 use crate::recipe::inputs::{self, Inputs};
 use crate::registry::{ImageRecord, Sha256};
+use bake::Builder;
 
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
