@@ -15,6 +15,7 @@ pub mod project;
 pub mod recipe;
 pub mod registry;
 pub mod render;
+pub mod role;
 pub mod secrets;
 pub mod target;
 pub mod tomlfile;

@@ -19,8 +19,8 @@ use super::role_lock::RoleLock;
 use super::smoke::SmokeError;
 use super::smoke::{Smoke, SmokeReport};
 use crate::project::Project;
-use crate::recipe::validate::role_vars;
 use crate::registry::{ImageRecord, Registry, Version};
+use crate::role::Role;
 
 /// One promotion.
 #[derive(Debug, Clone)]
@@ -204,31 +204,23 @@ fn history_reason(req: &PromoteRequest<'_>) -> String {
 /// Boots a clone of the image's template and examines it.
 async fn smoke(ctx: &Context<'_>, record: &ImageRecord) -> Result<SmokeReport, PromoteError> {
     let image = record.id();
-    let recipe = ctx
-        .project
-        .recipes
-        .get(&record.role)
-        .ok_or_else(|| PromoteError::NoRecipe {
-            image: image.clone(),
-            role: record.role.clone(),
-        })?;
+    let role = Role::resolve(ctx.project, &record.role).ok_or_else(|| PromoteError::NoRecipe {
+        image: image.clone(),
+        role: record.role.clone(),
+    })?;
     let defaults = &ctx.project.config.defaults;
-    let ssh_group = role_vars(ctx.project, &record.role)
-        .get("ssh_allow_group")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
     let smoke = Smoke {
         ctx,
         cores: defaults.cores,
         memory_mib: defaults.memory_mib,
         boot_timeout: Duration::from_secs(defaults.boot_timeout),
-        ssh_group,
+        ssh_group: role.ssh_group.clone(),
     };
     ctx.progress
         .info(format!("smoke test of `{image}`: booting a fresh clone"));
     let template = super::artifact::template_of(record, &ctx.project.root);
     smoke
-        .run(&template, &recipe.recipe, record.builder.as_ref())
+        .run(&template, role.recipe(), record.builder.as_ref())
         .await
         .map_err(|e| match e {
             SmokeError::Interrupted { .. } => PromoteError::Interrupted { image },

@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{Action, Recipe};
-use super::validate::role_vars;
 use crate::project::Project;
 use crate::render;
+use crate::role::role_vars;
 
 /// What the image of a role has been built from, where it lives in the
 /// registry, or what the base image is.

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::BuildOptions;
 use super::phase::Phase;
+use super::{BuildOptions, ResolvedRole};
 use crate::guest::{ClientKey, Command, HostKeyPair, fingerprint};
 use crate::pipeline::BuildError;
 use crate::pipeline::context::Context;
@@ -16,19 +16,17 @@ use crate::pipeline::log::BuildLog;
 use crate::pipeline::vm;
 use crate::progress::Event;
 use crate::recipe::Recipe;
-use crate::recipe::inputs::Inputs;
 use crate::recipe::model::Action;
-use crate::recipe::validate::role_vars;
 use crate::registry::{BuilderIdentity, ImageRecord};
 use crate::secrets::Secrets;
 
 /// One role's bake over the command's context.
 pub(super) struct Builder<'p, 'a> {
     pub(super) p: &'p Context<'a>,
+    /// The role's name (in every message).
     pub(super) role: String,
-    pub(super) recipe: Recipe,
-    pub(super) inputs: Inputs,
-    pub(super) parent: Option<ImageRecord>,
+    pub(super) recipe: &'a Recipe,
+    pub(super) resolved: ResolvedRole<'a>,
     pub(super) opts: BuildOptions,
     pub(super) run_id: String,
     pub(super) log: BuildLog,
@@ -43,22 +41,16 @@ pub(super) struct Builder<'p, 'a> {
 impl<'p, 'a> Builder<'p, 'a> {
     pub fn new(
         p: &'p Context<'a>,
-        role: &str,
-        inputs: Inputs,
-        parent: Option<ImageRecord>,
+        resolved: ResolvedRole<'a>,
         opts: &BuildOptions,
     ) -> Result<Self, BuildError> {
-        let file = p
-            .project
-            .recipes
-            .get(role)
-            .ok_or_else(|| crate::recipe::inputs::InputsError::UnknownRole(role.to_owned()))?;
-        let recipe = file.recipe.clone();
-        let vars = role_vars(p.project, role);
+        let role = resolved.role.name.as_str();
+        let recipe = resolved.role.recipe();
+        let vars = &resolved.role.vars;
         let names: Vec<&str> = recipe
             .steps
             .iter()
-            .filter(|s| s.enabled(&vars))
+            .filter(|s| s.enabled(vars))
             .filter_map(|s| match &s.action {
                 Action::Apt(apt) => Some(
                     apt.repositories
@@ -93,8 +85,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             p,
             role: role.to_owned(),
             recipe,
-            inputs,
-            parent,
+            resolved,
             opts: opts.clone(),
             run_id,
             log,
@@ -107,7 +98,7 @@ impl<'p, 'a> Builder<'p, 'a> {
 
     pub async fn run(self) -> Result<(ImageRecord, PathBuf), BuildError> {
         let started = Instant::now();
-        let steps = Phase::all(&self.recipe).len();
+        let steps = Phase::all(self.recipe).len();
         self.p.progress.send(Event::TaskStarted {
             task: self.role.clone(),
             steps,

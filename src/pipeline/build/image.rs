@@ -11,7 +11,6 @@ use crate::pipeline::hygiene::{self, BUILDER_USER};
 use crate::pipeline::steps::{self, StepContext};
 use crate::progress::Event;
 use crate::recipe::Check;
-use crate::recipe::validate::role_vars;
 use crate::registry::{self, CheckResult};
 use crate::render::Renderer;
 
@@ -36,8 +35,7 @@ impl Builder<'_, '_> {
 
     /// Returns the builder's machine-id.
     pub(super) async fn prepare(&self, guest: &mut dyn GuestSession) -> Result<String, BuildError> {
-        let vars = role_vars(self.p.project, &self.role);
-        let group = vars.get("ssh_allow_group").and_then(|v| v.as_str());
+        let group = self.resolved.role.ssh_group.as_deref();
         let out = guest
             .exec_checked(
                 &self
@@ -50,13 +48,13 @@ impl Builder<'_, '_> {
     }
 
     pub(super) async fn apply_steps(&self, guest: &mut dyn GuestSession) -> Result<(), BuildError> {
-        let vars = role_vars(self.p.project, &self.role);
+        let vars = &self.resolved.role.vars;
         let renderer =
             Renderer::new(&self.p.project.templates_dir()).redacting(self.secrets.values());
         let ctx = StepContext {
             project: self.p.project,
             renderer: &renderer,
-            vars: crate::render::bake_context(self.p.project, &self.role),
+            vars: self.resolved.role.bake_context(),
             secrets: &self.secrets,
             timeout: Duration::from_secs(self.p.project.config.defaults.step_timeout),
         };
@@ -67,7 +65,7 @@ impl Builder<'_, '_> {
                 .clone()
                 .unwrap_or_else(|| step.action.kind().to_owned());
             let label = format!("step {}/{total}: {name}", i + 1);
-            if !step.enabled(&vars) {
+            if !step.enabled(vars) {
                 self.p.progress.info(format!(
                     "{}: {label}: skipped (`{}` is not set)",
                     self.role,

@@ -8,7 +8,6 @@ use crate::guest::{ClientKey, GuestSession, HostKeyPair, OutputSinks, Timing};
 use crate::pipeline::hygiene::BUILDER_USER;
 use crate::pipeline::vm::{self, Stage};
 use crate::pipeline::{BuildError, artifact};
-use crate::recipe::validate::role_vars;
 use crate::target::cloudinit::{BuilderSeed, HostKey, builder_seed};
 use crate::target::{Labels, Source, VmHandle, VmKind, VmSpec};
 
@@ -43,7 +42,7 @@ impl Builder<'_, '_> {
         host: &HostKeyPair,
     ) -> Result<VmHandle, BuildError> {
         let defaults = &self.p.project.config.defaults;
-        let source = match &self.parent {
+        let source = match &self.resolved.parent {
             Some(parent) => Source::Template(artifact::template_of(parent, &self.p.project.root)),
             None => Source::Base,
         };
@@ -78,11 +77,6 @@ impl Builder<'_, '_> {
         let authorized = client
             .public_line()
             .map_err(|e| self.guest_err("cannot encode the SSH key", e))?;
-        let vars = role_vars(self.p.project, &self.role);
-        let ssh_group = vars
-            .get("ssh_allow_group")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
         let seed = builder_seed(&BuilderSeed {
             instance_id: &format!("oxbake-{}", self.run_id),
             hostname: &spec.name,
@@ -93,7 +87,7 @@ impl Builder<'_, '_> {
                 public_openssh: &public,
             },
             mac: None,
-            group: ssh_group.as_deref(),
+            group: self.resolved.role.ssh_group.as_deref(),
         });
         vm::seed_and_start(self.p, &vm, &seed)
             .await

@@ -21,6 +21,7 @@ use crate::pipeline::role_lock::RoleLock;
 use crate::pipeline::{BuildError, RegistryLineage};
 use crate::recipe::inputs::{self, Inputs};
 use crate::registry::{ImageRecord, Sha256};
+use crate::role::Role;
 use bake::Builder;
 
 #[derive(Debug, Clone, Default)]
@@ -87,7 +88,7 @@ pub async fn build(
             });
             continue;
         }
-        let (record, log) = build_one(ctx, &role, inputs, opts).await?;
+        let (record, log) = build_one(ctx, &role, inputs, hash, opts).await?;
         outcomes.push(BuildOutcome::Built {
             role,
             version: record.version.to_string(),
@@ -122,18 +123,25 @@ pub fn role_inputs(ctx: &Context<'_>, role: &str) -> Result<Inputs, BuildError> 
     Ok(inputs::inputs(ctx.project, role, &lineage)?)
 }
 
+/// A role resolved once for its bake: the role as the project defines it,
+/// its inputs and their hash, and the image of its parent it starts from.
+pub(super) struct ResolvedRole<'p> {
+    pub role: Role<'p>,
+    pub inputs: Inputs,
+    pub hash: Sha256,
+    pub parent: Option<ImageRecord>,
+}
+
 async fn build_one(
     ctx: &Context<'_>,
     role: &str,
     inputs: Inputs,
+    hash: Sha256,
     opts: &BuildOptions,
 ) -> Result<(ImageRecord, PathBuf), BuildError> {
-    let parent = match &ctx
-        .project
-        .recipe(role)
-        .ok()
-        .and_then(|f| f.recipe.from.clone())
-    {
+    let resolved = Role::resolve(ctx.project, role)
+        .ok_or_else(|| crate::recipe::inputs::InputsError::UnknownRole(role.to_owned()))?;
+    let parent = match &resolved.recipe().from {
         Some(parent) => {
             let parent = parent.get_ref();
             let parent_inputs = role_inputs(ctx, parent)?;
@@ -148,6 +156,12 @@ async fn build_one(
         }
         None => None,
     };
-    let builder = Builder::new(ctx, role, inputs, parent, opts)?;
+    let resolved = ResolvedRole {
+        role: resolved,
+        inputs,
+        hash,
+        parent,
+    };
+    let builder = Builder::new(ctx, resolved, opts)?;
     builder.run().await
 }

@@ -20,19 +20,19 @@ impl Builder<'_, '_> {
         repositories: std::collections::BTreeMap<String, registry::Sha256>,
     ) -> Result<ImageRecord, BuildError> {
         let made: Mutex<Option<(TemplateRef, TemplateMeta)>> = Mutex::new(None);
-        let parent = match &self.parent {
+        let parent = match &self.resolved.parent {
             Some(p) => Parent::Image {
                 role: p.role.clone(),
                 version: p.version,
             },
             None => Parent::Base(self.p.base_identity.to_owned()),
         };
-        let inputs: registry::Sha256 = self.inputs.hash.parse()?;
+        let inputs = self.resolved.hash.clone();
         let meta = |version: &registry::Version| TemplateMeta {
             role: self.role.clone(),
             version: version.to_string(),
-            inputs: self.inputs.hash.clone(),
-            parent: self.parent.as_ref().map(ImageRecord::id),
+            inputs: self.resolved.inputs.hash.clone(),
+            parent: self.resolved.parent.as_ref().map(ImageRecord::id),
         };
         let handle = tokio::runtime::Handle::current();
         let result = tokio::task::block_in_place(|| {
