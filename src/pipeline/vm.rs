@@ -16,7 +16,7 @@ use crate::guest::{
     ClientKey, GuestError, GuestSession, GuestTarget, HostKeyPair, HostKeyPolicy, OutputSinks,
     Timing,
 };
-use crate::target::{CloudInit, TargetError, VmHandle, VmSpec};
+use crate::target::{CloudInit, ManagedVm, TargetError, VmHandle, VmSpec};
 
 /// How long an interrupted run lets a VM's creation finish: a creation cut
 /// off half-way would leave a VM the clean-up cannot see.
@@ -155,4 +155,28 @@ pub async fn remove(ctx: &Context<'_>, vm: &VmHandle, prefix: &str, noun: &str) 
             vm.name
         )),
     }
+}
+
+/// The VMs labelled with `run_id`. A target that does not list them within
+/// `timeout` is [`TargetError::Timeout`] (naming `name`): it must not hold
+/// a clean-up for the client's whole request timeout.
+pub async fn of_run(
+    ctx: &Context<'_>,
+    run_id: &str,
+    timeout: Duration,
+    name: &str,
+) -> Result<Vec<ManagedVm>, TargetError> {
+    let vms = tokio::time::timeout(timeout, ctx.target.list_vms())
+        .await
+        .unwrap_or_else(|_| {
+            Err(TargetError::Timeout {
+                name: name.to_owned(),
+                what: "the list of VMs to clean up".to_owned(),
+                secs: timeout.as_secs(),
+            })
+        })?;
+    Ok(vms
+        .into_iter()
+        .filter(|m| m.labels.get().is_some_and(|l| l.run_id == run_id))
+        .collect())
 }

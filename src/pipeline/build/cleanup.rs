@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::bake::Builder;
 use crate::pipeline::BuildError;
 use crate::pipeline::hygiene::BUILDER_USER;
-use crate::pipeline::vm::{self};
+use crate::pipeline::vm;
 use crate::target::VmHandle;
 
 /// How long the clean-up waits for the target to list the run's VMs.
@@ -17,16 +17,9 @@ impl Builder<'_, '_> {
     pub(super) async fn after_failure(&self, error: &BuildError) {
         // A target that stopped answering must not hold the operator for
         // the client's whole request timeout; `oxbake gc` finds leftovers.
-        let listed = tokio::time::timeout(CLEANUP_LIST_TIMEOUT, self.p.target.list_vms())
-            .await
-            .unwrap_or_else(|_| {
-                Err(crate::target::TargetError::Timeout {
-                    name: format!("build-{}-{}", self.role, self.run_id),
-                    what: "the list of VMs to clean up".to_owned(),
-                    secs: CLEANUP_LIST_TIMEOUT.as_secs(),
-                })
-            });
-        let vms = match listed {
+        let name = format!("build-{}-{}", self.role, self.run_id);
+        let listed = vm::of_run(self.p, &self.run_id, CLEANUP_LIST_TIMEOUT, &name).await;
+        let ours = match listed {
             Ok(vms) => vms,
             Err(e) => {
                 self.p.progress.warn(format!(
@@ -37,9 +30,6 @@ impl Builder<'_, '_> {
                 return;
             }
         };
-        let ours = vms
-            .into_iter()
-            .filter(|m| m.labels.get().is_some_and(|l| l.run_id == self.run_id));
         for vm in ours {
             if self.opts.keep_on_failure && !error.is_interrupted() {
                 self.keep(&vm.handle);
