@@ -4,8 +4,8 @@ use super::{Ctx, targets};
 use crate::error::Error;
 use crate::output::table;
 use crate::pipeline::RegistryLineage;
-use crate::recipe::inputs;
 use crate::registry::Registry;
+use crate::role::inputs;
 
 pub async fn run(ctx: &Ctx<'_>, role: &str, target: Option<&str>) -> Result<(), Error> {
     let project = ctx.checked_project()?;

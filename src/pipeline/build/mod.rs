@@ -19,9 +19,9 @@ mod record;
 use crate::pipeline::context::Context;
 use crate::pipeline::role_lock::RoleLock;
 use crate::pipeline::{BuildError, RegistryLineage};
-use crate::recipe::inputs::{self, Inputs};
 use crate::registry::{ImageRecord, Sha256};
 use crate::role::Role;
+use crate::role::inputs::{self, Inputs};
 use bake::Builder;
 
 #[derive(Debug, Clone, Default)]
@@ -140,7 +140,7 @@ async fn build_one(
     opts: &BuildOptions,
 ) -> Result<(ImageRecord, PathBuf), BuildError> {
     let resolved = Role::resolve(ctx.project, role)
-        .ok_or_else(|| crate::recipe::inputs::InputsError::UnknownRole(role.to_owned()))?;
+        .ok_or_else(|| crate::role::inputs::InputsError::UnknownRole(role.to_owned()))?;
     let parent = match &resolved.recipe().from {
         Some(parent) => {
             let parent = parent.get_ref();

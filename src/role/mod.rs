@@ -2,6 +2,12 @@
 //! lineage, the variables its templates see and the group sshd lets in.
 //! Build, smoke test, deploy seeds, inputs and rendering read it instead
 //! of looking the role up and computing its variables each on their own.
+//! Its inputs ([`inputs`]) and the project's checks of its recipe
+//! ([`validate`]) live here too: they read the project, which the recipe
+//! model below them must not.
+
+pub mod inputs;
+pub mod validate;
 
 use std::collections::BTreeMap;
 

@@ -11,12 +11,12 @@ mod repository;
 
 use phase::Phase;
 
-use super::model::{Action, Recipe, Shell, TemplateFile};
+use super::role_vars;
 use crate::config::limits;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::project::{Project, RecipeFile, SourceError};
+use crate::recipe::model::{Action, Recipe, Shell, TemplateFile};
 use crate::render;
-use crate::role::role_vars;
 use crate::tomlfile;
 
 /// Names every template can read besides the role's variables.

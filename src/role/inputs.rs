@@ -8,10 +8,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::model::{Action, Recipe};
+use super::role_vars;
 use crate::project::Project;
+use crate::recipe::model::{Action, Recipe};
 use crate::render;
-use crate::role::role_vars;
 
 /// What the image of a role has been built from, where it lives in the
 /// registry, or what the base image is.
