@@ -17,11 +17,11 @@ use oxbake::pipeline::RegistryLineage;
 use oxbake::pipeline::nightly::{self, Nightly, NightlySteps, Planner, RepoFetcher, StepFailure};
 use oxbake::progress::Progress;
 use oxbake::project::Project;
-use oxbake::recipe::inputs;
 use oxbake::registry::{
     Artifact, ChannelAction, Channels, HistoryEntry, ImageRecord, NewImage, Parent, Registry,
     Sha256, Version,
 };
+use oxbake::role::inputs;
 
 const VERSIONS: usize = 10_000;
 const ROLES: [(&str, Option<&str>); 4] = [

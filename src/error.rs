@@ -3,8 +3,8 @@
 use crate::diag::Diagnostics;
 use crate::pipeline::{BuildError, PromoteError, PruneError};
 use crate::project::ProjectError;
-use crate::recipe::inputs::InputsError;
 use crate::registry::RegistryError;
+use crate::role::inputs::InputsError;
 use crate::target::TargetError;
 use crate::vault::VaultError;
 

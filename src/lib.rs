@@ -17,6 +17,7 @@ pub mod recipe;
 pub mod registry;
 pub mod render;
 pub mod report;
+pub mod role;
 pub mod secrets;
 pub mod target;
 pub mod tomlfile;

@@ -234,13 +234,6 @@ pub fn escapes(root: &Path, path: &Path) -> bool {
     }
 }
 
-/// What a role's bake templates see: its variables and `role`.
-pub fn bake_context(project: &crate::project::Project, role: &str) -> Value {
-    let mut vars = crate::recipe::validate::role_vars(project, role);
-    vars.insert("role".to_owned(), toml::Value::String(role.to_owned()));
-    Value::from(minijinja::value::Serde(&vars))
-}
-
 #[cfg(test)]
 mod tests {
     use minijinja::context;

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
 use oxbake::guest::SshConnector;
+use oxbake::pipeline::Context;
 use oxbake::pipeline::artifact::template_of;
 use oxbake::pipeline::smoke::Smoke;
 use oxbake::progress::Progress;
@@ -78,16 +79,23 @@ fn base_then_ui_are_baked_and_a_clone_of_ui_is_a_new_machine() {
             .unwrap()
             .map(|b| b.path);
         let target = LocalTarget::new(root, image, AccelMode::Tcg, Progress::silent());
-        let smoke = Smoke {
+        let registry = Registry::for_project(root);
+        let ctx = Context {
+            project: &project,
+            registry: &registry,
             target: &target,
+            target_name: "local",
+            base_identity: "",
             connector: &SshConnector,
             progress: Progress::silent(),
+            cancel: oxbake::pipeline::cancel::never(),
+        };
+        let smoke = Smoke {
+            ctx: &ctx,
             cores: 2,
             memory_mib: 2048,
             boot_timeout: Duration::from_secs(600),
             ssh_group: Some("ssh-users".into()),
-            runs_dir: root.join(".oxbake/runs"),
-            cancel: oxbake::pipeline::cancel::never(),
         };
         let started = Instant::now();
         let report = smoke

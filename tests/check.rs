@@ -271,7 +271,7 @@ fn sources_linked_out_of_their_folder_are_refused_and_never_read() {
 /// link instead of hashing what it points at.
 fn inputs_refuse(p: &TestProject, case: &str) {
     struct Base;
-    impl oxbake::recipe::inputs::Lineage for Base {
+    impl oxbake::role::inputs::Lineage for Base {
         fn base_identity(&self) -> String {
             "base".to_owned()
         }
@@ -280,7 +280,7 @@ fn inputs_refuse(p: &TestProject, case: &str) {
         }
     }
     let project = oxbake::project::Project::load(p.root()).expect("loads");
-    let err = oxbake::recipe::inputs::inputs(&project, "base", &Base)
+    let err = oxbake::role::inputs::inputs(&project, "base", &Base)
         .expect_err(case)
         .to_string();
     assert!(err.contains("resolves"), "{case}: {err}");

@@ -256,7 +256,7 @@ fn record_current_base(p: &SimProject) -> Version {
         registry: &registry,
         base: format!("proxmox:{}#{}", sim.endpoint, sim.base_template),
     };
-    let inputs = oxbake::recipe::inputs::inputs(&project, "base", &lineage).unwrap();
+    let inputs = oxbake::role::inputs::inputs(&project, "base", &lineage).unwrap();
     let artifact = Artifact::Proxmox {
         node: NODE.into(),
         vmid: TEMPLATE_VMID,

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use oxbake::pipeline::RegistryLineage;
 use oxbake::project::Project;
-use oxbake::recipe::inputs;
 use oxbake::registry::{Artifact, NewImage, Parent, Registry, Sha256};
+use oxbake::role::inputs;
 use oxbake::target::local::base::BootstrapOptions;
 use sha2::{Digest, Sha256 as Hasher};
 

@@ -23,9 +23,9 @@ use std::process::{Command, Output};
 use minijinja::Value;
 use minijinja::value::Serde;
 use oxbake::project::Project;
-use oxbake::recipe::validate::role_vars;
 use oxbake::recipe::{Action, Check, Recipe};
 use oxbake::render::Renderer;
+use oxbake::role::role_vars;
 
 pub const ROLES: &[&str] = &["base", "backend", "ui", "services"];
 

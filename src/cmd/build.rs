@@ -7,7 +7,7 @@ use super::Ctx;
 use super::targets;
 use crate::error::Error;
 use crate::guest::SshConnector;
-use crate::pipeline::{BuildOptions, BuildOutcome, Pipeline};
+use crate::pipeline::{self, BuildOptions, BuildOutcome, Context};
 use crate::registry::Registry;
 
 pub struct BuildArgs<'a> {
@@ -41,8 +41,15 @@ async fn build(
         targets::open_unless_interrupted(&project, args.target, &ctx.progress, true, &cancel)
             .await?;
     let registry = Registry::for_project(&project.root);
-    let pipeline = pipeline(ctx, &project, &registry, &open, cancel);
-    let outcomes = pipeline.build(&roles, &args.opts).await?;
+    let pctx = Context::new(
+        &project,
+        &registry,
+        &open,
+        &SshConnector,
+        ctx.progress.clone(),
+        cancel,
+    );
+    let outcomes = pipeline::build(&pctx, &roles, &args.opts).await?;
     let mut text = String::new();
     for o in &outcomes {
         match o {
@@ -69,25 +76,4 @@ async fn build(
     ctx.out
         .result(&text, &json!({ "target": open.name, "roles": outcomes }));
     Ok(())
-}
-
-/// The build pipeline over an opened target (`build` and `nightly`).
-pub(super) fn pipeline<'a>(
-    ctx: &Ctx<'_>,
-    project: &'a crate::project::Project,
-    registry: &'a Registry,
-    open: &'a targets::OpenTarget,
-    cancel: watch::Receiver<bool>,
-) -> Pipeline<'a> {
-    Pipeline {
-        project,
-        registry,
-        target: open.target.as_ref(),
-        target_name: open.name.clone(),
-        base_identity: open.base_identity.clone(),
-        connector: &SshConnector,
-        progress: ctx.progress.clone(),
-        cancel,
-        log_dir: project.root.join(".oxbake/logs"),
-    }
 }

@@ -6,7 +6,8 @@ use tokio::sync::watch;
 use super::{Ctx, targets};
 use crate::error::Error;
 use crate::guest::SshConnector;
-use crate::pipeline::promote::{self, PromoteCtx, PromoteRequest, operator};
+use crate::pipeline::Context;
+use crate::pipeline::promote::{self, PromoteRequest, operator};
 use crate::pipeline::revoke;
 use crate::pipeline::rollback::{self, RollbackRequest};
 use crate::registry::{Registry, Version};
@@ -49,14 +50,14 @@ async fn promote_watched(
     let target = Some(args.target.unwrap_or(&record.target));
     let open =
         targets::open_unless_interrupted(&project, target, &ctx.progress, false, &cancel).await?;
-    let pctx = PromoteCtx {
-        project: &project,
-        registry: &registry,
-        target: open.target.as_ref(),
-        connector: &SshConnector,
-        progress: ctx.progress.clone(),
+    let pctx = Context::new(
+        &project,
+        &registry,
+        &open,
+        &SshConnector,
+        ctx.progress.clone(),
         cancel,
-    };
+    );
     let outcome = promote::promote(&pctx, &req).await?;
     let image = format!("{}@{}", outcome.role, outcome.version);
     let text = match (&outcome.changed, &outcome.from, &outcome.smoke) {
@@ -133,12 +134,14 @@ pub async fn revoke(
     let open = match opened {
         Ok(open) => open,
         Err(e) => {
-            // A revocation must not wait for a reachable target.
-            registry.revoke(role, &version, reason, &operator())?;
-            ctx.progress.warn(format!(
-                "revoked `{}`, but its deployed VMs cannot be listed",
-                record.id()
-            ));
+            revoke::revoke_unreached(
+                &registry,
+                role,
+                &version,
+                reason,
+                &operator(),
+                &ctx.progress,
+            )?;
             return Err(e);
         }
     };

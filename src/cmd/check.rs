@@ -5,8 +5,8 @@ use serde_json::json;
 use super::Ctx;
 use crate::error::Error;
 use crate::project::{self, Project};
-use crate::recipe::validate;
 use crate::registry::Registry;
+use crate::role::validate;
 
 pub fn run(ctx: &Ctx<'_>) -> Result<(), Error> {
     let root = project::find_root(ctx.cli.dir.as_deref())?;

@@ -9,6 +9,7 @@ use super::{Ctx, targets};
 use crate::environment::Environment;
 use crate::error::Error;
 use crate::guest::SshConnector;
+use crate::pipeline::Context;
 use crate::pipeline::deploy::{DeployError, Deployer, plan};
 use crate::project::Project;
 use crate::registry::Registry;
@@ -96,16 +97,19 @@ async fn watched(
     let name = Some(target_name);
     let open =
         targets::open_unless_interrupted(project, name, &ctx.progress, false, &cancel).await?;
-    let deployer = Deployer {
+    let pctx = Context::new(
         project,
         registry,
-        target: open.target.as_ref(),
-        connector: &SshConnector,
-        progress: ctx.progress.clone(),
+        &open,
+        &SshConnector,
+        ctx.progress.clone(),
+        cancel,
+    );
+    let deployer = Deployer {
+        ctx: &pctx,
         env_name,
         env,
         boot_timeout: Duration::from_secs(project.config.defaults.boot_timeout),
-        cancel,
     };
     Ok(body(&deployer).await?)
 }

@@ -3,9 +3,9 @@
 use super::{Ctx, targets};
 use crate::error::Error;
 use crate::pipeline::RegistryLineage;
-use crate::recipe::inputs;
 use crate::registry::Registry;
 use crate::report::table::table;
+use crate::role::inputs;
 
 pub async fn run(ctx: &Ctx<'_>, role: &str, target: Option<&str>) -> Result<(), Error> {
     let project = ctx.checked_project()?;
@@ -14,7 +14,7 @@ pub async fn run(ctx: &Ctx<'_>, role: &str, target: Option<&str>) -> Result<(), 
     let registry = Registry::for_project(&project.root);
     let lineage = RegistryLineage {
         registry: &registry,
-        base: targets::base_identity(&settings).await?,
+        base: crate::target::base_identity(&settings).await?,
     };
     let inputs = inputs::inputs(&project, role, &lineage)?;
     let rows: Vec<Vec<String>> = inputs

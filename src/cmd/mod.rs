@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::output::Output;
 use crate::progress::{self, Progress};
 use crate::project::{self, Project};
-use crate::recipe::validate;
+use crate::role::validate;
 
 /// Runs one command line; results go to `out`.
 pub fn run(cli: Cli, out: Output) -> Result<(), Error> {

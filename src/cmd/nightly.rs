@@ -1,20 +1,15 @@
 //! `oxbake nightly [--refresh] [--plan] [--target T]`: rebuild what changed,
 //! promote to the first channel, prune, report.
 
-use async_trait::async_trait;
 use serde_json::json;
 
 use super::{Ctx, targets};
 use crate::config::TargetSettings;
 use crate::error::Error;
-use crate::pipeline::nightly::{
-    self, AptSource, Nightly, NightlySteps, Planner, RepoFetcher, StepFailure,
-};
-use crate::pipeline::prune_plan::PruneAction;
-use crate::pipeline::{
-    BuildOptions, BuildOutcome, Pipeline, PromoteCtx, PromoteRequest, PruneCtx, promote, prune,
-};
-use crate::registry::{Registry, Version};
+use crate::guest::SshConnector;
+use crate::pipeline::Context;
+use crate::pipeline::nightly::{self, AptSource, Nightly, Planner, RepoFetcher, TargetSteps};
+use crate::registry::Registry;
 use crate::target::local::base::{BootstrapOptions, default_cache_dir};
 
 pub struct NightlyArgs<'a> {
@@ -33,7 +28,7 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
     let planner = Planner {
         project: &project,
         registry: &registry,
-        base_identity: targets::base_identity(&settings).await?,
+        base_identity: crate::target::base_identity(&settings).await?,
         base_sources: base_sources(&settings),
         fetcher,
         refresh: args.refresh,
@@ -51,8 +46,15 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
         let open = targets::open(&project, args.target, &ctx.progress, false).await?;
         let (project, registry, open) = (&project, &registry, &open);
         super::signals::watching(&ctx.progress, |cancel| async move {
-            let steps = PipelineSteps {
-                pipeline: super::build::pipeline(ctx, project, registry, open, cancel),
+            let steps = TargetSteps {
+                ctx: Context::new(
+                    project,
+                    registry,
+                    open,
+                    &SshConnector,
+                    ctx.progress.clone(),
+                    cancel,
+                ),
             };
             let mut nightly = nightly;
             nightly.steps = Some(&steps);
@@ -79,104 +81,5 @@ fn base_sources(settings: &TargetSettings) -> Vec<AptSource> {
             nightly::debian_sources(&BootstrapOptions::new(default_cache_dir()).mirror)
         }
         TargetSettings::Proxmox(_) => nightly::debian_sources("http://deb.debian.org/debian"),
-    }
-}
-
-/// The nightly's steps on a real target.
-struct PipelineSteps<'a> {
-    pipeline: Pipeline<'a>,
-}
-
-#[async_trait]
-impl NightlySteps for PipelineSteps<'_> {
-    async fn build(&self, role: &str) -> Result<Version, StepFailure> {
-        let roles = [role.to_owned()];
-        let outcomes = self
-            .pipeline
-            .build(&roles, &BuildOptions::default())
-            .await
-            .map_err(|e| match e.is_interrupted() {
-                true => StepFailure::Interrupted,
-                false => StepFailure::Failed(nightly::chain(&e)),
-            })?;
-        let version = outcomes.iter().find_map(|o| match o {
-            BuildOutcome::Built {
-                role: r, version, ..
-            } if r == role => Some(version),
-            _ => None,
-        });
-        version
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| StepFailure::Failed(format!("role `{role}`: the build made no image")))
-    }
-
-    async fn promote(
-        &self,
-        role: &str,
-        version: &Version,
-        channel: &str,
-    ) -> Result<(), StepFailure> {
-        let p = &self.pipeline;
-        let ctx = PromoteCtx {
-            project: p.project,
-            registry: p.registry,
-            target: p.target,
-            connector: p.connector,
-            progress: p.progress.clone(),
-            cancel: p.cancel.clone(),
-        };
-        let who = promote::operator();
-        let req = PromoteRequest {
-            role,
-            version: *version,
-            channel,
-            force: false,
-            reason: Some("nightly"),
-            who: &who,
-        };
-        promote::promote(&ctx, &req)
-            .await
-            .map(drop)
-            .map_err(|e| match e.is_interrupted() {
-                true => StepFailure::Interrupted,
-                false => StepFailure::Failed(nightly::chain(&e)),
-            })
-    }
-
-    async fn prune(&self) -> Result<Vec<String>, StepFailure> {
-        let p = &self.pipeline;
-        let keep = p.project.config.retention.keep as usize;
-        match nightly::over_retention(p.registry, keep) {
-            Ok(false) => return Ok(Vec::new()),
-            Ok(true) => {}
-            Err(e) => return Err(StepFailure::Failed(nightly::chain(&e))),
-        }
-        let ctx = PruneCtx {
-            root: &p.project.root,
-            registry: p.registry,
-            target: p.target,
-            target_name: &p.target_name,
-            keep,
-            progress: p.progress.clone(),
-        };
-        let report = prune::prune(&ctx, false)
-            .await
-            .map_err(|e| StepFailure::Failed(nightly::chain(&e)))?;
-        let ids = |action: PruneAction| -> Vec<String> {
-            report
-                .entries
-                .iter()
-                .filter(|e| e.action == action)
-                .map(|e| format!("{}@{}", e.role, e.version))
-                .collect()
-        };
-        let failed = ids(PruneAction::Failed);
-        if !failed.is_empty() {
-            let failed = failed.join(", ");
-            return Err(StepFailure::Failed(format!(
-                "prune: cannot remove {failed}"
-            )));
-        }
-        Ok(ids(PruneAction::Removed))
     }
 }

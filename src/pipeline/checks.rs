@@ -1,7 +1,45 @@
-//! Judging a check's result against what the recipe says it must be.
+//! Running a role's checks in a guest and judging each result against
+//! what the recipe says it must be.
 
-use crate::guest::{ExecOutput, ExitStatus};
+use std::time::Duration;
+
+use crate::guest::{Command, ExecOutput, ExitStatus, GuestError, GuestSession};
 use crate::recipe::Check;
+use crate::registry::CheckResult;
+
+/// How long one check may run.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs `checks` in order and judges each; `seen` is told of every result
+/// and returns whether to go on (`false` stops after that check). A check
+/// that cannot run at all is an error.
+pub async fn run_checks(
+    guest: &mut dyn GuestSession,
+    checks: &[&Check],
+    seen: &mut (dyn FnMut(&CheckResult) -> bool + Send),
+) -> Result<Vec<CheckResult>, GuestError> {
+    let mut results = Vec::new();
+    for check in checks {
+        let cmd = Command::new(&check.run)
+            .run_as(&check.user)
+            .timeout(CHECK_TIMEOUT)
+            .capture();
+        let out = guest.exec(&cmd).await?;
+        let detail = judge(check, &out);
+        let result = CheckResult {
+            name: check.name.clone(),
+            command: check.run.clone(),
+            passed: detail.is_none(),
+            detail: detail.unwrap_or_default(),
+        };
+        let go_on = seen(&result);
+        results.push(result);
+        if !go_on {
+            break;
+        }
+    }
+    Ok(results)
+}
 
 /// `None` when the check passed, else why not.
 pub fn judge(check: &Check, out: &ExecOutput) -> Option<String> {

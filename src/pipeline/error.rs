@@ -2,8 +2,8 @@
 //! running, the step.
 
 use crate::guest::GuestError;
-use crate::recipe::inputs::InputsError;
 use crate::registry::RegistryError;
+use crate::role::inputs::InputsError;
 use crate::secrets::SecretsError;
 use crate::target::TargetError;
 

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 
 use crate::guest::quote;
 
+/// The user cloud-init creates on builder VMs, removed by the clean-up.
+pub const BUILDER_USER: &str = "oxbake-build";
+
 /// Where dpkg is told not to fsync: a failed bake is thrown away anyway.
 const UNSAFE_IO: &str = "/etc/dpkg/dpkg.cfg.d/oxbake-unsafe-io";
 

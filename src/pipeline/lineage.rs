@@ -1,7 +1,7 @@
 //! The registry as the source of parents' versions for the inputs hash.
 
-use crate::recipe::inputs::Lineage;
 use crate::registry::{Registry, Sha256};
+use crate::role::inputs::Lineage;
 
 pub struct RegistryLineage<'a> {
     pub registry: &'a Registry,

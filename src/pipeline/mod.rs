@@ -3,11 +3,11 @@
 
 pub mod artifact;
 pub mod build;
-mod builder;
 pub mod cancel;
 mod channel_error;
 pub mod channel_tags;
 mod checks;
+pub mod context;
 pub mod deploy;
 pub mod drift;
 mod error;
@@ -26,10 +26,12 @@ pub mod rollback;
 pub mod runs;
 pub mod smoke;
 pub mod steps;
+pub mod vm;
 
-pub use build::{BuildOptions, BuildOutcome, Pipeline};
+pub use build::{BuildOptions, BuildOutcome, build};
 pub use channel_error::PromoteError;
+pub use context::{Context, WorkDirs};
 pub use error::BuildError;
 pub use lineage::RegistryLineage;
-pub use promote::{PromoteCtx, PromoteOutcome, PromoteRequest, promote};
-pub use prune::{PruneCtx, PruneError, PruneReport, prune};
+pub use promote::{PromoteOutcome, PromoteRequest, promote};
+pub use prune::{PruneError, PruneReport, prune};

@@ -11,32 +11,16 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::watch;
 
 use super::channel_error::PromoteError;
 use super::channel_tags;
-use super::role_lock::{self, RoleLock};
+use super::context::Context;
+use super::role_lock::RoleLock;
 use super::smoke::SmokeError;
 use super::smoke::{Smoke, SmokeReport};
-use crate::guest::GuestConnector;
-use crate::progress::Progress;
 use crate::project::Project;
-use crate::recipe::validate::role_vars;
 use crate::registry::{ImageRecord, Registry, Version};
-use crate::target::Target;
-
-/// What a promotion talks to.
-pub struct PromoteCtx<'a> {
-    pub project: &'a Project,
-    pub registry: &'a Registry,
-    /// The target the image's template lives on.
-    pub target: &'a dyn Target,
-    pub connector: &'a dyn GuestConnector,
-    pub progress: Progress,
-    /// Becomes `true` when the operator interrupts: the smoke VM is removed
-    /// and the channel is left as it was ([`PromoteError::Interrupted`]).
-    pub cancel: watch::Receiver<bool>,
-}
+use crate::role::Role;
 
 /// One promotion.
 #[derive(Debug, Clone)]
@@ -80,10 +64,10 @@ pub fn operator() -> String {
 /// goes through the lock: one promotion or bake of a role at a time, and a
 /// second one waits, then judges again (the first may have done its work).
 pub async fn promote(
-    ctx: &PromoteCtx<'_>,
+    ctx: &Context<'_>,
     req: &PromoteRequest<'_>,
 ) -> Result<PromoteOutcome, PromoteError> {
-    let locks = role_lock::project_locks_dir(&ctx.project.root);
+    let locks = ctx.dirs().locks();
     let _lock = RoleLock::acquire(&locks, req.role, &ctx.progress, &ctx.cancel)
         .await
         .map_err(|e| {
@@ -218,37 +202,25 @@ fn history_reason(req: &PromoteRequest<'_>) -> String {
 }
 
 /// Boots a clone of the image's template and examines it.
-async fn smoke(ctx: &PromoteCtx<'_>, record: &ImageRecord) -> Result<SmokeReport, PromoteError> {
+async fn smoke(ctx: &Context<'_>, record: &ImageRecord) -> Result<SmokeReport, PromoteError> {
     let image = record.id();
-    let recipe = ctx
-        .project
-        .recipes
-        .get(&record.role)
-        .ok_or_else(|| PromoteError::NoRecipe {
-            image: image.clone(),
-            role: record.role.clone(),
-        })?;
+    let role = Role::resolve(ctx.project, &record.role).ok_or_else(|| PromoteError::NoRecipe {
+        image: image.clone(),
+        role: record.role.clone(),
+    })?;
     let defaults = &ctx.project.config.defaults;
-    let ssh_group = role_vars(ctx.project, &record.role)
-        .get("ssh_allow_group")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
     let smoke = Smoke {
-        target: ctx.target,
-        connector: ctx.connector,
-        progress: ctx.progress.clone(),
+        ctx,
         cores: defaults.cores,
         memory_mib: defaults.memory_mib,
         boot_timeout: Duration::from_secs(defaults.boot_timeout),
-        ssh_group,
-        runs_dir: ctx.project.root.join(".oxbake/runs"),
-        cancel: ctx.cancel.clone(),
+        ssh_group: role.ssh_group.clone(),
     };
     ctx.progress
         .info(format!("smoke test of `{image}`: booting a fresh clone"));
     let template = super::artifact::template_of(record, &ctx.project.root);
     smoke
-        .run(&template, &recipe.recipe, record.builder.as_ref())
+        .run(&template, role.recipe(), record.builder.as_ref())
         .await
         .map_err(|e| match e {
             SmokeError::Interrupted { .. } => PromoteError::Interrupted { image },

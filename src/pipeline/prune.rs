@@ -15,17 +15,16 @@
 //! stays, with a warning. The history in `channels.toml` is never touched.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Serialize;
 
 use super::artifact::template_of;
+use super::context::Context;
 use super::nightly::chain;
 use super::ownership;
 use super::prune_plan::{self, DeployedImage, PlanInput, PruneAction, PruneEntry};
-use crate::progress::Progress;
 use crate::registry::{ImageRecord, Registry, RegistryError};
-use crate::target::{Target, TargetError, TemplatePresence, VmKind};
+use crate::target::{TargetError, TemplatePresence, VmKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PruneError {
@@ -37,18 +36,6 @@ pub enum PruneError {
         #[source]
         source: Box<TargetError>,
     },
-}
-
-/// What prune works on.
-pub struct PruneCtx<'a> {
-    pub root: &'a Path,
-    pub registry: &'a Registry,
-    pub target: &'a dyn Target,
-    /// The target's name in oxbake.toml; images recorded on others stay.
-    pub target_name: &'a str,
-    /// `[retention].keep`: how many of each role's newest versions stay.
-    pub keep: usize,
-    pub progress: Progress,
 }
 
 /// Every image considered, newest first.
@@ -64,8 +51,14 @@ impl PruneReport {
     }
 }
 
-/// Plans and, unless `dry_run`, removes what the plan lets go.
-pub async fn prune(ctx: &PruneCtx<'_>, dry_run: bool) -> Result<PruneReport, PruneError> {
+/// Plans (keeping `keep` newest versions of each role, `[retention].keep`)
+/// and, unless `dry_run`, removes what the plan lets go. Images recorded on
+/// other targets than the context's stay.
+pub async fn prune(
+    ctx: &Context<'_>,
+    keep: usize,
+    dry_run: bool,
+) -> Result<PruneReport, PruneError> {
     let records = ctx.registry.list(None)?;
     let channels = ctx.registry.channels()?;
     let deployed = deployed(ctx).await?;
@@ -73,7 +66,7 @@ pub async fn prune(ctx: &PruneCtx<'_>, dry_run: bool) -> Result<PruneReport, Pru
         records: &records,
         channels: &channels,
         deployed: &deployed,
-        keep: ctx.keep,
+        keep,
         target: ctx.target_name,
     });
     let find = |e: &PruneEntry| {
@@ -98,7 +91,7 @@ pub async fn prune(ctx: &PruneCtx<'_>, dry_run: bool) -> Result<PruneReport, Pru
             fail(entry, why.clone());
             continue;
         }
-        if let Err(why) = ownership::prove(ctx.target, record, &records, ctx.root).await {
+        if let Err(why) = ownership::prove(ctx.target, record, &records, &ctx.project.root).await {
             fail(entry, why);
             continue;
         }
@@ -112,9 +105,9 @@ pub async fn prune(ctx: &PruneCtx<'_>, dry_run: bool) -> Result<PruneReport, Pru
 /// A record an earlier prune marked and did not finish: if its template is
 /// gone it goes too whatever the plan says (a record without its template
 /// is of no use); if the template is still there the marker goes.
-async fn unfinished(ctx: &PruneCtx<'_>, entry: &mut PruneEntry, record: &ImageRecord, dry: bool) {
+async fn unfinished(ctx: &Context<'_>, entry: &mut PruneEntry, record: &ImageRecord, dry: bool) {
     let identity = ownership::identity(record);
-    let template = template_of(record, ctx.root);
+    let template = template_of(record, &ctx.project.root);
     match ctx.target.verify_template(&template, &identity).await {
         Ok(TemplatePresence::Gone) => {
             entry.action = PruneAction::Remove;
@@ -150,7 +143,7 @@ fn probe(registry: &Registry, entries: &[PruneEntry]) -> BTreeMap<String, String
 }
 
 /// The images the target's deployed VMs run.
-async fn deployed(ctx: &PruneCtx<'_>) -> Result<Vec<DeployedImage>, PruneError> {
+async fn deployed(ctx: &Context<'_>) -> Result<Vec<DeployedImage>, PruneError> {
     let vms = ctx
         .target
         .list_vms()
@@ -174,7 +167,7 @@ async fn deployed(ctx: &PruneCtx<'_>) -> Result<Vec<DeployedImage>, PruneError> 
 
 /// Marks the record, destroys the template, then removes the record and
 /// the marker; updates `entry` with the result.
-async fn remove(ctx: &PruneCtx<'_>, entry: &mut PruneEntry, record: &ImageRecord) {
+async fn remove(ctx: &Context<'_>, entry: &mut PruneEntry, record: &ImageRecord) {
     let image = record.id();
     let removal = match ctx.registry.begin_removal(&record.role, &record.version) {
         Ok(removal) => removal,
@@ -184,7 +177,7 @@ async fn remove(ctx: &PruneCtx<'_>, entry: &mut PruneEntry, record: &ImageRecord
     let identity = ownership::identity(record);
     let destroyed = ctx
         .target
-        .destroy_template(&template_of(record, ctx.root), &identity)
+        .destroy_template(&template_of(record, &ctx.project.root), &identity)
         .await;
     if let Err(error) = destroyed {
         let left = removal.abandon().err().map(|e| {

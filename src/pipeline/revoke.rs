@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use super::channel_error::PromoteError;
-use crate::registry::{Registry, Version};
+use crate::progress::Progress;
+use crate::registry::{Registry, RegistryError, Version};
 use crate::target::{Target, VmKind};
 
 /// What a revocation found.
@@ -57,4 +58,22 @@ pub async fn revoke(
         channels,
         deployed,
     })
+}
+
+/// Revokes `role@version` when its target cannot be reached: a revocation
+/// must not wait for a reachable target, so it is written all the same and
+/// the operator is warned that the deployed VMs running it are not listed.
+pub fn revoke_unreached(
+    registry: &Registry,
+    role: &str,
+    version: &Version,
+    reason: &str,
+    who: &str,
+    progress: &Progress,
+) -> Result<(), RegistryError> {
+    registry.revoke(role, version, reason, who)?;
+    progress.warn(format!(
+        "revoked `{role}@{version}`, but its deployed VMs cannot be listed"
+    ));
+    Ok(())
 }

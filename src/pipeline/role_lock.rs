@@ -6,7 +6,7 @@
 //! wait. Different roles never wait for each other here.
 
 use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use fs4::{FileExt, TryLockError};
@@ -86,16 +86,6 @@ impl Drop for RoleLock {
         let _ = self.write_pid(None);
         let _ = FileExt::unlock(&self.file);
     }
-}
-
-/// Where the role locks of a project live, beside its logs.
-pub fn locks_dir(log_dir: &Path) -> PathBuf {
-    log_dir.with_file_name("locks")
-}
-
-/// The role locks of the project at `root` (`.oxbake/locks`).
-pub fn project_locks_dir(root: &Path) -> PathBuf {
-    locks_dir(&root.join(".oxbake/logs"))
 }
 
 #[cfg(test)]

@@ -8,25 +8,21 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::builder::BUILDER_USER;
 use super::cancel;
-use super::checks::judge;
-use crate::guest::{
-    ClientKey, Command, GuestConnector, GuestSession, GuestTarget, HostKeyPair, HostKeyPolicy,
-    OutputSinks,
-};
-use crate::progress::Progress;
-use crate::recipe::Recipe;
+use super::checks::run_checks;
+use super::context::Context;
+use super::hygiene::BUILDER_USER;
+use super::vm::{self, Stage, VmFailure};
+use crate::guest::{ClientKey, Command, GuestSession, HostKeyPair, OutputSinks, Timing};
+use crate::recipe::{Check, Recipe};
 use crate::registry::{BuilderIdentity, CheckResult};
 use crate::target::cloudinit::{cloud_config, dhcp_network_config, meta_data};
 use crate::target::{
-    CloudInit, Labels, Source, Target, TargetError, TemplateRef, VmHandle, VmKind, VmSpec,
+    CloudInit, Labels, Source, TargetError, TemplateRef, VmHandle, VmKind, VmSpec,
 };
 
 /// The user a smoke VM is reached as.
 pub const SMOKE_USER: &str = "oxbake-smoke";
-/// How long an interrupted smoke test lets its VM's creation finish.
-const CREATE_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmokeError {
@@ -70,21 +66,16 @@ impl SmokeReport {
     }
 }
 
-/// Everything a smoke test needs.
+/// A smoke test's own knobs, over the command's [`Context`] (whose
+/// interrupt removes the VM and ends the test with
+/// [`SmokeError::Interrupted`]).
 pub struct Smoke<'a> {
-    pub target: &'a dyn Target,
-    pub connector: &'a dyn GuestConnector,
-    pub progress: Progress,
+    pub ctx: &'a Context<'a>,
     pub cores: u32,
     pub memory_mib: u32,
     pub boot_timeout: Duration,
     /// The group sshd lets in, if the image restricts logins to one.
     pub ssh_group: Option<String>,
-    /// Where live runs are marked, so `oxbake gc` leaves this one alone.
-    pub runs_dir: std::path::PathBuf,
-    /// Becomes `true` when the operator interrupts: the VM is removed and
-    /// the test ends with [`SmokeError::Interrupted`].
-    pub cancel: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Smoke<'_> {
@@ -96,7 +87,7 @@ impl Smoke<'_> {
         recipe: &Recipe,
         builder: Option<&BuilderIdentity>,
     ) -> Result<SmokeReport, SmokeError> {
-        let run_id = hex::encode(rand::random::<[u8; 4]>());
+        let run_id = vm::run_id();
         let spec = VmSpec {
             name: format!("smoke-{}-{run_id}", recipe.role.get_ref()),
             source: Source::Template(template.clone()),
@@ -113,28 +104,20 @@ impl Smoke<'_> {
             network: None,
             node: None,
         };
-        let _alive = super::runs::RunGuard::start(&self.runs_dir, &spec.labels.run_id);
+        let _alive = super::runs::RunGuard::start(&self.ctx.dirs().runs(), &spec.labels.run_id);
         let started = Instant::now();
-        // A creation cut off half-way would leave a VM the clean-up cannot
-        // see, so it may finish (and then be removed) after an interrupt.
-        let (created, stop) =
-            cancel::let_finish(&self.cancel, CREATE_GRACE, self.target.create_vm(&spec)).await;
         let interrupted = || SmokeError::Interrupted {
             template: template.name.clone(),
         };
-        let vm = match (created, stop) {
-            (Some(Ok(vm)), _) => vm,
-            (Some(Err(e)), false) => {
-                return Err(self.target_err(template, "cannot create the VM", e));
+        let vm = match vm::create(self.ctx, &spec).await {
+            Ok(vm) => vm,
+            Err(VmFailure::Target { source, .. }) => {
+                return Err(self.target_err(template, "cannot create the VM", source));
             }
-            _ => {
-                // Whatever the creation got to, by the run's label.
-                cancel::remove_run(self.target, &spec.labels.run_id, &self.progress).await;
-                return Err(interrupted());
-            }
+            Err(VmFailure::Interrupted) => return Err(interrupted()),
         };
         let examined = cancel::unless_interrupted(
-            &self.cancel,
+            &self.ctx.cancel,
             self.examine(&vm, &spec.name, template, recipe, builder),
         )
         .await;
@@ -142,16 +125,8 @@ impl Smoke<'_> {
             Some(result) => result,
             None => Err(interrupted()),
         };
-        match self.target.destroy(&vm).await {
-            Ok(()) => self
-                .progress
-                .info(format!("smoke test: removed VM `{}`", vm.name)),
-            Err(e) => self.progress.warn(format!(
-                "smoke test: could not remove VM `{}`: {e}",
-                vm.name
-            )),
-        }
-        self.progress.info(format!(
+        vm::remove(self.ctx, &vm, "smoke test: ", "VM").await;
+        self.ctx.progress.info(format!(
             "smoke test of `{}` took {:.0}s",
             template.name,
             started.elapsed().as_secs_f64()
@@ -177,30 +152,32 @@ impl Smoke<'_> {
         let seed = self
             .seed(hostname, &line, &host)
             .map_err(|e| self.guest_err(template, "cannot make a host key", e))?;
-        self.target
-            .set_cloud_init(vm, &seed)
+        let addr = vm::boot(self.ctx, vm, &seed, self.boot_timeout)
             .await
-            .map_err(|e| self.target_err(template, "cannot attach cloud-init data", e))?;
-        self.target
-            .start(vm)
-            .await
-            .map_err(|e| self.target_err(template, "cannot start the VM", e))?;
-        let addr = self
-            .target
-            .ssh_endpoint(vm, self.boot_timeout)
-            .await
-            .map_err(|e| self.target_err(template, "SSH never answered", e))?;
+            .map_err(|(stage, e)| {
+                let what = match stage {
+                    Stage::Create | Stage::Seed => "cannot attach cloud-init data",
+                    Stage::Start => "cannot start the VM",
+                    Stage::Ssh => "SSH never answered",
+                };
+                self.target_err(template, what, e)
+            })?;
         // The seed gives the clone its host key, so it is pinned like a
         // deployed VM's; the hygiene checks look at what the image itself
         // carried (recorded before cloud-init wrote the key).
-        let pinned = HostKeyPolicy::Expect(host.public_key().clone());
-        let target = GuestTarget::new(addr, SMOKE_USER, key, pinned);
-        let mut guest = self
-            .connector
-            .connect(&target, OutputSinks::new(self.progress.clone(), None))
-            .await
-            .map_err(|e| self.guest_err(template, "cannot log in", e))?;
-        self.progress.info(format!(
+        let sinks = OutputSinks::new(self.ctx.progress.clone(), None);
+        let mut guest = vm::connect(
+            self.ctx,
+            addr,
+            SMOKE_USER,
+            key,
+            &host,
+            Timing::default(),
+            sinks,
+        )
+        .await
+        .map_err(|e| self.guest_err(template, "cannot log in", e))?;
+        self.ctx.progress.info(format!(
             "smoke test of `{}`: logged in to `{hostname}`, running the checks",
             template.name
         ));
@@ -220,24 +197,8 @@ impl Smoke<'_> {
     ) -> Result<SmokeReport, crate::guest::GuestError> {
         let facts = guest.exec(&root(FACTS).capture()).await?;
         let hygiene = hygiene_results(&facts.stdout, builder);
-        let mut checks = Vec::new();
-        for check in recipe.checks.iter().filter(|c| !c.deployed_only) {
-            let out = guest
-                .exec(
-                    &Command::new(&check.run)
-                        .run_as(&check.user)
-                        .timeout(Duration::from_secs(300))
-                        .capture(),
-                )
-                .await?;
-            let detail = judge(check, &out);
-            checks.push(CheckResult {
-                name: check.name.clone(),
-                command: check.run.clone(),
-                passed: detail.is_none(),
-                detail: detail.unwrap_or_default(),
-            });
-        }
+        let built: Vec<&Check> = recipe.checks.iter().filter(|c| !c.deployed_only).collect();
+        let checks = run_checks(guest, &built, &mut |_| true).await?;
         Ok(SmokeReport { hygiene, checks })
     }
 

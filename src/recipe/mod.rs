@@ -2,9 +2,7 @@
 //! file, `validate` checks a whole project, `inputs` hashes what a role's
 //! image depends on.
 
-pub mod inputs;
 pub mod load;
 pub mod model;
-pub mod validate;
 
 pub use model::{Action, Check, Deploy, Recipe, Step};

@@ -46,6 +46,7 @@ pub use remove::{PendingRemoval, Removal};
 pub use store::{DEFAULT_LOCK_TIMEOUT, Registry};
 pub use summary::ImageSummary;
 pub use version::Version;
+pub use writes::Reservation;
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
 
 use super::atomic::{self, Overwrite};
 use super::channels::{ChannelAction, ChannelChange, HistoryEntry};
@@ -15,6 +17,8 @@ use super::{fields, names, toml_file};
 
 const RECORD_HEADER: &str = "# oxbake image record: written once by `oxbake build`; \
 only `oxbake revoke` changes it afterwards.";
+/// The suffix of a reserved version's placeholder (`ROLE/VERSION.reserved`).
+const RESERVED_SUFFIX: &str = ".reserved";
 const CHANNELS_HEADER: &str = "# oxbake channels: changed by `oxbake promote` and \
 `oxbake rollback`; the history is append-only.";
 
@@ -32,27 +36,75 @@ impl Registry {
         role: &str,
         describe: impl FnOnce(&Version) -> NewImage,
     ) -> Result<ImageRecord, RegistryError> {
-        self.record_try_with(role, |v| Ok::<_, RegistryError>(describe(v)))
-    }
-
-    /// Like [`Registry::record_with`], where describing the image can fail
-    /// (making the template named after the version): then nothing is
-    /// written and the version stays free.
-    pub fn record_try_with<E: From<RegistryError>>(
-        &self,
-        role: &str,
-        describe: impl FnOnce(&Version) -> Result<NewImage, E>,
-    ) -> Result<ImageRecord, E> {
         names::check_role(role)?;
         let _lock = self.lock(LockMode::Exclusive)?;
         let now = (self.clock)();
-        let version = Version::next(now, &self.versions(role)?)?;
-        let record = ImageRecord::new(role, version, now, describe(&version)?);
+        let version = self.next_version(role, now)?;
+        let record = ImageRecord::new(role, version, now, describe(&version));
+        self.write_new(&record)?;
+        Ok(record)
+    }
+
+    /// Checks and writes a new record; the caller holds the lock.
+    fn write_new(&self, record: &ImageRecord) -> Result<(), RegistryError> {
         // What is written must read back: a parent that would not parse
         // would make the whole registry unreadable.
         record.parent.to_string().parse::<super::Parent>()?;
-        self.create(&record)?;
-        Ok(record)
+        self.create(record)
+    }
+
+    /// Reserves the next version of `role` for a build that must name its
+    /// template after it before the record can be written: the template is
+    /// made outside any lock, then [`Reservation::commit`] writes the record.
+    /// The version is held by a placeholder file (`VERSION.reserved`, made
+    /// exclusively under the lock), so no other build, in this process or
+    /// another, is given it; the placeholder goes on commit or drop. A
+    /// placeholder left by a killed build only uses up its version: listings
+    /// read `*.toml` files only.
+    pub fn reserve(&self, role: &str) -> Result<Reservation<'_>, RegistryError> {
+        names::check_role(role)?;
+        let _lock = self.lock(LockMode::Exclusive)?;
+        let now = (self.clock)();
+        let version = self.next_version(role, now)?;
+        let (path, label) = self.paths(&reserved_rel(role, &version));
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)
+                .map_err(|e| RegistryError::io("create the folder of", &label, e))?;
+        }
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| RegistryError::io("reserve", &label, e))?;
+        Ok(Reservation {
+            registry: self,
+            role: role.to_owned(),
+            version,
+            created: now,
+            placeholder: path,
+        })
+    }
+
+    /// The next free version of `role` (neither recorded nor reserved); the
+    /// caller holds the lock.
+    fn next_version(&self, role: &str, now: Timestamp) -> Result<Version, RegistryError> {
+        let mut taken = self.versions(role)?;
+        taken.extend(self.reserved(role));
+        Version::next(now, &taken)
+    }
+
+    /// The versions of `role` held by placeholders.
+    fn reserved(&self, role: &str) -> Vec<Version> {
+        let Ok(entries) = fs::read_dir(self.dir.join(role)) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(RESERVED_SUFFIX)?.parse().ok()
+            })
+            .collect()
     }
 
     /// Marks `role@version` revoked. Nothing else about a record can change.
@@ -205,5 +257,95 @@ impl Registry {
             }
             other => other,
         })
+    }
+}
+
+/// `ROLE/VERSION.reserved`, relative to the registry folder.
+fn reserved_rel(role: &str, version: &Version) -> PathBuf {
+    Path::new(role).join(format!("{version}{RESERVED_SUFFIX}"))
+}
+
+/// A version reserved by [`Registry::reserve`]; dropping it without
+/// [`Reservation::commit`] frees the version again.
+#[derive(Debug)]
+pub struct Reservation<'r> {
+    registry: &'r Registry,
+    role: String,
+    pub version: Version,
+    created: Timestamp,
+    placeholder: PathBuf,
+}
+
+impl Reservation<'_> {
+    /// Writes the record of the reserved version (under the lock); the
+    /// placeholder goes.
+    pub fn commit(self, image: NewImage) -> Result<ImageRecord, RegistryError> {
+        let _lock = self.registry.lock(LockMode::Exclusive)?;
+        let record = ImageRecord::new(&self.role, self.version, self.created, image);
+        self.registry.write_new(&record)?;
+        Ok(record)
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        // Best effort: a placeholder left behind only uses up its version.
+        let _ = fs::remove_file(&self.placeholder);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::image;
+    use super::*;
+
+    fn registry() -> (tempfile::TempDir, Registry) {
+        let dir = tempfile::tempdir().unwrap();
+        let now = || "2026-11-25T10:03:12Z".parse().unwrap();
+        let registry = Registry::for_project(dir.path()).with_clock(now);
+        (dir, registry)
+    }
+
+    #[test]
+    fn a_reserved_version_is_handed_out_once_and_freed_on_drop() {
+        let (dir, reg) = registry();
+        let first = reg.reserve("ui").unwrap();
+        let second = reg.reserve("ui").unwrap();
+        assert_eq!(first.version.to_string(), "2026.11.25.1");
+        assert_eq!(second.version.to_string(), "2026.11.25.2");
+        let placeholder = dir.path().join("images/ui/2026.11.25.1.reserved");
+        assert!(placeholder.exists());
+        // Listings read records only.
+        assert!(reg.versions("ui").unwrap().is_empty());
+        drop(first);
+        assert!(!placeholder.exists());
+        let record = second.commit(image(&[])).unwrap();
+        assert_eq!(record.version.to_string(), "2026.11.25.2");
+        assert_eq!(reg.versions("ui").unwrap(), [record.version]);
+        assert!(!dir.path().join("images/ui/2026.11.25.2.reserved").exists());
+        // Versions count up from the newest: the next one follows it.
+        assert_eq!(
+            reg.record("ui", image(&[])).unwrap().version.to_string(),
+            "2026.11.25.3"
+        );
+        // A dropped reservation frees its version for the next one.
+        let third = reg.reserve("web").unwrap();
+        drop(third);
+        assert_eq!(
+            reg.reserve("web").unwrap().version.to_string(),
+            "2026.11.25.1"
+        );
+    }
+
+    #[test]
+    fn a_stale_placeholder_only_uses_up_its_version() {
+        let (dir, reg) = registry();
+        let stale = reg.reserve("ui").unwrap();
+        std::mem::forget(stale);
+        assert!(dir.path().join("images/ui/2026.11.25.1.reserved").exists());
+        assert!(reg.list(None).unwrap().is_empty());
+        let record = reg.record("ui", image(&[])).unwrap();
+        assert_eq!(record.version.to_string(), "2026.11.25.2");
+        assert_eq!(reg.list(None).unwrap().len(), 1);
     }
 }

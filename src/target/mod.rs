@@ -17,12 +17,14 @@ pub mod deadline;
 mod error;
 pub(crate) mod exec;
 pub mod local;
+mod open;
 pub mod proxmox;
 pub(crate) mod ssh_probe;
 mod types;
 
 pub use deadline::{Deadline, Expired};
 pub use error::TargetError;
+pub use open::{OpenTarget, base_identity, open};
 pub use types::{
     Artifact, CloudInit, Labels, ManagedVm, Source, TemplateMeta, TemplatePresence, TemplateRef,
     VmHandle, VmKind, VmLabels, VmNetwork, VmSpec, VmState,

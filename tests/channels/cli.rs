@@ -1,8 +1,9 @@
 //! The commands on hand-made registries: refusals exit 1 and leave
 //! images/ byte-identical; rollback, revoke and diff do what they say.
 
+use oxbake::pipeline::Context;
 use oxbake::pipeline::PromoteError;
-use oxbake::pipeline::promote::{PromoteCtx, PromoteRequest, promote};
+use oxbake::pipeline::promote::{PromoteRequest, promote};
 use oxbake::progress::Progress;
 use oxbake::project::Project;
 use oxbake::registry::{ChannelAction, Registry, Version};
@@ -90,10 +91,12 @@ async fn a_failed_smoke_test_changes_nothing_and_force_passes_the_channel_gate()
     let image = record(&registry, "ui", Img::root());
     let loaded = Project::load(project.root()).unwrap();
     let target = NoBoot::default();
-    let ctx = PromoteCtx {
+    let ctx = Context {
         project: &loaded,
         registry: &registry,
         target: &target,
+        target_name: "local",
+        base_identity: "local:test",
         connector: &oxbake::guest::SshConnector,
         progress: Progress::silent(),
         cancel: oxbake::pipeline::cancel::never(),
@@ -140,10 +143,12 @@ async fn promoting_to_where_it_already_is_skips_the_smoke_test() {
         .unwrap();
     let loaded = Project::load(project.root()).unwrap();
     let target = NoBoot::default();
-    let ctx = PromoteCtx {
+    let ctx = Context {
         project: &loaded,
         registry: &registry,
         target: &target,
+        target_name: "local",
+        base_identity: "local:test",
         connector: &oxbake::guest::SshConnector,
         progress: Progress::silent(),
         cancel: oxbake::pipeline::cancel::never(),

@@ -4,9 +4,12 @@
 //! records claiming one VMID must leave every template in place, fail the
 //! image with a reason naming the template, and `--dry-run` must say so too.
 
-use oxbake::pipeline::prune::{PruneCtx, PruneReport, prune};
+use oxbake::guest::SshConnector;
+use oxbake::pipeline::prune::{PruneReport, prune};
 use oxbake::pipeline::prune_plan::{PruneAction, PruneEntry};
+use oxbake::pipeline::{Context, cancel};
 use oxbake::progress::Progress;
+use oxbake::project::Project;
 use oxbake::registry::{ImageRecord, Registry, Version};
 use oxbake::target::TemplateRef;
 use oxbake::target::proxmox::ProxmoxTarget;
@@ -48,15 +51,18 @@ pub(super) async fn setup() -> Setup {
 
 impl Setup {
     pub(super) async fn prune(&self, dry_run: bool) -> PruneReport {
-        let ctx = PruneCtx {
-            root: self.project.root(),
+        let project = Project::load(self.project.root()).unwrap();
+        let ctx = Context {
+            project: &project,
             registry: &self.registry,
             target: &self.t,
             target_name: "pve",
-            keep: 1,
+            base_identity: "",
+            connector: &SshConnector,
             progress: Progress::silent(),
+            cancel: cancel::never(),
         };
-        prune(&ctx, dry_run).await.unwrap()
+        prune(&ctx, 1, dry_run).await.unwrap()
     }
 
     /// The old image's entry in `report`.

@@ -1,7 +1,8 @@
 //! Channel tags, revoke and prune against the Proxmox simulator.
 
+use oxbake::pipeline::Context;
 use oxbake::pipeline::channel_tags;
-use oxbake::pipeline::prune::{PruneCtx, prune};
+use oxbake::pipeline::prune::prune;
 use oxbake::pipeline::prune_plan::PruneAction;
 use oxbake::pipeline::revoke::revoke;
 use oxbake::pipeline::rollback::{RollbackRequest, rollback};
@@ -209,15 +210,18 @@ async fn prune_keeps_a_template_with_linked_clones_and_removes_the_rest() {
     .await
     .unwrap();
     let (progress, mut events) = Progress::channel();
-    let ctx = PruneCtx {
-        root: project.root(),
+    let loaded = Project::load(project.root()).unwrap();
+    let ctx = Context {
+        project: &loaded,
         registry: &registry,
         target: &t,
         target_name: "pve",
-        keep: 1,
+        base_identity: "",
+        connector: &oxbake::guest::SshConnector,
         progress,
+        cancel: oxbake::pipeline::cancel::never(),
     };
-    let report = prune(&ctx, false).await.unwrap();
+    let report = prune(&ctx, 1, false).await.unwrap();
     let fate = |v| report.entries.iter().find(|e| e.version == v).unwrap();
     assert_eq!(fate(r2.version).action, PruneAction::Keep);
     assert_eq!(fate(r0.version).action, PruneAction::Removed);

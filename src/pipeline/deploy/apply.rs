@@ -11,7 +11,6 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -19,13 +18,12 @@ use super::known_hosts;
 use super::plan::Action;
 use super::tag::DeployTag;
 use super::{DeployError, Deployer, Prepared, Wanted};
-use crate::guest::{ClientKey, Command, GuestSession, GuestTarget, HostKeyPolicy, OutputSinks};
+use crate::guest::{ClientKey, Command, GuestSession, OutputSinks, Timing};
 use crate::pipeline::cancel;
-use crate::pipeline::checks::judge;
+use crate::pipeline::checks::run_checks;
+use crate::pipeline::vm::{self, Stage, VmFailure};
+use crate::recipe::Check;
 use crate::target::{Labels, Source, VmHandle, VmKind, VmSpec};
-
-/// How long an interrupted deploy lets a VM's creation finish.
-const CREATE_GRACE: Duration = Duration::from_secs(30);
 
 /// What applying one step did.
 #[derive(Debug, Clone, Serialize)]
@@ -46,7 +44,7 @@ impl Deployer<'_> {
         let mut taken = prepared.taken.clone();
         let mut done = Vec::new();
         for action in &prepared.plan.actions {
-            if cancel::is_set(&self.cancel) {
+            if cancel::is_set(&self.ctx.cancel) {
                 return Err(self.interrupted());
             }
             let step = match action {
@@ -85,7 +83,7 @@ impl Deployer<'_> {
         let listed = self.listed().await?;
         let mut gone = Vec::new();
         for vm in super::plan::Existing::of_env(&listed, self.env_name) {
-            if cancel::is_set(&self.cancel) {
+            if cancel::is_set(&self.ctx.cancel) {
                 return Err(self.interrupted());
             }
             self.remove(&vm.handle).await?;
@@ -95,8 +93,11 @@ impl Deployer<'_> {
     }
 
     async fn remove(&self, vm: &VmHandle) -> Result<(), DeployError> {
-        self.progress.info(format!("destroying vm `{}`", vm.name));
-        self.target
+        self.ctx
+            .progress
+            .info(format!("destroying vm `{}`", vm.name));
+        self.ctx
+            .target
             .destroy(vm)
             .await
             .map_err(|source| DeployError::Target {
@@ -109,7 +110,7 @@ impl Deployer<'_> {
     }
 
     fn known_hosts_file(&self) -> std::path::PathBuf {
-        known_hosts::path(&self.project.root, self.env_name)
+        known_hosts::path(&self.ctx.project.root, self.env_name)
     }
 
     /// Pins `w`'s host key for the VM's declared address and, when oxbake
@@ -179,36 +180,25 @@ impl Deployer<'_> {
             .as_ref()
             .map(|n| format!(" on node `{n}`"))
             .unwrap_or_default();
-        self.progress.info(format!(
+        self.ctx.progress.info(format!(
             "creating vm `{name}` ({}@{}){on}",
             w.desired.role, w.desired.version
         ));
-        let creating = self.target.create_vm(&spec);
-        let (created, stop) = cancel::let_finish(&self.cancel, CREATE_GRACE, creating).await;
-        let vm = match (created, stop) {
-            (Some(Ok(vm)), _) => vm,
-            (Some(Err(source)), false) => {
+        let vm = match vm::create(self.ctx, &spec).await {
+            Ok(vm) => vm,
+            Err(VmFailure::Target { source, .. }) => {
                 return Err(DeployError::Target {
                     vm: name,
                     what: "cannot create",
                     source,
                 });
             }
-            _ => {
-                // Whatever the creation got to, found by its labels.
-                cancel::remove_run(self.target, &spec.labels.run_id, &self.progress).await;
-                return Err(self.interrupted());
-            }
+            Err(VmFailure::Interrupted) => return Err(self.interrupted()),
         };
-        let up = cancel::unless_interrupted(&self.cancel, self.bring_up(&vm, w, key)).await;
+        let up = cancel::unless_interrupted(&self.ctx.cancel, self.bring_up(&vm, w, key)).await;
         let result = up.unwrap_or_else(|| Err(self.interrupted()));
         if result.is_err() {
-            match self.target.destroy(&vm).await {
-                Ok(()) => self.progress.info(format!("removed vm `{}`", vm.name)),
-                Err(e) => self
-                    .progress
-                    .warn(format!("could not remove vm `{}`: {e}", vm.name)),
-            }
+            vm::remove(self.ctx, &vm, "", "vm").await;
         }
         result.map(|()| vm)
     }
@@ -229,25 +219,16 @@ impl Deployer<'_> {
             let vm = vm.name.clone();
             move |source| DeployError::Target { vm, what, source }
         };
-        self.target
-            .set_cloud_init(vm, &w.seed)
+        let addr = vm::boot(self.ctx, vm, &w.seed, self.boot_timeout)
             .await
-            .map_err(target_err("cannot attach cloud-init data"))?;
-        self.target
-            .start(vm)
-            .await
-            .map_err(target_err("cannot start"))?;
-        let addr = self
-            .target
-            .ssh_endpoint(vm, self.boot_timeout)
-            .await
-            .map_err(target_err("SSH never answered"))?;
-        let login = GuestTarget::new(
-            addr,
-            &self.env.user,
-            key.clone(),
-            HostKeyPolicy::Expect(w.host_key.public_key().clone()),
-        );
+            .map_err(|(stage, source)| {
+                let what = match stage {
+                    Stage::Create | Stage::Seed => "cannot attach cloud-init data",
+                    Stage::Start => "cannot start",
+                    Stage::Ssh => "SSH never answered",
+                };
+                target_err(what)(source)
+            })?;
         let guest_err = |what| {
             let vm = vm.name.clone();
             move |source| DeployError::Guest {
@@ -256,24 +237,35 @@ impl Deployer<'_> {
                 source: Box::new(source),
             }
         };
-        let mut guest = self
-            .connector
-            .connect(&login, OutputSinks::new(self.progress.clone(), None))
-            .await
-            .map_err(guest_err("cannot log in"))?;
-        self.progress.info(format!(
+        let sinks = OutputSinks::new(self.ctx.progress.clone(), None);
+        let user = &self.env.user;
+        let mut guest = vm::connect(
+            self.ctx,
+            addr,
+            user,
+            key.clone(),
+            &w.host_key,
+            Timing::default(),
+            sinks,
+        )
+        .await
+        .map_err(guest_err("cannot log in"))?;
+        self.ctx.progress.info(format!(
             "vm `{}`: logged in, waiting for cloud-init and running the checks",
             vm.name
         ));
         let result = self.health(guest.as_mut(), vm, &w.desired.role).await;
         let _ = guest.close().await;
         result?;
-        self.target
+        self.ctx
+            .target
             .remove_cloud_init(vm)
             .await
             .map_err(target_err("cannot remove the cloud-init seed"))?;
         self.record_host_key(vm, w, addr)?;
-        self.progress.info(format!("vm `{}` is healthy", vm.name));
+        self.ctx
+            .progress
+            .info(format!("vm `{}` is healthy", vm.name));
         Ok(())
     }
 
@@ -301,22 +293,19 @@ impl Deployer<'_> {
                 detail: out.stdout.lines().take(6).collect::<Vec<_>>().join("; "),
             });
         }
-        let Some(file) = self.project.recipes.get(role) else {
+        let Some(file) = self.ctx.project.recipes.get(role) else {
             return Ok(());
         };
-        for check in &file.recipe.checks {
-            let cmd = Command::new(&check.run)
-                .run_as(&check.user)
-                .timeout(Duration::from_secs(300))
-                .capture();
-            let out = guest.exec(&cmd).await.map_err(guest_err)?;
-            if let Some(detail) = judge(check, &out) {
-                return Err(DeployError::Check {
-                    vm: vm.name.clone(),
-                    check: check.name.clone(),
-                    detail,
-                });
-            }
+        let checks: Vec<&Check> = file.recipe.checks.iter().collect();
+        let results = run_checks(guest, &checks, &mut |r| r.passed)
+            .await
+            .map_err(guest_err)?;
+        if let Some(failed) = results.into_iter().find(|r| !r.passed) {
+            return Err(DeployError::Check {
+                vm: vm.name.clone(),
+                check: failed.name,
+                detail: failed.detail,
+            });
         }
         Ok(())
     }

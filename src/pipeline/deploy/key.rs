@@ -11,8 +11,8 @@ use crate::guest::ClientKey;
 
 /// Where environment `env`'s key lives.
 pub fn path(root: &Path, env: &str) -> PathBuf {
-    root.join(".oxbake")
-        .join("deploy")
+    crate::pipeline::context::WorkDirs::of(root)
+        .deploy_keys()
         .join(format!("{env}.key"))
 }
 

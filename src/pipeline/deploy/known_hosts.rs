@@ -27,7 +27,9 @@ pub enum KnownHostsError {
 
 /// Where environment `env`'s known hosts live.
 pub fn path(root: &Path, env: &str) -> PathBuf {
-    root.join(".oxbake").join("known_hosts").join(env)
+    crate::pipeline::context::WorkDirs::of(root)
+        .known_hosts()
+        .join(env)
 }
 
 /// Records that VM `vm`, reached at `hosts` (known_hosts host patterns:

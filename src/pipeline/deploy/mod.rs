@@ -15,14 +15,13 @@ pub mod plan;
 pub mod seed;
 pub mod tag;
 
+use super::context::Context;
 use crate::environment::Environment;
-use crate::guest::{ClientKey, GuestConnector, GuestError, HostKeyPair};
-use crate::progress::Progress;
-use crate::project::Project;
-use crate::registry::{Registry, RegistryError};
+use crate::guest::{ClientKey, GuestError, HostKeyPair};
+use crate::registry::RegistryError;
 use crate::render::{RenderError, Renderer};
 use crate::secrets::{Secrets, SecretsError};
-use crate::target::{CloudInit, Target, TargetError, TemplateRef, VmNetwork};
+use crate::target::{CloudInit, TargetError, TemplateRef, VmNetwork};
 use plan::{Desired, Existing, Plan};
 use seed::{SeedMaker, VmPlace};
 
@@ -115,18 +114,14 @@ impl DeployError {
     }
 }
 
-/// Deploys one environment on one target.
+/// Deploys one environment on the context's target: the deploy's own
+/// knobs over the command's [`Context`] (whose interrupt is handled as
+/// [`apply`] says).
 pub struct Deployer<'a> {
-    pub project: &'a Project,
-    pub registry: &'a Registry,
-    pub target: &'a dyn Target,
-    pub connector: &'a dyn GuestConnector,
-    pub progress: Progress,
+    pub ctx: &'a Context<'a>,
     pub env_name: &'a str,
     pub env: &'a Environment,
     pub boot_timeout: Duration,
-    /// Becomes `true` when the operator interrupts (see [`apply`]).
-    pub cancel: tokio::sync::watch::Receiver<bool>,
 }
 
 /// One VM the environment wants, with everything needed to make it.
@@ -161,21 +156,21 @@ impl Deployer<'_> {
             .env
             .roles
             .keys()
-            .filter_map(|r| self.project.recipes.get(r));
+            .filter_map(|r| self.ctx.project.recipes.get(r));
         let secret_names: BTreeSet<&str> = names
             .flat_map(|f| f.recipe.deploy.secrets.iter().map(String::as_str))
             .collect();
         let secrets = Secrets::load(
-            &self.project.root,
-            &self.project.config.secrets,
+            &self.ctx.project.root,
+            &self.ctx.project.config.secrets,
             secret_names,
         )?;
-        let key = key::load_or_create(&self.project.root, self.env_name)?;
+        let key = key::load_or_create(&self.ctx.project.root, self.env_name)?;
         let maker = SeedMaker {
-            project: self.project,
+            project: self.ctx.project,
             env_name: self.env_name,
             env: self.env,
-            renderer: Renderer::new(&self.project.templates_dir()).redacting(secrets.values()),
+            renderer: Renderer::new(&self.ctx.project.templates_dir()).redacting(secrets.values()),
             secrets: &secrets,
             key_line: key.public_line().map_err(DeployError::key)?,
             hash_key: key.private_openssh().map_err(DeployError::key)?,
@@ -195,8 +190,8 @@ impl Deployer<'_> {
     /// Each role's (version, template) from the environment's channel.
     /// The target's VMs (every environment's; callers pick theirs).
     async fn listed(&self) -> Result<Vec<crate::target::ManagedVm>, DeployError> {
-        let listing = self.target.list_vms();
-        crate::pipeline::cancel::unless_interrupted(&self.cancel, listing)
+        let listing = self.ctx.target.list_vms();
+        crate::pipeline::cancel::unless_interrupted(&self.ctx.cancel, listing)
             .await
             .ok_or_else(|| DeployError::Interrupted {
                 env: self.env_name.to_owned(),
@@ -210,7 +205,7 @@ impl Deployer<'_> {
 
     fn templates(&self) -> Result<BTreeMap<String, (String, TemplateRef)>, DeployError> {
         let channel = self.env.channel.get_ref();
-        let channels = self.registry.channels()?;
+        let channels = self.ctx.registry.channels()?;
         let mut out = BTreeMap::new();
         for role in self.env.roles.keys() {
             let version = channels
@@ -220,7 +215,7 @@ impl Deployer<'_> {
                     channel: channel.clone(),
                     role: role.clone(),
                 })?;
-            let record = self.registry.get(role, &version)?;
+            let record = self.ctx.registry.get(role, &version)?;
             if let Some(revoked) = &record.revoked {
                 return Err(DeployError::Revoked {
                     env: self.env_name.to_owned(),
@@ -230,7 +225,7 @@ impl Deployer<'_> {
                     reason: revoked.reason.clone(),
                 });
             }
-            let template = super::artifact::template_of(&record, &self.project.root);
+            let template = super::artifact::template_of(&record, &self.ctx.project.root);
             out.insert(role.clone(), (version.to_string(), template));
         }
         Ok(out)
@@ -252,12 +247,12 @@ impl Deployer<'_> {
                     .flat_map(|a| r.ports.iter().map(|p| SocketAddrV4::new(*a.get_ref(), *p)))
             })
             .collect();
-        let defaults = &self.project.config.defaults;
+        let defaults = &self.ctx.project.config.defaults;
         let mut out = Vec::new();
         for (role, settings) in &self.env.roles {
             let s = settings.get_ref();
             let (version, template) = &templates[role];
-            let Some(file) = self.project.recipes.get(role) else {
+            let Some(file) = self.ctx.project.recipes.get(role) else {
                 continue;
             };
             let nodes: Vec<String> = s.nodes.iter().map(|n| n.get_ref().clone()).collect();

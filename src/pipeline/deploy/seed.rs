@@ -25,8 +25,8 @@ use crate::environment::Environment;
 use crate::guest::HostKeyPair;
 use crate::project::Project;
 use crate::recipe::Recipe;
-use crate::recipe::validate::role_vars;
 use crate::render::Renderer;
+use crate::role::{role_vars, ssh_group};
 use crate::secrets::Secrets;
 use crate::target::CloudInit;
 use crate::target::cloudinit::{cloud_config, meta_data};
@@ -118,8 +118,7 @@ impl SeedMaker<'_> {
             "lock_passwd": true,
             "ssh_authorized_keys": keys,
         });
-        let vars = role_vars(self.project, vm.role);
-        if let Some(group) = vars.get("ssh_allow_group").and_then(|g| g.as_str()) {
+        if let Some(group) = ssh_group(&role_vars(self.project, vm.role)) {
             user["groups"] = json!(group);
         }
         Ok(json!({

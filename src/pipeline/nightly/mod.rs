@@ -9,16 +9,18 @@ mod report;
 mod repos;
 mod run;
 mod sources;
+mod steps;
 
 pub use plan::{Decision, Planner, Reason, RoleState};
 pub use report::{NightlyReport, RoleReport};
 pub use repos::{RepoCheck, RepoFetcher};
 pub use run::{Nightly, NightlySteps, StepFailure};
 pub use sources::{AptSource, Login, StepSource, debian_sources, step_sources, uri_to_file_name};
+pub use steps::TargetSteps;
 
-use crate::recipe::inputs::InputsError;
 use crate::registry::{Registry, RegistryError};
 use crate::render::RenderError;
+use crate::role::inputs::InputsError;
 use crate::secrets::SecretsError;
 
 #[derive(Debug, thiserror::Error)]

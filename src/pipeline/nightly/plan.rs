@@ -11,8 +11,8 @@ use super::repos::{self, RepoFetcher};
 use super::sources::{self, AptSource};
 use crate::pipeline::RegistryLineage;
 use crate::project::Project;
-use crate::recipe::inputs;
 use crate::registry::{ImageRecord, Parent, Registry, Sha256, Version};
+use crate::role::inputs;
 use crate::secrets::Secrets;
 
 /// Why a role is baked again.

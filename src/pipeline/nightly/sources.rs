@@ -7,7 +7,8 @@ use super::NightlyError;
 use crate::project::Project;
 use crate::recipe::Action;
 use crate::recipe::model::AptRepository;
-use crate::render::{Renderer, bake_context};
+use crate::render::Renderer;
+use crate::role::bake_context;
 
 /// One apt source (`deb URL SUITE …`), with its login when it needs one.
 #[derive(Clone)]
@@ -124,7 +125,7 @@ pub fn step_sources(project: &Project, role: &str) -> Result<Vec<StepSource>, Ni
     let mut found = Vec::new();
     for file in project.lineage(role) {
         let owner = file.recipe.role.get_ref();
-        let vars = crate::recipe::validate::role_vars(project, owner);
+        let vars = crate::role::role_vars(project, owner);
         let context = bake_context(project, owner);
         let repos = file
             .recipe

@@ -11,8 +11,8 @@ use super::*;
 use crate::pipeline::RegistryLineage;
 use crate::progress::Progress;
 use crate::project::Project;
-use crate::recipe::inputs;
 use crate::registry::{Artifact, NewImage, Parent, Registry, Sha256, Version};
+use crate::role::inputs;
 
 const BASE: &str = "local:debian-12-test";
 

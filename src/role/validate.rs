@@ -1,7 +1,7 @@
 //! `oxbake check`: everything about a project that can be known without
 //! contacting anything. Every problem is reported, each at its place.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use toml::Spanned;
@@ -11,10 +11,11 @@ mod repository;
 
 use phase::Phase;
 
-use super::model::{Action, Recipe, Shell, TemplateFile};
+use super::role_vars;
 use crate::config::limits;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::project::{Project, RecipeFile, SourceError};
+use crate::recipe::model::{Action, Recipe, Shell, TemplateFile};
 use crate::render;
 use crate::tomlfile;
 
@@ -55,16 +56,6 @@ pub fn findings(project: &Project) -> Findings {
     }
     found.problems.extend(crate::environment::validate(project));
     found
-}
-
-/// The variables a role's templates see: the project's, then each ancestor's,
-/// then its own (later ones win).
-pub fn role_vars(project: &Project, role: &str) -> BTreeMap<String, toml::Value> {
-    let mut vars = project.config.vars.clone();
-    for file in project.lineage(role) {
-        vars.extend(file.recipe.vars.clone());
-    }
-    vars
 }
 
 struct RecipeCheck<'a> {
@@ -294,7 +285,7 @@ impl RecipeCheck<'_> {
     /// computed name, a type error) is found here rather than mid-build.
     fn render(&mut self, name: &str) {
         let renderer = render::Renderer::new(&self.project.templates_dir());
-        let context = render::bake_context(self.project, self.file.recipe.role.get_ref());
+        let context = crate::role::bake_context(self.project, self.file.recipe.role.get_ref());
         if let Err(render::RenderError::Template {
             name: at,
             line,

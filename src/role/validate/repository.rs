@@ -51,7 +51,7 @@ impl RecipeCheck<'_> {
     fn credentials(&mut self, repo: &AptRepository, offset: usize) {
         let role = self.file.recipe.role.get_ref();
         let renderer = render::Renderer::new(&self.project.templates_dir());
-        let context = render::bake_context(self.project, role);
+        let context = crate::role::bake_context(self.project, role);
         let Ok(url) = renderer.render_str("repository url", &repo.url, &context) else {
             return;
         };

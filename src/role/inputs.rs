@@ -8,9 +8,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::model::{Action, Recipe};
-use super::validate::role_vars;
+use super::role_vars;
 use crate::project::Project;
+use crate::recipe::model::{Action, Recipe};
 use crate::render;
 
 /// What the image of a role has been built from, where it lives in the

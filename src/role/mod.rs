@@ -1,0 +1,84 @@
+//! A role as the project defines it, resolved once: its recipe, its
+//! lineage, the variables its templates see and the group sshd lets in.
+//! Build, smoke test, deploy seeds, inputs and rendering read it instead
+//! of looking the role up and computing its variables each on their own.
+//! Its inputs ([`inputs`]) and the project's checks of its recipe
+//! ([`validate`]) live here too: they read the project, which the recipe
+//! model below them must not.
+
+pub mod inputs;
+pub mod validate;
+
+use std::collections::BTreeMap;
+
+use minijinja::Value;
+
+use crate::project::{Project, RecipeFile};
+use crate::recipe::Recipe;
+
+/// The variable that restricts SSH logins to one group.
+pub const SSH_GROUP_VAR: &str = "ssh_allow_group";
+
+/// One role of a project, resolved.
+#[derive(Debug, Clone)]
+pub struct Role<'p> {
+    pub name: String,
+    pub file: &'p RecipeFile,
+    /// The role and its ancestors, the role first.
+    pub lineage: Vec<&'p RecipeFile>,
+    /// The project's variables, then each ancestor's, then its own.
+    pub vars: BTreeMap<String, toml::Value>,
+    /// The group sshd lets in, if the role restricts logins to one.
+    pub ssh_group: Option<String>,
+}
+
+impl<'p> Role<'p> {
+    /// `name` as `project` defines it; `None` if it defines no such role.
+    pub fn resolve(project: &'p Project, name: &str) -> Option<Self> {
+        let file = project.recipes.get(name)?;
+        let vars = role_vars(project, name);
+        Some(Role {
+            name: name.to_owned(),
+            file,
+            lineage: project.lineage(name),
+            ssh_group: ssh_group(&vars),
+            vars,
+        })
+    }
+
+    pub fn recipe(&self) -> &'p Recipe {
+        &self.file.recipe
+    }
+
+    /// What the role's bake templates see: its variables and `role`.
+    pub fn bake_context(&self) -> Value {
+        context_of(self.vars.clone(), &self.name)
+    }
+}
+
+/// The variables a role's templates see: the project's, then each
+/// ancestor's, then its own (later ones win).
+pub fn role_vars(project: &Project, role: &str) -> BTreeMap<String, toml::Value> {
+    let mut vars = project.config.vars.clone();
+    for file in project.lineage(role) {
+        vars.extend(file.recipe.vars.clone());
+    }
+    vars
+}
+
+/// What a role's bake templates see: its variables and `role`.
+pub fn bake_context(project: &Project, role: &str) -> Value {
+    context_of(role_vars(project, role), role)
+}
+
+fn context_of(mut vars: BTreeMap<String, toml::Value>, role: &str) -> Value {
+    vars.insert("role".to_owned(), toml::Value::String(role.to_owned()));
+    Value::from(minijinja::value::Serde(&vars))
+}
+
+/// The group sshd lets in, from a role's variables.
+pub fn ssh_group(vars: &BTreeMap<String, toml::Value>) -> Option<String> {
+    vars.get(SSH_GROUP_VAR)
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
