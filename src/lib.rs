@@ -9,6 +9,7 @@ pub mod environment;
 pub mod error;
 pub mod fsutil;
 pub mod guest;
+pub mod liveness;
 pub mod output;
 pub mod pipeline;
 pub mod progress;

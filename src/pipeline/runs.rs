@@ -17,7 +17,7 @@ impl RunGuard {
     pub fn start(dir: &Path, run_id: &str) -> Self {
         let path = dir.join(run_id);
         let _ = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(&path, std::process::id().to_string()));
+            .and_then(|()| std::fs::write(&path, crate::liveness::stamp()));
         Self { path }
     }
 }
@@ -30,15 +30,7 @@ impl Drop for RunGuard {
 
 /// Whether `run_id` is still being worked on by a live oxbake process.
 pub fn is_alive(dir: &Path, run_id: &str) -> bool {
-    let Ok(text) = std::fs::read_to_string(dir.join(run_id)) else {
-        return false;
-    };
-    let Ok(pid) = text.trim().parse::<u32>() else {
-        return false;
-    };
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|cmdline| String::from_utf8_lossy(&cmdline).contains("oxbake"))
-        .unwrap_or(false)
+    crate::liveness::holder_alive(&dir.join(run_id))
 }
 
 #[cfg(test)]

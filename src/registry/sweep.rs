@@ -1,7 +1,9 @@
 //! Leftovers of writers that were killed: `.oxbake-*.tmp` files (an atomic
 //! write stopped before its rename, see `atomic.rs`) and removal markers
 //! whose record is gone (a prune stopped between removing the record and
-//! its marker). Every change holds the exclusive lock and no writer works
+//! its marker), and placeholders of reserved versions whose process is gone
+//! (a build killed between reserving its version and recording it). Every
+//! change holds the exclusive lock and no writer works
 //! without it, so whatever of this kind exists while the lock is held is
 //! stale: the next writer removes it as it takes the lock. Best effort: a
 //! leftover that cannot be removed does not stop the change (git ignores
@@ -12,6 +14,7 @@ use std::path::Path;
 
 use super::Registry;
 use super::remove::MARKER_SUFFIX;
+use super::writes::RESERVED_SUFFIX;
 
 /// The prefix and suffix of the temporary files of [`super::atomic::write`].
 pub(crate) const TMP_PREFIX: &str = ".oxbake-";
@@ -43,6 +46,9 @@ fn sweep_dir(dir: &Path) {
             true
         } else if let Some(version) = name.strip_suffix(MARKER_SUFFIX) {
             !dir.join(format!("{version}.toml")).exists()
+        } else if name.ends_with(RESERVED_SUFFIX) {
+            // A live build holds its placeholder across the lock's release.
+            !crate::liveness::holder_alive(&entry.path())
         } else {
             false
         };

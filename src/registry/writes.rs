@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -18,7 +19,7 @@ use super::{fields, names, toml_file};
 const RECORD_HEADER: &str = "# oxbake image record: written once by `oxbake build`; \
 only `oxbake revoke` changes it afterwards.";
 /// The suffix of a reserved version's placeholder (`ROLE/VERSION.reserved`).
-const RESERVED_SUFFIX: &str = ".reserved";
+pub(crate) const RESERVED_SUFFIX: &str = ".reserved";
 const CHANNELS_HEADER: &str = "# oxbake channels: changed by `oxbake promote` and \
 `oxbake rollback`; the history is append-only.";
 
@@ -58,9 +59,9 @@ impl Registry {
     /// made outside any lock, then [`Reservation::commit`] writes the record.
     /// The version is held by a placeholder file (`VERSION.reserved`, made
     /// exclusively under the lock), so no other build, in this process or
-    /// another, is given it; the placeholder goes on commit or drop. A
-    /// placeholder left by a killed build only uses up its version: listings
-    /// read `*.toml` files only.
+    /// another, is given it; the placeholder goes on commit or drop. It
+    /// holds the pid of its process: one left by a killed build is swept by
+    /// the next writer (see `sweep.rs`); listings read `*.toml` files only.
     pub fn reserve(&self, role: &str) -> Result<Reservation<'_>, RegistryError> {
         names::check_role(role)?;
         let _lock = self.lock(LockMode::Exclusive)?;
@@ -75,6 +76,7 @@ impl Registry {
             .write(true)
             .create_new(true)
             .open(&path)
+            .and_then(|mut file| file.write_all(crate::liveness::stamp().as_bytes()))
             .map_err(|e| RegistryError::io("reserve", &label, e))?;
         Ok(Reservation {
             registry: self,
@@ -347,5 +349,26 @@ mod tests {
         let record = reg.record("ui", image(&[])).unwrap();
         assert_eq!(record.version.to_string(), "2026.11.25.2");
         assert_eq!(reg.list(None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_placeholder_of_a_killed_build_is_swept_by_the_next_writer() {
+        let (dir, reg) = registry();
+        let folder = dir.path().join("images/ui");
+        std::fs::create_dir_all(&folder).unwrap();
+        // A build that reserved 2026.11.25.1 and was killed: its pid is gone.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let killed = folder.join("2026.11.25.1.reserved");
+        std::fs::write(&killed, dead.to_string()).unwrap();
+        // One whose process still runs (this one) is kept.
+        let live = folder.join("2026.11.25.2.reserved");
+        std::fs::write(&live, std::process::id().to_string()).unwrap();
+        let record = reg.record("ui", image(&[])).unwrap();
+        assert!(!killed.exists(), "the killed build's placeholder is left");
+        assert!(live.exists(), "a live build's placeholder was removed");
+        // Versions count up from the newest, reserved ones included.
+        assert_eq!(record.version.to_string(), "2026.11.25.3");
     }
 }
