@@ -120,7 +120,7 @@ impl Error {
             _ => Vec::new(),
         };
         serde_json::json!({
-            "message": crate::report::chain(self),
+            "message": crate::error_chain::chain(self),
             "exit": self.exit_code(),
             "problems": problems,
         })
@@ -137,6 +137,6 @@ impl Error {
                 .map(ToString::to_string)
                 .collect();
         }
-        vec![format!("error: {}", crate::report::chain(self))]
+        vec![format!("error: {}", crate::error_chain::chain(self))]
     }
 }

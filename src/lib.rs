@@ -7,6 +7,7 @@ pub mod config;
 pub mod diag;
 pub mod environment;
 pub mod error;
+pub mod error_chain;
 pub mod fsutil;
 pub mod guest;
 pub mod liveness;

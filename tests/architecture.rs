@@ -57,6 +57,33 @@ const RULES: &[Rule] = &[
         imports: Imports::Only(&["config", "diag", "tomlfile"]),
         why: "oxbake.toml's schema is a leaf: what validates it against the project sits above it",
     },
+    // No import cycle among config, environment, project, recipe, render and
+    // role: each of these rows keeps one direction.
+    Rule {
+        scope: Scope::In(&["recipe"]),
+        imports: Imports::Only(&["recipe", "diag", "tomlfile"]),
+        why: "the recipe format is a leaf: what a role's recipe means in its project is role/",
+    },
+    Rule {
+        scope: Scope::In(&["render"]),
+        imports: Imports::Only(&["render", "diag", "guest"]),
+        why: "rendering takes its variables as values; it does not look roles up",
+    },
+    Rule {
+        scope: Scope::In(&["project"]),
+        imports: Imports::Never(&["role", "environment", "render", "pipeline"]),
+        why: "the project on disk sits below what is resolved from it",
+    },
+    Rule {
+        scope: Scope::In(&["environment"]),
+        imports: Imports::Never(&["role", "recipe", "render", "pipeline"]),
+        why: "environments are validated against the project, not against roles",
+    },
+    Rule {
+        scope: Scope::In(&["report"]),
+        imports: Imports::Never(&["cmd", "cli"]),
+        why: "reports are values turned into text; the command prints them",
+    },
 ];
 
 /// Imports that break a rule today and are on their way out: (file, the

@@ -10,7 +10,7 @@ use crate::environment::Environment;
 use crate::error::Error;
 use crate::guest::SshConnector;
 use crate::pipeline::Context;
-use crate::pipeline::deploy::{DeployError, Deployer, plan};
+use crate::pipeline::deploy::{DeployError, Deployer};
 use crate::project::Project;
 use crate::registry::Registry;
 
@@ -19,7 +19,7 @@ pub async fn run(ctx: &Ctx<'_>, env: &str, plan_only: bool) -> Result<(), Error>
     let registry = Registry::for_project(&project.root);
     with_deployer(ctx, &project, &registry, env, async |d| {
         let prepared = d.prepare().await?;
-        let table = plan::table(&prepared.plan);
+        let table = crate::report::deploy::plan(&prepared.plan);
         if plan_only {
             let text = if prepared.plan.is_noop() {
                 format!("{table}nothing to do: environment `{env}` is up to date\n")

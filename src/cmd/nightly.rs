@@ -64,7 +64,8 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
     };
     let report = report.map_err(|_| Error::Interrupted)?;
     let json = serde_json::to_value(&report).unwrap_or_else(|_| json!({}));
-    ctx.out.result(&report.table(), &json);
+    ctx.out
+        .result(&crate::report::nightly::table(&report), &json);
     if report.ok() {
         Ok(())
     } else {

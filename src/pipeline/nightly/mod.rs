@@ -12,7 +12,7 @@ mod sources;
 mod steps;
 
 pub use plan::{Decision, Planner, Reason, RoleState};
-pub use report::{NightlyReport, RoleReport};
+pub use report::{NightlyReport, Promotion, RoleReport, describe};
 pub use repos::{RepoCheck, RepoFetcher};
 pub use run::{Nightly, NightlySteps, StepFailure};
 pub use sources::{AptSource, Login, StepSource, debian_sources, step_sources, uri_to_file_name};
@@ -59,7 +59,7 @@ pub fn over_retention(registry: &Registry, keep: usize) -> Result<bool, Registry
     Ok(false)
 }
 
-pub use crate::report::chain;
+pub use crate::error_chain::chain;
 
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,10 @@
-//! What the nightly did, role by role: a table for the operator, or the same
-//! data as one JSON document.
+//! What the nightly did, role by role (shown as a table by
+//! [`crate::report::nightly`], or as one JSON document).
 
 use serde::Serialize;
 
 use super::plan::{Decision, Reason};
 use crate::registry::Version;
-use crate::report::table::table;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -113,48 +112,6 @@ impl NightlyReport {
         }
         self.pruned = pruned;
     }
-
-    /// The table: one row per role, then the failures.
-    pub fn table(&self) -> String {
-        let rows: Vec<Vec<String>> = self.roles.iter().map(row).collect();
-        let header = [
-            "role", "decision", "version", "promoted", "pruned", "time", "status",
-        ];
-        let mut text = table(&header, &rows);
-        for r in self.roles.iter().filter(|r| r.error.is_some()) {
-            let error = r.error.as_deref().unwrap_or_default();
-            text.push_str(&format!("{}: {error}\n", r.role));
-        }
-        if let Some(e) = &self.prune_error {
-            text.push_str(&format!("prune: {e}\n"));
-        }
-        for p in &self.channel_problems {
-            text.push_str(&format!("{p}\n"));
-        }
-        let what = if self.plan { "plan" } else { "nightly" };
-        let verdict = if self.ok() { "ok" } else { "FAILED" };
-        text.push_str(&format!("{what} {verdict} in {:.2}s\n", self.seconds));
-        text
-    }
-}
-
-fn row(r: &RoleReport) -> Vec<String> {
-    let promoted = match &r.promotion {
-        None => "-".to_owned(),
-        Some(Promotion::AlreadyIn { channel }) => format!("in {channel}"),
-        Some(Promotion::Promoted { channel }) => format!("-> {channel}"),
-        Some(Promotion::Planned { channel }) => format!("would -> {channel}"),
-        Some(Promotion::Failed { channel, .. }) => format!("failed -> {channel}"),
-    };
-    vec![
-        r.role.clone(),
-        describe(&r.decision),
-        r.version.map_or_else(|| "-".to_owned(), |v| v.to_string()),
-        promoted,
-        r.pruned.len().to_string(),
-        format!("{:.1}s", r.seconds),
-        format!("{:?}", r.status).to_lowercase(),
-    ]
 }
 
 /// One phrase: `up to date`, `rebuild: inputs changed`, ...

@@ -153,7 +153,7 @@ async fn first_run_builds_everything_ancestors_first_then_nothing() {
         calls: Mutex::new(Vec::new()),
     };
     let report = nightly(&steps, false, false).await;
-    assert!(report.ok(), "{}", report.table());
+    assert!(report.ok(), "{}", crate::report::nightly::table(&report));
     assert_eq!(report.rebuilt(), ["a", "b", "c", "d"]);
     let b = report.roles.iter().find(|r| r.role == "b").unwrap();
     assert_eq!(
@@ -163,7 +163,11 @@ async fn first_run_builds_everything_ancestors_first_then_nothing() {
     assert_eq!(report.roles[0].pruned, ["a@2020.01.01.1"]);
     steps.calls.lock().unwrap().clear();
     let again = nightly(&steps, false, false).await;
-    assert!(again.rebuilt().is_empty(), "{}", again.table());
+    assert!(
+        again.rebuilt().is_empty(),
+        "{}",
+        crate::report::nightly::table(&again)
+    );
     assert_eq!(*steps.calls.lock().unwrap(), ["prune"]);
     let promoted = again.roles.iter().map(|r| r.promotion.clone().unwrap());
     assert!(
@@ -226,7 +230,7 @@ async fn a_failed_role_skips_its_children_and_the_rest_goes_on() {
         status,
         [("a", Failed), ("b", Skipped), ("c", Skipped), ("d", Ok)]
     );
-    assert!(report.table().contains("a: role `a`: step failed"));
+    assert!(crate::report::nightly::table(&report).contains("a: role `a`: step failed"));
     assert_eq!(
         report.roles[2].decision,
         Decision::Skip { parent: "b".into() }
