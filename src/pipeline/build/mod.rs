@@ -5,6 +5,7 @@
 //! `refresh`). With `if_changed`, a role whose current inputs already have an
 //! image is skipped, and the outcome says which image that is.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -59,6 +60,9 @@ pub async fn build(
     opts: &BuildOptions,
 ) -> Result<Vec<BuildOutcome>, BuildError> {
     let mut outcomes = Vec::new();
+    // Each role's inputs hash, computed once: a child's parent was ordered,
+    // and hashed, before it.
+    let mut hashes: BTreeMap<String, Sha256> = BTreeMap::new();
     for (role, requested) in order(ctx, roles) {
         if *ctx.cancel.borrow() {
             return Err(BuildError::Interrupted);
@@ -69,6 +73,7 @@ pub async fn build(
             RoleLock::acquire(&ctx.dirs().locks(), &role, &ctx.progress, &ctx.cancel).await?;
         let inputs = role_inputs(ctx, &role)?;
         let hash: Sha256 = inputs.hash.parse()?;
+        hashes.insert(role.clone(), hash.clone());
         let existing = ctx.registry.find_by_inputs(&role, &hash)?;
         let skip = match (&existing, requested) {
             (Some(_), true) => opts.if_changed,
@@ -88,7 +93,7 @@ pub async fn build(
             });
             continue;
         }
-        let (record, log) = build_one(ctx, &role, inputs, hash, opts).await?;
+        let (record, log) = build_one(ctx, &role, inputs, hash, &hashes, opts).await?;
         outcomes.push(BuildOutcome::Built {
             role,
             version: record.version.to_string(),
@@ -137,6 +142,7 @@ async fn build_one(
     role: &str,
     inputs: Inputs,
     hash: Sha256,
+    hashes: &BTreeMap<String, Sha256>,
     opts: &BuildOptions,
 ) -> Result<(ImageRecord, PathBuf), BuildError> {
     let resolved = Role::resolve(ctx.project, role)
@@ -144,8 +150,10 @@ async fn build_one(
     let parent = match &resolved.recipe().from {
         Some(parent) => {
             let parent = parent.get_ref();
-            let parent_inputs = role_inputs(ctx, parent)?;
-            let hash: Sha256 = parent_inputs.hash.parse()?;
+            let hash = match hashes.get(parent) {
+                Some(hash) => hash.clone(),
+                None => role_inputs(ctx, parent)?.hash.parse()?,
+            };
             let record = ctx.registry.find_by_inputs(parent, &hash)?.ok_or_else(|| {
                 BuildError::ParentMissing {
                     role: role.to_owned(),

@@ -20,6 +20,7 @@ use crate::environment::Environment;
 use crate::guest::{ClientKey, GuestError, HostKeyPair};
 use crate::registry::RegistryError;
 use crate::render::{RenderError, Renderer};
+use crate::role::Role;
 use crate::secrets::{Secrets, SecretsError};
 use crate::target::{CloudInit, TargetError, TemplateRef, VmNetwork};
 use plan::{Desired, Existing, Plan};
@@ -252,7 +253,7 @@ impl Deployer<'_> {
         for (role, settings) in &self.env.roles {
             let s = settings.get_ref();
             let (version, template) = &templates[role];
-            let Some(file) = self.ctx.project.recipes.get(role) else {
+            let Some(resolved) = Role::resolve(self.ctx.project, role) else {
                 continue;
             };
             let nodes: Vec<String> = s.nodes.iter().map(|n| n.get_ref().clone()).collect();
@@ -269,7 +270,7 @@ impl Deployer<'_> {
                     vm: place.hostname.clone(),
                     source: Box::new(e),
                 })?;
-                let (seed, hash) = maker.make(&file.recipe, &place, &host_key)?;
+                let (seed, hash) = maker.make(&resolved, &place, &host_key)?;
                 out.push(Wanted {
                     desired: Desired {
                         role: role.clone(),

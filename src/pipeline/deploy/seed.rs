@@ -24,9 +24,8 @@ use super::DeployError;
 use crate::environment::Environment;
 use crate::guest::HostKeyPair;
 use crate::project::Project;
-use crate::recipe::Recipe;
 use crate::render::Renderer;
-use crate::role::{role_vars, ssh_group};
+use crate::role::Role;
 use crate::secrets::Secrets;
 use crate::target::CloudInit;
 use crate::target::cloudinit::{cloud_config, meta_data};
@@ -59,11 +58,11 @@ impl SeedMaker<'_> {
     /// it).
     pub fn make(
         &self,
-        recipe: &Recipe,
+        role: &Role<'_>,
         vm: &VmPlace<'_>,
         host: &HostKeyPair,
     ) -> Result<(CloudInit, String), DeployError> {
-        let mut doc = self.user_data(recipe, vm)?;
+        let mut doc = self.user_data(role, vm)?;
         let network = self.network_config(vm);
         let mut hash = Sha256::new();
         for part in [&self.hash_key, &vm.hostname, &cloud_config(&doc), &network] {
@@ -89,10 +88,11 @@ impl SeedMaker<'_> {
 
     fn user_data(
         &self,
-        recipe: &Recipe,
+        role: &Role<'_>,
         vm: &VmPlace<'_>,
     ) -> Result<serde_json::Value, DeployError> {
-        let context = self.context(recipe, vm);
+        let recipe = role.recipe();
+        let context = self.context(role, vm);
         let mut files = Vec::new();
         for t in &recipe.deploy.templates {
             let content = self
@@ -118,7 +118,7 @@ impl SeedMaker<'_> {
             "lock_passwd": true,
             "ssh_authorized_keys": keys,
         });
-        if let Some(group) = ssh_group(&role_vars(self.project, vm.role)) {
+        if let Some(group) = &role.ssh_group {
             user["groups"] = json!(group);
         }
         Ok(json!({
@@ -136,10 +136,12 @@ impl SeedMaker<'_> {
         }))
     }
 
-    fn context(&self, recipe: &Recipe, vm: &VmPlace<'_>) -> Value {
-        let mut all: BTreeMap<String, serde_json::Value> = role_vars(self.project, vm.role)
-            .into_iter()
-            .filter_map(|(k, v)| serde_json::to_value(v).ok().map(|v| (k, v)))
+    fn context(&self, role: &Role<'_>, vm: &VmPlace<'_>) -> Value {
+        let recipe = role.recipe();
+        let mut all: BTreeMap<String, serde_json::Value> = role
+            .vars
+            .iter()
+            .filter_map(|(k, v)| serde_json::to_value(v).ok().map(|v| (k.clone(), v)))
             .collect();
         all.insert("role".into(), json!(vm.role));
         let values = self

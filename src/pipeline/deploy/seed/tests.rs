@@ -24,7 +24,7 @@ fn the_seed_carries_a_fresh_host_key_that_the_hash_leaves_out() {
         key_line: ClientKey::generate().unwrap().public_line().unwrap(),
         hash_key: "unit-test-hash-key".into(),
     };
-    let recipe = &project.recipes.get("ui").unwrap().recipe;
+    let role = crate::role::Role::resolve(&project, "ui").unwrap();
     let place = VmPlace {
         role: "ui",
         slot: 1,
@@ -36,8 +36,8 @@ fn the_seed_carries_a_fresh_host_key_that_the_hash_leaves_out() {
         HostKeyPair::generate().unwrap(),
         HostKeyPair::generate().unwrap(),
     );
-    let (first, first_hash) = maker.make(recipe, &place, &first_key).unwrap();
-    let (second, second_hash) = maker.make(recipe, &place, &second_key).unwrap();
+    let (first, first_hash) = maker.make(&role, &place, &first_key).unwrap();
+    let (second, second_hash) = maker.make(&role, &place, &second_key).unwrap();
     assert_eq!(
         first_hash, second_hash,
         "the random host key must not change the hash"
