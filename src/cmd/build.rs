@@ -6,8 +6,7 @@ use tokio::sync::watch;
 use super::Ctx;
 use super::targets;
 use crate::error::Error;
-use crate::guest::SshConnector;
-use crate::pipeline::{self, BuildOptions, BuildOutcome, Context};
+use crate::pipeline::{self, BuildOptions, BuildOutcome};
 use crate::registry::Registry;
 
 pub struct BuildArgs<'a> {
@@ -41,14 +40,7 @@ async fn build(
         targets::open_unless_interrupted(&project, args.target, &ctx.progress, true, &cancel)
             .await?;
     let registry = Registry::for_project(&project.root);
-    let pctx = Context::new(
-        &project,
-        &registry,
-        &open,
-        &SshConnector,
-        ctx.progress.clone(),
-        cancel,
-    );
+    let pctx = ctx.pipeline(&project, &registry, &open, cancel);
     let outcomes = pipeline::build(&pctx, &roles, &args.opts).await?;
     let mut text = String::new();
     for o in &outcomes {

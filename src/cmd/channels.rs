@@ -5,8 +5,6 @@ use tokio::sync::watch;
 
 use super::{Ctx, targets};
 use crate::error::Error;
-use crate::guest::SshConnector;
-use crate::pipeline::Context;
 use crate::pipeline::promote::{self, PromoteRequest, operator};
 use crate::pipeline::revoke;
 use crate::pipeline::rollback::{self, RollbackRequest};
@@ -50,14 +48,7 @@ async fn promote_watched(
     let target = Some(args.target.unwrap_or(&record.target));
     let open =
         targets::open_unless_interrupted(&project, target, &ctx.progress, false, &cancel).await?;
-    let pctx = Context::new(
-        &project,
-        &registry,
-        &open,
-        &SshConnector,
-        ctx.progress.clone(),
-        cancel,
-    );
+    let pctx = ctx.pipeline(&project, &registry, &open, cancel);
     let outcome = promote::promote(&pctx, &req).await?;
     let image = format!("{}@{}", outcome.role, outcome.version);
     let text = match (&outcome.changed, &outcome.from, &outcome.smoke) {

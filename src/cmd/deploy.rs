@@ -8,8 +8,6 @@ use tokio::sync::watch;
 use super::{Ctx, targets};
 use crate::environment::Environment;
 use crate::error::Error;
-use crate::guest::SshConnector;
-use crate::pipeline::Context;
 use crate::pipeline::deploy::{DeployError, Deployer};
 use crate::project::Project;
 use crate::registry::Registry;
@@ -97,14 +95,7 @@ async fn watched(
     let name = Some(target_name);
     let open =
         targets::open_unless_interrupted(project, name, &ctx.progress, false, &cancel).await?;
-    let pctx = Context::new(
-        project,
-        registry,
-        &open,
-        &SshConnector,
-        ctx.progress.clone(),
-        cancel,
-    );
+    let pctx = ctx.pipeline(project, registry, &open, cancel);
     let deployer = Deployer {
         ctx: &pctx,
         env_name,

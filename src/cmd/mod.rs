@@ -16,12 +16,18 @@ mod signals;
 mod targets;
 mod vault;
 
+use tokio::sync::watch;
+
 use crate::cli::{Cli, Command};
 use crate::error::Error;
+use crate::guest::SshConnector;
 use crate::output::Output;
+use crate::pipeline::Context;
 use crate::progress::{self, Progress};
 use crate::project::{self, Project};
+use crate::registry::Registry;
 use crate::role::validate;
+use crate::target::OpenTarget;
 
 /// Runs one command line; results go to `out`.
 pub fn run(cli: Cli, out: Output) -> Result<(), Error> {
@@ -131,6 +137,25 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The pipeline's context over an opened target, reaching guests over
+    /// SSH and reporting through this command's progress.
+    pub fn pipeline<'a>(
+        &self,
+        project: &'a Project,
+        registry: &'a Registry,
+        open: &'a OpenTarget,
+        cancel: watch::Receiver<bool>,
+    ) -> Context<'a> {
+        Context::new(
+            project,
+            registry,
+            open,
+            &SshConnector,
+            self.progress.clone(),
+            cancel,
+        )
+    }
+
     pub fn project_root(&self) -> Result<std::path::PathBuf, Error> {
         Ok(project::find_root(self.cli.dir.as_deref())?)
     }

@@ -6,8 +6,6 @@ use serde_json::json;
 use super::{Ctx, targets};
 use crate::config::TargetSettings;
 use crate::error::Error;
-use crate::guest::SshConnector;
-use crate::pipeline::Context;
 use crate::pipeline::nightly::{self, AptSource, Nightly, Planner, RepoFetcher, TargetSteps};
 use crate::registry::Registry;
 use crate::target::local::base::{BootstrapOptions, default_cache_dir};
@@ -47,14 +45,7 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
         let (project, registry, open) = (&project, &registry, &open);
         super::signals::watching(&ctx.progress, |cancel| async move {
             let steps = TargetSteps {
-                ctx: Context::new(
-                    project,
-                    registry,
-                    open,
-                    &SshConnector,
-                    ctx.progress.clone(),
-                    cancel,
-                ),
+                ctx: ctx.pipeline(project, registry, open, cancel),
             };
             let mut nightly = nightly;
             nightly.steps = Some(&steps);

@@ -4,9 +4,8 @@ use serde_json::json;
 
 use super::{Ctx, targets};
 use crate::error::Error;
-use crate::guest::SshConnector;
 use crate::pipeline::prune_plan::PruneAction;
-use crate::pipeline::{Context, cancel, prune};
+use crate::pipeline::{cancel, prune};
 use crate::registry::Registry;
 use crate::report::table::table;
 
@@ -14,14 +13,7 @@ pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(
     let project = ctx.checked_project()?;
     let registry = Registry::for_project(&project.root);
     let open = targets::open(&project, target, &ctx.progress, false).await?;
-    let pctx = Context::new(
-        &project,
-        &registry,
-        &open,
-        &SshConnector,
-        ctx.progress.clone(),
-        cancel::never(),
-    );
+    let pctx = ctx.pipeline(&project, &registry, &open, cancel::never());
     let keep = project.config.retention.keep as usize;
     let report = prune::prune(&pctx, keep, dry_run).await?;
     let rows: Vec<Vec<String>> = report
