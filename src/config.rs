@@ -207,3 +207,28 @@ fn default_keep() -> u32 {
 
 #[cfg(test)]
 mod tests;
+
+/// A target that the command line, a record or an environment names and
+/// oxbake.toml does not define.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown target `{name}`; oxbake.toml defines {}", .known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))]
+pub struct UnknownTarget {
+    pub name: String,
+    pub known: Vec<String>,
+}
+
+impl Config {
+    /// The settings of the target `name` names (default: the project's
+    /// default target); `local` needs no table of its own.
+    pub fn target(&self, name: Option<&str>) -> Result<(String, TargetSettings), UnknownTarget> {
+        let name = name.unwrap_or(&self.project.default_target).to_owned();
+        match self.targets.get(&name) {
+            Some(settings) => Ok((name, settings.clone())),
+            None if name == "local" => Ok((name, TargetSettings::Local(LocalSettings::default()))),
+            None => Err(UnknownTarget {
+                name,
+                known: self.targets.keys().cloned().collect(),
+            }),
+        }
+    }
+}

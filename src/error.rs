@@ -55,6 +55,23 @@ impl From<crate::pipeline::deploy::DeployError> for Error {
     }
 }
 
+impl From<crate::config::UnknownTarget> for Error {
+    fn from(e: crate::config::UnknownTarget) -> Self {
+        Error::Usage(e.to_string())
+    }
+}
+
+impl From<crate::pipeline::open::OpenError> for Error {
+    fn from(e: crate::pipeline::open::OpenError) -> Self {
+        use crate::pipeline::open::OpenError;
+        match e {
+            OpenError::Unknown(e) => e.into(),
+            OpenError::Target(e) => Error::Target(e),
+            OpenError::Interrupted => Error::Interrupted,
+        }
+    }
+}
+
 impl From<BuildError> for Error {
     fn from(e: BuildError) -> Self {
         Error::Build(Box::new(e))
@@ -63,7 +80,11 @@ impl From<BuildError> for Error {
 
 impl From<PromoteError> for Error {
     fn from(e: PromoteError) -> Self {
-        Error::Promote(Box::new(e))
+        match e {
+            // Opening the target ends a command alike wherever it happens.
+            PromoteError::Open(e) => e.into(),
+            e => Error::Promote(Box::new(e)),
+        }
     }
 }
 

@@ -4,8 +4,9 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::Ctx;
-use super::targets;
+
 use crate::error::Error;
+use crate::pipeline::open;
 use crate::pipeline::{self, BuildOptions, BuildOutcome};
 use crate::registry::Registry;
 
@@ -37,8 +38,7 @@ async fn build(
         project.recipe(role).map_err(Error::Usage)?;
     }
     let open =
-        targets::open_unless_interrupted(&project, args.target, &ctx.progress, true, &cancel)
-            .await?;
+        open::open_unless_interrupted(&project, args.target, &ctx.progress, true, &cancel).await?;
     let registry = Registry::for_project(&project.root);
     let pctx = ctx.pipeline(&project, &registry, &open, cancel);
     let outcomes = pipeline::build(&pctx, &roles, &args.opts).await?;

@@ -3,8 +3,10 @@
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::{Ctx, targets};
+use super::Ctx;
 use crate::error::Error;
+use crate::guest::SshConnector;
+use crate::pipeline::open;
 use crate::pipeline::promote::{self, PromoteRequest, operator};
 use crate::pipeline::revoke;
 use crate::pipeline::rollback::{self, RollbackRequest};
@@ -42,14 +44,16 @@ async fn promote_watched(
         reason: args.reason,
         who: &who,
     };
-    // Refusals need no target: the gates run before anything is opened
-    // (and again under the role's lock, in the promotion itself).
-    let record = promote::gates(&project, &registry, &req)?;
-    let target = Some(args.target.unwrap_or(&record.target));
-    let open =
-        targets::open_unless_interrupted(&project, target, &ctx.progress, false, &cancel).await?;
-    let pctx = ctx.pipeline(&project, &registry, &open, cancel);
-    let outcome = promote::promote(&pctx, &req).await?;
+    let (outcome, target) = promote::open_and_promote(
+        &project,
+        &registry,
+        &req,
+        args.target,
+        &SshConnector,
+        &ctx.progress,
+        cancel,
+    )
+    .await?;
     let image = format!("{}@{}", outcome.role, outcome.version);
     let text = match (&outcome.changed, &outcome.from, &outcome.smoke) {
         (false, _, _) => format!("`{image}` is already in channel `{}`\n", outcome.channel),
@@ -67,7 +71,7 @@ async fn promote_watched(
         }
     };
     ctx.out
-        .result(&text, &json!({ "target": open.name, "promotion": outcome }));
+        .result(&text, &json!({ "target": target, "promotion": outcome }));
     Ok(())
 }
 
@@ -86,7 +90,7 @@ pub async fn rollback(
     let current = registry.channels()?.get(channel, role);
     let built_on = current.and_then(|v| registry.get(role, &v).ok().map(|r| r.target));
     let target = target.or(built_on.as_deref());
-    let open = targets::open(&project, target, &ctx.progress, false).await?;
+    let open = open::open(&project, target, &ctx.progress, false).await?;
     let who = operator();
     let req = RollbackRequest {
         role,
@@ -115,7 +119,7 @@ pub async fn revoke(
     let registry = Registry::for_project(&project.root);
     let version: Version = version.parse()?;
     let record = registry.get(role, &version)?;
-    let opened = targets::open(
+    let opened = open::open(
         &project,
         Some(target.unwrap_or(&record.target)),
         &ctx.progress,
@@ -133,7 +137,7 @@ pub async fn revoke(
                 &operator(),
                 &ctx.progress,
             )?;
-            return Err(e);
+            return Err(e.into());
         }
     };
     let outcome = revoke::revoke(

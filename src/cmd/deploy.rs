@@ -5,10 +5,11 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::{Ctx, targets};
+use super::Ctx;
 use crate::environment::Environment;
 use crate::error::Error;
 use crate::pipeline::deploy::{DeployError, Deployer};
+use crate::pipeline::open;
 use crate::project::Project;
 use crate::registry::Registry;
 
@@ -93,8 +94,7 @@ async fn watched(
 ) -> Result<(), Error> {
     let target_name = env.target_name(&project.config.project.default_target);
     let name = Some(target_name);
-    let open =
-        targets::open_unless_interrupted(project, name, &ctx.progress, false, &cancel).await?;
+    let open = open::open_unless_interrupted(project, name, &ctx.progress, false, &cancel).await?;
     let pctx = ctx.pipeline(project, registry, &open, cancel);
     let deployer = Deployer {
         ctx: &pctx,

@@ -2,14 +2,15 @@
 
 use serde_json::json;
 
-use super::{Ctx, targets};
+use super::Ctx;
 use crate::error::Error;
+use crate::pipeline::open;
 use crate::pipeline::{WorkDirs, gc};
 use crate::report::table::table;
 
 pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(), Error> {
     let project = ctx.checked_project()?;
-    let open = targets::open(&project, target, &ctx.progress, false).await?;
+    let open = open::open(&project, target, &ctx.progress, false).await?;
     let runs = WorkDirs::of(&project.root).runs();
     let found = gc::collect(open.target.as_ref(), &runs, dry_run, &ctx.progress).await?;
     let rows: Vec<Vec<String>> = found

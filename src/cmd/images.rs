@@ -1,8 +1,9 @@
 //! `oxbake ls [ROLE]` and `oxbake show ROLE[@VERSION]`
 
-use super::{Ctx, targets};
+use super::Ctx;
 use crate::error::Error;
 use crate::pipeline::drift;
+use crate::pipeline::open;
 use crate::registry::{ImageRef, Registry, Version};
 use crate::report::{self, images};
 
@@ -39,7 +40,7 @@ pub async fn ls(ctx: &Ctx<'_>, role: Option<&str>, target: Option<&str>) -> Resu
     doc["unfinished_removals"] = removals;
     if let Some(target) = target {
         let project = ctx.checked_project()?;
-        let open = targets::open(&project, Some(target), &ctx.progress, false).await?;
+        let open = open::open(&project, Some(target), &ctx.progress, false).await?;
         let mut templates = open.target.list_templates().await?;
         // `ROLE` narrows the comparison as it narrows the list.
         if let Some(role) = role {

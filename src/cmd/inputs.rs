@@ -1,6 +1,6 @@
 //! `oxbake inputs ROLE`
 
-use super::{Ctx, targets};
+use super::Ctx;
 use crate::error::Error;
 use crate::pipeline::RegistryLineage;
 use crate::registry::Registry;
@@ -10,7 +10,7 @@ use crate::role::inputs;
 pub async fn run(ctx: &Ctx<'_>, role: &str, target: Option<&str>) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     project.recipe(role).map_err(Error::Usage)?;
-    let (_, settings) = targets::settings(&project, target)?;
+    let (_, settings) = project.config.target(target)?;
     let registry = Registry::for_project(&project.root);
     let lineage = RegistryLineage {
         registry: &registry,

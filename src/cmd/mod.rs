@@ -13,7 +13,6 @@ mod inputs;
 mod nightly;
 mod prune;
 mod signals;
-mod targets;
 mod vault;
 
 use tokio::sync::watch;

@@ -3,10 +3,11 @@
 
 use serde_json::json;
 
-use super::{Ctx, targets};
+use super::Ctx;
 use crate::config::TargetSettings;
 use crate::error::Error;
 use crate::pipeline::nightly::{self, AptSource, Nightly, Planner, RepoFetcher, TargetSteps};
+use crate::pipeline::open;
 use crate::registry::Registry;
 use crate::target::local::base::{BootstrapOptions, default_cache_dir};
 
@@ -20,7 +21,7 @@ pub struct NightlyArgs<'a> {
 pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     let registry = Registry::for_project(&project.root);
-    let (_, settings) = targets::settings(&project, args.target)?;
+    let (_, settings) = project.config.target(args.target)?;
     let fetcher = RepoFetcher::new()
         .map_err(|e| Error::Failed(nightly::chain(&nightly::NightlyError::Http(e))))?;
     let planner = Planner {
@@ -41,7 +42,7 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
     let report = if args.plan {
         nightly.run().await
     } else {
-        let open = targets::open(&project, args.target, &ctx.progress, false).await?;
+        let open = open::open(&project, args.target, &ctx.progress, false).await?;
         let (project, registry, open) = (&project, &registry, &open);
         super::signals::watching(&ctx.progress, |cancel| async move {
             let steps = TargetSteps {

@@ -2,8 +2,9 @@
 
 use serde_json::json;
 
-use super::{Ctx, targets};
+use super::Ctx;
 use crate::error::Error;
+use crate::pipeline::open;
 use crate::pipeline::prune_plan::PruneAction;
 use crate::pipeline::{cancel, prune};
 use crate::registry::Registry;
@@ -12,7 +13,7 @@ use crate::report::table::table;
 pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     let registry = Registry::for_project(&project.root);
-    let open = targets::open(&project, target, &ctx.progress, false).await?;
+    let open = open::open(&project, target, &ctx.progress, false).await?;
     let pctx = ctx.pipeline(&project, &registry, &open, cancel::never());
     let keep = project.config.retention.keep as usize;
     let report = prune::prune(&pctx, keep, dry_run).await?;

@@ -9,6 +9,9 @@ use crate::target::TargetError;
 pub enum PromoteError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The target the image lives on could not be opened.
+    #[error(transparent)]
+    Open(#[from] super::open::OpenError),
     #[error("image `{image}`: {failed} of {total} checks did not pass at build time: {names}")]
     ChecksFailed {
         image: String,
@@ -82,7 +85,10 @@ pub enum PromoteError {
 impl PromoteError {
     /// Whether the operator interrupted (exit code 130).
     pub fn is_interrupted(&self) -> bool {
-        matches!(self, Self::Interrupted { .. })
+        matches!(
+            self,
+            Self::Interrupted { .. } | Self::Open(super::open::OpenError::Interrupted)
+        )
     }
 
     /// Whether this is invalid input (exit code 2) rather than a refusal or

@@ -16,6 +16,7 @@ pub mod hygiene;
 mod lineage;
 mod log;
 pub mod nightly;
+pub mod open;
 pub mod ownership;
 pub mod promote;
 pub mod prune;

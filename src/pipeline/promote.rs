@@ -15,9 +15,12 @@ use serde::Serialize;
 use super::channel_error::PromoteError;
 use super::channel_tags;
 use super::context::Context;
+use super::open;
 use super::role_lock::RoleLock;
 use super::smoke::SmokeError;
 use super::smoke::{Smoke, SmokeReport};
+use crate::guest::GuestConnector;
+use crate::progress::Progress;
 use crate::project::Project;
 use crate::registry::{ImageRecord, Registry, Version};
 use crate::role::Role;
@@ -57,6 +60,34 @@ pub fn operator() -> String {
         .ok()
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| "oxbake".to_owned())
+}
+
+/// `oxbake promote` from the start: the gates that need no target refuse
+/// first, then the target the image was built on (or `target`) is opened
+/// (given up if the operator interrupts), then [`promote`]. Returns the
+/// outcome and the name of the target.
+pub async fn open_and_promote(
+    project: &Project,
+    registry: &Registry,
+    req: &PromoteRequest<'_>,
+    target: Option<&str>,
+    connector: &dyn GuestConnector,
+    progress: &Progress,
+    cancel: tokio::sync::watch::Receiver<bool>,
+) -> Result<(PromoteOutcome, String), PromoteError> {
+    let record = gates(project, registry, req)?;
+    let name = Some(target.unwrap_or(&record.target));
+    let opened = open::open_unless_interrupted(project, name, progress, false, &cancel).await?;
+    let ctx = Context::new(
+        project,
+        registry,
+        &opened,
+        connector,
+        progress.clone(),
+        cancel,
+    );
+    let outcome = promote(&ctx, req).await?;
+    Ok((outcome, opened.name.clone()))
 }
 
 /// Takes the role's lock, runs the gates and, if every one passes, points
