@@ -63,6 +63,8 @@ pub enum BuildError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    #[error("role `{role}`: {why}")]
+    Clean { role: String, why: String },
     #[error("interrupted")]
     Interrupted,
 }

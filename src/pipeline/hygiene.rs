@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::guest::quote;
+use crate::recipe::clean::Operation;
 
 /// The user cloud-init creates on builder VMs, removed by the clean-up.
 pub const BUILDER_USER: &str = "oxbake-build";
@@ -34,32 +35,43 @@ pub const MANIFEST: &str = "dpkg-query -W -f='${Package}\\t${Version}\\n'";
 /// Prints `sha256  file` for each repository's InRelease seen by apt.
 pub const REPOSITORY_DIGESTS: &str = "cd /var/lib/apt/lists && for f in *InRelease; do [ -e \"$f\" ] && sha256sum \"$f\"; done; true";
 
+/// Which image a clean-up makes, written into its os-release.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageId<'a> {
+    pub role: &'a str,
+    pub version: &'a str,
+}
+
 /// Run as root last, through sudo by the builder user itself: `userdel -f`
-/// removes the user even while its session is open.
-pub fn clean_script(builder: &str) -> String {
+/// removes the user even while its session is open. What always runs: the
+/// builder's apt credentials and dpkg setting go, os-release names the
+/// image (`IMAGE_ID`, `IMAGE_VERSION`), the builder user goes with the
+/// backups of passwd, shadow and group that name it, and free space is
+/// trimmed. In between, the selected [`OPERATIONS`](crate::recipe::clean::OPERATIONS).
+pub fn clean_script(builder: &str, image: ImageId<'_>, operations: &[&Operation]) -> String {
     let builder = quote(builder);
-    format!(
+    let (role, version) = (quote(image.role), quote(image.version));
+    let mut script = format!(
         r#"set -e
 rm -f {UNSAFE_IO} /etc/apt/auth.conf.d/oxbake-*
-apt-get clean
-rm -rf /var/lib/apt/lists/*
-cloud-init clean --logs --seed
-rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data
-truncate -s 0 /etc/machine-id
-rm -f /var/lib/dbus/machine-id /var/lib/systemd/random-seed
-rm -f /etc/ssh/ssh_host_*
-journalctl --rotate >/dev/null 2>&1 || true
-journalctl --vacuum-time=1s >/dev/null 2>&1 || true
-rm -rf /var/log/journal/*/*
-find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
-find /var/log -type f -exec truncate -s 0 {{}} +
-rm -f /root/.bash_history /root/.lesshst /root/.viminfo /home/*/.bash_history
-rm -rf /tmp/* /tmp/.[!.]* /var/tmp/* 2>/dev/null || true
-rm -f /etc/sudoers.d/90-cloud-init-users
+release=/usr/lib/os-release
+sed -i '/^IMAGE_ID=/d; /^IMAGE_VERSION=/d' "$release"
+printf 'IMAGE_ID=%s\nIMAGE_VERSION=%s\n' {role} {version} >> "$release"
+"#
+    );
+    for op in operations {
+        script.push_str(&format!("# {}\n", op.name));
+        script.push_str(op.script);
+    }
+    script.push_str(&format!(
+        r#"rm -f /etc/sudoers.d/90-cloud-init-users
 userdel -f -r {builder} 2>/dev/null || userdel -f {builder}
+rm -f /etc/passwd- /etc/shadow- /etc/group- /etc/gshadow- /etc/subuid- /etc/subgid-
+fstrim --all >/dev/null 2>&1 || true
 sync
 "#
-    )
+    ));
+    script
 }
 
 /// Parses [`MANIFEST`] output.
@@ -98,7 +110,12 @@ mod tests {
 
     #[test]
     fn clean_up_removes_what_must_not_be_shared() {
-        let s = clean_script("oxbake-build");
+        let all = crate::recipe::clean::select(&["defaults"]).unwrap();
+        let image = ImageId {
+            role: "ui",
+            version: "2026.12.04.1",
+        };
+        let s = clean_script("oxbake-build", image, &all);
         for needle in [
             "truncate -s 0 /etc/machine-id",
             "rm -f /etc/ssh/ssh_host_*",
@@ -106,6 +123,12 @@ mod tests {
             "auth.conf.d/oxbake-*",
             "userdel -f -r 'oxbake-build'",
             ".bash_history",
+            "rm -f /var/lib/systemd/random-seed",
+            "rm -rf /var/lib/dhcp/*",
+            "rm -f /etc/hostname",
+            "rm -f /etc/passwd- /etc/shadow-",
+            "printf 'IMAGE_ID=%s\\nIMAGE_VERSION=%s\\n' 'ui' '2026.12.04.1'",
+            "fstrim",
         ] {
             assert!(s.contains(needle), "{needle}");
         }

@@ -1,7 +1,8 @@
 //! Recipes: what a role is made of. `model` holds the format, `load` reads a
-//! file, `validate` checks a whole project, `inputs` hashes what a role's
-//! image depends on.
+//! file, `clean` lists the clean-up operations a recipe selects from (what
+//! a recipe means in its project, its validation and inputs, is `role/`).
 
+pub mod clean;
 pub mod load;
 pub mod model;
 

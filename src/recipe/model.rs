@@ -36,6 +36,30 @@ pub struct Recipe {
     /// What happens when a VM is deployed from the image.
     #[serde(default)]
     pub deploy: Deploy,
+    /// The clean-up operations, virt-sysprep style: `defaults`, `-NAME` to
+    /// drop one, `NAME` to add one (see [`crate::recipe::clean`]). Left out
+    /// of the serialised recipe while it is the default, so that recipes
+    /// that do not set it keep their inputs hash.
+    #[serde(default = "default_clean", skip_serializing_if = "is_default_clean")]
+    pub clean: Vec<Spanned<String>>,
+}
+
+fn default_clean() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "defaults".to_owned())]
+}
+
+fn is_default_clean(clean: &[Spanned<String>]) -> bool {
+    matches!(clean, [only] if only.get_ref() == "defaults")
+}
+
+impl Recipe {
+    /// The clean-up operations the recipe selects, in run order.
+    pub fn clean_operations(
+        &self,
+    ) -> Result<Vec<&'static super::clean::Operation>, super::clean::UnknownOperation> {
+        let names: Vec<&str> = self.clean.iter().map(|c| c.get_ref().as_str()).collect();
+        super::clean::select(&names)
+    }
 }
 
 /// One bake step: `kind` selects what it does, `name` labels it in progress

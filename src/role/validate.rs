@@ -105,6 +105,17 @@ impl RecipeCheck<'_> {
             }
         }
         self.deploy(recipe, &vars);
+        self.clean(recipe);
+    }
+
+    /// Every clean-up operation a recipe names must exist.
+    fn clean(&mut self, recipe: &Recipe) {
+        for item in &recipe.clean {
+            let names = [item.get_ref().as_str()];
+            if let Err(e) = crate::recipe::clean::select(&names) {
+                self.at(item.span().start, e.to_string());
+            }
+        }
     }
 
     fn role_name(&mut self, recipe: &Recipe) {

@@ -154,8 +154,14 @@ impl<'p, 'a> Builder<'p, 'a> {
         let (packages, repositories) = self
             .phase(Phase::Manifest.name(), self.manifest(guest.as_mut()))
             .await?;
-        self.phase(Phase::Clean.name(), self.clean(guest.as_mut()))
-            .await?;
+        // The version is held from here: the clean-up writes it into the
+        // image's os-release, the record names it.
+        let reservation = self.p.registry.reserve(&self.role)?;
+        self.phase(
+            Phase::Clean.name(),
+            self.clean(guest.as_mut(), &reservation.version),
+        )
+        .await?;
         let _ = guest.close().await;
         self.phase(Phase::ShutDown.name(), self.shutdown(&vm))
             .await?;
@@ -164,7 +170,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         // Once the template is being made, it is finished and recorded.
         self.phase_shielded(
             Phase::Record.name(),
-            self.record(&vm, identity, checks, packages, repositories),
+            self.record(reservation, &vm, identity, checks, packages, repositories),
         )
         .await
     }

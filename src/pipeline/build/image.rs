@@ -175,9 +175,30 @@ impl Builder<'_, '_> {
         Ok((packages, repositories))
     }
 
-    pub(super) async fn clean(&self, guest: &mut dyn GuestSession) -> Result<(), BuildError> {
+    /// The clean-up, last in the guest: os-release names the image
+    /// `version` will be.
+    pub(super) async fn clean(
+        &self,
+        guest: &mut dyn GuestSession,
+        version: &crate::registry::Version,
+    ) -> Result<(), BuildError> {
+        let operations = self
+            .resolved
+            .role
+            .recipe()
+            .clean_operations()
+            .map_err(|e| BuildError::Clean {
+                role: self.role.clone(),
+                why: e.to_string(),
+            })?;
+        let version = version.to_string();
+        let image = hygiene::ImageId {
+            role: &self.role,
+            version: &version,
+        };
+        let script = hygiene::clean_script(BUILDER_USER, image, &operations);
         guest
-            .exec_checked(&self.root(hygiene::clean_script(BUILDER_USER)))
+            .exec_checked(&self.root(script))
             .await
             .map_err(|e| self.guest_err("the clean-up failed", e))?;
         Ok(())

@@ -6,11 +6,12 @@ use crate::registry::{self, BuilderIdentity, CheckResult, ImageRecord, NewImage,
 use crate::target::{TemplateMeta, VmHandle};
 
 impl Builder<'_, '_> {
-    /// Reserves the version, turns the VM into the template `ROLE-VERSION`
+    /// Turns the VM into the template `ROLE-VERSION` of the reserved version
     /// (outside any registry lock) and commits the record. If the record
     /// cannot be written, the template goes too.
     pub(super) async fn record(
         &self,
+        reservation: registry::Reservation<'_>,
         vm: &VmHandle,
         identity: BuilderIdentity,
         checks: Vec<CheckResult>,
@@ -24,7 +25,6 @@ impl Builder<'_, '_> {
             },
             None => Parent::Base(self.p.base_identity.to_owned()),
         };
-        let reservation = self.p.registry.reserve(&self.role)?;
         let version = reservation.version;
         let meta = TemplateMeta {
             role: self.role.clone(),
