@@ -49,7 +49,13 @@ pub fn args(files: &VmFiles, launch: &Launch) -> Vec<OsString> {
         &launch.cores.to_string(),
     ]);
     push(&["-display", "none", "-no-user-config", "-nodefaults"]);
-    push(&["-drive", &format!("file={DISK},format=qcow2,if=virtio")]);
+    // Discards reach the qcow2 file: the bake's fstrim (and zeroes written
+    // by the guest) leave clusters unallocated, so a template is as small
+    // as its content.
+    push(&[
+        "-drive",
+        &format!("file={DISK},format=qcow2,if=virtio,discard=unmap,detect-zeroes=unmap"),
+    ]);
     if launch.with_seed {
         push(&[
             "-drive",

@@ -96,7 +96,10 @@ fn seed_drive_is_attached_only_when_present() {
         },
     ));
     assert!(!without.contains("seed.iso"));
-    assert!(without.contains("file=disk.qcow2,format=qcow2,if=virtio"));
+    assert!(
+        without
+            .contains("file=disk.qcow2,format=qcow2,if=virtio,discard=unmap,detect-zeroes=unmap")
+    );
 }
 
 #[test]
