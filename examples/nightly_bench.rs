@@ -162,6 +162,7 @@ fn image(inputs: Sha256, parent: Parent) -> Result<NewImage> {
         packages,
         checks: Vec::new(),
         builder: None,
+        size: None,
     })
 }
 

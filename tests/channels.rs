@@ -81,6 +81,7 @@ pub fn record_with(
                 detail: String::new(),
             }],
             builder: None,
+            size: None,
         })
         .unwrap()
 }

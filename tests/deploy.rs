@@ -175,6 +175,7 @@ fn channel_with(root: &Path, artifact: impl Fn(&str) -> Artifact) -> BTreeMap<St
             packages: BTreeMap::new(),
             checks: vec![],
             builder: None,
+            size: None,
         };
         let record = registry.record(role, image).unwrap();
         registry

@@ -103,6 +103,7 @@ impl RepoProject {
             packages: Default::default(),
             checks: Vec::new(),
             builder: None,
+            size: None,
         };
         registry.record("probe", image).unwrap();
     }

@@ -98,6 +98,7 @@ fn image(id: usize, i: usize) -> NewImage {
             detail: String::new(),
         }],
         builder: None,
+        size: None,
     }
 }
 

@@ -114,6 +114,7 @@ pub(crate) mod tests {
             packages: Default::default(),
             checks: Vec::new(),
             builder: None,
+            size: None,
         };
         let created = "2026-11-25T10:00:00Z".parse().unwrap();
         ImageRecord::new(role, version.parse().unwrap(), created, image).into()

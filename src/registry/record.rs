@@ -39,6 +39,10 @@ pub struct ImageRecord {
     /// What the builder VM was, so smoke tests can prove a clone is not it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builder: Option<BuilderIdentity>,
+    /// The bytes the template takes on its storage (local: the qcow2 file's
+    /// allocated size); absent where the target cannot tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<Revocation>,
 }
@@ -98,6 +102,7 @@ pub struct NewImage {
     pub packages: BTreeMap<String, String>,
     pub checks: Vec<CheckResult>,
     pub builder: Option<BuilderIdentity>,
+    pub size: Option<u64>,
 }
 
 impl ImageRecord {
@@ -115,6 +120,7 @@ impl ImageRecord {
             packages: image.packages,
             checks: image.checks,
             builder: image.builder,
+            size: image.size,
             revoked: None,
         }
     }

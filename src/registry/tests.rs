@@ -45,6 +45,7 @@ pub(super) fn image(checks: &[(&str, bool)]) -> NewImage {
             })
             .collect(),
         builder: None,
+        size: None,
     }
 }
 
@@ -297,4 +298,25 @@ fn summaries_are_the_listed_records_without_packages() {
     );
     assert_eq!(summaries[2].checks_passed, (1, 2));
     assert_eq!(reg.summaries(Some("ui")).unwrap(), listed[1..]);
+}
+
+#[test]
+fn a_template_size_is_recorded_and_read_back() {
+    let (dir, reg) = registry();
+    let sized = NewImage {
+        size: Some(1_320_702_443),
+        builder: Some(BuilderIdentity {
+            machine_id: "0123456789abcdef0123456789abcdef".into(),
+            host_key: "SHA256:abc".into(),
+        }),
+        ..image(&[("nginx -t", true)])
+    };
+    let record = reg.record("ui", sized).unwrap();
+    let back = reg.get("ui", &record.version).unwrap();
+    assert_eq!(back.size, Some(1_320_702_443));
+    let text = std::fs::read_to_string(dir.path().join("images/ui/2026.11.25.1.toml")).unwrap();
+    assert!(text.contains("size = 1320702443"), "{text}");
+    // Records written before sizes were kept still read.
+    let plain = reg.record("web", image(&[])).unwrap();
+    assert_eq!(reg.get("web", &plain.version).unwrap().size, None);
 }

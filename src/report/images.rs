@@ -125,6 +125,7 @@ pub fn show_json(record: &ImageRecord, channels: &Channels) -> Value {
         "parent": record.parent.to_string(),
         "target": record.target,
         "artifact": artifact_json(&record.artifact),
+        "size": record.size,
         "channels": channels.channels_of(&record.role, &record.version),
         "revoked": revocation_json(record.revoked.as_ref()),
         "repositories": repositories,
@@ -158,6 +159,9 @@ fn summary_rows(record: &ImageRecord, channels: &Channels) -> Vec<Vec<String>> {
             let text = format!("proxmox template {template} (vmid {vmid} on node {node})");
             rows.push(pair("artifact", text));
         }
+    }
+    if let Some(size) = record.size {
+        rows.push(pair("size", human_size(size)));
     }
     let pointing = channels
         .channels_of(&record.role, &record.version)
@@ -218,3 +222,22 @@ fn or_dash(text: String) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Bytes as `1.23 GiB (1320702443 bytes)`.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = "bytes";
+    for u in UNITS {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = u;
+    }
+    if unit == "bytes" {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.2} {unit} ({bytes} bytes)")
+    }
+}

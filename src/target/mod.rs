@@ -69,6 +69,12 @@ pub trait Target: Send + Sync {
         meta: &TemplateMeta,
     ) -> Result<TemplateRef, TargetError>;
 
+    /// The bytes `template` takes on its storage, if the target can tell
+    /// (recorded with the image and shown by `oxbake show`).
+    async fn template_size(&self, _template: &TemplateRef) -> Result<Option<u64>, TargetError> {
+        Ok(None)
+    }
+
     /// Stops the VM if needed and removes everything that belongs to it.
     /// Destroying a VM that no longer exists is not an error.
     async fn destroy(&self, vm: &VmHandle) -> Result<(), TargetError>;

@@ -76,6 +76,7 @@ fn scenario(project: &TestProject, registry: &Registry) {
                 packages: ui.packages.clone(),
                 checks: ui.checks.clone(),
                 builder: ui.builder.clone(),
+                size: None,
             },
         )
         .unwrap();

@@ -183,6 +183,7 @@ pub fn passed_image(inputs: char, target: &str, artifact: Artifact) -> NewImage 
             detail: String::new(),
         }],
         builder: None,
+        size: None,
     }
 }
 

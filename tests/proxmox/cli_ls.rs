@@ -23,6 +23,7 @@ fn record(project: &TestProject, target: &str, vmid: u32) -> ImageRecord {
             packages: Default::default(),
             checks: Vec::new(),
             builder: None,
+            size: None,
         })
         .unwrap()
 }

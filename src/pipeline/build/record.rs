@@ -40,6 +40,17 @@ impl Builder<'_, '_> {
             .await
             .map_err(|e| self.target_err("cannot make the template", e))?;
         let artifact = artifact::to_registry(&template.artifact, &self.p.project.root)?;
+        // A size the target cannot read is not worth failing a finished bake.
+        let size = match self.p.target.template_size(&template).await {
+            Ok(size) => size,
+            Err(e) => {
+                self.p.progress.warn(format!(
+                    "{}: cannot read the size of template `{}`: {e}",
+                    self.role, template.name
+                ));
+                None
+            }
+        };
         let committed = reservation.commit(NewImage {
             inputs: self.resolved.hash.clone(),
             parent,
@@ -49,6 +60,7 @@ impl Builder<'_, '_> {
             packages,
             checks,
             builder: Some(identity),
+            size,
         });
         if committed.is_err()
             && let Err(e) = self.p.target.destroy_template(&template, &meta).await

@@ -75,6 +75,7 @@ fn record(project: &Project, registry: &Registry, role: &str, repos: &[(&str, &s
         packages: BTreeMap::new(),
         checks: Vec::new(),
         builder: None,
+        size: None,
     };
     registry.record(role, image).unwrap().version
 }

@@ -36,6 +36,7 @@ fn record(role: &str, version: &str, parent: &str, artifact: Artifact) -> ImageR
             },
         ],
         builder: None,
+        size: None,
     };
     let created = "2026-11-25T10:03:12Z".parse().unwrap();
     ImageRecord::new(role, version.parse().unwrap(), created, image)
@@ -205,5 +206,15 @@ fn show_json_has_the_record_and_its_counts() {
     assert_eq!(
         doc["repositories"]["http://deb.debian.org/debian bookworm"],
         "c".repeat(64)
+    );
+}
+
+#[test]
+fn sizes_read_in_binary_units_with_the_exact_bytes() {
+    assert_eq!(super::human_size(512), "512 bytes");
+    assert_eq!(super::human_size(1536), "1.50 KiB (1536 bytes)");
+    assert_eq!(
+        super::human_size(1_320_702_443),
+        "1.23 GiB (1320702443 bytes)"
     );
 }

@@ -119,6 +119,10 @@ impl Target for LocalTarget {
         templates::make(self, vm, name).await
     }
 
+    async fn template_size(&self, template: &TemplateRef) -> Result<Option<u64>, TargetError> {
+        templates::size(template).await
+    }
+
     async fn destroy(&self, vm: &VmHandle) -> Result<(), TargetError> {
         lifecycle::destroy(self, vm).await
     }

@@ -148,3 +148,16 @@ async fn backed_by(t: &LocalTarget, disk: &Path) -> Result<Option<String>, Targe
     }
     Ok(None)
 }
+
+/// The bytes a template's qcow2 file takes on disk (allocated blocks, not
+/// its apparent length: the bake's trim leaves holes).
+pub async fn size(template: &TemplateRef) -> Result<Option<u64>, TargetError> {
+    let Artifact::Local { path, .. } = &template.artifact else {
+        return Ok(None);
+    };
+    use std::os::unix::fs::MetadataExt;
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| TargetError::io(path, e))?;
+    Ok(Some(meta.blocks() * 512))
+}
