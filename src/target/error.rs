@@ -29,6 +29,8 @@ pub enum TargetError {
     Import(#[from] super::local::import::ImportError),
     #[error("invalid sha256 `{0}`: expected 64 hexadecimal digits")]
     InvalidSha256(String),
+    #[error("image `{image}` cannot be inspected: {why}")]
+    Inspect { image: String, why: String },
     #[error("`{origin}`: checksum mismatch: expected {expected}, got {actual}")]
     ChecksumMismatch {
         origin: String,

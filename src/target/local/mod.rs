@@ -18,6 +18,7 @@ mod base_disk;
 pub mod base_meta;
 mod base_rootfs;
 mod files;
+pub mod image_fs;
 pub mod import;
 mod lifecycle;
 mod netdev;
