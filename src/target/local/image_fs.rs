@@ -323,7 +323,7 @@ fn scan(
         .max()
         .unwrap_or(1)
         .saturating_sub(1);
-    let finders: Vec<memmem::Finder<'_>> = values.iter().map(|v| memmem::Finder::new(v)).collect();
+    let finders: Vec<memmem::Finder<'_>> = values.iter().map(memmem::Finder::new).collect();
     let mut file = std::fs::File::open(raw)?;
     file.seek(SeekFrom::Start(offset))?;
     let mut reader = file.take(length);
