@@ -12,7 +12,7 @@ use crate::recipe::clean::Operation;
 pub const BUILDER_USER: &str = "oxbake-build";
 
 /// Where dpkg is told not to fsync: a failed bake is thrown away anyway.
-const UNSAFE_IO: &str = "/etc/dpkg/dpkg.cfg.d/oxbake-unsafe-io";
+pub(crate) const UNSAFE_IO: &str = "/etc/dpkg/dpkg.cfg.d/oxbake-unsafe-io";
 
 /// Run as root once cloud-init has finished.
 pub fn prepare_script(builder: &str, ssh_group: Option<&str>) -> String {

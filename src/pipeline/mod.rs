@@ -13,6 +13,7 @@ pub mod drift;
 mod error;
 pub mod gc;
 pub mod hygiene;
+pub mod inspect;
 mod lineage;
 mod log;
 pub mod nightly;

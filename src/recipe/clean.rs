@@ -19,6 +19,26 @@ pub struct Operation {
     /// Shell run as root; `set -e` is on, so a fragment that may find
     /// nothing to do says `|| true` itself.
     pub script: &'static str,
+    /// What the finished image then holds, checked on the template file
+    /// offline (`oxbake inspect`, and by every local build).
+    pub proves: &'static [Proof],
+}
+
+/// One fact about a finished image's file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// No such file or folder.
+    Absent(&'static str),
+    /// The file exists and is empty.
+    EmptyFile(&'static str),
+    /// The folder has no entries (or does not exist).
+    EmptyDir(&'static str),
+    /// No entry of the folder starts with the prefix.
+    NoEntryStarting(&'static str, &'static str),
+    /// Below the folder, every regular file is empty.
+    EmptyFilesUnder(&'static str),
+    /// Below the folder, no entry has this name.
+    NoneNamed(&'static str, &'static str),
 }
 
 /// Every operation, in the order they run.
@@ -28,6 +48,10 @@ pub const OPERATIONS: &[Operation] = &[
         about: "apt's caches and lists, dpkg's `available` (Debian's cloud images empty both)",
         default: true,
         script: "apt-get clean\nrm -rf /var/lib/apt/lists/*\n: > /var/lib/dpkg/available\n",
+        proves: &[
+            Proof::EmptyDir("/var/lib/apt/lists"),
+            Proof::EmptyDir("/var/cache/apt/archives/partial"),
+        ],
     },
     Operation {
         name: "cloud-init",
@@ -37,18 +61,30 @@ pub const OPERATIONS: &[Operation] = &[
 cloud-init clean --logs --seed\n\
 rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data\n\
 rm -f /etc/network/interfaces.d/50-cloud-init /etc/netplan/50-cloud-init.yaml /etc/ssh/sshd_config.d/50-cloud-init.conf\n",
+        proves: &[
+            Proof::Absent("/var/lib/cloud/instances"),
+            Proof::Absent("/var/lib/cloud/instance"),
+            Proof::Absent("/etc/network/interfaces.d/50-cloud-init"),
+            Proof::Absent("/etc/ssh/sshd_config.d/50-cloud-init.conf"),
+            Proof::Absent("/var/log/cloud-init.log"),
+        ],
     },
     Operation {
         name: "dhcp-client-state",
         about: "the builder's DHCP leases and DUID",
         default: true,
         script: "rm -rf /var/lib/dhcp/* /var/lib/dhclient/* /var/lib/NetworkManager/*.lease 2>/dev/null || true\n",
+        proves: &[Proof::EmptyDir("/var/lib/dhcp")],
     },
     Operation {
         name: "machine-id",
         about: "the machine-id, emptied (systemd makes a new one at first boot)",
         default: true,
         script: "truncate -s 0 /etc/machine-id\nrm -f /var/lib/dbus/machine-id\n",
+        proves: &[
+            Proof::EmptyFile("/etc/machine-id"),
+            Proof::Absent("/var/lib/dbus/machine-id"),
+        ],
     },
     Operation {
         name: "random-seed",
@@ -56,30 +92,44 @@ rm -f /etc/network/interfaces.d/50-cloud-init /etc/netplan/50-cloud-init.yaml /e
         default: true,
         script: "systemctl stop systemd-random-seed.service 2>/dev/null || true\n\
 rm -f /var/lib/systemd/random-seed /var/lib/systemd/credential.secret\n",
+        proves: &[
+            Proof::Absent("/var/lib/systemd/random-seed"),
+            Proof::Absent("/var/lib/systemd/credential.secret"),
+        ],
     },
     Operation {
         name: "hostname",
         about: "/etc/hostname and /etc/machine-info (cloud-init names each clone)",
         default: true,
         script: "rm -f /etc/hostname /etc/machine-info\n",
+        proves: &[
+            Proof::Absent("/etc/hostname"),
+            Proof::Absent("/etc/machine-info"),
+        ],
     },
     Operation {
         name: "ssh-hostkeys",
         about: "the SSH host keys (each clone gets its own)",
         default: true,
         script: "rm -f /etc/ssh/ssh_host_*\n",
+        proves: &[Proof::NoEntryStarting("/etc/ssh", "ssh_host_")],
     },
     Operation {
         name: "udev-persistent-net",
         about: "udev's persistent network names rule",
         default: true,
         script: "rm -f /etc/udev/rules.d/70-persistent-net.rules\n",
+        proves: &[Proof::Absent("/etc/udev/rules.d/70-persistent-net.rules")],
     },
     Operation {
         name: "crash-data",
         about: "crash dumps and core files",
         default: true,
         script: "rm -rf /var/crash/* /var/lib/systemd/coredump/* 2>/dev/null || true\n",
+        proves: &[
+            Proof::EmptyDir("/var/crash"),
+            Proof::EmptyDir("/var/lib/systemd/coredump"),
+        ],
     },
     Operation {
         name: "mail-spool",
@@ -88,12 +138,14 @@ rm -f /var/lib/systemd/random-seed /var/lib/systemd/credential.secret\n",
         script: "rm -rf /var/mail/* /var/spool/mail/* 2>/dev/null || true\n\
 for q in active bounce corrupt defer deferred flush hold incoming maildrop; do rm -rf /var/spool/postfix/$q/*; done 2>/dev/null || true\n\
 rm -f /etc/mailname\n",
+        proves: &[Proof::EmptyDir("/var/mail"), Proof::Absent("/etc/mailname")],
     },
     Operation {
         name: "cron-spool",
         about: "users' crontabs and at jobs (roles schedule work with systemd timers or /etc/cron.d)",
         default: true,
         script: "rm -rf /var/spool/cron/crontabs/* /var/spool/cron/atjobs/* 2>/dev/null || true\n",
+        proves: &[Proof::EmptyDir("/var/spool/cron/crontabs")],
     },
     Operation {
         name: "bash-history",
@@ -101,12 +153,18 @@ rm -f /etc/mailname\n",
         default: true,
         script: "rm -f /root/.bash_history /root/.lesshst /root/.viminfo /root/.mysql_history /root/.python_history\n\
 rm -f /home/*/.bash_history /home/*/.lesshst /home/*/.viminfo /home/*/.mysql_history 2>/dev/null || true\n",
+        proves: &[
+            Proof::Absent("/root/.bash_history"),
+            Proof::NoneNamed("/home", ".bash_history"),
+            Proof::NoneNamed("/root", ".mysql_history"),
+        ],
     },
     Operation {
         name: "tmp-files",
         about: "/tmp and /var/tmp",
         default: true,
         script: "rm -rf /tmp/* /tmp/.[!.]* /var/tmp/* /var/tmp/.[!.]* 2>/dev/null || true\n",
+        proves: &[Proof::EmptyDir("/tmp"), Proof::EmptyDir("/var/tmp")],
     },
     Operation {
         name: "logfiles",
@@ -119,6 +177,10 @@ for unit in fail2ban rsyslog systemd-update-utmp; do systemctl stop $unit.servic
 rm -rf /var/log/journal/*\n\
 find /var/log -type f \\( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \\) -delete\n\
 find /var/log -type f -exec truncate -s 0 {} +\n",
+        proves: &[
+            Proof::EmptyDir("/var/log/journal"),
+            Proof::EmptyFilesUnder("/var/log"),
+        ],
     },
 ];
 

@@ -365,6 +365,53 @@ fn scan(
 }
 
 #[cfg(test)]
+/// A GPT disk with one ext4 partition at 1 MiB made from `root`, as
+/// a qcow2 file; no root needed (mkfs.ext4 -d fills it).
+pub(crate) fn fixture(dir: &Path, root: &Path) -> PathBuf {
+    let raw = dir.join("disk.raw");
+    let run = |cmd: &mut std::process::Command| {
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::File::create(&raw)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let mut sfdisk = std::process::Command::new("sfdisk");
+    sfdisk
+        .arg("-q")
+        .arg(&raw)
+        .stdin(std::process::Stdio::piped());
+    let mut child = sfdisk.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"label: gpt\nstart=2048, size=120000, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n",
+        )
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    run(std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-E", "offset=1048576", "-d"])
+        .arg(root)
+        .arg(&raw)
+        .arg("58M"));
+    let qcow2 = dir.join("template.qcow2");
+    run(std::process::Command::new("qemu-img")
+        .args(["convert", "-f", "raw", "-O", "qcow2"])
+        .arg(&raw)
+        .arg(&qcow2));
+    std::fs::remove_file(&raw).unwrap();
+    qcow2
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -399,52 +446,6 @@ mod tests {
         assert_eq!(hits, [(0, 2), (0, at as u64 - 8)]);
     }
 
-    /// A GPT disk with one ext4 partition at 1 MiB made from `root`, as
-    /// a qcow2 file; no root needed (mkfs.ext4 -d fills it).
-    fn image(dir: &Path, root: &Path) -> PathBuf {
-        let raw = dir.join("disk.raw");
-        let run = |cmd: &mut std::process::Command| {
-            let out = cmd.output().unwrap();
-            assert!(
-                out.status.success(),
-                "{cmd:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        std::fs::File::create(&raw)
-            .unwrap()
-            .set_len(64 << 20)
-            .unwrap();
-        let mut sfdisk = std::process::Command::new("sfdisk");
-        sfdisk
-            .arg("-q")
-            .arg(&raw)
-            .stdin(std::process::Stdio::piped());
-        let mut child = sfdisk.spawn().unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(
-                b"label: gpt\nstart=2048, size=120000, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n",
-            )
-            .unwrap();
-        assert!(child.wait().unwrap().success());
-        run(std::process::Command::new("mkfs.ext4")
-            .args(["-q", "-E", "offset=1048576", "-d"])
-            .arg(root)
-            .arg(&raw)
-            .arg("58M"));
-        let qcow2 = dir.join("template.qcow2");
-        run(std::process::Command::new("qemu-img")
-            .args(["convert", "-f", "raw", "-O", "qcow2"])
-            .arg(&raw)
-            .arg(&qcow2));
-        std::fs::remove_file(&raw).unwrap();
-        qcow2
-    }
-
     #[tokio::test]
     async fn a_template_is_read_offline_and_a_value_is_traced_to_its_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -456,7 +457,7 @@ mod tests {
         std::fs::write(root.join("var/lib/dhcp/dhclient.eth0.leases"), "lease {}\n").unwrap();
         std::fs::write(root.join("var/log/nginx/access log"), "GET /\n").unwrap();
         std::fs::write(root.join("home/ops/notes"), "password=hunter2-XYZ\n").unwrap();
-        let qcow2 = image(dir.path(), &root);
+        let qcow2 = fixture(dir.path(), &root);
         let fs = ImageFs::open(&qcow2, &dir.path().join("scratch"))
             .await
             .unwrap();
