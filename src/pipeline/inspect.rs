@@ -174,8 +174,8 @@ async fn os_release(
     let text = String::from_utf8_lossy(&text);
     let value = |key: &str| {
         text.lines()
-            .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
             .map(|v| v.trim_matches('"').to_owned())
     };
     for (key, want) in [("IMAGE_ID", image.role), ("IMAGE_VERSION", image.version)] {
