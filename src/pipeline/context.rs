@@ -95,6 +95,12 @@ impl WorkDirs {
     pub fn known_hosts(&self) -> PathBuf {
         self.root.join("known_hosts")
     }
+
+    /// Short-lived copies, such as a template opened for inspection
+    /// (`.oxbake/scratch`).
+    pub fn scratch(&self) -> PathBuf {
+        self.root.join("scratch")
+    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,12 @@ pub enum BuildError {
     Secrets(#[from] SecretsError),
     #[error("role `{role}`: {why}")]
     Clean { role: String, why: String },
+    #[error("role `{role}`: template `{template}` is not clean: {}", .findings.iter().map(|f| format!("{}: {}", f.path, f.what)).collect::<Vec<_>>().join("; "))]
+    NotClean {
+        role: String,
+        template: String,
+        findings: Vec<super::inspect::Finding>,
+    },
     #[error("interrupted")]
     Interrupted,
 }

@@ -182,15 +182,7 @@ impl Builder<'_, '_> {
         guest: &mut dyn GuestSession,
         version: &crate::registry::Version,
     ) -> Result<(), BuildError> {
-        let operations = self
-            .resolved
-            .role
-            .recipe()
-            .clean_operations()
-            .map_err(|e| BuildError::Clean {
-                role: self.role.clone(),
-                why: e.to_string(),
-            })?;
+        let operations = self.clean_operations()?;
         let version = version.to_string();
         let image = hygiene::ImageId {
             role: &self.role,
@@ -202,5 +194,20 @@ impl Builder<'_, '_> {
             .await
             .map_err(|e| self.guest_err("the clean-up failed", e))?;
         Ok(())
+    }
+
+    /// The clean-up operations the role's recipe selects (checked by
+    /// `oxbake check`, so an unknown one here is a recipe changed since).
+    pub(super) fn clean_operations(
+        &self,
+    ) -> Result<Vec<&'static crate::recipe::clean::Operation>, BuildError> {
+        self.resolved
+            .role
+            .recipe()
+            .clean_operations()
+            .map_err(|e| BuildError::Clean {
+                role: self.role.clone(),
+                why: e.to_string(),
+            })
     }
 }

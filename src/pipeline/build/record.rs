@@ -1,9 +1,13 @@
 //! The template and its registry record.
 
 use super::bake::Builder;
+use crate::pipeline::hygiene::ImageId;
+use crate::pipeline::inspect;
 use crate::pipeline::{BuildError, artifact};
+use crate::registry::Version;
 use crate::registry::{self, BuilderIdentity, CheckResult, ImageRecord, NewImage, Parent};
-use crate::target::{TemplateMeta, VmHandle};
+use crate::target::local::image_fs::ImageFs;
+use crate::target::{Artifact, TemplateMeta, TemplateRef, VmHandle};
 
 impl Builder<'_, '_> {
     /// Turns the VM into the template `ROLE-VERSION` of the reserved version
@@ -39,6 +43,15 @@ impl Builder<'_, '_> {
             .make_template(vm, &name, &meta)
             .await
             .map_err(|e| self.target_err("cannot make the template", e))?;
+        if let Err(e) = self.inspect(&template, &version).await {
+            if let Err(gone) = self.p.target.destroy_template(&template, &meta).await {
+                self.p.progress.warn(format!(
+                    "{}: could not remove template `{}`: {gone}",
+                    self.role, template.name
+                ));
+            }
+            return Err(e);
+        }
         let artifact = artifact::to_registry(&template.artifact, &self.p.project.root)?;
         // A size the target cannot read is not worth failing a finished bake.
         let size = match self.p.target.template_size(&template).await {
@@ -71,5 +84,40 @@ impl Builder<'_, '_> {
             ));
         }
         Ok(committed?)
+    }
+
+    /// A local template's file is inspected offline before it is recorded
+    /// (see `pipeline/inspect.rs`); Proxmox templates are not (their disks
+    /// are not files oxbake can read: docs/operations.md).
+    async fn inspect(&self, template: &TemplateRef, version: &Version) -> Result<(), BuildError> {
+        let Artifact::Local { path, .. } = &template.artifact else {
+            return Ok(());
+        };
+        self.p.progress.info(format!(
+            "{}: inspecting template `{}` offline",
+            self.role, template.name
+        ));
+        let fail = |e| self.target_err("cannot inspect the template", e);
+        let fs = ImageFs::open(path, &self.p.dirs().scratch())
+            .await
+            .map_err(fail)?;
+        let operations = self.clean_operations()?;
+        let version = version.to_string();
+        let image = ImageId {
+            role: &self.role,
+            version: &version,
+        };
+        let secrets: Vec<&str> = self.secrets.values().collect();
+        let findings = inspect::inspect(&fs, image, &operations, &secrets)
+            .await
+            .map_err(fail)?;
+        if findings.is_empty() {
+            return Ok(());
+        }
+        Err(BuildError::NotClean {
+            role: self.role.clone(),
+            template: template.name.clone(),
+            findings,
+        })
     }
 }
