@@ -55,6 +55,12 @@ pub enum Command {
         #[arg(value_name = "ROLE[@VERSION]")]
         image: String,
     },
+    /// Read a local image's template file offline, without booting it, and
+    /// list every trace of its build (exit 1 if there is one).
+    Inspect {
+        #[arg(value_name = "ROLE[@VERSION]")]
+        image: String,
+    },
     /// Remove builder and smoke VMs whose run has ended (crashed or killed
     /// builds); deployed VMs are never touched.
     Gc {

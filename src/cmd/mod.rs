@@ -10,6 +10,7 @@ mod diff;
 mod gc;
 mod images;
 mod inputs;
+mod inspect;
 mod nightly;
 mod prune;
 mod signals;
@@ -73,6 +74,7 @@ async fn dispatch(cli: Cli, out: Output) -> Result<(), Error> {
         }
         Command::Ls { role, target } => images::ls(&ctx, role.as_deref(), target.as_deref()).await,
         Command::Show { image } => images::show(&ctx, image),
+        Command::Inspect { image } => inspect::run(&ctx, image).await,
         Command::Base(command) => base::run(&ctx, command).await,
         Command::Gc { target, dry_run } => gc::run(&ctx, target.as_deref(), *dry_run).await,
         Command::Vault(command) => vault::run(&ctx, command).await,

@@ -9,9 +9,48 @@
 use serde::Serialize;
 
 use super::hygiene::{BUILDER_USER, ImageId, UNSAFE_IO};
-use crate::recipe::clean::{Operation, Proof};
+use std::path::{Path, PathBuf};
+
+use crate::project::Project;
+use crate::recipe::clean::{Operation, Proof, select};
+use crate::registry::{Artifact, ImageRecord};
 use crate::target::TargetError;
 use crate::target::local::image_fs::{ImageFs, Place};
+
+/// `oxbake inspect ROLE[@VERSION]`: the local template of `record`,
+/// inspected with its role's clean-up as the recipe now selects it (the
+/// defaults if the role is gone). Secrets are looked for by the build,
+/// which knows which ones it used. Returns the template file and the
+/// findings.
+pub async fn image(
+    project: &Project,
+    record: &ImageRecord,
+    scratch: &Path,
+) -> Result<(PathBuf, Vec<Finding>), TargetError> {
+    let refuse = |why: String| TargetError::Inspect {
+        image: record.id(),
+        why,
+    };
+    let Artifact::Local { path, .. } = &record.artifact else {
+        return Err(refuse(
+            "only local templates are files oxbake can read offline; a Proxmox template's disk is not (docs/operations.md)".to_owned(),
+        ));
+    };
+    let file = project.root.join(path);
+    let operations = match project.recipes.get(&record.role) {
+        Some(recipe) => recipe.recipe.clean_operations(),
+        None => select(&["defaults"]),
+    }
+    .map_err(|e| refuse(e.to_string()))?;
+    let fs = ImageFs::open(&file, scratch).await?;
+    let version = record.version.to_string();
+    let id = ImageId {
+        role: &record.role,
+        version: &version,
+    };
+    let findings = inspect(&fs, id, &operations, &[]).await?;
+    Ok((file, findings))
+}
 
 /// One thing a template must not hold, and where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -194,7 +233,6 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::recipe::clean::select;
     use crate::target::local::image_fs::fixture;
 
     fn write(root: &Path, path: &str, text: &str) {
