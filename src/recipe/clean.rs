@@ -173,7 +173,7 @@ rm -f /home/*/.bash_history /home/*/.lesshst /home/*/.viminfo /home/*/.mysql_his
         script: "mkdir -p /run/systemd/journald.conf.d\n\
 printf '[Journal]\\nStorage=volatile\\n' > /run/systemd/journald.conf.d/oxbake-clean.conf\n\
 systemctl restart systemd-journald.service\n\
-for unit in fail2ban rsyslog systemd-update-utmp; do systemctl stop $unit.service 2>/dev/null || true; done\n\
+for unit in fail2ban rsyslog unattended-upgrades systemd-update-utmp; do systemctl stop $unit.service 2>/dev/null || true; done\n\
 rm -rf /var/log/journal/*\n\
 find /var/log -type f \\( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \\) -delete\n\
 find /var/log -type f -exec truncate -s 0 {} +\n",
