@@ -12,6 +12,7 @@ mod corpus;
 mod deploy;
 mod faults;
 mod guest;
+mod hygiene_e2e;
 mod inputs;
 mod json_errors;
 mod local_target;

@@ -1,0 +1,183 @@
+//! Template hygiene proved on the template files themselves: base and ui
+//! (baked once, see support::e2e) are read offline and must be clean; a
+//! role that leaves a secret and a lease behind must fail its build.
+#![cfg(feature = "e2e")]
+#![allow(clippy::print_stderr)]
+
+use oxbake::registry::{Artifact, Registry};
+use oxbake::target::local::image_fs::ImageFs;
+
+use crate::support::e2e::{baked, vm_lock};
+use crate::support::qemu::{Reaper, qemu_pids};
+
+#[test]
+fn base_and_ui_templates_are_clean_offline_name_their_image_and_carry_their_size() {
+    let baked = baked();
+    let _vms = vm_lock();
+    let root = baked.project.root();
+    let registry = Registry::for_project(root);
+    for role in ["base", "ui"] {
+        let run = baked.project.oxbake(&["inspect", role, "--json"]);
+        assert_eq!(run.code(), 0, "{role}: {}\n{}", run.stdout(), run.stderr());
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+        assert_eq!(doc["findings"], serde_json::json!([]), "{doc}");
+        let record = registry.latest(role, true).unwrap().unwrap();
+        let size = record.size.expect("the record carries the template's size");
+        let Artifact::Local { path, .. } = &record.artifact else {
+            panic!("a local artifact")
+        };
+        let apparent = std::fs::metadata(root.join(path)).unwrap().len();
+        eprintln!(
+            "template {}: {:.1} MiB allocated, {:.1} MiB apparent (trimmed holes make the difference)",
+            record.id(),
+            size as f64 / 1048576.0,
+            apparent as f64 / 1048576.0
+        );
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let release = runtime.block_on(async {
+            let fs = ImageFs::open(&root.join(path), &root.join(".oxbake/scratch"))
+                .await
+                .unwrap();
+            fs.read("/usr/lib/os-release").await.unwrap().unwrap()
+        });
+        let release = String::from_utf8(release).unwrap();
+        assert!(release.contains(&format!("IMAGE_ID={role}\n")), "{release}");
+        assert!(
+            release.contains(&format!("IMAGE_VERSION={}\n", record.version)),
+            "{release}"
+        );
+    }
+}
+
+#[test]
+fn a_project_folder_that_is_moved_keeps_its_templates_readable() {
+    let baked = baked();
+    let _vms = vm_lock();
+    let root = baked.project.root().to_path_buf();
+    let moved = root.with_file_name("e2e-project-moved");
+    std::fs::rename(&root, &moved).unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_oxbake"))
+        .arg("-C")
+        .arg(&moved)
+        .args(["inspect", "ui"])
+        .output()
+        .unwrap();
+    std::fs::rename(&moved, &root).unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// A role that copies the build's apt credentials into a file of its own,
+/// and a service that writes a DHCP lease when it stops (after the
+/// clean-up, at the builder's shutdown).
+fn leaky_recipe(repo: &crate::support::aptrepo::GuestRepo) -> String {
+    format!(
+        r#"role = "leaky"
+description = "test role: leaves a secret and a lease in its template"
+from = "base"
+
+[vars]
+probe_repository_url = "{url}"
+probe_repository_user = "{user}"
+
+[[step]]
+name = "the probe package"
+kind = "apt"
+packages = ["{package}"]
+
+[[step.repository]]
+name = "probe"
+url = "{{{{ probe_repository_url }}}}"
+suite = "{suite}"
+components = ["{component}"]
+key = "apt/probe.asc"
+username = "{{{{ probe_repository_user }}}}"
+password_secret = "probe_repository_password"
+allow_insecure_credentials = true
+
+[[step]]
+name = "keep the credentials"
+kind = "shell"
+run = "cat /etc/apt/auth.conf.d/oxbake-* > /etc/leak.conf"
+
+[[step]]
+name = "a service that writes a lease when it stops"
+kind = "shell"
+run = """
+cat > /etc/systemd/system/leaky.service <<'UNIT'
+[Unit]
+Description=writes a DHCP lease at shutdown
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop=/bin/sh -c 'echo lease > /var/lib/dhcp/dhclient.leaky.leases'
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now leaky.service
+"""
+"#,
+        url = repo.url,
+        user = repo.username,
+        suite = repo.suite,
+        component = repo.component,
+        package = crate::support::aptrepo::PACKAGE,
+    )
+}
+
+#[test]
+fn a_template_that_keeps_a_secret_or_a_lease_fails_its_build_with_the_files_named() {
+    use crate::support::aptrepo::AptRepo;
+    let baked = baked();
+    let _vms = vm_lock();
+    let root = baked.project.root();
+    let _reaper = Reaper(root.to_path_buf());
+    let password = "s3cret-Leaky-Pass";
+    let repo = AptRepo::start("ox-leaky", password);
+    let guest = repo.for_guest();
+    baked
+        .project
+        .write("files/apt/probe.asc", &guest.key_armored);
+    baked
+        .project
+        .write("recipes/leaky.toml", &leaky_recipe(&guest));
+    let run = baked.project.oxbake_env(
+        &["build", "leaky"],
+        &[("OXBAKE_SECRET_PROBE_REPOSITORY_PASSWORD", password)],
+    );
+    let _ = std::fs::remove_file(root.join("recipes/leaky.toml"));
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let err = run.stderr();
+    assert!(err.contains("template `leaky-"), "{err}");
+    assert!(
+        err.contains("/etc/leak.conf: holds the value of secret #1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("/var/lib/dhcp/dhclient.leaky.leases: must not be in a template"),
+        "{err}"
+    );
+    assert!(!err.contains(password), "the secret is shown: {err}");
+    assert!(
+        !root.join("images/leaky").exists()
+            || std::fs::read_dir(root.join("images/leaky"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    let templates = std::fs::read_dir(root.join(".oxbake/local/templates"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    assert!(
+        templates.iter().all(|t| !t.starts_with("leaky-")),
+        "the unclean template is left: {templates:?}"
+    );
+    assert!(qemu_pids(root).is_empty(), "the builder VM is gone");
+}
