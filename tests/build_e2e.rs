@@ -237,9 +237,38 @@ fn backend_bakes_with_every_check_passing() {
 /// A role that installs the test's own package from a signed repository on
 /// this host that wants credentials, the way the OX repository is used.
 fn repo_recipe(repo: &crate::support::aptrepo::GuestRepo) -> String {
+    let mut recipe = probe_recipe(
+        "repo",
+        "a package from a signed repository with credentials",
+        repo,
+    );
+    recipe.push_str(&format!(
+        r#"
+[[check]]
+name = "the package is installed"
+run = "dpkg-query -W -f='${{Status}}' {package}"
+stdout_contains = ["install ok installed"]
+
+[[check]]
+name = "no credentials are left"
+run = "ls -A /etc/apt/auth.conf.d"
+stdout_lacks = ["oxbake"]
+"#,
+        package = crate::support::aptrepo::PACKAGE,
+    ));
+    recipe
+}
+
+/// A test role from base whose first step installs the probe package from
+/// `repo`, with credentials (the secret `probe_repository_password`).
+pub(crate) fn probe_recipe(
+    role: &str,
+    description: &str,
+    repo: &crate::support::aptrepo::GuestRepo,
+) -> String {
     format!(
-        r#"role = "repo"
-description = "test role: a package from a signed repository with credentials"
+        r#"role = "{role}"
+description = "test role: {description}"
 from = "base"
 
 [vars]
@@ -261,16 +290,6 @@ username = "{{{{ probe_repository_user }}}}"
 password_secret = "probe_repository_password"
 # The loopback test repository speaks plain HTTP.
 allow_insecure_credentials = true
-
-[[check]]
-name = "the package is installed"
-run = "dpkg-query -W -f='${{Status}}' {package}"
-stdout_contains = ["install ok installed"]
-
-[[check]]
-name = "no credentials are left"
-run = "ls -A /etc/apt/auth.conf.d"
-stdout_lacks = ["oxbake"]
 "#,
         url = repo.url,
         user = repo.username,

@@ -74,30 +74,13 @@ fn a_project_folder_that_is_moved_keeps_its_templates_readable() {
 /// and a service that writes a DHCP lease when it stops (after the
 /// clean-up, at the builder's shutdown).
 fn leaky_recipe(repo: &crate::support::aptrepo::GuestRepo) -> String {
-    format!(
-        r#"role = "leaky"
-description = "test role: leaves a secret and a lease in its template"
-from = "base"
-
-[vars]
-probe_repository_url = "{url}"
-probe_repository_user = "{user}"
-
-[[step]]
-name = "the probe package"
-kind = "apt"
-packages = ["{package}"]
-
-[[step.repository]]
-name = "probe"
-url = "{{{{ probe_repository_url }}}}"
-suite = "{suite}"
-components = ["{component}"]
-key = "apt/probe.asc"
-username = "{{{{ probe_repository_user }}}}"
-password_secret = "probe_repository_password"
-allow_insecure_credentials = true
-
+    let mut recipe = crate::build_e2e::probe_recipe(
+        "leaky",
+        "leaves a secret and a lease in its template",
+        repo,
+    );
+    recipe.push_str(
+        r#"
 [[step]]
 name = "keep the credentials"
 kind = "shell"
@@ -122,12 +105,8 @@ systemctl daemon-reload
 systemctl enable --now leaky.service
 """
 "#,
-        url = repo.url,
-        user = repo.username,
-        suite = repo.suite,
-        component = repo.component,
-        package = crate::support::aptrepo::PACKAGE,
-    )
+    );
+    recipe
 }
 
 #[test]
