@@ -168,11 +168,12 @@ rm -f /home/*/.bash_history /home/*/.lesshst /home/*/.viminfo /home/*/.mysql_his
     },
     Operation {
         name: "logfiles",
-        about: "every log: the journal (made volatile first, so the shutdown writes none), rotated logs, app logs, wtmp/btmp/lastlog (their writers stopped first)",
+        about: "every log: the journal (made volatile first, so the shutdown writes none), rotated logs, app logs, wtmp/btmp/lastlog (their writers stopped, and masked until the shutdown, first)",
         default: true,
         script: "mkdir -p /run/systemd/journald.conf.d\n\
 printf '[Journal]\\nStorage=volatile\\n' > /run/systemd/journald.conf.d/oxbake-clean.conf\n\
 systemctl restart systemd-journald.service\n\
+systemctl mask --runtime systemd-update-utmp.service systemd-update-utmp-runlevel.service >/dev/null 2>&1 || true\n\
 for unit in fail2ban rsyslog unattended-upgrades systemd-update-utmp; do systemctl stop $unit.service 2>/dev/null || true; done\n\
 rm -rf /var/log/journal/*\n\
 find /var/log -type f \\( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \\) -delete\n\
