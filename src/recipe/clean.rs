@@ -168,7 +168,7 @@ rm -f /home/*/.bash_history /home/*/.lesshst /home/*/.viminfo /home/*/.mysql_his
     },
     Operation {
         name: "logfiles",
-        about: "every log: the journal (made volatile first, so the shutdown writes none), rotated logs, app logs, wtmp/btmp/lastlog (their writers stopped, and masked until the shutdown, first)",
+        about: "every log: the journal (made volatile first, so the shutdown writes none), rotated logs, app logs, wtmp/btmp/lastlog removed (writers append to them only if they exist, so the shutdown cannot; systemd-tmpfiles makes them again at boot)",
         default: true,
         script: "mkdir -p /run/systemd/journald.conf.d\n\
 printf '[Journal]\\nStorage=volatile\\n' > /run/systemd/journald.conf.d/oxbake-clean.conf\n\
@@ -177,7 +177,8 @@ systemctl mask --runtime systemd-update-utmp.service systemd-update-utmp-runleve
 for unit in fail2ban rsyslog unattended-upgrades systemd-update-utmp; do systemctl stop $unit.service 2>/dev/null || true; done\n\
 rm -rf /var/log/journal/*\n\
 find /var/log -type f \\( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \\) -delete\n\
-find /var/log -type f -exec truncate -s 0 {} +\n",
+find /var/log -type f -exec truncate -s 0 {} +\n\
+rm -f /var/log/wtmp /var/log/btmp /var/log/lastlog\n",
         proves: &[
             Proof::EmptyDir("/var/log/journal"),
             Proof::EmptyFilesUnder("/var/log"),
