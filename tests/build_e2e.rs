@@ -241,6 +241,7 @@ fn repo_recipe(repo: &crate::support::aptrepo::GuestRepo) -> String {
         "repo",
         "a package from a signed repository with credentials",
         repo,
+        "",
     );
     recipe.push_str(&format!(
         r#"
@@ -259,12 +260,14 @@ stdout_lacks = ["oxbake"]
     recipe
 }
 
-/// A test role from base whose first step installs the probe package from
-/// `repo`, with credentials (the secret `probe_repository_password`).
+/// A test role from base whose steps `before` come first, then one that
+/// installs the probe package from `repo`, with credentials (the secret
+/// `probe_repository_password`).
 pub(crate) fn probe_recipe(
     role: &str,
     description: &str,
     repo: &crate::support::aptrepo::GuestRepo,
+    before: &str,
 ) -> String {
     format!(
         r#"role = "{role}"
@@ -274,7 +277,7 @@ from = "base"
 [vars]
 probe_repository_url = "{url}"
 probe_repository_user = "{user}"
-
+{before}
 [[step]]
 name = "the probe package"
 kind = "apt"

@@ -74,18 +74,22 @@ fn a_project_folder_that_is_moved_keeps_its_templates_readable() {
 /// and a service that writes a DHCP lease when it stops (after the
 /// clean-up, at the builder's shutdown).
 fn leaky_recipe(repo: &crate::support::aptrepo::GuestRepo) -> String {
+    // An apt hook copies the build's credentials while they exist (oxbake
+    // removes them right after the apt step).
+    let hook = r#"
+[[step]]
+name = "keep the credentials"
+kind = "shell"
+run = """echo 'DPkg::Post-Invoke { "cat /etc/apt/auth.conf.d/oxbake-* > /etc/leak.conf 2>/dev/null || true"; };' > /etc/apt/apt.conf.d/99leak"""
+"#;
     let mut recipe = crate::build_e2e::probe_recipe(
         "leaky",
         "leaves a secret and a lease in its template",
         repo,
+        hook,
     );
     recipe.push_str(
         r#"
-[[step]]
-name = "keep the credentials"
-kind = "shell"
-run = "cat /etc/apt/auth.conf.d/oxbake-* > /etc/leak.conf"
-
 [[step]]
 name = "a service that writes a lease when it stops"
 kind = "shell"
