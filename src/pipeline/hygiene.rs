@@ -46,8 +46,7 @@ pub struct ImageId<'a> {
 /// removes the user even while its session is open. What always runs: the
 /// builder's apt credentials and dpkg setting go, os-release names the
 /// image (`IMAGE_ID`, `IMAGE_VERSION`), the builder user goes with the
-/// backups of passwd, shadow and group that name it, and free space is
-/// trimmed. In between, the selected [`OPERATIONS`](crate::recipe::clean::OPERATIONS).
+/// backups of passwd, shadow and group that name it. In between, the selected [`OPERATIONS`](crate::recipe::clean::OPERATIONS).
 pub fn clean_script(builder: &str, image: ImageId<'_>, operations: &[&Operation]) -> String {
     let builder = quote(builder);
     let (role, version) = (quote(image.role), quote(image.version));
@@ -67,12 +66,16 @@ printf 'IMAGE_ID=%s\nIMAGE_VERSION=%s\n' {role} {version} >> "$release"
         r#"rm -f /etc/sudoers.d/90-cloud-init-users
 userdel -f -r {builder} 2>/dev/null || userdel -f {builder}
 rm -f /etc/passwd- /etc/shadow- /etc/group- /etc/gshadow- /etc/subuid- /etc/subgid-
-fstrim --all >/dev/null 2>&1 || true
 sync
 "#
     ));
     script
 }
+
+/// Run as root after the clean-up: free blocks are discarded, so the
+/// template keeps only what its files hold (the disk passes discards to
+/// its storage).
+pub const TRIM: &str = "fstrim --all >/dev/null 2>&1 || true\nsync\n";
 
 /// Parses [`MANIFEST`] output.
 pub fn parse_manifest(text: &str) -> BTreeMap<String, String> {
@@ -128,10 +131,10 @@ mod tests {
             "rm -f /etc/hostname",
             "rm -f /etc/passwd- /etc/shadow-",
             "printf 'IMAGE_ID=%s\\nIMAGE_VERSION=%s\\n' 'ui' '2026.12.04.1'",
-            "fstrim",
         ] {
             assert!(s.contains(needle), "{needle}");
         }
+        assert!(!s.contains("fstrim") && TRIM.contains("fstrim --all"));
         assert!(prepare_script("b", Some("ssh-users")).contains("usermod -aG 'ssh-users' 'b'"));
     }
 }

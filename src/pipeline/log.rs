@@ -168,6 +168,13 @@ impl BuildLog {
         }
     }
 
+    /// Writes one line of oxbake's own (a figure, a decision).
+    pub fn line(&self, text: &str) {
+        if let Ok(mut f) = self.file.lock() {
+            let _ = writeln!(f, "{text}");
+        }
+    }
+
     /// The first write error so far.
     pub fn failure(&self) -> Option<io::Error> {
         self.failed.borrow().as_ref().map(Failure::error)

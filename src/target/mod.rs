@@ -75,6 +75,12 @@ pub trait Target: Send + Sync {
         Ok(None)
     }
 
+    /// The bytes the VM's own disk takes on its storage now, if the target
+    /// can tell (a build shows what trimming its free space saved).
+    async fn disk_size(&self, _vm: &VmHandle) -> Result<Option<u64>, TargetError> {
+        Ok(None)
+    }
+
     /// Stops the VM if needed and removes everything that belongs to it.
     /// Destroying a VM that no longer exists is not an error.
     async fn destroy(&self, vm: &VmHandle) -> Result<(), TargetError>;

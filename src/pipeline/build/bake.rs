@@ -159,7 +159,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         let reservation = self.p.registry.reserve(&self.role)?;
         self.phase(
             Phase::Clean.name(),
-            self.clean(guest.as_mut(), &reservation.version),
+            self.clean(guest.as_mut(), &vm, &reservation.version),
         )
         .await?;
         let _ = guest.close().await;

@@ -13,6 +13,7 @@ use crate::progress::Event;
 use crate::recipe::Check;
 use crate::registry::{self, CheckResult};
 use crate::render::Renderer;
+use crate::target::VmHandle;
 
 impl Builder<'_, '_> {
     pub(super) async fn wait_cloud_init(
@@ -177,9 +178,12 @@ impl Builder<'_, '_> {
 
     /// The clean-up, last in the guest: os-release names the image
     /// `version` will be.
+    /// The clean-up, then the trim of free space, with the disk's size
+    /// before and after it where the target can tell.
     pub(super) async fn clean(
         &self,
         guest: &mut dyn GuestSession,
+        vm: &VmHandle,
         version: &crate::registry::Version,
     ) -> Result<(), BuildError> {
         let operations = self.clean_operations()?;
@@ -193,7 +197,30 @@ impl Builder<'_, '_> {
             .exec_checked(&self.root(script))
             .await
             .map_err(|e| self.guest_err("the clean-up failed", e))?;
+        let before = self.disk_size(vm).await?;
+        guest
+            .exec_checked(&self.root(hygiene::TRIM))
+            .await
+            .map_err(|e| self.guest_err("trimming free space failed", e))?;
+        if let (Some(before), Some(after)) = (before, self.disk_size(vm).await?) {
+            let line = format!(
+                "{}: trimmed free space: disk {} before, {} after",
+                self.role,
+                mib(before),
+                mib(after)
+            );
+            self.log.line(&line);
+            self.p.progress.info(line);
+        }
         Ok(())
+    }
+
+    async fn disk_size(&self, vm: &VmHandle) -> Result<Option<u64>, BuildError> {
+        self.p
+            .target
+            .disk_size(vm)
+            .await
+            .map_err(|e| self.target_err("cannot read the disk's size", e))
     }
 
     /// The clean-up operations the role's recipe selects (checked by
@@ -210,4 +237,9 @@ impl Builder<'_, '_> {
                 why: e.to_string(),
             })
     }
+}
+
+/// `bytes` in MiB with the exact figure: `109.7 MiB (115023872 bytes)`.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB ({bytes} bytes)", bytes as f64 / 1048576.0)
 }

@@ -124,6 +124,12 @@ impl Target for LocalTarget {
         templates::size(template).await
     }
 
+    async fn disk_size(&self, vm: &VmHandle) -> Result<Option<u64>, TargetError> {
+        templates::allocated(&self.state.vm(&vm.id).disk())
+            .await
+            .map(Some)
+    }
+
     async fn destroy(&self, vm: &VmHandle) -> Result<(), TargetError> {
         lifecycle::destroy(self, vm).await
     }

@@ -155,9 +155,14 @@ pub async fn size(template: &TemplateRef) -> Result<Option<u64>, TargetError> {
     let Artifact::Local { path, .. } = &template.artifact else {
         return Ok(None);
     };
+    allocated(path).await.map(Some)
+}
+
+/// The bytes a file takes on disk: its allocated blocks.
+pub async fn allocated(path: &std::path::Path) -> Result<u64, TargetError> {
     use std::os::unix::fs::MetadataExt;
     let meta = tokio::fs::metadata(path)
         .await
         .map_err(|e| TargetError::io(path, e))?;
-    Ok(Some(meta.blocks() * 512))
+    Ok(meta.blocks() * 512)
 }
