@@ -135,6 +135,7 @@ async fn configure(t: &ProxmoxTarget, vm: &VmRef, spec: &VmSpec) -> Result<(), T
         // The seed ISO is the one cloud-init source; Proxmox's own drive
         // would be a second `cidata`.
         delete: seed::proxmox_cloudinit_drives(&config),
+        drives: discard_on(&config).into_iter().collect(),
         ..Default::default()
     };
     let answer = t.client.set_config(vm, change.to_form()).await?;
@@ -162,6 +163,33 @@ fn net0(config: &VmConfig, bridge: &str) -> String {
     }
 }
 
+/// The first disk with `discard=on`, where it lacks it: the bake's trim
+/// then frees the blocks on the storage (thin LVM, ZFS, qcow2 files keep
+/// only what the template's files hold).
+fn discard_on(config: &VmConfig) -> Option<(String, String)> {
+    let (key, value) = first_disk(config)?;
+    let options = value.split(',').skip(1);
+    if options.clone().any(|o| o == "discard=on") {
+        return None;
+    }
+    let kept: Vec<&str> = std::iter::once(value.split(',').next().unwrap_or(""))
+        .chain(options.filter(|o| !o.starts_with("discard=")))
+        .collect();
+    Some((key, format!("{},discard=on", kept.join(","))))
+}
+
+/// The boot disk: scsi0, virtio0 or sata0, else the first disk.
+fn first_disk(config: &VmConfig) -> Option<(String, String)> {
+    let mut disks = config.disks();
+    disks.sort();
+    let preferred = ["scsi0", "virtio0", "sata0"];
+    preferred
+        .iter()
+        .find_map(|p| disks.iter().find(|(k, _)| k == p))
+        .or(disks.first())
+        .cloned()
+}
+
 /// Grows the first disk to `gib`; never shrinks.
 async fn grow_disk(
     t: &ProxmoxTarget,
@@ -169,20 +197,13 @@ async fn grow_disk(
     config: &VmConfig,
     gib: u32,
 ) -> Result<(), TargetError> {
-    let mut disks = config.disks();
-    disks.sort();
-    let preferred = ["scsi0", "virtio0", "sata0"];
-    let disk = preferred
-        .iter()
-        .find_map(|p| disks.iter().find(|(k, _)| k == p))
-        .or(disks.first());
-    let Some((key, value)) = disk else {
+    let Some((key, value)) = first_disk(config) else {
         return Ok(());
     };
-    if size_gib(value).is_some_and(|now| now >= f64::from(gib)) {
+    if size_gib(&value).is_some_and(|now| now >= f64::from(gib)) {
         return Ok(());
     }
-    let answer = t.client.resize(vm, key, &format!("{gib}G")).await?;
+    let answer = t.client.resize(vm, &key, &format!("{gib}G")).await?;
     t.client.finish(answer, t.task_timeout).await?;
     Ok(())
 }
@@ -208,6 +229,27 @@ fn size_gib(disk: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_boot_disk_gets_discard_on_once() {
+        let config: VmConfig = serde_json::from_value(serde_json::json!({
+            "scsi0": "local-lvm:vm-101-disk-0,discard=ignore,size=8G",
+            "ide2": "local:iso/seed.iso,media=cdrom",
+        }))
+        .unwrap();
+        assert_eq!(
+            discard_on(&config),
+            Some((
+                "scsi0".to_string(),
+                "local-lvm:vm-101-disk-0,size=8G,discard=on".to_string()
+            ))
+        );
+        let on: VmConfig = serde_json::from_value(serde_json::json!({
+            "virtio0": "local-lvm:vm-101-disk-0,discard=on,size=8G",
+        }))
+        .unwrap();
+        assert_eq!(discard_on(&on), None);
+    }
 
     #[test]
     fn disk_sizes_are_read_in_gib() {

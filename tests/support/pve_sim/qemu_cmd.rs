@@ -33,8 +33,14 @@ impl Launch<'_> {
             .args(["-display", "none", "-no-user-config", "-nodefaults"])
             .arg("-drive")
             .arg(format!(
-                "file={},format=qcow2,if=virtio",
-                self.disk.display()
+                "file={},format=qcow2,if=virtio{}",
+                self.disk.display(),
+                // As Proxmox does for a disk with `discard=on`.
+                if conf("scsi0", "").split(',').any(|o| o == "discard=on") {
+                    ",discard=unmap"
+                } else {
+                    ""
+                }
             ));
         if let Some(seed) = &self.seed {
             cmd.arg("-drive").arg(format!(
