@@ -19,7 +19,7 @@ use crate::support::e2e::{baked, spawn_oxbake, vm_lock};
 use crate::support::qemu::{Reaper, qemu_pids};
 
 #[test]
-fn base_then_ui_are_baked_and_a_clone_of_ui_is_a_new_machine() {
+fn base_then_ui_are_baked_and_two_clones_of_ui_are_new_machines_each_its_own() {
     let baked = baked();
     let _vms = vm_lock();
     let root = baked.project.root();
@@ -73,7 +73,7 @@ fn base_then_ui_are_baked_and_a_clone_of_ui_is_a_new_machine() {
 
     let project = Project::load(root).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let report = runtime.block_on(async {
+    let reports = runtime.block_on(async {
         let image = base_meta::current(&base::default_cache_dir())
             .await
             .unwrap()
@@ -97,32 +97,47 @@ fn base_then_ui_are_baked_and_a_clone_of_ui_is_a_new_machine() {
             boot_timeout: Duration::from_secs(600),
             ssh_group: Some("ssh-users".into()),
         };
-        let started = Instant::now();
-        let report = smoke
-            .run(
-                &template_of(&ui, root),
-                &project.recipes["ui"].recipe,
-                ui.builder.as_ref(),
-            )
-            .await;
-        eprintln!("smoke test of ui: {:.0}s", started.elapsed().as_secs_f64());
-        report
+        let mut reports = Vec::new();
+        for _ in 0..2 {
+            let started = Instant::now();
+            let report = smoke
+                .run(
+                    &template_of(&ui, root),
+                    &project.recipes["ui"].recipe,
+                    ui.builder.as_ref(),
+                )
+                .await;
+            eprintln!("smoke test of ui: {:.0}s", started.elapsed().as_secs_f64());
+            reports.push(report.expect("smoke test ran"));
+        }
+        reports
     });
-    let report = report.expect("smoke test ran");
-    for c in report.hygiene.iter().chain(&report.checks) {
-        eprintln!(
-            "  {} {}{}",
-            if c.passed { "ok  " } else { "FAIL" },
-            c.name,
-            if c.detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", c.detail)
-            }
-        );
+    for report in &reports {
+        for c in report.hygiene.iter().chain(&report.checks) {
+            eprintln!(
+                "  {} {}{}",
+                if c.passed { "ok  " } else { "FAIL" },
+                c.name,
+                if c.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", c.detail)
+                }
+            );
+        }
+        assert!(report.passed(), "failures: {:?}", report.failures());
     }
-    assert!(report.passed(), "failures: {:?}", report.failures());
-    assert!(qemu_pids(root).is_empty(), "the smoke VM is gone");
+    // Two clones of one template: each its own machine.
+    let (a, b) = (&reports[0].identity, &reports[1].identity);
+    eprintln!("clone 1: {a:?}\nclone 2: {b:?}");
+    assert_ne!(a.machine_id, b.machine_id, "one machine-id for two clones");
+    assert_ne!(a.host_key, b.host_key, "one host key for two clones");
+    assert_eq!(a.random_seed.len(), 64, "clone 1 has no random seed");
+    assert_ne!(
+        a.random_seed, b.random_seed,
+        "one random seed for two clones"
+    );
+    assert!(qemu_pids(root).is_empty(), "the smoke VMs are gone");
 }
 
 #[test]

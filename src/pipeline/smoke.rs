@@ -50,6 +50,31 @@ pub enum SmokeError {
 pub struct SmokeReport {
     pub hygiene: Vec<CheckResult>,
     pub checks: Vec<CheckResult>,
+    /// Who the clone turned out to be: two clones of one template must
+    /// differ in each of these.
+    pub identity: CloneIdentity,
+}
+
+/// A booted clone's own identity.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CloneIdentity {
+    pub machine_id: String,
+    /// The ed25519 host key's fingerprint.
+    pub host_key: String,
+    /// The SHA-256 of `/var/lib/systemd/random-seed` (never the seed),
+    /// empty if the clone has none.
+    #[serde(skip)]
+    pub random_seed: String,
+}
+
+impl CloneIdentity {
+    fn from_facts(facts: &str) -> Self {
+        Self {
+            machine_id: fact(facts, "machine_id"),
+            host_key: fact(facts, "host_key"),
+            random_seed: fact(facts, "random_seed"),
+        }
+    }
 }
 
 impl SmokeReport {
@@ -199,7 +224,11 @@ impl Smoke<'_> {
         let hygiene = hygiene_results(&facts.stdout, builder);
         let built: Vec<&Check> = recipe.checks.iter().filter(|c| !c.deployed_only).collect();
         let checks = run_checks(guest, &built, &mut |_| true).await?;
-        Ok(SmokeReport { hygiene, checks })
+        Ok(SmokeReport {
+            hygiene,
+            checks,
+            identity: CloneIdentity::from_facts(&facts.stdout),
+        })
     }
 
     fn seed(
@@ -279,6 +308,7 @@ const IMAGE_HOST_KEYS: &str =
 const FACTS: &str = r#"cloud-init status --wait >/dev/null 2>&1
 echo "machine_id=$(cat /etc/machine-id)"
 echo "host_key=$(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f2)"
+echo "random_seed=$(sha256sum /var/lib/systemd/random-seed 2>/dev/null | cut -d' ' -f1)"
 echo "image_host_keys=$(cat /run/oxbake-image-host-keys 2>/dev/null || echo unknown)"
 echo "cloud_init=$(cloud-init status --long | tr '\n' ' ')"
 echo "instances=$(ls /var/lib/cloud/instances | tr '\n' ' ')"
@@ -288,15 +318,18 @@ echo "apt_credentials=$(ls /etc/apt/auth.conf.d 2>/dev/null | tr '\n' ' ')"
 echo "history=$(ls /root/.bash_history /home/*/.bash_history 2>/dev/null | tr '\n' ' ')"
 "#;
 
+/// The value of `key=value` in [`FACTS`]' output, or empty.
+fn fact(facts: &str, key: &str) -> String {
+    facts
+        .lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
 fn hygiene_results(facts: &str, builder: Option<&BuilderIdentity>) -> Vec<CheckResult> {
-    let fact = |key: &str| {
-        facts
-            .lines()
-            .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    };
+    let fact = |key: &str| fact(facts, key);
     let result = |name: &str, passed: bool, detail: String| CheckResult {
         name: name.to_owned(),
         command: "hygiene".to_owned(),
@@ -326,6 +359,11 @@ fn hygiene_results(facts: &str, builder: Option<&BuilderIdentity>) -> Vec<CheckR
                 "host key `{host_key}` is missing or the builder's, or the image carried \
                  host keys: `{image_keys}`"
             ),
+        ),
+        result(
+            "a random seed of its own",
+            fact("random_seed").len() == 64,
+            "/var/lib/systemd/random-seed was not written at this boot".to_owned(),
         ),
         result(
             "no builder user or key",
@@ -361,8 +399,9 @@ mod tests {
             host_key: "SHA256:builder".into(),
         };
         let clean = format!(
-            "machine_id={}\nhost_key=SHA256:new\nimage_host_keys=\ncloud_init=status: done \ninstances=oxbake-smoke-1 \nbuilder_user=\nbuilder_home=\napt_credentials=\nhistory=\n",
-            "c".repeat(32)
+            "machine_id={}\nhost_key=SHA256:new\nrandom_seed={}\nimage_host_keys=\ncloud_init=status: done \ninstances=oxbake-smoke-1 \nbuilder_user=\nbuilder_home=\napt_credentials=\nhistory=\n",
+            "c".repeat(32),
+            "d".repeat(64)
         );
         assert!(
             hygiene_results(&clean, Some(&builder))
@@ -389,6 +428,21 @@ mod tests {
             .map(|c| c.name)
             .collect();
         assert_eq!(failed_keys, ["new SSH host keys"]);
+        let no_seed = clean.replace(&"d".repeat(64), "");
+        let failed_seed: Vec<String> = hygiene_results(&no_seed, Some(&builder))
+            .into_iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(failed_seed, ["a random seed of its own"]);
+        assert_eq!(
+            CloneIdentity::from_facts(&clean),
+            CloneIdentity {
+                machine_id: "c".repeat(32),
+                host_key: "SHA256:new".into(),
+                random_seed: "d".repeat(64),
+            }
+        );
         assert_eq!(
             failed,
             [
