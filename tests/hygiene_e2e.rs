@@ -33,6 +33,16 @@ fn base_and_ui_templates_are_clean_offline_name_their_image_and_carry_their_size
             size as f64 / 1048576.0,
             apparent as f64 / 1048576.0
         );
+        let (before, after) = trim_figures(root, role);
+        eprintln!(
+            "{role}: trimming free space took the builder's disk from {:.1} MiB to {:.1} MiB",
+            before as f64 / 1048576.0,
+            after as f64 / 1048576.0
+        );
+        assert!(
+            after < before,
+            "the trim freed nothing: {before} -> {after}"
+        );
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let release = runtime.block_on(async {
             let fs = ImageFs::open(&root.join(path), &root.join(".oxbake/scratch"))
@@ -47,6 +57,34 @@ fn base_and_ui_templates_are_clean_offline_name_their_image_and_carry_their_size
             "{release}"
         );
     }
+}
+
+/// The disk's bytes before and after the trim, from the role's build log.
+fn trim_figures(root: &std::path::Path, role: &str) -> (u64, u64) {
+    let logs = std::fs::read_dir(root.join(".oxbake/logs")).unwrap();
+    let line = logs
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{role}-"))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter(|l| l.contains(&format!("{role}: trimmed free space")))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .last()
+        .unwrap_or_else(|| panic!("no trim figure in {role}'s build log"));
+    let bytes: Vec<u64> = line
+        .split('(')
+        .skip(1)
+        .filter_map(|part| part.split(" bytes)").next()?.parse().ok())
+        .collect();
+    assert_eq!(bytes.len(), 2, "{line}");
+    (bytes[0], bytes[1])
 }
 
 #[test]
