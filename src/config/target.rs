@@ -32,21 +32,10 @@ pub(super) fn parse_target(
     }
 }
 
-/// A local target; its state folder is a plain path.
+/// A local target. Its state lives in the project's `.oxbake/local`,
+/// always: records name templates by paths relative to the project.
 fn local(path: &Path, text: &str, raw: Spanned<DeValue<'_>>) -> Result<LocalSettings, Diagnostic> {
-    let offset = match raw.get_ref() {
-        DeValue::Table(table) => table.get("state_dir").map(|v| v.span().start),
-        _ => None,
-    };
-    let settings: LocalSettings = tomlfile::from_value(path, text, raw)?;
-    match settings
-        .state_dir
-        .as_deref()
-        .and_then(|d| tomlfile::plain_path("state_dir", d))
-    {
-        Some(message) => Err(Diagnostic::at(path, text, offset.unwrap_or(0), message)),
-        None => Ok(settings),
-    }
+    tomlfile::from_value(path, text, raw)
 }
 
 /// Secrets never live in oxbake.toml (it is committed): a `token_secret` is
@@ -162,9 +151,6 @@ pub struct LocalSettings {
     /// `auto` (KVM only when a guest really runs under it), `kvm` or `tcg`.
     #[serde(default)]
     pub accel: Accel,
-    /// Where VMs and templates are kept, relative to the project.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state_dir: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
