@@ -42,13 +42,11 @@ pub struct ImageId<'a> {
     pub version: &'a str,
 }
 
-/// Run as root last, through sudo by the builder user itself: `userdel -f`
-/// removes the user even while its session is open. What always runs: the
-/// builder's apt credentials and dpkg setting go, os-release names the
-/// image (`IMAGE_ID`, `IMAGE_VERSION`), the builder user goes with the
-/// backups of passwd, shadow and group that name it. In between, the selected [`OPERATIONS`](crate::recipe::clean::OPERATIONS).
-pub fn clean_script(builder: &str, image: ImageId<'_>, operations: &[&Operation]) -> String {
-    let builder = quote(builder);
+/// Run as root after the steps: the builder's apt credentials and dpkg
+/// setting go, os-release names the image (`IMAGE_ID`, `IMAGE_VERSION`),
+/// then the selected [`OPERATIONS`](crate::recipe::clean::OPERATIONS).
+/// [`finish_script`] follows.
+pub fn clean_script(image: ImageId<'_>, operations: &[&Operation]) -> String {
     let (role, version) = (quote(image.role), quote(image.version));
     let mut script = format!(
         r#"set -e
@@ -62,20 +60,28 @@ printf 'IMAGE_ID=%s\nIMAGE_VERSION=%s\n' {role} {version} >> "$release"
         script.push_str(&format!("# {}\n", op.name));
         script.push_str(op.script);
     }
-    script.push_str(&format!(
-        r#"rm -f /etc/sudoers.d/90-cloud-init-users
-userdel -f -r {builder} 2>/dev/null || userdel -f {builder}
-rm -f /etc/passwd- /etc/shadow- /etc/group- /etc/gshadow- /etc/subuid- /etc/subgid-
-sync
-"#
-    ));
+    script.push_str("sync\n");
     script
 }
 
-/// Run as root after the clean-up: free blocks are discarded, so the
-/// template keeps only what its files hold (the disk passes discards to
-/// its storage).
-pub const TRIM: &str = "fstrim --all >/dev/null 2>&1 || true\nsync\n";
+/// The last thing the builder runs, through sudo by the builder user
+/// itself (`userdel -f` removes the user even while its session is open;
+/// after it, the user can run nothing more): the builder user goes with
+/// the backups of passwd, shadow and group that name it, then free blocks
+/// are discarded, so the template keeps only what its files hold (the disk
+/// passes discards to its storage).
+pub fn finish_script(builder: &str) -> String {
+    let builder = quote(builder);
+    format!(
+        r#"set -e
+rm -f /etc/sudoers.d/90-cloud-init-users
+userdel -f -r {builder} 2>/dev/null || userdel -f {builder}
+rm -f /etc/passwd- /etc/shadow- /etc/group- /etc/gshadow- /etc/subuid- /etc/subgid-
+fstrim --all >/dev/null 2>&1 || true
+sync
+"#
+    )
+}
 
 /// Parses [`MANIFEST`] output.
 pub fn parse_manifest(text: &str) -> BTreeMap<String, String> {
@@ -118,7 +124,7 @@ mod tests {
             role: "ui",
             version: "2026.12.04.1",
         };
-        let s = clean_script("oxbake-build", image, &all);
+        let s = clean_script(image, &all) + &finish_script("oxbake-build");
         for needle in [
             "truncate -s 0 /etc/machine-id",
             "rm -f /etc/ssh/ssh_host_*",
@@ -134,7 +140,8 @@ mod tests {
         ] {
             assert!(s.contains(needle), "{needle}");
         }
-        assert!(!s.contains("fstrim") && TRIM.contains("fstrim --all"));
+        assert!(!clean_script(image, &all).contains("userdel"));
+        assert!(s.ends_with("fstrim --all >/dev/null 2>&1 || true\nsync\n"));
         assert!(prepare_script("b", Some("ssh-users")).contains("usermod -aG 'ssh-users' 'b'"));
     }
 }

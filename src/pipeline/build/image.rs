@@ -178,8 +178,9 @@ impl Builder<'_, '_> {
 
     /// The clean-up, last in the guest: os-release names the image
     /// `version` will be.
-    /// The clean-up, then the trim of free space, with the disk's size
-    /// before and after it where the target can tell.
+    /// The clean-up, then the builder user's removal and the trim of free
+    /// space, with the disk's size before and after where the target can
+    /// tell.
     pub(super) async fn clean(
         &self,
         guest: &mut dyn GuestSession,
@@ -192,16 +193,16 @@ impl Builder<'_, '_> {
             role: &self.role,
             version: &version,
         };
-        let script = hygiene::clean_script(BUILDER_USER, image, &operations);
+        let script = hygiene::clean_script(image, &operations);
         guest
             .exec_checked(&self.root(script))
             .await
             .map_err(|e| self.guest_err("the clean-up failed", e))?;
         let before = self.disk_size(vm).await?;
         guest
-            .exec_checked(&self.root(hygiene::TRIM))
+            .exec_checked(&self.root(hygiene::finish_script(BUILDER_USER)))
             .await
-            .map_err(|e| self.guest_err("trimming free space failed", e))?;
+            .map_err(|e| self.guest_err("removing the builder user or the trim failed", e))?;
         if let (Some(before), Some(after)) = (before, self.disk_size(vm).await?) {
             let line = format!(
                 "{}: trimmed free space: disk {} before, {} after",
