@@ -15,6 +15,7 @@ mod guest;
 mod hygiene_e2e;
 mod inputs;
 mod json_errors;
+mod local_segment;
 mod local_target;
 mod local_trust;
 mod nightly;

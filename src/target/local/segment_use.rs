@@ -230,3 +230,6 @@ pub async fn sweep(t: &LocalTarget, dry_run: bool) -> Result<Vec<NetworkLeftover
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;
