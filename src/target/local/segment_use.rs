@@ -7,7 +7,7 @@
 //! switch no VM uses.
 //!
 //! These checks and the start they guard run under one lock of the target
-//! (`nets/.lock`), so two starts never both see a free address.
+//! (on the state folder), so two starts never both see a free address.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -77,31 +77,23 @@ impl Census {
     }
 }
 
-/// The target's segment lock; released when dropped.
+/// The target's segment lock (an advisory lock on the state folder itself,
+/// so it leaves no file behind); released when dropped.
 #[derive(Debug)]
 pub struct SegmentLock {
-    _file: std::fs::File,
+    _dir: std::fs::File,
 }
 
 pub async fn lock(state_root: &Path) -> Result<SegmentLock, TargetError> {
-    let nets = state_root.join("nets");
-    tokio::fs::create_dir_all(&nets)
-        .await
-        .map_err(|e| TargetError::io(&nets, e))?;
-    let path = nets.join(".lock");
-    let file = tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| TargetError::io(&path, e))?;
-        file.lock().map_err(|e| TargetError::io(&path, e))?;
-        Ok::<_, TargetError>(file)
+    let root = state_root.to_path_buf();
+    let dir = tokio::task::spawn_blocking(move || {
+        let dir = std::fs::File::open(&root).map_err(|e| TargetError::io(&root, e))?;
+        dir.lock().map_err(|e| TargetError::io(&root, e))?;
+        Ok::<_, TargetError>(dir)
     })
     .await
-    .map_err(|e| TargetError::io(&nets, std::io::Error::other(e)))??;
-    Ok(SegmentLock { _file: file })
+    .map_err(|e| TargetError::io(state_root, std::io::Error::other(e)))??;
+    Ok(SegmentLock { _dir: dir })
 }
 
 /// Readies `network`'s segment for the VM `name` to start on: refuses an
@@ -189,6 +181,13 @@ pub async fn warn_dead(t: &LocalTarget) -> Result<(), TargetError> {
 /// go. A folder without oxbake's switch record is left alone, as is every
 /// segment while a VM's record cannot be read (it may be on any of them).
 pub async fn sweep(t: &LocalTarget, dry_run: bool) -> Result<Vec<NetworkLeftover>, TargetError> {
+    let nets = t.state.root().join("nets");
+    if !tokio::fs::try_exists(&nets)
+        .await
+        .map_err(|e| TargetError::io(&nets, e))?
+    {
+        return Ok(Vec::new());
+    }
     let _held = lock(t.state.root()).await?;
     let census = Census::take(&t.state).await?;
     let mut out = Vec::new();
