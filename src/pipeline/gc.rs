@@ -88,6 +88,8 @@ pub async fn networks(
     for net in &found {
         if let Some(why) = &net.unknown {
             progress.warn(format!("gc: leaving network `{}` alone: {why}", net.name));
+        } else if let Some(e) = &net.error {
+            progress.warn(format!("gc: network `{}` stays: {e}", net.name));
         } else if net.removed {
             progress.info(format!("gc: removed network `{}`", net.name));
         }
