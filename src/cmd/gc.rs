@@ -1,4 +1,5 @@
-//! `oxbake gc [--dry-run] [--target T]`
+//! `oxbake gc [--dry-run] [--target T]`: leftover VMs, then networks no VM
+//! uses.
 
 use serde_json::json;
 
@@ -13,15 +14,11 @@ pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(
     let open = open::open(&project, target, &ctx.progress, false).await?;
     let runs = WorkDirs::of(&project.root).runs();
     let found = gc::collect(open.target.as_ref(), &runs, dry_run, &ctx.progress).await?;
+    let nets = gc::networks(open.target.as_ref(), dry_run, &ctx.progress).await?;
     let rows: Vec<Vec<String>> = found
         .iter()
         .map(|l| {
-            let status = match (&l.unknown, &l.error, l.removed) {
-                (Some(why), _, _) => format!("unknown, left alone: {why}"),
-                (None, Some(e), _) => format!("failed: {e}"),
-                (None, None, true) => "removed".to_owned(),
-                (None, None, false) => "would remove".to_owned(),
-            };
+            let status = status(&l.unknown, &l.error, l.removed);
             let kind = l
                 .kind
                 .map(|k| format!("{k:?}").to_lowercase())
@@ -35,17 +32,29 @@ pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(
             ]
         })
         .collect();
-    let text = if found.is_empty() {
+    let mut text = if found.is_empty() {
         format!("no leftover VMs on target `{}`\n", open.name)
     } else {
         table(&["vm", "kind", "role", "run", "status"], &rows)
     };
+    if !nets.is_empty() {
+        let rows: Vec<Vec<String>> = nets
+            .iter()
+            .map(|n| vec![n.name.clone(), status(&n.unknown, &n.error, n.removed)])
+            .collect();
+        text.push_str(&table(&["network", "status"], &rows));
+    }
     ctx.out.result(
         &text,
-        &json!({ "target": open.name, "dry_run": dry_run, "leftovers": found }),
+        &json!({ "target": open.name, "dry_run": dry_run, "leftovers": found, "networks": nets }),
     );
-    let failed = found.iter().filter(|l| l.error.is_some()).count();
-    let unknown: Vec<&str> = found.iter().filter_map(|l| l.unknown.as_deref()).collect();
+    let failed = found.iter().filter(|l| l.error.is_some()).count()
+        + nets.iter().filter(|n| n.error.is_some()).count();
+    let unknown: Vec<&str> = found
+        .iter()
+        .filter_map(|l| l.unknown.as_deref())
+        .chain(nets.iter().filter_map(|n| n.unknown.as_deref()))
+        .collect();
     let mut problems = Vec::new();
     if failed > 0 {
         problems.push(format!("{failed} leftover(s) could not be removed"));
@@ -61,4 +70,13 @@ pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(
         return Err(Error::Failed(problems.join("; ")));
     }
     Ok(())
+}
+
+fn status(unknown: &Option<String>, error: &Option<String>, removed: bool) -> String {
+    match (unknown, error, removed) {
+        (Some(why), _, _) => format!("unknown, left alone: {why}"),
+        (None, Some(e), _) => format!("failed: {e}"),
+        (None, None, true) => "removed".to_owned(),
+        (None, None, false) => "would remove".to_owned(),
+    }
 }

@@ -1,13 +1,15 @@
 //! `oxbake gc`: builder and smoke VMs whose run has ended (the process
 //! died, was killed, or the machine restarted mid-build) are removed.
 //! Deployed VMs are never touched, nor is a VM whose labels cannot be read:
-//! it is reported as unknown, with where its labels should be.
+//! it is reported as unknown, with where its labels should be. Networks the
+//! target made for environments (local: a segment's switch) that no VM uses
+//! any more go too ([`networks`]).
 
 use serde::Serialize;
 
 use super::runs;
 use crate::progress::Progress;
-use crate::target::{Target, TargetError, VmKind};
+use crate::target::{NetworkLeftover, Target, TargetError, VmKind};
 
 /// One leftover and what became of it.
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +72,27 @@ pub async fn collect(
             }
         }
         found.push(entry);
+    }
+    Ok(found)
+}
+
+/// The target's networks no VM uses and, unless `dry_run`, those it proves
+/// its own removed (after [`collect`]: the VMs removed there no longer use
+/// them).
+pub async fn networks(
+    target: &dyn Target,
+    dry_run: bool,
+    progress: &Progress,
+) -> Result<Vec<NetworkLeftover>, TargetError> {
+    let found = target.sweep_networks(dry_run).await?;
+    for net in &found {
+        if let Some(why) = &net.unknown {
+            progress.warn(format!("gc: leaving network `{}` alone: {why}", net.name));
+        } else if let Some(e) = &net.error {
+            progress.warn(format!("gc: network `{}` stays: {e}", net.name));
+        } else if net.removed {
+            progress.info(format!("gc: removed network `{}`", net.name));
+        }
     }
     Ok(found)
 }

@@ -88,6 +88,20 @@ pub enum TargetError {
     Proxmox(#[from] super::proxmox::PveError),
     #[error("`{}`: invalid state file: {message}", path.display())]
     State { path: PathBuf, message: String },
+    #[error("segment `{segment}`: {message}")]
+    Segment { segment: String, message: String },
+    #[error(
+        "segment `{segment}`: its switch is not running while vm(s) {vms} are attached to it \
+         (they lost their network); stop them, then start them again"
+    )]
+    SegmentDown { segment: String, vms: String },
+    /// Refused start: another running VM holds the address on the segment.
+    #[error("address {address} on segment `{segment}` is held by running vm `{holder}`")]
+    AddressInUse {
+        address: std::net::Ipv4Addr,
+        segment: String,
+        holder: String,
+    },
     #[error(
         "template `{name}`: tags read back as `{found}`, expected the channel tags `{expected}`"
     )]

@@ -26,8 +26,8 @@ pub use deadline::{Deadline, Expired};
 pub use error::TargetError;
 pub use open::{OpenTarget, base_identity, open};
 pub use types::{
-    Artifact, CloudInit, Labels, ManagedVm, Source, TemplateMeta, TemplatePresence, TemplateRef,
-    VmHandle, VmKind, VmLabels, VmNetwork, VmSpec, VmState,
+    Artifact, CloudInit, Labels, ManagedVm, NetworkLeftover, Source, TemplateMeta,
+    TemplatePresence, TemplateRef, VmHandle, VmKind, VmLabels, VmNetwork, VmNics, VmSpec, VmState,
 };
 
 /// A place where oxbake creates, runs and templates VMs.
@@ -39,6 +39,13 @@ pub trait Target: Send + Sync {
     /// Creates a stopped VM from the base image or a template. The VM carries
     /// the spec's labels, so [`Target::list_vms`] can find leftovers.
     async fn create_vm(&self, spec: &VmSpec) -> Result<VmHandle, TargetError>;
+
+    /// The NICs a deployed VM on `network` gets; its seed's network-config
+    /// describes them (matched by MAC where there are several).
+    fn nics(&self, network: &VmNetwork) -> VmNics {
+        let _ = network;
+        VmNics::Bridged
+    }
 
     /// Sets the NoCloud data the VM reads at its next boot (VM stopped).
     async fn set_cloud_init(&self, vm: &VmHandle, data: &CloudInit) -> Result<(), TargetError>;
@@ -112,6 +119,15 @@ pub trait Target: Send + Sync {
 
     /// The VMs this target manages, with their labels and state.
     async fn list_vms(&self) -> Result<Vec<ManagedVm>, TargetError>;
+
+    /// Networks the target made for environments (local: a segment's
+    /// switch) that no VM uses any more; unless `dry_run`, removes those it
+    /// proves its own. Targets whose networks are the operator's (proxmox:
+    /// the bridge) have none.
+    async fn sweep_networks(&self, dry_run: bool) -> Result<Vec<NetworkLeftover>, TargetError> {
+        let _ = dry_run;
+        Ok(Vec::new())
+    }
 
     /// The templates this target manages.
     async fn list_templates(&self) -> Result<Vec<TemplateRef>, TargetError>;

@@ -102,24 +102,52 @@ pub struct VmSpec {
     pub node: Option<String>,
 }
 
-/// A deployed VM's static address and the environment's other VMs it must
-/// reach. Proxmox VMs sit on the bridge and need only the cloud-init
-/// network-config; the local target also builds a user-mode network for the
-/// subnet and relays each peer's ports to it.
+/// A deployed VM's static place on its environment's network. Proxmox VMs
+/// sit on the bridge and need only the cloud-init network-config; the local
+/// target attaches them to the environment's segment (see
+/// `target::local::segment`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmNetwork {
     /// The network's name (the environment): VMs of one segment reach each
-    /// other.
+    /// other on every port.
     pub segment: String,
     pub address: std::net::Ipv4Addr,
     pub prefix: u8,
     pub gateway: std::net::Ipv4Addr,
-    /// TCP ports this VM offers to its peers.
+    /// TCP ports the VM offers; the local target also forwards them to
+    /// loopback ports of the host.
     #[serde(default)]
     pub ports: Vec<u16>,
-    /// The peers' `address:port`s this VM connects to.
-    #[serde(default)]
-    pub peers: Vec<std::net::SocketAddrV4>,
+}
+
+/// The NICs a target gives a deployed VM, which its seed's network-config
+/// must describe ([`super::Target::nics`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmNics {
+    /// One NIC, `eth0`, on the environment's bridge: the static address and
+    /// the default route through the gateway (proxmox).
+    Bridged,
+    /// Two NICs, each matched by its MAC (local): `eth0` on the
+    /// environment's segment with the static address and no default route,
+    /// and `eth1`, the target's management NIC (DHCP, default route,
+    /// SSH from the host).
+    Segment {
+        segment_mac: String,
+        management_mac: String,
+    },
+}
+
+/// A network (local: a segment's switch) that `gc` found no VM using, and
+/// what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkLeftover {
+    pub name: String,
+    pub removed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why it is not provably oxbake's: such a network is left as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
 }
 
 /// A VM a target created. `id` is target-specific: the VM's folder name

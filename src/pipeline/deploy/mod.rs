@@ -4,7 +4,6 @@
 //! [`Deployer::apply`] carries it out (see [`apply`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -237,17 +236,6 @@ impl Deployer<'_> {
         maker: &SeedMaker<'_>,
         templates: &BTreeMap<String, (String, TemplateRef)>,
     ) -> Result<Vec<Wanted>, DeployError> {
-        let offered: Vec<SocketAddrV4> = self
-            .env
-            .roles
-            .values()
-            .flat_map(|r| {
-                let r = r.get_ref();
-                r.addresses
-                    .iter()
-                    .flat_map(|a| r.ports.iter().map(|p| SocketAddrV4::new(*a.get_ref(), *p)))
-            })
-            .collect();
         let defaults = &self.ctx.project.config.defaults;
         let mut out = Vec::new();
         for (role, settings) in &self.env.roles {
@@ -259,12 +247,20 @@ impl Deployer<'_> {
             let nodes: Vec<String> = s.nodes.iter().map(|n| n.get_ref().clone()).collect();
             for (i, address) in s.addresses.iter().enumerate().take(s.count as usize) {
                 let address = *address.get_ref();
+                let network = VmNetwork {
+                    segment: self.env_name.to_owned(),
+                    address,
+                    prefix: self.env.network.prefix,
+                    gateway: self.env.network.gateway,
+                    ports: s.ports.clone(),
+                };
                 let place = VmPlace {
                     role,
                     slot: i as u32 + 1,
                     hostname: format!("{}-{role}-{}", self.env_name, i + 1),
                     address,
                     version,
+                    nics: self.ctx.target.nics(&network),
                 };
                 let host_key = HostKeyPair::generate().map_err(|e| DeployError::HostKey {
                     vm: place.hostname.clone(),
@@ -286,18 +282,7 @@ impl Deployer<'_> {
                     cores: s.cores.unwrap_or(defaults.cores),
                     memory_mib: s.memory_mib.unwrap_or(defaults.memory_mib),
                     disk_gib: s.disk_gib.unwrap_or(defaults.disk_gib),
-                    network: VmNetwork {
-                        segment: self.env_name.to_owned(),
-                        address,
-                        prefix: self.env.network.prefix,
-                        gateway: self.env.network.gateway,
-                        ports: s.ports.clone(),
-                        peers: offered
-                            .iter()
-                            .filter(|p| *p.ip() != address)
-                            .copied()
-                            .collect(),
-                    },
+                    network,
                 });
             }
         }

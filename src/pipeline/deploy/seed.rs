@@ -27,8 +27,8 @@ use crate::project::Project;
 use crate::render::Renderer;
 use crate::role::Role;
 use crate::secrets::Secrets;
-use crate::target::CloudInit;
 use crate::target::cloudinit::{cloud_config, meta_data};
+use crate::target::{CloudInit, VmNics};
 
 /// One VM to seed.
 #[derive(Debug, Clone)]
@@ -38,6 +38,8 @@ pub struct VmPlace<'a> {
     pub hostname: String,
     pub address: Ipv4Addr,
     pub version: &'a str,
+    /// The NICs the target gives the VM (its network-config describes them).
+    pub nics: VmNics,
 }
 
 /// Makes the seeds of one environment.
@@ -178,23 +180,43 @@ impl SeedMaker<'_> {
         }
     }
 
-    /// A version 2 network-config: the declared address on `eth0`.
+    /// A version 2 network-config for the NICs the target gives: the
+    /// declared address on `eth0`, with the default route through the
+    /// gateway on a bridge; on a segment without it, the route going
+    /// through the target's management NIC `eth1` (DHCP). Several NICs are
+    /// matched by MAC.
     fn network_config(&self, vm: &VmPlace<'_>) -> String {
         let net = &self.env.network;
         let mut nameservers = json!({ "addresses": net.dns });
         if let Some(domain) = &net.domain {
             nameservers["search"] = json!([domain]);
         }
-        let doc = json!({
-            "version": 2,
-            "ethernets": { "eth0": {
-                "addresses": [format!("{}/{}", vm.address, net.prefix)],
+        let mut eth0 = json!({
+            "addresses": [format!("{}/{}", vm.address, net.prefix)],
+            "nameservers": nameservers,
+        });
+        let ethernets = match &vm.nics {
+            VmNics::Bridged => {
                 // `to: default` needs cloud-init 23.1+; Debian 12 has 22.4
                 // ("Address default is not a valid ip address").
-                "routes": [{ "to": "0.0.0.0/0", "via": net.gateway.to_string() }],
-                "nameservers": nameservers,
-            }},
-        });
+                eth0["routes"] = json!([{ "to": "0.0.0.0/0", "via": net.gateway.to_string() }]);
+                json!({ "eth0": eth0 })
+            }
+            VmNics::Segment {
+                segment_mac,
+                management_mac,
+            } => {
+                eth0["match"] = json!({ "macaddress": segment_mac });
+                eth0["set-name"] = json!("eth0");
+                let eth1 = json!({
+                    "match": { "macaddress": management_mac },
+                    "set-name": "eth1",
+                    "dhcp4": true,
+                });
+                json!({ "eth0": eth0, "eth1": eth1 })
+            }
+        };
+        let doc = json!({ "version": 2, "ethernets": ethernets });
         format!("{doc}\n")
     }
 }

@@ -9,11 +9,11 @@ use tokio::process::Command;
 
 use super::LocalTarget;
 use super::state::{DirGuard, VmFiles, VmRecord, names_in, read_toml, write_toml};
-use super::{process, qcow2, qemu, verify};
+use super::{netdev, process, qcow2, qemu, segment_use, verify};
 use crate::target::cloudinit::write_seed_iso;
 use crate::target::{
-    Artifact, CloudInit, ManagedVm, Source, TargetError, VmHandle, VmLabels, VmSpec, VmState, exec,
-    validate_name,
+    Artifact, CloudInit, ManagedVm, Source, TargetError, VmHandle, VmLabels, VmNetwork, VmNics,
+    VmSpec, VmState, exec, validate_name,
 };
 
 pub(super) use super::power::{shutdown, ssh_endpoint, start};
@@ -43,7 +43,10 @@ pub(super) async fn create(t: &LocalTarget, spec: &VmSpec) -> Result<VmHandle, T
         labels: spec.labels.clone(),
         cores: spec.cores,
         memory_mib: spec.memory_mib,
-        mac: qemu::mac_for(&spec.name),
+        mac: match &spec.network {
+            Some(network) => management_mac(network),
+            None => qemu::mac_for(&spec.name),
+        },
         backing,
         created: jiff::Timestamp::now().to_string(),
         network: spec.network.clone(),
@@ -168,10 +171,32 @@ pub(super) async fn existing(t: &LocalTarget, vm: &VmHandle) -> Result<VmFiles, 
     }
 }
 
-/// Kills QEMU if it runs, then removes the VM folder.
+/// The MAC of a deployed VM's management NIC (the one `vm.toml` records).
+fn management_mac(network: &VmNetwork) -> String {
+    match netdev::nics(network) {
+        VmNics::Segment { management_mac, .. } => management_mac,
+        VmNics::Bridged => qemu::mac_for(&network.segment),
+    }
+}
+
+/// Kills QEMU if it runs, then removes the VM folder, and its segment with
+/// the segment's last VM.
 pub(super) async fn destroy(t: &LocalTarget, vm: &VmHandle) -> Result<(), TargetError> {
     validate_name(&vm.id)?;
     let files = t.state.vm(&vm.id);
+    let segment = read_toml::<VmRecord>(&files.record())
+        .await
+        .ok()
+        .and_then(|r| r.network)
+        .map(|n| n.segment);
+    remove_vm(vm, &files).await?;
+    match segment {
+        Some(segment) => segment_use::release_if_unused(t, &segment).await,
+        None => Ok(()),
+    }
+}
+
+async fn remove_vm(vm: &VmHandle, files: &VmFiles) -> Result<(), TargetError> {
     if let Some(pid) = process::running_pid(&files.pid()).await
         && !process::kill(pid).await
     {
@@ -200,6 +225,10 @@ pub(super) async fn list(t: &LocalTarget) -> Result<Vec<ManagedVm>, TargetError>
             state,
             node: None,
         });
+    }
+    if let Err(e) = segment_use::warn_dead(t).await {
+        t.progress
+            .warn(format!("the segments' switches cannot be checked: {e}"));
     }
     Ok(out)
 }

@@ -4,7 +4,8 @@
 //! and SSH reaches the guest through a forwarded port on 127.0.0.1.
 //!
 //! State lives in `<project>/.oxbake/local/` (see [`state`]); nothing else
-//! records which VMs exist, so `list_vms` is also what `gc` uses.
+//! records which VMs exist, so `list_vms` is also what `gc` uses. A deployed
+//! VM is also on its environment's segment (see [`segment`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,8 @@ mod process;
 mod qcow2;
 mod qemu;
 mod qmp;
+pub mod segment;
+mod segment_use;
 pub mod state;
 mod templates;
 mod verify;
@@ -38,8 +41,8 @@ pub use qemu::Accel;
 
 use crate::progress::Progress;
 use crate::target::{
-    CloudInit, ManagedVm, Target, TargetError, TemplateMeta, TemplatePresence, TemplateRef,
-    VmHandle, VmSpec,
+    CloudInit, ManagedVm, NetworkLeftover, Target, TargetError, TemplateMeta, TemplatePresence,
+    TemplateRef, VmHandle, VmNetwork, VmNics, VmSpec,
 };
 use state::StateDir;
 
@@ -88,6 +91,10 @@ impl Target for LocalTarget {
 
     async fn create_vm(&self, spec: &VmSpec) -> Result<VmHandle, TargetError> {
         lifecycle::create(self, spec).await
+    }
+
+    fn nics(&self, network: &VmNetwork) -> VmNics {
+        netdev::nics(network)
     }
 
     async fn set_cloud_init(&self, vm: &VmHandle, data: &CloudInit) -> Result<(), TargetError> {
@@ -155,6 +162,10 @@ impl Target for LocalTarget {
 
     async fn list_vms(&self) -> Result<Vec<ManagedVm>, TargetError> {
         lifecycle::list(self).await
+    }
+
+    async fn sweep_networks(&self, dry_run: bool) -> Result<Vec<NetworkLeftover>, TargetError> {
+        segment_use::sweep(self, dry_run).await
     }
 
     async fn list_templates(&self) -> Result<Vec<TemplateRef>, TargetError> {

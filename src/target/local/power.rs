@@ -11,7 +11,7 @@ use super::lifecycle::existing;
 use super::netdev::{self, NetLaunch};
 use super::qemu::{self, Accel, Launch};
 use super::state::{VmFiles, VmRecord, read_toml};
-use super::{LocalTarget, port, process, qmp::Qmp};
+use super::{LocalTarget, port, process, qmp::Qmp, segment_use};
 use crate::target::deadline::Deadline;
 use crate::target::ssh_probe::{BANNER_WAIT, ssh_banner};
 use crate::target::{TargetError, VmHandle};
@@ -26,12 +26,14 @@ pub(crate) async fn start(t: &LocalTarget, vm: &VmHandle) -> Result<(), TargetEr
     }
     let record: VmRecord = read_toml(&files.record()).await?;
     match accel::plan(t.accel) {
-        Plan::Use(accel) => launch_any_port(&files, &record, accel).await.map(drop),
+        Plan::Use(accel) => launch_any_port(t, &files, &record, accel).await.map(drop),
         Plan::Fallback(reason) => {
             t.progress.info(format!("accelerator: tcg ({reason})"));
-            launch_any_port(&files, &record, Accel::Tcg).await.map(drop)
+            launch_any_port(t, &files, &record, Accel::Tcg)
+                .await
+                .map(drop)
         }
-        Plan::ProbeKvm => match launch_any_port(&files, &record, Accel::Kvm).await {
+        Plan::ProbeKvm => match launch_any_port(t, &files, &record, Accel::Kvm).await {
             Ok(_) => probe_kvm(t, &files, &record).await,
             Err(TargetError::Start { message, .. }) => {
                 let first = message.lines().next().unwrap_or_default().to_string();
@@ -74,15 +76,23 @@ async fn fall_back(
         .warn(format!("accelerator: tcg ({why}; falling back)"));
     stop_now(files).await;
     let _ = tokio::fs::remove_file(files.serial_log()).await;
-    launch_any_port(files, record, Accel::Tcg).await.map(drop)
+    launch_any_port(t, files, record, Accel::Tcg)
+        .await
+        .map(drop)
 }
 
 async fn launch_any_port(
+    t: &LocalTarget,
     files: &VmFiles,
     record: &VmRecord,
     accel: Accel,
 ) -> Result<Launch, TargetError> {
     let with_seed = tokio::fs::try_exists(files.seed()).await.unwrap_or(false);
+    // Held until QEMU runs: no other start sees the address free meanwhile.
+    let _admitted = match &record.network {
+        Some(network) => Some(segment_use::admit(t, &record.name, network).await?),
+        None => None,
+    };
     let mut last = None;
     for _ in 0..PORT_ATTEMPTS {
         let ssh_port = free_port()?;
@@ -120,7 +130,7 @@ fn free_port() -> Result<u16, TargetError> {
     port::free_loopback_port().map_err(|e| TargetError::io("127.0.0.1", e))
 }
 
-/// A loopback port for each port a deployed VM offers its peers.
+/// A loopback port for each port a deployed VM offers.
 fn net_launch(record: &VmRecord) -> Result<Option<NetLaunch>, TargetError> {
     let Some(network) = &record.network else {
         return Ok(None);

@@ -29,12 +29,12 @@ pub struct Launch {
     pub ssh_port: u16,
     pub mac: String,
     pub with_seed: bool,
-    /// A deployed VM's static network; `None`: DHCP on QEMU's default net.
+    /// A deployed VM's segment and forwards; `None`: one user-mode NIC.
     pub net: Option<super::netdev::NetLaunch>,
 }
 
 /// The arguments after the program name.
-pub fn args(files: &VmFiles, launch: &Launch) -> Vec<OsString> {
+pub fn args(files: &VmFiles, launch: &Launch) -> Result<Vec<OsString>, TargetError> {
     let accel = match launch.accel {
         Accel::Kvm => "kvm",
         Accel::Tcg => "tcg,thread=multi",
@@ -62,18 +62,10 @@ pub fn args(files: &VmFiles, launch: &Launch) -> Vec<OsString> {
             &format!("file={SEED},format=raw,if=virtio,readonly=on"),
         ]);
     }
-    let state_root = files
-        .dir
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(&files.dir);
-    let netdev = super::netdev::netdev(launch.ssh_port, launch.net.as_ref(), state_root);
-    push(&[
-        "-netdev",
-        &netdev,
-        "-device",
-        &format!("virtio-net-pci,netdev=n0,mac={}", launch.mac),
-    ]);
+    let nics = super::netdev::nic_args(launch.ssh_port, &launch.mac, launch.net.as_ref())?;
+    for nic in &nics {
+        push(&["-netdev", &nic.netdev, "-device", &nic.device]);
+    }
     let qga = format!("socket,path={QGA_SOCK},server=on,wait=off,id=qga0");
     push(&["-chardev", &qga, "-device", "virtio-serial"]);
     push(&[
@@ -87,7 +79,7 @@ pub fn args(files: &VmFiles, launch: &Launch) -> Vec<OsString> {
     args.push("-pidfile".into());
     args.push(files.pid().into_os_string());
     args.push("-daemonize".into());
-    args
+    Ok(args)
 }
 
 fn prefixed(prefix: &str, path: &Path) -> OsString {
@@ -99,7 +91,7 @@ fn prefixed(prefix: &str, path: &Path) -> OsString {
 /// Starts QEMU as a daemon; returns once it runs (or failed to start).
 pub async fn spawn(files: &VmFiles, launch: &Launch) -> Result<(), TargetError> {
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(args(files, launch)).current_dir(&files.dir);
+    cmd.args(args(files, launch)?).current_dir(&files.dir);
     exec::run(&mut cmd).await.map(drop)
 }
 

@@ -31,6 +31,7 @@ fn the_seed_carries_a_fresh_host_key_that_the_hash_leaves_out() {
         hostname: "lab-ui-1".into(),
         address: "10.99.0.30".parse().unwrap(),
         version: "2026.11.25.1",
+        nics: VmNics::Bridged,
     };
     let (first_key, second_key) = (
         HostKeyPair::generate().unwrap(),
@@ -62,4 +63,77 @@ fn the_seed_carries_a_fresh_host_key_that_the_hash_leaves_out() {
         .collect();
     assert!(!shown.contains(&body[..40]), "{shown}");
     assert!(!shown.contains("tls-key-unit-secret"), "{shown}");
+}
+
+fn network_of(nics: VmNics) -> (serde_json::Value, String) {
+    let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let env = &project.config.environments["lab"];
+    let mut secrets = Secrets::default();
+    secrets.insert("tls_private_key", "tls-key-unit-secret");
+    let maker = SeedMaker {
+        project: &project,
+        env_name: "lab",
+        env,
+        renderer: Renderer::new(&project.templates_dir()),
+        secrets: &secrets,
+        key_line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixedKeyForTheHash oxbake".into(),
+        hash_key: "unit-test-hash-key".into(),
+    };
+    let role = crate::role::Role::resolve(&project, "ui").unwrap();
+    let place = VmPlace {
+        role: "ui",
+        slot: 1,
+        hostname: "lab-ui-1".into(),
+        address: "10.99.0.30".parse().unwrap(),
+        version: "2026.11.25.1",
+        nics,
+    };
+    let (seed, hash) = maker
+        .make(&role, &place, &HostKeyPair::generate().unwrap())
+        .unwrap();
+    let text = seed.network_config.unwrap();
+    (serde_json::from_str(&text).unwrap(), hash)
+}
+
+/// Proxmox: one NIC on the bridge, the route through the gateway.
+#[test]
+fn a_bridged_vm_has_its_address_and_route_on_eth0() {
+    let (doc, _) = network_of(VmNics::Bridged);
+    assert_eq!(
+        doc,
+        serde_json::json!({ "version": 2, "ethernets": { "eth0": {
+            "addresses": ["10.99.0.30/24"],
+            "routes": [{ "to": "0.0.0.0/0", "via": "10.99.0.1" }],
+            "nameservers": { "addresses": ["10.99.0.3"], "search": ["lab.example"] },
+        }}})
+    );
+}
+
+/// Local: the segment NIC holds the address without a route; the
+/// management NIC takes DHCP (and with it the default route); both by MAC.
+#[test]
+fn a_vm_on_a_segment_has_its_address_on_eth0_and_dhcp_on_eth1() {
+    let nics = VmNics::Segment {
+        segment_mac: "52:54:00:aa:aa:aa".into(),
+        management_mac: "52:54:00:bb:bb:bb".into(),
+    };
+    let (doc, hash) = network_of(nics.clone());
+    assert_eq!(
+        doc,
+        serde_json::json!({ "version": 2, "ethernets": {
+            "eth0": {
+                "match": { "macaddress": "52:54:00:aa:aa:aa" },
+                "set-name": "eth0",
+                "addresses": ["10.99.0.30/24"],
+                "nameservers": { "addresses": ["10.99.0.3"], "search": ["lab.example"] },
+            },
+            "eth1": {
+                "match": { "macaddress": "52:54:00:bb:bb:bb" },
+                "set-name": "eth1",
+                "dhcp4": true,
+            },
+        }})
+    );
+    assert_eq!(hash, network_of(nics).1, "the hash is stable per target");
+    assert_ne!(hash, network_of(VmNics::Bridged).1);
 }

@@ -38,7 +38,7 @@ fn value_of(args: &[OsString], flag: &str) -> String {
 
 #[test]
 fn tcg_runs_multi_threaded_without_host_cpu() {
-    let args = args(&files(), &launch(Accel::Tcg));
+    let args = args(&files(), &launch(Accel::Tcg)).unwrap();
     assert_eq!(value_of(&args, "-accel"), "tcg,thread=multi");
     assert!(!joined(&args).contains("-cpu"));
 }
@@ -47,14 +47,14 @@ fn tcg_runs_multi_threaded_without_host_cpu() {
 /// KVM keeps QEMU's default CPU model.
 #[test]
 fn kvm_keeps_the_default_cpu_model() {
-    let args = args(&files(), &launch(Accel::Kvm));
+    let args = args(&files(), &launch(Accel::Kvm)).unwrap();
     assert_eq!(value_of(&args, "-accel"), "kvm");
     assert!(!joined(&args).contains("-cpu"));
 }
 
 #[test]
 fn resources_and_ssh_forward_come_from_the_launch() {
-    let args = args(&files(), &launch(Accel::Tcg));
+    let args = args(&files(), &launch(Accel::Tcg)).unwrap();
     assert_eq!(value_of(&args, "-m"), "2048");
     assert_eq!(value_of(&args, "-smp"), "2");
     assert_eq!(
@@ -66,7 +66,7 @@ fn resources_and_ssh_forward_come_from_the_launch() {
 
 #[test]
 fn sockets_are_relative_and_logs_absolute() {
-    let args = args(&files(), &launch(Accel::Tcg));
+    let args = args(&files(), &launch(Accel::Tcg)).unwrap();
     assert_eq!(value_of(&args, "-qmp"), "unix:qmp.sock,server=on,wait=off");
     assert_eq!(
         value_of(&args, "-chardev"),
@@ -86,15 +86,18 @@ fn sockets_are_relative_and_logs_absolute() {
 
 #[test]
 fn seed_drive_is_attached_only_when_present() {
-    let with = joined(&args(&files(), &launch(Accel::Tcg)));
+    let with = joined(&args(&files(), &launch(Accel::Tcg)).unwrap());
     assert!(with.contains("file=seed.iso,format=raw,if=virtio,readonly=on"));
-    let without = joined(&args(
-        &files(),
-        &Launch {
-            with_seed: false,
-            ..launch(Accel::Tcg)
-        },
-    ));
+    let without = joined(
+        &args(
+            &files(),
+            &Launch {
+                with_seed: false,
+                ..launch(Accel::Tcg)
+            },
+        )
+        .unwrap(),
+    );
     assert!(!without.contains("seed.iso"));
     assert!(
         without
@@ -108,4 +111,39 @@ fn mac_is_stable_and_local() {
     assert_ne!(mac_for("web-b"), mac_for("web-c"));
     assert!(mac_for("x").starts_with("52:54:00:"));
     assert_eq!(mac_for("x").len(), 17);
+}
+
+/// A deployed VM: the segment NIC first (the guest's `eth0`), then the
+/// management NIC with the recorded MAC; no guest forwarding relays.
+#[test]
+fn a_deployed_vm_is_on_its_segment_and_a_management_nic() {
+    let network = crate::target::VmNetwork {
+        segment: "lab".into(),
+        address: "10.99.0.20".parse().unwrap(),
+        prefix: 24,
+        gateway: "10.99.0.1".parse().unwrap(),
+        ports: vec![],
+    };
+    let launch = Launch {
+        net: Some(super::super::netdev::NetLaunch {
+            network,
+            forwards: vec![],
+        }),
+        ..launch(Accel::Tcg)
+    };
+    let args = args(&files(), &launch).unwrap();
+    let netdevs: Vec<String> = args
+        .windows(2)
+        .filter(|w| w[0] == "-netdev")
+        .map(|w| w[1].to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        netdevs,
+        [
+            "vde,id=n0,sock=../../nets/lab/sock",
+            "user,id=n1,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:40022-:22",
+        ]
+    );
+    assert!(joined(&args).contains("virtio-net-pci,netdev=n1,mac=52:54:00:01:02:03"));
+    assert!(!joined(&args).contains("guestfwd"));
 }
