@@ -56,7 +56,7 @@ fn summary(actions: &[Action]) -> Vec<String> {
         .iter()
         .map(|a| match a {
             Action::Create { want } => format!("create {}", want.hostname),
-            Action::Replace { want, old, why } => {
+            Action::Replace { want, old, why, .. } => {
                 format!("replace {} by {} ({why})", old.name, want.hostname)
             }
             Action::Keep { vm, .. } => format!("keep {}", vm.name),

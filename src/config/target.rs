@@ -219,6 +219,10 @@ pub struct ProxmoxSettings {
     /// Seconds one Proxmox task (clone, start, upload, …) may run.
     #[serde(default = "default_task_timeout")]
     pub task_timeout: u64,
+    /// How many VMs a deploy makes at once (clones, starts, checks) when
+    /// `oxbake deploy --jobs` does not say.
+    #[serde(default = "default_deploy_jobs")]
+    pub deploy_jobs: u32,
 }
 
 /// `ssh_forward = { host = "203.0.113.5", port_base = 22000 }`: builder VMs
@@ -255,6 +259,10 @@ fn default_request_timeout() -> u64 {
 
 fn default_task_timeout() -> u64 {
     600
+}
+
+fn default_deploy_jobs() -> u32 {
+    4
 }
 
 fn default_token_env() -> String {

@@ -106,6 +106,7 @@ impl PveSim {
             ssh_forward: self.ssh_forward.get().cloned(),
             request_timeout: 120,
             task_timeout: 20,
+            deploy_jobs: 4,
         }
     }
 
