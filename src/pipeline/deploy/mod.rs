@@ -26,6 +26,7 @@ use crate::render::{RenderError, Renderer};
 use crate::role::Role;
 use crate::secrets::{Secrets, SecretsError};
 use crate::target::{CloudInit, TargetError, TemplateRef, VmNetwork};
+pub use apply::Done;
 use plan::{Desired, Existing, Plan};
 use seed::{SeedMaker, VmPlace};
 
