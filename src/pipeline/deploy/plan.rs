@@ -281,6 +281,107 @@ fn why_differs(want: &Desired, vm: &Existing) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn want(role: &str, slot: u32, version: &str) -> Desired {
+        Desired {
+            role: role.into(),
+            slot,
+            hostname: format!("lab-{role}-{slot}"),
+            version: version.into(),
+            seed: "aa".into(),
+            node: None,
+        }
+    }
+
+    fn vm(role: &str, slot: u32, version: &str) -> Existing {
+        let name = format!("lab-{role}-{slot}");
+        Existing {
+            name: name.clone(),
+            handle: VmHandle {
+                name: name.clone(),
+                id: name,
+            },
+            role: role.into(),
+            version: Some(version.into()),
+            tag: DeployTag::parse(&format!("0a0b0c0d.{slot}.aa")),
+            node: None,
+        }
+    }
+
+    fn costs(plan: &Plan) -> Vec<String> {
+        plan.actions
+            .iter()
+            .map(|a| match a {
+                Action::Create { want } => format!("create {}", want.hostname),
+                Action::Replace {
+                    want, unavailable, ..
+                } => format!("replace {}: {unavailable}", want.hostname),
+                Action::Keep { want, .. } => format!("keep {}", want.hostname),
+                Action::Destroy { vm } => format!("destroy {}", vm.name),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn steps_go_wave_by_wave_and_replacements_say_what_they_cost() {
+        let desired = [
+            want("ui", 1, "2"),
+            want("ui", 2, "2"),
+            want("db", 1, "2"),
+            want("cache", 1, "1"),
+        ];
+        let existing = [
+            vm("ui", 1, "1"),
+            vm("ui", 2, "1"),
+            vm("db", 1, "1"),
+            vm("cache", 1, "1"),
+            vm("old", 1, "1"),
+        ];
+        let rules = Rules {
+            waves: vec![vec!["cache".into(), "db".into()], vec!["ui".into()]],
+            roles: BTreeMap::new(),
+        };
+        let plan = compute_with(&desired, &existing, &rules);
+        assert_eq!(
+            costs(&plan),
+            [
+                "replace lab-db-1: down for one boot + checks",
+                "keep lab-cache-1",
+                "replace lab-ui-1: none: 1 of 2 serving",
+                "replace lab-ui-2: none: 1 of 2 serving",
+                "destroy lab-old-1",
+            ]
+        );
+        assert_eq!(plan.wave_of("ui"), Some(1));
+        assert_eq!(plan.max_unavailable("ui"), 1);
+        let all_at_once = Rules {
+            roles: [("ui".to_string(), (Replace::StopFirst, 2))].into(),
+            ..rules
+        };
+        let plan = compute_with(&desired, &existing, &all_at_once);
+        assert_eq!(
+            costs(&plan)[2],
+            "replace lab-ui-1: down for one boot + checks"
+        );
+        assert_eq!(plan.max_unavailable("ui"), 2);
+    }
+
+    #[test]
+    fn a_role_with_a_kept_vm_keeps_serving_while_its_other_slot_is_replaced() {
+        let plan = compute(
+            &[want("ui", 1, "2"), want("ui", 2, "1"), want("ui", 3, "2")],
+            &[vm("ui", 1, "1"), vm("ui", 2, "1")],
+        );
+        assert_eq!(
+            costs(&plan),
+            [
+                "replace lab-ui-1: none: 1 of 2 serving",
+                "keep lab-ui-2",
+                "create lab-ui-3",
+            ]
+        );
+        assert_eq!(plan.waves, [["ui"]]);
+    }
+
     #[test]
     fn round_robin_is_stable_and_wraps() {
         let nodes = ["pve1".to_string(), "pve2".to_string()];
