@@ -86,14 +86,17 @@ async fn waves_go_in_order_and_a_wave_runs_at_most_jobs_at_once() {
     assert_eq!(vms(&h).len(), 5);
     assert!(running(&h, &vms(&h)));
 
-    // The target's own bound (`deploy_jobs`, 4) when --jobs is not given.
-    let h = Harness::new(4).await;
+    // The target's own bound (`deploy_jobs`, 4) when --jobs is not given;
+    // one wave of five.
+    let h = Harness::one_wave(5).await;
     h.sim.faults(|f| {
         f.task_times.insert("qmclone", Duration::from_millis(400));
     });
-    h.deploy(None, Progress::silent(), cancel::never())
+    let done = h
+        .deploy(None, Progress::silent(), cancel::never())
         .await
         .unwrap();
+    assert_eq!(done.len(), 5);
     assert_eq!(h.sim.most_in_flight("qmclone"), 4);
 }
 

@@ -30,8 +30,8 @@ use tokio::sync::watch;
 
 use super::pve_sim::{BASE_VMID, NODE, PveSim};
 
-/// The environment the harness deploys: `base` first, then `count` VMs of
-/// `services` (`{{services}}` holds the count and addresses).
+/// The environment the harness deploys: `base` first (unless in one wave),
+/// then VMs of role `services`.
 pub const ENV: &str = "grid";
 
 /// Guests answering for the simulator's VMs.
@@ -133,14 +133,23 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// `services` VMs of role services (at most 20).
+    /// `base` (one VM), then `services` VMs of role services (at most 20).
     pub async fn new(services: usize) -> Self {
+        Self::with(services, true).await
+    }
+
+    /// `services` VMs of role services, one wave.
+    pub async fn one_wave(services: usize) -> Self {
+        Self::with(services, false).await
+    }
+
+    async fn with(services: usize, base: bool) -> Self {
         let sim = Arc::new(PveSim::start().await);
         sim.faults(|f| f.agent_warmup_calls = 0);
         let dir = tempfile::tempdir().expect("temp dir");
         copy_project(dir.path());
         let mut text = std::fs::read_to_string(dir.path().join("oxbake.toml")).unwrap();
-        text.push_str(&env_toml(services));
+        text.push_str(&env_toml(services, base));
         text.push_str(&PveSim::target_toml("sim", sim.settings()));
         std::fs::write(dir.path().join("oxbake.toml"), text).unwrap();
         let project = Project::load(dir.path()).expect("project loads");
@@ -263,7 +272,9 @@ impl Harness {
 }
 
 const SERVICES_START: &str = "[environments.grid.roles.services]\n";
-const SERVICES_END: &str = "after = [\"base\"]\n";
+const SERVICES_END: &str = "# end of the services role's settings\n";
+const BASE_ROLE: &str = "[environments.grid.roles.base]\naddresses = [\"10.98.0.10\"]\n\n";
+const AFTER_BASE: &str = "after = [\"base\"]\n";
 
 fn services_toml(count: usize) -> String {
     let addresses: Vec<String> = (0..count)
@@ -275,7 +286,12 @@ fn services_toml(count: usize) -> String {
     )
 }
 
-fn env_toml(services: usize) -> String {
+fn env_toml(services: usize, base: bool) -> String {
+    let (base, after) = if base {
+        (BASE_ROLE, AFTER_BASE)
+    } else {
+        ("", "")
+    };
     format!(
         r#"
 [environments.grid]
@@ -287,10 +303,7 @@ user = "ops"
 prefix = 24
 gateway = "10.98.0.1"
 
-[environments.grid.roles.base]
-addresses = ["10.98.0.10"]
-
-{}{SERVICES_END}
+{base}{}{after}{SERVICES_END}
 [environments.grid.roles.services.values]
 relay_host = ""
 mail_domain = "grid.example"
