@@ -122,6 +122,9 @@ fn proxmox(
             return fail(key, message);
         }
     }
+    if let Some(message) = limits::JOBS.problem("deploy_jobs", u64::from(settings.deploy_jobs)) {
+        return fail("deploy_jobs", message);
+    }
     let [first, last] = settings.vmid_range;
     if first > last {
         return fail(
