@@ -17,14 +17,20 @@ use tokio::sync::watch;
 use crate::support::deploy_sim::Harness;
 use crate::support::pve_sim::{BASE_VMID, PowerEvent};
 
-fn infos(events: &mut UnboundedReceiver<Event>) -> Vec<String> {
+fn drain(events: &mut UnboundedReceiver<Event>) -> Vec<Event> {
     let mut out = Vec::new();
     while let Ok(event) = events.try_recv() {
-        if let Event::Info(line) = event {
-            out.push(line);
-        }
+        out.push(event);
     }
     out
+}
+
+fn infos(events: &[Event]) -> Vec<String> {
+    let line = |e: &Event| match e {
+        Event::Info(line) => Some(line.clone()),
+        _ => None,
+    };
+    events.iter().filter_map(line).collect()
 }
 
 /// The simulator's guests other than the base template.
@@ -68,7 +74,23 @@ async fn waves_go_in_order_and_a_wave_runs_at_most_jobs_at_once() {
     assert_eq!(done.len(), 5);
     assert_eq!(done[0].vm, "grid-base-1", "{done:?}");
     assert_eq!(h.sim.most_in_flight("qmclone"), 3, "bounded by --jobs 3");
-    let lines = infos(&mut events);
+    let events = drain(&mut events);
+    // One progress line (task) per VM, its stages as steps.
+    let lines_of_vms: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TaskStarted { task, steps: 3 } => Some(task.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lines_of_vms.len(), 5, "{lines_of_vms:?}");
+    assert!(lines_of_vms.contains(&"vm grid-services-4"));
+    let finished_ok = events
+        .iter()
+        .filter(|e| matches!(e, Event::TaskFinished { ok: true, .. }))
+        .count();
+    assert_eq!(finished_ok, 5);
+    let lines = infos(&events);
     let healthy = lines
         .iter()
         .position(|l| l == "vm `grid-base-1` is healthy")

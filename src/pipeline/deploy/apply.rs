@@ -23,6 +23,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, watch};
 
 use super::known_hosts;
+use super::line::VmLine;
 use super::plan::Action;
 use super::tag::DeployTag;
 use super::{DeployError, Deployer, Prepared, Wanted};
@@ -170,16 +171,21 @@ impl Deployer<'_> {
 
     async fn step(&self, shared: &Shared<'_>, action: &Action) -> Result<Done, DeployError> {
         let (p, id, taken) = (shared.prepared, &shared.deploy_id, &shared.taken);
+        let progress = &self.ctx.progress;
         match action {
             Action::Create { want } => {
                 let w = find(&p.wanted, want.slot, &want.role);
-                let vm = self.launch(w, id, taken, &p.key).await?;
-                Ok(done_step("create", &want.role, vm, None))
+                let line = VmLine::start(progress, &want.hostname, 3);
+                let vm = self.launch(w, id, taken, &p.key, &line).await;
+                line.finish(vm.is_ok());
+                vm.map(|vm| done_step("create", &want.role, vm, None))
             }
             Action::Replace { want, old, .. } => {
                 let w = find(&p.wanted, want.slot, &want.role);
-                let vm = self.replace(w, old, id, taken, &p.key).await?;
-                Ok(done_step("replace", &want.role, vm, Some(old.name.clone())))
+                let line = VmLine::start(progress, &want.hostname, 5);
+                let vm = self.replace(w, old, (id, taken, &p.key), &line).await;
+                line.finish(vm.is_ok());
+                vm.map(|vm| done_step("replace", &want.role, vm, Some(old.name.clone())))
             }
             Action::Keep { .. } | Action::Destroy { .. } => {
                 unreachable!("a wave only creates and replaces")
@@ -225,7 +231,9 @@ impl Deployer<'_> {
         deploy_id: &str,
         taken: &Mutex<BTreeSet<String>>,
         key: &ClientKey,
+        line: &VmLine,
     ) -> Result<VmHandle, DeployError> {
+        line.step("clone");
         let name = {
             let mut taken = taken.lock().unwrap_or_else(|p| p.into_inner());
             let name = if taken.contains(&w.desired.hostname) {
@@ -280,7 +288,8 @@ impl Deployer<'_> {
             }
             Err(VmFailure::Interrupted) => return Err(self.interrupted()),
         };
-        let up = cancel::unless_interrupted(&self.ctx.cancel, self.bring_up(&vm, w, key)).await;
+        let up =
+            cancel::unless_interrupted(&self.ctx.cancel, self.bring_up(&vm, w, key, line)).await;
         let result = up.unwrap_or_else(|| Err(self.interrupted()));
         if result.is_err() {
             vm::remove(self.ctx, &vm, "", "vm").await;

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 
 use super::known_hosts;
+use super::line::VmLine;
 use super::{DeployError, Deployer, Wanted};
 use crate::guest::{ClientKey, Command, GuestSession, HostKeyPolicy, OutputSinks, Timing};
 use crate::pipeline::checks::run_checks;
@@ -26,11 +27,14 @@ impl Deployer<'_> {
         vm: &VmHandle,
         w: &Wanted,
         key: &ClientKey,
+        line: &VmLine,
     ) -> Result<(), DeployError> {
+        line.step("boot");
         let addr = vm::boot(self.ctx, vm, &w.seed, self.boot_timeout)
             .await
             .map_err(|(stage, source)| stage_error(vm, stage, source))?;
         let pinned = HostKeyPolicy::Expect(w.host_key.public_key().clone());
+        line.step("checks");
         self.prove(vm, addr, pinned, &w.desired.role, key).await?;
         self.ctx
             .target
@@ -55,7 +59,9 @@ impl Deployer<'_> {
         vm: &VmHandle,
         role: &str,
         key: &ClientKey,
+        line: &VmLine,
     ) -> Result<(), DeployError> {
+        line.step(&format!("start {} again", vm.name));
         self.ctx
             .progress
             .info(format!("vm `{}`: starting it again", vm.name));

@@ -13,6 +13,7 @@ mod health;
 pub mod jobs;
 pub mod key;
 pub mod known_hosts;
+mod line;
 pub mod plan;
 mod replace;
 pub mod seed;

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::line::VmLine;
 use super::plan::Existing;
 use super::{DeployError, Deployer, Wanted};
 use crate::guest::ClientKey;
@@ -23,10 +24,10 @@ impl Deployer<'_> {
         &self,
         w: &Wanted,
         old: &Existing,
-        deploy_id: &str,
-        taken: &Mutex<BTreeSet<String>>,
-        key: &ClientKey,
+        (deploy_id, taken, key): (&str, &Mutex<BTreeSet<String>>, &ClientKey),
+        line: &VmLine,
     ) -> Result<VmHandle, DeployError> {
+        line.step(&format!("stop {}", old.name));
         self.ctx.progress.info(format!(
             "vm `{}`: stopping it (stop-first: its replacement takes address {})",
             old.name, w.network.address
@@ -40,12 +41,13 @@ impl Deployer<'_> {
                 what: "cannot stop",
                 source,
             })?;
-        match self.launch(w, deploy_id, taken, key).await {
+        match self.launch(w, deploy_id, taken, key, line).await {
             Ok(vm) => {
+                line.step(&format!("destroy {}", old.name));
                 self.remove(&old.handle).await?;
                 Ok(vm)
             }
-            Err(failed) => match self.bring_back(&old.handle, &old.role, key).await {
+            Err(failed) => match self.bring_back(&old.handle, &old.role, key, line).await {
                 Ok(()) => Err(failed),
                 Err(source) => Err(DeployError::NotBroughtBack {
                     vm: old.name.clone(),
