@@ -104,3 +104,51 @@ pub fn after_problems(name: &str, env: &Environment) -> Vec<(usize, String)> {
     }
     problems
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(roles: &str) -> Environment {
+        let text = format!(
+            "channel = \"dev\"\nuser = \"ops\"\n[network]\nprefix = 24\ngateway = \"10.0.0.1\"\n{roles}"
+        );
+        toml::from_str(&text).expect("environment")
+    }
+
+    #[test]
+    fn roles_go_in_waves_after_what_they_need() {
+        let e = env(concat!(
+            "[roles.ui]\nafter = [\"backend\", \"cache\"]\n",
+            "[roles.backend]\nafter = [\"db\"]\n",
+            "[roles.db]\n[roles.cache]\n",
+        ));
+        assert_eq!(
+            waves(&e).unwrap(),
+            [vec!["cache", "db"], vec!["backend"], vec!["ui"]]
+        );
+        assert!(after_problems("lab", &e).is_empty());
+    }
+
+    #[test]
+    fn a_cycle_is_named_once_and_an_unknown_role_at_its_entry() {
+        let e = env(concat!(
+            "[roles.a]\nafter = [\"b\"]\n",
+            "[roles.b]\nafter = [\"a\", \"nope\"]\n",
+            "[roles.c]\nafter = [\"a\"]\n",
+        ));
+        assert_eq!(waves(&e).unwrap_err(), ["a", "b", "c"]);
+        let problems: Vec<String> = after_problems("lab", &e)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "environment `lab`, role `b`: `after` names role `nope`, which the environment \
+                 does not run",
+                "environment `lab`, role `a`: `after` makes a cycle (a after b after a)",
+            ]
+        );
+    }
+}
