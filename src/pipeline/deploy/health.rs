@@ -52,8 +52,9 @@ impl Deployer<'_> {
         Ok(())
     }
 
-    /// Starts the stopped VM `vm` of `role` again (it was deployed, so its
-    /// host key is pinned) and proves it healthy.
+    /// Starts the stopped VM `vm` of `role` again (first of all: whatever
+    /// else fails, it runs) and proves it healthy with the host key pinned
+    /// for it when it was deployed.
     pub(super) async fn bring_back(
         &self,
         vm: &VmHandle,
@@ -65,6 +66,11 @@ impl Deployer<'_> {
         self.ctx
             .progress
             .info(format!("vm `{}`: starting it again", vm.name));
+        self.ctx
+            .target
+            .start(vm)
+            .await
+            .map_err(|source| stage_error(vm, Stage::Start, source))?;
         let line = known_hosts::key_of(&self.known_hosts_file(), &vm.name)?.ok_or_else(|| {
             DeployError::NoHostKey {
                 vm: vm.name.clone(),
@@ -75,11 +81,6 @@ impl Deployer<'_> {
             what: "its recorded host key is unusable",
             source: Box::new(e),
         })?;
-        self.ctx
-            .target
-            .start(vm)
-            .await
-            .map_err(|source| stage_error(vm, Stage::Start, source))?;
         let addr = vm::ssh_endpoint(self.ctx, vm, self.boot_timeout)
             .await
             .map_err(|(stage, source)| stage_error(vm, stage, source))?;
