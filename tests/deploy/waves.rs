@@ -247,3 +247,28 @@ async fn a_failure_mid_wave_removes_what_it_made_and_keeps_the_rest() {
     assert_eq!(vms(&h), kept, "no half-made VM is left");
     assert!(running(&h, &kept));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_vm_that_cannot_be_proven_again_still_runs_and_both_errors_are_named() {
+    let h = Harness::one_wave(1).await;
+    h.deploy(None, Progress::silent(), cancel::never())
+        .await
+        .unwrap();
+    let before = vms(&h);
+    // Its pinned host key is gone: oxbake cannot log in to prove it.
+    std::fs::remove_file(h.dir.path().join(".oxbake/known_hosts/grid")).unwrap();
+    let bad = h.release("services", 'e');
+    h.guests.failing.lock().unwrap().insert(bad.to_string());
+    let err = h
+        .deploy(None, Progress::silent(), cancel::never())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, DeployError::NotBroughtBack { vm, .. } if vm == "grid-services-1"),
+        "{text}"
+    );
+    assert!(text.contains("cloud-init finished"), "{text}");
+    assert_eq!(vms(&h), before, "the new VM is gone");
+    assert!(running(&h, &before), "the old one was started first");
+}

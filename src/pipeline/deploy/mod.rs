@@ -99,8 +99,8 @@ pub enum DeployError {
         detail: String,
     },
     /// A replacement failed and the VM it replaces could not be started
-    /// again: both errors are named.
-    #[error("vm `{vm}` could not be started again after its replacement failed ({failed})")]
+    /// again or proven healthy: both errors are named.
+    #[error("vm `{vm}` is not back in service after its replacement failed ({failed})")]
     NotBroughtBack {
         vm: String,
         failed: Box<DeployError>,
