@@ -83,6 +83,11 @@ pub enum Command {
         /// Only show what would be created, replaced, kept and destroyed.
         #[arg(long)]
         plan: bool,
+        /// How many VMs of a wave are made at once (default: as many as
+        /// the target allows: local, free memory and cores; proxmox, the
+        /// target's `deploy_jobs`).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+        jobs: Option<u32>,
     },
     /// Destroy every VM of an environment.
     Destroy { env: String },

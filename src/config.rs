@@ -17,7 +17,7 @@ use toml::de::DeValue;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::tomlfile;
 
-pub use environment::{Environment, Network, RoleSettings};
+pub use environment::{Environment, Network, Replace, RoleSettings};
 pub use names::is_valid_name;
 pub use target::{Accel, LocalSettings, ProxmoxSettings, SshForward, TargetSettings};
 

@@ -3,10 +3,11 @@
 //! of it, against the project's recipes, channels and targets.
 
 mod addresses;
+pub mod order;
 
 use toml::Spanned;
 
-pub use crate::config::{Environment, Network, RoleSettings};
+pub use crate::config::{Environment, Network, Replace, RoleSettings};
 use crate::config::{TargetSettings, limits};
 use crate::diag::Diagnostics;
 use crate::project::Project;
@@ -65,6 +66,10 @@ fn check_env(
         check_role(project, name, role, settings, at);
         check_nodes(project, name, target, role, settings.get_ref(), at);
         check_sizes(name, role, settings, span, at);
+        check_max_unavailable(name, role, settings.get_ref(), at);
+    }
+    for (offset, message) in order::after_problems(name, env) {
+        at(offset, message);
     }
     if let Some(message) = addresses::prefix_problem(name, env.network.prefix) {
         at(span(&["network", "prefix"]).unwrap_or(header), message);
@@ -98,6 +103,24 @@ fn check_sizes(
                 format!("environment `{env}`, role `{role}`: {message}"),
             );
         }
+    }
+}
+
+/// `max_unavailable`, when given, lets at least one VM be replaced.
+fn check_max_unavailable(
+    env: &str,
+    role: &str,
+    s: &RoleSettings,
+    at: &mut impl FnMut(usize, String),
+) {
+    if let Some(m) = &s.max_unavailable
+        && *m.get_ref() == 0
+    {
+        let message = format!(
+            "environment `{env}`, role `{role}`: `max_unavailable` = 0 would never replace a VM: \
+             it must be at least 1"
+        );
+        at(m.span().start, message);
     }
 }
 

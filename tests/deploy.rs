@@ -18,6 +18,7 @@ mod e2e;
 mod placement;
 mod secrets;
 mod sim;
+mod waves;
 
 fn desired(role: &str, slot: u32, version: &str, seed: &str) -> Desired {
     Desired {
@@ -56,7 +57,7 @@ fn summary(actions: &[Action]) -> Vec<String> {
         .iter()
         .map(|a| match a {
             Action::Create { want } => format!("create {}", want.hostname),
-            Action::Replace { want, old, why } => {
+            Action::Replace { want, old, why, .. } => {
                 format!("replace {} by {} ({why})", old.name, want.hostname)
             }
             Action::Keep { vm, .. } => format!("keep {}", vm.name),
@@ -223,7 +224,11 @@ fn secrets_never_reach_the_plan_or_an_error() {
     let plan = project.oxbake_env(&["deploy", "lab", "--plan"], &SECRETS);
     assert_eq!(plan.code(), 0, "{}", plan.stderr());
     let text = plan.stdout();
-    let creates: Vec<&str> = text.lines().filter(|l| l.starts_with("create")).collect();
+    // Each row: wave, action, role, vm, …
+    let creates: Vec<&str> = text
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("create"))
+        .collect();
     assert_eq!(creates.len(), 3, "{text}");
     for vm in ["lab-backend-1", "lab-services-1", "lab-ui-1"] {
         assert!(creates.iter().any(|l| l.contains(vm)), "{text}");

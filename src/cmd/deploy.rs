@@ -13,19 +13,26 @@ use crate::pipeline::open;
 use crate::project::Project;
 use crate::registry::Registry;
 
-pub async fn run(ctx: &Ctx<'_>, env: &str, plan_only: bool) -> Result<(), Error> {
+pub async fn run(
+    ctx: &Ctx<'_>,
+    env: &str,
+    plan_only: bool,
+    jobs: Option<u32>,
+) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     let registry = Registry::for_project(&project.root);
-    with_deployer(ctx, &project, &registry, env, async |d| {
+    let jobs = jobs.map(|j| j as usize);
+    with_deployer(ctx, &project, &registry, (env, jobs), async |d| {
         let prepared = d.prepare().await?;
         let table = crate::report::deploy::plan(&prepared.plan);
         if plan_only {
+            let jobs = d.jobs_for(&prepared);
             let text = if prepared.plan.is_noop() {
                 format!("{table}nothing to do: environment `{env}` is up to date\n")
             } else {
-                table
+                format!("{table}at most {jobs} vm(s) at once\n")
             };
-            let doc = json!({ "env": env, "plan": prepared.plan });
+            let doc = json!({ "env": env, "plan": prepared.plan, "jobs": jobs });
             ctx.out.result(&text, &doc);
             return Ok(());
         }
@@ -57,7 +64,7 @@ pub async fn run(ctx: &Ctx<'_>, env: &str, plan_only: bool) -> Result<(), Error>
 pub async fn destroy(ctx: &Ctx<'_>, env: &str) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     let registry = Registry::for_project(&project.root);
-    with_deployer(ctx, &project, &registry, env, async |d| {
+    with_deployer(ctx, &project, &registry, (env, None), async |d| {
         let gone = d.destroy_all().await?;
         let text: String = gone.iter().map(|vm| format!("destroyed {vm}\n")).collect();
         ctx.out
@@ -71,7 +78,7 @@ async fn with_deployer(
     ctx: &Ctx<'_>,
     project: &Project,
     registry: &Registry,
-    env_name: &str,
+    (env_name, jobs): (&str, Option<usize>),
     body: impl AsyncFnOnce(&Deployer<'_>) -> Result<(), DeployError>,
 ) -> Result<(), Error> {
     let env = project
@@ -80,7 +87,7 @@ async fn with_deployer(
         .get(env_name)
         .ok_or_else(|| DeployError::UnknownEnv(env_name.to_owned()))?;
     // An interrupt ends the work with clean-up and exit 130 (see apply).
-    let watched = |cancel| watched(ctx, project, registry, (env_name, env), cancel, body);
+    let watched = |cancel| watched(ctx, project, registry, (env_name, env, jobs), cancel, body);
     super::signals::watching(&ctx.progress, watched).await
 }
 
@@ -88,7 +95,7 @@ async fn watched(
     ctx: &Ctx<'_>,
     project: &Project,
     registry: &Registry,
-    (env_name, env): (&str, &Environment),
+    (env_name, env, jobs): (&str, &Environment, Option<usize>),
     cancel: watch::Receiver<bool>,
     body: impl AsyncFnOnce(&Deployer<'_>) -> Result<(), DeployError>,
 ) -> Result<(), Error> {
@@ -101,6 +108,7 @@ async fn watched(
         env_name,
         env,
         boot_timeout: Duration::from_secs(project.config.defaults.boot_timeout),
+        jobs,
     };
     Ok(body(&deployer).await?)
 }

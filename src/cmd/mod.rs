@@ -122,7 +122,7 @@ async fn dispatch(cli: Cli, out: Output) -> Result<(), Error> {
             };
             nightly::run(&ctx, args).await
         }
-        Command::Deploy { env, plan } => deploy::run(&ctx, env, *plan).await,
+        Command::Deploy { env, plan, jobs } => deploy::run(&ctx, env, *plan, *jobs).await,
         Command::Destroy { env } => deploy::destroy(&ctx, env).await,
     };
     drop(ctx);

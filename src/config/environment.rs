@@ -71,6 +71,37 @@ pub struct RoleSettings {
     /// Values for the role's deploy templates (`env.NAME`).
     #[serde(default = "no_values")]
     pub values: Spanned<BTreeMap<String, toml::Value>>,
+    /// How a VM of the role is replaced (see [`Replace`]).
+    #[serde(default)]
+    pub replace: Replace,
+    /// How many of the role's VMs a deploy may replace at once (default
+    /// 1: the others keep serving). `oxbake check` refuses 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<Spanned<u32>>,
+    /// Roles of the environment deployed before this one (a deploy is a
+    /// graph of roles: `oxbake check` refuses unknown roles and cycles).
+    #[serde(default)]
+    pub after: Vec<Spanned<String>>,
+}
+
+/// How a slot's VM is replaced. Only one strategy is safe on a shared
+/// network where the new VM takes the old one's static address: the old
+/// VM stops before the new one starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Replace {
+    /// Stop the old VM, start the new one at the same address, prove it
+    /// healthy, then destroy the old; if the new one fails, remove it and
+    /// start the old one again.
+    #[default]
+    StopFirst,
+}
+
+impl RoleSettings {
+    /// `max_unavailable`, or its default 1.
+    pub fn max_unavailable(&self) -> u32 {
+        self.max_unavailable.as_ref().map_or(1, |m| *m.get_ref())
+    }
 }
 
 fn one() -> u32 {

@@ -28,6 +28,12 @@ pub const DISK_GIB: Limit = Limit {
     unit: ("GiB", "GiB"),
 };
 /// Any timeout, in seconds: 1 s to 24 h.
+/// VMs one deploy makes at once (`deploy_jobs`, `--jobs`).
+pub const JOBS: Limit = Limit {
+    range: (1, 256),
+    unit: ("VM", "VMs"),
+};
+
 pub const TIMEOUT_SECS: Limit = Limit {
     range: (1, 86_400),
     unit: ("second", "seconds"),

@@ -111,6 +111,9 @@ fn proxmox(
             return fail(key, message);
         }
     }
+    if let Some(message) = limits::JOBS.problem("deploy_jobs", u64::from(settings.deploy_jobs)) {
+        return fail("deploy_jobs", message);
+    }
     let [first, last] = settings.vmid_range;
     if first > last {
         return fail(
@@ -205,6 +208,10 @@ pub struct ProxmoxSettings {
     /// Seconds one Proxmox task (clone, start, upload, …) may run.
     #[serde(default = "default_task_timeout")]
     pub task_timeout: u64,
+    /// How many VMs a deploy makes at once (clones, starts, checks) when
+    /// `oxbake deploy --jobs` does not say.
+    #[serde(default = "default_deploy_jobs")]
+    pub deploy_jobs: u32,
 }
 
 /// `ssh_forward = { host = "203.0.113.5", port_base = 22000 }`: builder VMs
@@ -241,6 +248,10 @@ fn default_request_timeout() -> u64 {
 
 fn default_task_timeout() -> u64 {
     600
+}
+
+fn default_deploy_jobs() -> u32 {
+    4
 }
 
 fn default_token_env() -> String {

@@ -139,6 +139,20 @@ pub async fn connect(
     sinks: OutputSinks,
 ) -> Result<Box<dyn GuestSession>, GuestError> {
     let pinned = HostKeyPolicy::Expect(host.public_key().clone());
+    connect_pinned(ctx, addr, user, key, pinned, timing, sinks).await
+}
+
+/// [`connect`] with the host key given as a policy (a VM whose key was
+/// recorded earlier, e.g. in a known_hosts file).
+pub async fn connect_pinned(
+    ctx: &Context<'_>,
+    addr: SocketAddr,
+    user: &str,
+    key: ClientKey,
+    pinned: HostKeyPolicy,
+    timing: Timing,
+    sinks: OutputSinks,
+) -> Result<Box<dyn GuestSession>, GuestError> {
     let target = GuestTarget::new(addr, user, key, pinned).with_timing(timing);
     ctx.connector.connect(&target, sinks).await
 }

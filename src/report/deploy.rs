@@ -1,6 +1,8 @@
-//! `oxbake deploy --plan`'s table: one row per VM and what happens to it.
+//! `oxbake deploy --plan`'s table: one row per VM and what happens to it,
+//! in which wave, and what a replacement costs its role.
 
 use super::table::table;
+use crate::config::Replace;
 use crate::pipeline::deploy::plan::{Action, Desired, Plan};
 
 /// The plan as a table, one row per VM.
@@ -8,21 +10,60 @@ pub fn plan(plan: &Plan) -> String {
     let rows: Vec<Vec<String>> = plan
         .actions
         .iter()
-        .map(|a| match a {
-            Action::Create { want } => row("create", want, "-", ""),
-            Action::Replace { want, old, why } => row("replace", want, &old.name, why),
-            Action::Keep { want, vm } => row("keep", want, &vm.name, ""),
-            Action::Destroy { vm } => vec![
-                "destroy".into(),
-                vm.role.clone(),
-                vm.name.clone(),
-                vm.version.clone().unwrap_or_default(),
-                vm.node.clone().unwrap_or_else(|| "-".into()),
-                String::new(),
-            ],
+        .map(|a| {
+            let mut row = match a {
+                Action::Create { want } => row("create", want, "-", ""),
+                Action::Replace {
+                    want,
+                    old,
+                    why,
+                    strategy,
+                    unavailable,
+                } => {
+                    let mut r = row("replace", want, &old.name, why);
+                    r.push(strategy_name(*strategy).into());
+                    r.push(unavailable.clone());
+                    r
+                }
+                Action::Keep { want, vm } => row("keep", want, &vm.name, ""),
+                Action::Destroy { vm } => vec![
+                    "destroy".into(),
+                    vm.role.clone(),
+                    vm.name.clone(),
+                    vm.version.clone().unwrap_or_default(),
+                    vm.node.clone().unwrap_or_else(|| "-".into()),
+                    String::new(),
+                ],
+            };
+            row.resize(8, "-".into());
+            let wave = match (a, plan.wave_of(a.role())) {
+                (Action::Destroy { .. }, _) | (_, None) => "last".to_owned(),
+                (_, Some(w)) => (w + 1).to_string(),
+            };
+            row.insert(0, wave);
+            row
         })
         .collect();
-    table(&["action", "role", "vm", "version", "node", "why"], &rows)
+    table(
+        &[
+            "wave",
+            "action",
+            "role",
+            "vm",
+            "version",
+            "node",
+            "why",
+            "strategy",
+            "unavailable",
+        ],
+        &rows,
+    )
+}
+
+fn strategy_name(s: Replace) -> &'static str {
+    match s {
+        Replace::StopFirst => "stop-first",
+    }
 }
 
 fn row(action: &str, want: &Desired, vm: &str, why: &str) -> Vec<String> {

@@ -1,7 +1,7 @@
 //! End to end on the local target: the `lab` environment (backend, ui,
 //! services) deploys from the dev channel; the ui VM serves HTTPS and
 //! proxies /appsuite/api to the backend's address; a second deploy does
-//! nothing; a new ui version replaces only the ui VM, rolling; destroy
+//! nothing; a new ui version replaces only the ui VM, stop-first; destroy
 //! leaves nothing. OpenSSH reaches the VMs with the host keys oxbake pinned
 //! in `.oxbake/known_hosts/lab` (strict checking).
 
@@ -17,7 +17,7 @@ use crate::support::project::{Run, TestProject};
 const ROLES: [&str; 3] = ["backend", "services", "ui"];
 
 #[test]
-fn lab_deploys_serves_replaces_rolling_and_is_destroyed() {
+fn lab_deploys_serves_replaces_stop_first_and_is_destroyed() {
     let baked = baked();
     let _vms = vm_lock();
     let project = &baked.project;
@@ -89,13 +89,20 @@ fn scenario(project: &TestProject, registry: &Registry) {
         .stdout
         .split(|b| *b == b'\n')
         .filter_map(|l| std::str::from_utf8(l).ok())
-        .filter(|l| l.starts_with("replace") || l.starts_with("create"))
+        // Rows: wave, action, role, vm, …
+        .filter(|l| matches!(l.split_whitespace().nth(1), Some("replace" | "create")))
         .collect();
     assert_eq!(changes.len(), 1, "{}", plan.stdout());
     assert!(changes[0].contains("lab-ui-1"), "{}", plan.stdout());
     let rolled = deploy(project, &["deploy", "lab"]);
     assert_eq!(rolled.code(), 0, "{}", rolled.stderr());
     let log = rolled.stderr();
+    let stopped = log.find("vm `lab-ui-1`: stopping it");
+    let created = log.find("creating vm `lab-ui-1-");
+    assert!(
+        stopped.is_some() && created.is_some() && stopped < created,
+        "stop-first: the old ui VM stops before the new one takes its address:\n{log}"
+    );
     let healthy = log.find("is healthy");
     let removed = log.find("destroying vm `lab-ui-1`");
     assert!(

@@ -176,6 +176,34 @@ async fn clones_go_to_their_node_and_destroy_finds_them_on_every_node() {
         .filter_map(|a| a["old"]["node"].as_str())
         .collect();
     assert_eq!(old_nodes, ["pve1", "pve2"], "{doc}");
+    // Each replacement is stop-first and costs the role one of its two
+    // serving VMs; one wave (no `after`); the target's deploy_jobs.
+    let replaces: Vec<&serde_json::Value> = doc["plan"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "replace")
+        .collect();
+    assert_eq!(replaces.len(), 2, "{doc}");
+    for r in &replaces {
+        assert_eq!(r["strategy"], "stop-first", "{doc}");
+        assert_eq!(r["unavailable"], "none: 1 of 2 serving", "{doc}");
+    }
+    assert_eq!(
+        doc["plan"]["waves"],
+        serde_json::json!([["backend", "services", "ui"]])
+    );
+    assert_eq!(doc["jobs"], 4);
+    let table = oxbake(&project, &["deploy", "lab", "--plan"]);
+    let text = table.stdout();
+    let row = text.lines().find(|l| l.contains("lab-ui-1")).unwrap();
+    assert!(
+        row.starts_with("1 ")
+            && row.contains("stop-first")
+            && row.ends_with("none: 1 of 2 serving"),
+        "{text}"
+    );
+    assert!(text.ends_with("at most 4 vm(s) at once\n"), "{text}");
 
     let destroyed = oxbake(&project, &["destroy", "lab", "--json"]);
     assert_eq!(destroyed.code(), 0, "{}", destroyed.stderr());

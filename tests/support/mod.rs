@@ -1,6 +1,7 @@
 //! Harnesses shared by the integration tests.
 
 pub mod aptrepo;
+pub mod deploy_sim;
 #[cfg(feature = "e2e")]
 pub mod e2e;
 pub mod project;

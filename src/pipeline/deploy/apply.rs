@@ -1,28 +1,36 @@
-//! Carrying out a plan. Each new VM is cloned, seeded, started and proven
-//! healthy (cloud-init done, every check of the role passes, the
-//! deploy-only ones too) before anything else happens; a replacement is
-//! healthy before the VM it replaces is destroyed (rolling). A new VM that
-//! does not become healthy is removed and the deploy stops, so the old one
-//! keeps serving.
+//! Carrying out a plan, wave by wave (see [`super::plan::Plan::waves`]).
+//! Within a wave every new VM is cloned, seeded, started and proven healthy
+//! (cloud-init done, every check of the role passes) at the same time, at
+//! most [`Deployer::jobs`] at once and, per role, at most its
+//! `max_unavailable` replacements at once; a replacement is stop-first
+//! (see [`super::replace`]). The next wave starts when this one is
+//! healthy; VMs nobody wants any more are destroyed last.
+//!
+//! A failure or an interrupt stops new work; VMs being made are let finish
+//! their creation (so that they can be found) and removed, replaced VMs
+//! are started again, VMs that were kept keep running. The deploy then
+//! ends with the first failure (exit 1) or as interrupted (exit 130).
 //!
 //! oxbake logs in to a new VM only if it shows the host key its seed gave
 //! it; once healthy, the key is recorded in `.oxbake/known_hosts/ENV`
 //! (see [`super::known_hosts`]), and a destroyed VM's line is removed.
 
-use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
+use futures_util::future::join_all;
 use serde::Serialize;
+use tokio::sync::{Semaphore, watch};
 
 use super::known_hosts;
+use super::line::VmLine;
 use super::plan::Action;
 use super::tag::DeployTag;
 use super::{DeployError, Deployer, Prepared, Wanted};
-use crate::guest::{ClientKey, Command, GuestSession, OutputSinks, Timing};
+use crate::guest::ClientKey;
 use crate::pipeline::cancel;
-use crate::pipeline::checks::run_checks;
-use crate::pipeline::vm::{self, Stage, VmFailure};
-use crate::recipe::Check;
+use crate::pipeline::context::Context;
+use crate::pipeline::vm::{self, VmFailure};
 use crate::target::{Labels, Source, VmHandle, VmKind, VmSpec};
 
 /// What applying one step did.
@@ -35,47 +43,154 @@ pub struct Done {
     pub replaced: Option<String>,
 }
 
+/// What the steps of one deploy share.
+struct Shared<'p> {
+    deploy_id: String,
+    taken: Mutex<BTreeSet<String>>,
+    jobs: Semaphore,
+    prepared: &'p Prepared,
+}
+
 impl Deployer<'_> {
-    /// Applies `prepared.plan`, in order. An interrupt stops before the
-    /// next step; a VM being made is removed (its creation may finish
-    /// first, so that it can be found), a VM being destroyed is destroyed.
+    /// Applies `prepared.plan`; see the module.
     pub async fn apply(&self, prepared: Prepared) -> Result<Vec<Done>, DeployError> {
-        let deploy_id = hex::encode(rand::random::<[u8; 4]>());
-        let mut taken = prepared.taken.clone();
+        let jobs = self.jobs_for(&prepared);
+        let shared = Shared {
+            deploy_id: vm::run_id(),
+            taken: Mutex::new(prepared.taken.clone()),
+            jobs: Semaphore::new(jobs),
+            prepared: &prepared,
+        };
+        let plan = &prepared.plan;
         let mut done = Vec::new();
-        for action in &prepared.plan.actions {
+        for wave in 0..plan.waves.len() {
             if cancel::is_set(&self.ctx.cancel) {
                 return Err(self.interrupted());
             }
-            let step = match action {
-                Action::Keep { .. } => continue,
-                Action::Create { want } => {
-                    let Some(w) = find(&prepared.wanted, want.slot, &want.role) else {
-                        continue;
-                    };
-                    let vm = self
-                        .launch(w, &deploy_id, &mut taken, &prepared.key)
-                        .await?;
-                    done_step("create", &want.role, vm, None)
+            let steps: Vec<&Action> = plan
+                .actions
+                .iter()
+                .filter(|a| matches!(a, Action::Create { .. } | Action::Replace { .. }))
+                .filter(|a| plan.wave_of(a.role()) == Some(wave))
+                .collect();
+            if steps.is_empty() {
+                continue;
+            }
+            self.ctx.progress.info(format!(
+                "wave {}: {} ({} vm(s), at most {} at once)",
+                wave + 1,
+                plan.waves[wave].join(", "),
+                steps.len(),
+                jobs
+            ));
+            done.extend(self.wave(&shared, &steps).await?);
+        }
+        for action in &plan.actions {
+            if let Action::Destroy { vm } = action {
+                if cancel::is_set(&self.ctx.cancel) {
+                    return Err(self.interrupted());
                 }
-                Action::Replace { want, old, .. } => {
-                    let Some(w) = find(&prepared.wanted, want.slot, &want.role) else {
-                        continue;
-                    };
-                    let vm = self
-                        .launch(w, &deploy_id, &mut taken, &prepared.key)
-                        .await?;
-                    self.remove(&old.handle).await?;
-                    done_step("replace", &want.role, vm, Some(old.name.clone()))
-                }
-                Action::Destroy { vm } => {
-                    self.remove(&vm.handle).await?;
-                    done_step("destroy", &vm.role, vm.handle.clone(), None)
-                }
-            };
-            done.push(step);
+                self.remove(&vm.handle).await?;
+                done.push(done_step("destroy", &vm.role, vm.handle.clone(), None));
+            }
         }
         Ok(done)
+    }
+
+    /// `--jobs`, or as many as the target allows.
+    pub fn jobs_for(&self, prepared: &Prepared) -> usize {
+        let settings = self.ctx.project.config.targets.get(self.ctx.target_name);
+        self.jobs
+            .unwrap_or_else(|| super::jobs::default(settings, &prepared.wanted))
+            .max(1)
+    }
+
+    /// Runs one wave's steps at once (within the bounds); on the first
+    /// failure or an interrupt the others are stopped as the module says.
+    async fn wave(&self, shared: &Shared<'_>, steps: &[&Action]) -> Result<Vec<Done>, DeployError> {
+        let (stop, stopped) = watch::channel(false);
+        // The steps see an interrupt and a sibling's failure alike.
+        let ctx = Context {
+            progress: self.ctx.progress.clone(),
+            cancel: stopped,
+            ..*self.ctx
+        };
+        let d = Deployer { ctx: &ctx, ..*self };
+        let roles: BTreeMap<&str, Semaphore> = steps
+            .iter()
+            .map(|a| {
+                let max = shared.prepared.plan.max_unavailable(a.role());
+                (a.role(), Semaphore::new(max as usize))
+            })
+            .collect();
+        let run = steps.iter().map(|action| {
+            let (d, roles, stop) = (&d, &roles, &stop);
+            async move {
+                let _replacing = match action {
+                    Action::Replace { .. } => Some(roles[action.role()].acquire().await.ok()?),
+                    _ => None,
+                };
+                let _job = shared.jobs.acquire().await.ok()?;
+                if cancel::is_set(&d.ctx.cancel) {
+                    return None;
+                }
+                let result = d.step(shared, action).await;
+                if result.is_err() {
+                    let _ = stop.send(true);
+                }
+                Some(result)
+            }
+        });
+        let forward = async {
+            cancel::interrupted(&self.ctx.cancel).await;
+            let _ = stop.send(true);
+            std::future::pending::<()>().await;
+        };
+        let results = tokio::select! {
+            results = join_all(run) => results,
+            () = forward => unreachable!("forwarding never ends"),
+        };
+        let (mut done, mut failures) = (Vec::new(), Vec::new());
+        for result in results.into_iter().flatten() {
+            match result {
+                Ok(step) => done.push(step),
+                Err(e) => failures.push(e),
+            }
+        }
+        if cancel::is_set(&self.ctx.cancel) {
+            return Err(self.interrupted());
+        }
+        // The first real failure; the others were stopped because of it.
+        let first = failures.iter().position(|e| !e.is_interrupted());
+        match first.map(|i| failures.swap_remove(i)) {
+            Some(e) => Err(e),
+            None if !failures.is_empty() => Err(self.interrupted()),
+            None => Ok(done),
+        }
+    }
+
+    async fn step(&self, shared: &Shared<'_>, action: &Action) -> Result<Done, DeployError> {
+        let (p, id, taken) = (shared.prepared, &shared.deploy_id, &shared.taken);
+        let progress = &self.ctx.progress;
+        match action {
+            Action::Create { want } => {
+                let w = find(&p.wanted, want.slot, &want.role);
+                let line = VmLine::start(progress, &want.hostname, 3);
+                let vm = self.launch(w, id, taken, &p.key, &line).await;
+                line.finish(vm.is_ok());
+                vm.map(|vm| done_step("create", &want.role, vm, None))
+            }
+            Action::Replace { want, old, .. } => {
+                let w = find(&p.wanted, want.slot, &want.role);
+                let line = VmLine::start(progress, &want.hostname, 5);
+                let vm = self.replace(w, old, (id, taken, &p.key), &line).await;
+                line.finish(vm.is_ok());
+                vm.map(|vm| done_step("replace", &want.role, vm, Some(old.name.clone())))
+            }
+            Action::Keep { .. } | Action::Destroy { .. } => {
+                unreachable!("a wave only creates and replaces")
+            }
+        }
     }
 
     /// Destroys every VM of the environment.
@@ -92,7 +207,7 @@ impl Deployer<'_> {
         Ok(gone)
     }
 
-    async fn remove(&self, vm: &VmHandle) -> Result<(), DeployError> {
+    pub(super) async fn remove(&self, vm: &VmHandle) -> Result<(), DeployError> {
         self.ctx
             .progress
             .info(format!("destroying vm `{}`", vm.name));
@@ -109,48 +224,26 @@ impl Deployer<'_> {
         Ok(())
     }
 
-    fn known_hosts_file(&self) -> std::path::PathBuf {
-        known_hosts::path(&self.ctx.project.root, self.env_name)
-    }
-
-    /// Pins `w`'s host key for the VM's declared address and, when oxbake
-    /// reaches it elsewhere (local: a forwarded loopback port), that too.
-    fn record_host_key(
-        &self,
-        vm: &VmHandle,
-        w: &Wanted,
-        reached: SocketAddr,
-    ) -> Result<(), DeployError> {
-        let mut hosts = vec![w.network.address.to_string()];
-        let endpoint = match reached.port() {
-            22 => reached.ip().to_string(),
-            port => format!("[{}]:{port}", reached.ip()),
-        };
-        if !hosts.contains(&endpoint) {
-            hosts.push(endpoint);
-        }
-        let line = w.host_key.public_line().map_err(|e| DeployError::HostKey {
-            vm: vm.name.clone(),
-            source: Box::new(e),
-        })?;
-        known_hosts::record(&self.known_hosts_file(), &vm.name, &hosts, &line)?;
-        Ok(())
-    }
-
     /// A new VM for `w`, healthy, or an error and no VM.
-    async fn launch(
+    pub(super) async fn launch(
         &self,
         w: &Wanted,
         deploy_id: &str,
-        taken: &mut BTreeSet<String>,
+        taken: &Mutex<BTreeSet<String>>,
         key: &ClientKey,
+        line: &VmLine,
     ) -> Result<VmHandle, DeployError> {
-        let name = if taken.contains(&w.desired.hostname) {
-            format!("{}-{}", w.desired.hostname, &deploy_id[..6])
-        } else {
-            w.desired.hostname.clone()
+        line.step("clone");
+        let name = {
+            let mut taken = taken.lock().unwrap_or_else(|p| p.into_inner());
+            let name = if taken.contains(&w.desired.hostname) {
+                format!("{}-{}", w.desired.hostname, &deploy_id[..6])
+            } else {
+                w.desired.hostname.clone()
+            };
+            taken.insert(name.clone());
+            name
         };
-        taken.insert(name.clone());
         let spec = VmSpec {
             name: name.clone(),
             source: Source::Template(w.template.clone()),
@@ -195,7 +288,8 @@ impl Deployer<'_> {
             }
             Err(VmFailure::Interrupted) => return Err(self.interrupted()),
         };
-        let up = cancel::unless_interrupted(&self.ctx.cancel, self.bring_up(&vm, w, key)).await;
+        let up =
+            cancel::unless_interrupted(&self.ctx.cancel, self.bring_up(&vm, w, key, line)).await;
         let result = up.unwrap_or_else(|| Err(self.interrupted()));
         if result.is_err() {
             vm::remove(self.ctx, &vm, "", "vm").await;
@@ -208,114 +302,14 @@ impl Deployer<'_> {
             env: self.env_name.to_owned(),
         }
     }
-
-    async fn bring_up(
-        &self,
-        vm: &VmHandle,
-        w: &Wanted,
-        key: &ClientKey,
-    ) -> Result<(), DeployError> {
-        let target_err = |what| {
-            let vm = vm.name.clone();
-            move |source| DeployError::Target { vm, what, source }
-        };
-        let addr = vm::boot(self.ctx, vm, &w.seed, self.boot_timeout)
-            .await
-            .map_err(|(stage, source)| {
-                let what = match stage {
-                    Stage::Create | Stage::Seed => "cannot attach cloud-init data",
-                    Stage::Start => "cannot start",
-                    Stage::Ssh => "SSH never answered",
-                };
-                target_err(what)(source)
-            })?;
-        let guest_err = |what| {
-            let vm = vm.name.clone();
-            move |source| DeployError::Guest {
-                vm,
-                what,
-                source: Box::new(source),
-            }
-        };
-        let sinks = OutputSinks::new(self.ctx.progress.clone(), None);
-        let user = &self.env.user;
-        let mut guest = vm::connect(
-            self.ctx,
-            addr,
-            user,
-            key.clone(),
-            &w.host_key,
-            Timing::default(),
-            sinks,
-        )
-        .await
-        .map_err(guest_err("cannot log in"))?;
-        self.ctx.progress.info(format!(
-            "vm `{}`: logged in, waiting for cloud-init and running the checks",
-            vm.name
-        ));
-        let result = self.health(guest.as_mut(), vm, &w.desired.role).await;
-        let _ = guest.close().await;
-        result?;
-        self.ctx
-            .target
-            .remove_cloud_init(vm)
-            .await
-            .map_err(target_err("cannot remove the cloud-init seed"))?;
-        self.record_host_key(vm, w, addr)?;
-        self.ctx
-            .progress
-            .info(format!("vm `{}` is healthy", vm.name));
-        Ok(())
-    }
-
-    /// Cloud-init finished cleanly and every check of the role passes.
-    async fn health(
-        &self,
-        guest: &mut dyn GuestSession,
-        vm: &VmHandle,
-        role: &str,
-    ) -> Result<(), DeployError> {
-        let guest_err = |source| DeployError::Guest {
-            vm: vm.name.clone(),
-            what: "a check could not run",
-            source: Box::new(source),
-        };
-        let wait = Command::new("cloud-init status --wait --long")
-            .run_as("root")
-            .timeout(self.boot_timeout)
-            .capture();
-        let out = guest.exec(&wait).await.map_err(guest_err)?;
-        if !out.status.success() || !out.stdout.contains("status: done") {
-            return Err(DeployError::Check {
-                vm: vm.name.clone(),
-                check: "cloud-init finished".into(),
-                detail: out.stdout.lines().take(6).collect::<Vec<_>>().join("; "),
-            });
-        }
-        let Some(file) = self.ctx.project.recipes.get(role) else {
-            return Ok(());
-        };
-        let checks: Vec<&Check> = file.recipe.checks.iter().collect();
-        let results = run_checks(guest, &checks, &mut |r| r.passed)
-            .await
-            .map_err(guest_err)?;
-        if let Some(failed) = results.into_iter().find(|r| !r.passed) {
-            return Err(DeployError::Check {
-                vm: vm.name.clone(),
-                check: failed.name,
-                detail: failed.detail,
-            });
-        }
-        Ok(())
-    }
 }
 
-/// The plan is computed from exactly these wanted VMs, so this finds one.
-fn find<'a>(wanted: &'a [Wanted], slot: u32, role: &str) -> Option<&'a Wanted> {
+/// The plan is computed from exactly these wanted VMs.
+fn find<'a>(wanted: &'a [Wanted], slot: u32, role: &str) -> &'a Wanted {
     wanted
         .iter()
         .find(|w| w.desired.slot == slot && w.desired.role == role)
+        .expect("every planned slot is a wanted VM")
 }
 
 fn done_step(action: &'static str, role: &str, vm: VmHandle, replaced: Option<String>) -> Done {

@@ -74,6 +74,15 @@ pub fn forget(file: &Path, vm: &str) -> Result<bool, KnownHostsError> {
     Ok(true)
 }
 
+/// The host key recorded for VM `vm` (`ssh-ed25519 AAAA…`), if any.
+pub fn key_of(file: &Path, vm: &str) -> Result<Option<String>, KnownHostsError> {
+    let text = read(file)?;
+    Ok(text.lines().find(|l| names_vm(l, vm)).map(|l| {
+        let fields: Vec<&str> = l.split_whitespace().collect();
+        format!("{} {}", fields[1], fields[2])
+    }))
+}
+
 /// An entry oxbake wrote has four fields, the last the VM's name.
 fn names_vm(line: &str, vm: &str) -> bool {
     let fields: Vec<&str> = line.split_whitespace().collect();

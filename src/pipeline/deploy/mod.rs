@@ -8,9 +8,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod apply;
+mod health;
+pub mod jobs;
 pub mod key;
 pub mod known_hosts;
+mod line;
 pub mod plan;
+mod replace;
 pub mod seed;
 pub mod tag;
 
@@ -22,6 +26,7 @@ use crate::render::{RenderError, Renderer};
 use crate::role::Role;
 use crate::secrets::{Secrets, SecretsError};
 use crate::target::{CloudInit, TargetError, TemplateRef, VmNetwork};
+pub use apply::Done;
 use plan::{Desired, Existing, Plan};
 use seed::{SeedMaker, VmPlace};
 
@@ -92,6 +97,17 @@ pub enum DeployError {
         check: String,
         detail: String,
     },
+    /// A replacement failed and the VM it replaces could not be started
+    /// again or proven healthy: both errors are named.
+    #[error("vm `{vm}` is not back in service after its replacement failed ({failed})")]
+    NotBroughtBack {
+        vm: String,
+        failed: Box<DeployError>,
+        #[source]
+        source: Box<DeployError>,
+    },
+    #[error("vm `{vm}`: no host key recorded for it in the environment's known hosts")]
+    NoHostKey { vm: String },
     /// The operator interrupted: the VM being made was removed, VMs that
     /// were there before are untouched.
     #[error("environment `{env}`: deploy interrupted")]
@@ -122,6 +138,9 @@ pub struct Deployer<'a> {
     pub env_name: &'a str,
     pub env: &'a Environment,
     pub boot_timeout: Duration,
+    /// How many VMs are made at once; `None`: as many as the target
+    /// allows (see [`jobs`]).
+    pub jobs: Option<usize>,
 }
 
 /// One VM the environment wants, with everything needed to make it.
@@ -180,14 +199,30 @@ impl Deployer<'_> {
         let existing = Existing::of_env(&listed, self.env_name);
         let desired: Vec<Desired> = wanted.iter().map(|w| w.desired.clone()).collect();
         Ok(Prepared {
-            plan: plan::compute(&desired, &existing),
+            plan: plan::compute_with(&desired, &existing, &self.rules()),
             wanted,
             taken: listed.iter().map(|vm| vm.handle.name.clone()).collect(),
             key,
         })
     }
 
-    /// Each role's (version, template) from the environment's channel.
+    /// The environment's waves and replacement settings. `oxbake check`
+    /// refuses cycles; were one left, its roles would go in a last wave.
+    fn rules(&self) -> plan::Rules {
+        plan::Rules {
+            waves: crate::environment::order::waves(self.env).unwrap_or_default(),
+            roles: self
+                .env
+                .roles
+                .iter()
+                .map(|(role, s)| {
+                    let s = s.get_ref();
+                    (role.clone(), (s.replace, s.max_unavailable()))
+                })
+                .collect(),
+        }
+    }
+
     /// The target's VMs (every environment's; callers pick theirs).
     async fn listed(&self) -> Result<Vec<crate::target::ManagedVm>, DeployError> {
         let listing = self.ctx.target.list_vms();
@@ -203,6 +238,7 @@ impl Deployer<'_> {
             })
     }
 
+    /// Each role's (version, template) from the environment's channel.
     fn templates(&self) -> Result<BTreeMap<String, (String, TemplateRef)>, DeployError> {
         let channel = self.env.channel.get_ref();
         let channels = self.ctx.registry.channels()?;

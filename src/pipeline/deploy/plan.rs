@@ -1,8 +1,14 @@
 //! What a deploy does, computed from what the environment wants and what the
 //! target runs: per slot (role, index) create, replace, keep; every other
-//! VM of the environment is destroyed. Pure: no target, no registry.
+//! VM of the environment is destroyed. Roles go in waves (their `after`),
+//! every VM of a wave at once; a replacement says how it is done and what
+//! it costs the role. Pure: no target, no registry.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
+
+use crate::config::Replace;
 
 use crate::target::{ManagedVm, VmHandle, VmKind};
 
@@ -73,6 +79,10 @@ pub enum Action {
         want: Desired,
         old: Existing,
         why: String,
+        strategy: Replace,
+        /// What the replacement costs, e.g. `down for one boot + checks`
+        /// or `none: 1 of 2 serving` (see [`unavailable`]).
+        unavailable: String,
     },
     Keep {
         want: Desired,
@@ -83,10 +93,34 @@ pub enum Action {
     },
 }
 
-/// The steps of one deploy, in the order they run.
+/// The steps of one deploy: wave by wave, then the destroys.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
     pub actions: Vec<Action>,
+    /// The roles in the order they are deployed: every role of a wave
+    /// needs only roles of earlier waves; a wave's VMs are made at once.
+    pub waves: Vec<Vec<String>>,
+    /// How many replacements of one role run at once.
+    #[serde(skip)]
+    pub max_unavailable: BTreeMap<String, u32>,
+}
+
+/// How the environment orders and replaces its roles.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// See [`Plan::waves`]; roles not named here go into one last wave.
+    pub waves: Vec<Vec<String>>,
+    /// Per role, its `max_unavailable` (default 1) and strategy.
+    pub roles: BTreeMap<String, (Replace, u32)>,
+}
+
+impl Rules {
+    fn of(&self, role: &str) -> (Replace, u32) {
+        self.roles
+            .get(role)
+            .copied()
+            .unwrap_or((Replace::StopFirst, 1))
+    }
 }
 
 impl Plan {
@@ -95,6 +129,28 @@ impl Plan {
         self.actions
             .iter()
             .all(|a| matches!(a, Action::Keep { .. }))
+    }
+
+    /// The wave (0-based) `role` is deployed in.
+    pub fn wave_of(&self, role: &str) -> Option<usize> {
+        self.waves.iter().position(|w| w.iter().any(|r| r == role))
+    }
+
+    /// How many replacements of `role` may run at once.
+    pub fn max_unavailable(&self, role: &str) -> u32 {
+        self.max_unavailable.get(role).copied().unwrap_or(1).max(1)
+    }
+}
+
+impl Action {
+    /// The role the step is about.
+    pub fn role(&self) -> &str {
+        match self {
+            Action::Create { want } | Action::Replace { want, .. } | Action::Keep { want, .. } => {
+                &want.role
+            }
+            Action::Destroy { vm } => &vm.role,
+        }
     }
 }
 
@@ -105,8 +161,15 @@ pub fn node_for(nodes: &[String], index: usize) -> Option<String> {
     (!nodes.is_empty()).then(|| nodes[index % nodes.len()].clone())
 }
 
-/// Matches each wanted VM with the environment's VM in the same slot.
+/// [`compute_with`] the default rules: one wave, one replacement at a time.
 pub fn compute(desired: &[Desired], existing: &[Existing]) -> Plan {
+    compute_with(desired, existing, &Rules::default())
+}
+
+/// Matches each wanted VM with the environment's VM in the same slot, then
+/// orders the steps by wave (destroys last) and says what each
+/// replacement costs.
+pub fn compute_with(desired: &[Desired], existing: &[Existing], rules: &Rules) -> Plan {
     let mut left: Vec<&Existing> = existing.iter().collect();
     let mut actions = Vec::new();
     for want in desired {
@@ -124,18 +187,78 @@ pub fn compute(desired: &[Desired], existing: &[Existing]) -> Plan {
                     vm: vm.clone(),
                 },
                 Some(why) => Action::Replace {
+                    strategy: rules.of(&want.role).0,
                     want,
                     old: vm.clone(),
                     why,
+                    unavailable: String::new(),
                 },
             },
         });
+    }
+    let mut waves: Vec<Vec<String>> = rules.waves.clone();
+    let mut unplaced: Vec<String> = desired
+        .iter()
+        .map(|d| d.role.clone())
+        .filter(|r| !waves.iter().flatten().any(|w| w == r))
+        .collect();
+    unplaced.dedup();
+    if !unplaced.is_empty() {
+        waves.push(unplaced);
+    }
+    let wave_of = |role: &str| waves.iter().position(|w| w.iter().any(|r| r == role));
+    // A stable sort: within a wave, the slots keep their order.
+    actions.sort_by_key(|a| wave_of(a.role()));
+    let max_unavailable: BTreeMap<String, u32> = waves
+        .iter()
+        .flatten()
+        .map(|r| (r.clone(), rules.of(r).1.max(1)))
+        .collect();
+    let costs: BTreeMap<String, String> = max_unavailable
+        .iter()
+        .map(|(role, max)| (role.clone(), unavailable(&actions, role, *max)))
+        .collect();
+    for a in &mut actions {
+        if let Action::Replace {
+            want, unavailable, ..
+        } = a
+        {
+            unavailable.clone_from(&costs[&want.role]);
+        }
     }
     actions.extend(
         left.into_iter()
             .map(|vm| Action::Destroy { vm: vm.clone() }),
     );
-    Plan { actions }
+    Plan {
+        actions,
+        waves,
+        max_unavailable,
+    }
+}
+
+/// What replacing `role`'s VMs, `max` at a time, stop-first, costs it: the
+/// VMs serving now (kept or replaced) less those down at once. None left:
+/// the role is down for one boot and its checks.
+pub fn unavailable(actions: &[Action], role: &str, max: u32) -> String {
+    let of_role = actions.iter().filter(|a| a.role() == role);
+    let (mut serving, mut replaced) = (0u32, 0u32);
+    for a in of_role {
+        match a {
+            Action::Keep { .. } => serving += 1,
+            Action::Replace { .. } => {
+                serving += 1;
+                replaced += 1;
+            }
+            _ => {}
+        }
+    }
+    let left = serving - replaced.min(max);
+    if left == 0 {
+        "down for one boot + checks".to_owned()
+    } else {
+        format!("none: {left} of {serving} serving")
+    }
 }
 
 fn why_differs(want: &Desired, vm: &Existing) -> Option<String> {
@@ -157,6 +280,107 @@ fn why_differs(want: &Desired, vm: &Existing) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn want(role: &str, slot: u32, version: &str) -> Desired {
+        Desired {
+            role: role.into(),
+            slot,
+            hostname: format!("lab-{role}-{slot}"),
+            version: version.into(),
+            seed: "aa".into(),
+            node: None,
+        }
+    }
+
+    fn vm(role: &str, slot: u32, version: &str) -> Existing {
+        let name = format!("lab-{role}-{slot}");
+        Existing {
+            name: name.clone(),
+            handle: VmHandle {
+                name: name.clone(),
+                id: name,
+            },
+            role: role.into(),
+            version: Some(version.into()),
+            tag: DeployTag::parse(&format!("0a0b0c0d.{slot}.aa")),
+            node: None,
+        }
+    }
+
+    fn costs(plan: &Plan) -> Vec<String> {
+        plan.actions
+            .iter()
+            .map(|a| match a {
+                Action::Create { want } => format!("create {}", want.hostname),
+                Action::Replace {
+                    want, unavailable, ..
+                } => format!("replace {}: {unavailable}", want.hostname),
+                Action::Keep { want, .. } => format!("keep {}", want.hostname),
+                Action::Destroy { vm } => format!("destroy {}", vm.name),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn steps_go_wave_by_wave_and_replacements_say_what_they_cost() {
+        let desired = [
+            want("ui", 1, "2"),
+            want("ui", 2, "2"),
+            want("db", 1, "2"),
+            want("cache", 1, "1"),
+        ];
+        let existing = [
+            vm("ui", 1, "1"),
+            vm("ui", 2, "1"),
+            vm("db", 1, "1"),
+            vm("cache", 1, "1"),
+            vm("old", 1, "1"),
+        ];
+        let rules = Rules {
+            waves: vec![vec!["cache".into(), "db".into()], vec!["ui".into()]],
+            roles: BTreeMap::new(),
+        };
+        let plan = compute_with(&desired, &existing, &rules);
+        assert_eq!(
+            costs(&plan),
+            [
+                "replace lab-db-1: down for one boot + checks",
+                "keep lab-cache-1",
+                "replace lab-ui-1: none: 1 of 2 serving",
+                "replace lab-ui-2: none: 1 of 2 serving",
+                "destroy lab-old-1",
+            ]
+        );
+        assert_eq!(plan.wave_of("ui"), Some(1));
+        assert_eq!(plan.max_unavailable("ui"), 1);
+        let all_at_once = Rules {
+            roles: [("ui".to_string(), (Replace::StopFirst, 2))].into(),
+            ..rules
+        };
+        let plan = compute_with(&desired, &existing, &all_at_once);
+        assert_eq!(
+            costs(&plan)[2],
+            "replace lab-ui-1: down for one boot + checks"
+        );
+        assert_eq!(plan.max_unavailable("ui"), 2);
+    }
+
+    #[test]
+    fn a_role_with_a_kept_vm_keeps_serving_while_its_other_slot_is_replaced() {
+        let plan = compute(
+            &[want("ui", 1, "2"), want("ui", 2, "1"), want("ui", 3, "2")],
+            &[vm("ui", 1, "1"), vm("ui", 2, "1")],
+        );
+        assert_eq!(
+            costs(&plan),
+            [
+                "replace lab-ui-1: none: 1 of 2 serving",
+                "keep lab-ui-2",
+                "create lab-ui-3",
+            ]
+        );
+        assert_eq!(plan.waves, [["ui"]]);
+    }
 
     #[test]
     fn round_robin_is_stable_and_wraps() {

@@ -2,7 +2,7 @@
 //! section for a test project's oxbake.toml, and the token secret in the
 //! environment variable that section names.
 
-use oxbake::config::{ProxmoxSettings, TargetSettings};
+use oxbake::config::ProxmoxSettings;
 
 use super::{PveSim, TOKEN_SECRET};
 use crate::support::project::{Run, TestProject};
@@ -22,14 +22,8 @@ impl PveSim {
 
     /// Appends `[targets.NAME]` for `settings` to the project's oxbake.toml.
     pub fn add_target(project: &TestProject, name: &str, settings: ProxmoxSettings) {
-        let mut targets = toml::Table::new();
-        let value = toml::Value::try_from(TargetSettings::Proxmox(settings)).unwrap();
-        targets.insert(name.to_string(), value);
-        let mut doc = toml::Table::new();
-        doc.insert("targets".into(), toml::Value::Table(targets));
         let mut text = project.read("oxbake.toml");
-        text.push_str("\n# The PVE simulator of the tests.\n");
-        text.push_str(&toml::to_string(&doc).unwrap());
+        text.push_str(&Self::target_toml(name, settings));
         project.write("oxbake.toml", &text);
     }
 

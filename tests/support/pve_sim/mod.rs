@@ -19,6 +19,8 @@ use oxbake::progress::Progress;
 use oxbake::target::proxmox::{ApiToken, ProxmoxTarget, PveClient, TlsTrust, format_fingerprint};
 use sha2::{Digest, Sha256};
 
+// The CLI helpers run the oxbake binary: integration tests only.
+#[cfg(test)]
 pub mod cli;
 pub mod guest;
 mod http;
@@ -34,7 +36,7 @@ mod server;
 pub mod state;
 mod vm_ops;
 
-pub use state::{BASE_VMID, Faults, HeldAnswer, Logged, NODE, SignalOn, SimVm};
+pub use state::{BASE_VMID, Faults, HeldAnswer, Logged, NODE, PowerEvent, SignalOn, SimVm};
 
 pub const TOKEN_ID: &str = "oxbake@pve!test";
 pub const TOKEN_SECRET: &str = "5e3b0a4c-sim-secret-do-not-log";
@@ -106,6 +108,7 @@ impl PveSim {
             ssh_forward: self.ssh_forward.get().cloned(),
             request_timeout: 120,
             task_timeout: 20,
+            deploy_jobs: 4,
         }
     }
 
@@ -113,6 +116,19 @@ impl PveSim {
     pub fn target(&self, progress: Progress) -> ProxmoxTarget {
         ProxmoxTarget::new(self.client(), self.settings(), progress)
             .with_task_timeout(std::time::Duration::from_secs(20))
+    }
+
+    /// `[targets.NAME]` for `settings`, as oxbake.toml text.
+    pub fn target_toml(name: &str, settings: ProxmoxSettings) -> String {
+        let mut targets = toml::Table::new();
+        let value = toml::Value::try_from(oxbake::config::TargetSettings::Proxmox(settings))
+            .expect("settings serialise");
+        targets.insert(name.to_string(), value);
+        let mut doc = toml::Table::new();
+        doc.insert("targets".into(), toml::Value::Table(targets));
+        let mut text = "\n# The PVE simulator of the tests.\n".to_string();
+        text.push_str(&toml::to_string(&doc).expect("toml"));
+        text
     }
 
     /// Changes the fault knobs.
@@ -129,6 +145,20 @@ impl PveSim {
             std::thread::sleep(how_long);
             state::lock(&shared).faults.frozen = false;
         });
+    }
+
+    /// Every start and shutdown so far, with the guests running after it.
+    pub fn power_log(&self) -> Vec<PowerEvent> {
+        state::lock(&self.shared).power_log.clone()
+    }
+
+    /// The most tasks of type `kind` (`qmclone`, …) that ran at once.
+    pub fn most_in_flight(&self, kind: &str) -> u32 {
+        state::lock(&self.shared)
+            .most_running
+            .get(kind)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn requests(&self) -> Vec<Logged> {

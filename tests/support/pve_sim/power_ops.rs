@@ -35,6 +35,7 @@ pub fn start(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
             let vm = st.vms.get_mut(&id).ok_or("vm vanished")?;
             vm.running = true;
             vm.agent_calls = 0;
+            st.record_power(id, true);
             Ok(())
         },
     );
@@ -71,6 +72,7 @@ pub fn shutdown(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
             }
             vm.running = false;
             st.guests.stop(id);
+            st.record_power(id, false);
             Ok(())
         },
     );
@@ -89,8 +91,11 @@ pub fn stop(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
         after,
         move |st| {
             let vm = st.vms.get_mut(&id).ok_or("vm vanished")?;
-            vm.running = false;
+            let was = std::mem::replace(&mut vm.running, false);
             st.guests.stop(id);
+            if was {
+                st.record_power(id, false);
+            }
             Ok(())
         },
     );

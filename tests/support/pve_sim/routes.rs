@@ -161,6 +161,13 @@ where
         "UPID:{node}:{:08X}:{:08X}:{:08X}:{kind}:{id}:{TASK_USER}:",
         st.next_pid, 0x00AB_CDEFu32, start as u32
     );
+    let after = st.faults.task_times.get(kind).copied().unwrap_or(after);
+    let running = st.running.entry(kind.to_string()).or_default();
+    *running += 1;
+    let now = *running;
+    let most = st.most_running.entry(kind.to_string()).or_default();
+    *most = (*most).max(now);
+    let kind_key = kind.to_string();
     st.tasks.insert(
         upid.clone(),
         SimTask {
@@ -178,6 +185,9 @@ where
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let mut st = lock(&shared);
+        if let Some(running) = st.running.get_mut(&kind_key) {
+            *running -= 1;
+        }
         let exit = match effect(&mut st) {
             Ok(()) => "OK".to_string(),
             Err(msg) => msg,

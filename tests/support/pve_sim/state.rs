@@ -56,6 +56,8 @@ pub struct SimTask {
 pub struct Faults {
     /// How long every task runs.
     pub task_time: Duration,
+    /// How long tasks of one type (`qmclone`, `qmstart`, …) run instead.
+    pub task_times: BTreeMap<&'static str, Duration>,
     /// The next clone task ends with this error (the half-made VM stays).
     pub fail_next_clone: Option<String>,
     /// The next config change answers 500 "can't lock file … got timeout".
@@ -114,6 +116,7 @@ impl Default for Faults {
     fn default() -> Self {
         Self {
             task_time: Duration::from_millis(30),
+            task_times: BTreeMap::new(),
             fail_next_clone: None,
             lock_timeout_next_config: false,
             agent_warmup_calls: 2,
@@ -155,6 +158,20 @@ pub struct State {
     pub next_pid: u32,
     pub next_mac: u32,
     pub guests: Arc<dyn GuestBackend>,
+    /// Tasks running now, by type.
+    pub running: BTreeMap<String, u32>,
+    /// The most tasks of one type that ever ran at once.
+    pub most_running: BTreeMap<String, u32>,
+    /// Every time a guest came up or went down (start, shutdown).
+    pub power_log: Vec<PowerEvent>,
+}
+
+/// A guest came up (`up`) or went down, and which guests ran just after.
+#[derive(Debug, Clone)]
+pub struct PowerEvent {
+    pub name: String,
+    pub up: bool,
+    pub running: Vec<String>,
 }
 
 pub type Shared = Arc<Mutex<State>>;
@@ -177,7 +194,21 @@ impl State {
             next_pid: 0x1000,
             next_mac: 1,
             guests: Arc::new(InMemoryGuests),
+            running: BTreeMap::new(),
+            most_running: BTreeMap::new(),
+            power_log: Vec::new(),
         }
+    }
+
+    /// Logs that guest `id` came up or went down.
+    pub fn record_power(&mut self, id: u32, up: bool) {
+        let name = self.vms.get(&id).map(SimVm::name).unwrap_or_default();
+        let running = self.vms.values().filter(|v| v.running).map(SimVm::name);
+        self.power_log.push(PowerEvent {
+            name,
+            up,
+            running: running.collect(),
+        });
     }
 
     pub fn new_mac(&mut self) -> String {
