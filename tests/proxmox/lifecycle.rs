@@ -15,7 +15,11 @@ async fn a_vm_goes_from_base_to_template_and_leaves_nothing_behind() {
     assert_eq!(c["name"], "web-build");
     assert_eq!(c["tags"], "kind-builder;oxbake;role-web;run-run-7");
     assert_eq!(c["cores"], "2");
-    assert_eq!(c["scsi0"], format!("local-lvm:vm-{id}-disk-0,size=10G"));
+    // Grown to the spec's size, with discards passed to the storage.
+    assert_eq!(
+        c["scsi0"],
+        format!("local-lvm:vm-{id}-disk-0,size=10G,discard=on")
+    );
     assert!(
         !c.contains_key("ide0"),
         "proxmox's cloud-init drive is removed"
