@@ -7,8 +7,25 @@
 use oxbake::registry::{Artifact, Registry};
 use oxbake::target::local::image_fs::ImageFs;
 
-use crate::support::e2e::{baked, vm_lock};
+use std::path::{Path, PathBuf};
+
+use crate::support::e2e::{Baked, baked, vm_lock};
 use crate::support::qemu::{Reaper, qemu_pids};
+
+/// The fixture's own builds: role, version and build log. (Other tests
+/// record newer versions of the same roles, so "latest" is not theirs.)
+fn fixture_builds(baked: &Baked) -> Vec<(String, String, PathBuf)> {
+    let doc: serde_json::Value = serde_json::from_str(&baked.build.stdout()).unwrap();
+    doc["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |key: &str| r[key].as_str().unwrap().to_owned();
+            (text("role"), text("version"), PathBuf::from(text("log")))
+        })
+        .collect()
+}
 
 #[test]
 fn base_and_ui_templates_are_clean_offline_name_their_image_and_carry_their_size() {
@@ -16,12 +33,13 @@ fn base_and_ui_templates_are_clean_offline_name_their_image_and_carry_their_size
     let _vms = vm_lock();
     let root = baked.project.root();
     let registry = Registry::for_project(root);
-    for role in ["base", "ui"] {
-        let run = baked.project.oxbake(&["inspect", role, "--json"]);
-        assert_eq!(run.code(), 0, "{role}: {}\n{}", run.stdout(), run.stderr());
+    for (role, version, log) in fixture_builds(baked) {
+        let image = format!("{role}@{version}");
+        let run = baked.project.oxbake(&["inspect", &image, "--json"]);
+        assert_eq!(run.code(), 0, "{image}: {}\n{}", run.stdout(), run.stderr());
         let doc: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
         assert_eq!(doc["findings"], serde_json::json!([]), "{doc}");
-        let record = registry.latest(role, true).unwrap().unwrap();
+        let record = registry.get(&role, &version.parse().unwrap()).unwrap();
         let size = record.size.expect("the record carries the template's size");
         let Artifact::Local { path, .. } = &record.artifact else {
             panic!("a local artifact")
@@ -33,7 +51,7 @@ fn base_and_ui_templates_are_clean_offline_name_their_image_and_carry_their_size
             size as f64 / 1048576.0,
             apparent as f64 / 1048576.0
         );
-        let (before, after) = trim_figures(root, role);
+        let (before, after) = trim_figures(&root.join(&log), &role);
         eprintln!(
             "{role}: trimming free space took the builder's disk from {:.1} MiB to {:.1} MiB",
             before as f64 / 1048576.0,
@@ -53,31 +71,19 @@ fn base_and_ui_templates_are_clean_offline_name_their_image_and_carry_their_size
         let release = String::from_utf8(release).unwrap();
         assert!(release.contains(&format!("IMAGE_ID={role}\n")), "{release}");
         assert!(
-            release.contains(&format!("IMAGE_VERSION={}\n", record.version)),
+            release.contains(&format!("IMAGE_VERSION={version}\n")),
             "{release}"
         );
     }
 }
 
-/// The disk's bytes before and after the trim, from the role's build log.
-fn trim_figures(root: &std::path::Path, role: &str) -> (u64, u64) {
-    let logs = std::fs::read_dir(root.join(".oxbake/logs")).unwrap();
-    let line = logs
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(&format!("{role}-"))
-        })
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .flat_map(|text| {
-            text.lines()
-                .filter(|l| l.contains(&format!("{role}: trimmed free space")))
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .last()
-        .unwrap_or_else(|| panic!("no trim figure in {role}'s build log"));
+/// The disk's bytes before and after the trim, from a build log.
+fn trim_figures(log: &Path, role: &str) -> (u64, u64) {
+    let text = std::fs::read_to_string(log).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("{role}: trimmed free space")))
+        .unwrap_or_else(|| panic!("no trim figure in {}", log.display()));
     let bytes: Vec<u64> = line
         .split('(')
         .skip(1)
@@ -92,12 +98,18 @@ fn a_project_folder_that_is_moved_keeps_its_templates_readable() {
     let baked = baked();
     let _vms = vm_lock();
     let root = baked.project.root().to_path_buf();
+    let ui = fixture_builds(baked)
+        .into_iter()
+        .find(|(role, ..)| role == "ui")
+        .map(|(_, version, _)| version)
+        .unwrap();
     let moved = root.with_file_name("e2e-project-moved");
     std::fs::rename(&root, &moved).unwrap();
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_oxbake"))
         .arg("-C")
         .arg(&moved)
-        .args(["inspect", "ui"])
+        .arg("inspect")
+        .arg(format!("ui@{ui}"))
         .output()
         .unwrap();
     std::fs::rename(&moved, &root).unwrap();
