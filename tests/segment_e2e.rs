@@ -13,12 +13,12 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use oxbake::progress::Progress;
-use oxbake::registry::Registry;
+use oxbake::registry::{NewImage, Registry};
 use oxbake::target::local::{AccelMode, LocalTarget};
 use oxbake::target::{Target, VmHandle};
 
 use crate::support::e2e::{baked, vm_lock};
-use crate::support::project::{Run, TestProject};
+use crate::support::project::{Run, TestProject, copy_tree};
 
 const PORT: u16 = 7777;
 const VMS: [(&str, &str); 3] = [
@@ -48,10 +48,22 @@ fn vms_of_one_environment_share_a_segment_with_their_own_addresses() {
             .unwrap();
     }
     let original = project.read("oxbake.toml");
+    let recipe = project.read("recipes/base.toml");
+    // The replacements below record newer versions of base; other tests
+    // read the fixture's registry, so it is put back as it was.
+    let images = tempfile::tempdir().unwrap();
+    copy_tree(&project.root().join("images"), images.path());
     project.write("oxbake.toml", &with_seg_env(&original, project.root()));
-    let result = std::panic::catch_unwind(|| scenario(project));
+    let result = std::panic::catch_unwind(|| {
+        scenario(project);
+        rolling_replacement(project);
+        failed_replacement(project, &recipe);
+    });
     let destroy = oxbake(project, &["destroy", "seg"]);
     project.write("oxbake.toml", &original);
+    project.write("recipes/base.toml", &recipe);
+    std::fs::remove_dir_all(project.root().join("images")).unwrap();
+    copy_tree(images.path(), &project.root().join("images"));
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
@@ -144,6 +156,139 @@ fn scenario(project: &TestProject) {
     assert_ok(&ssh(root, "seg-ui-1", again), "seg-ui-1");
 }
 
+/// Tries both base addresses' SSH port every 0.2 s from the ui VM and
+/// writes `TIME BASE1 BASE2` (1: answered) a line.
+const POLLER: &str = "import socket, time\n\
+out = open('/run/oxbake-poll', 'a')\n\
+while True:\n    t = time.time()\n    seen = []\n    for a in ('10.98.0.11', '10.98.0.12'):\n        try:\n            socket.create_connection((a, 22), 1).close()\n            seen.append('1')\n        except Exception:\n            seen.append('0')\n    out.write('%.2f %s %s\\n' % (t, seen[0], seen[1]))\n    out.flush()\n    time.sleep(0.2)\n";
+
+/// A newer version of base: the same template recorded again, so a deploy
+/// replaces both base VMs and nothing else.
+fn newer_base(project: &TestProject, why: &str) {
+    let registry = Registry::for_project(project.root());
+    let base = registry.latest("base", true).unwrap().unwrap();
+    let newer = registry
+        .record(
+            "base",
+            NewImage {
+                inputs: base.inputs.clone(),
+                parent: base.parent.clone(),
+                target: base.target.clone(),
+                artifact: base.artifact.clone(),
+                repositories: base.repositories.clone(),
+                packages: base.packages.clone(),
+                checks: base.checks.clone(),
+                builder: base.builder.clone(),
+                size: base.size,
+            },
+        )
+        .unwrap();
+    registry
+        .set_channel("base", "dev", &newer.version, "test", why)
+        .unwrap();
+}
+
+/// Both base VMs are replaced, one slot at a time, while the ui VM polls
+/// both from the segment: one answers at every moment, each was down for
+/// a while, and the switch never had more than the three VMs plugged in
+/// (stop-first: an old VM and its replacement never run at once).
+fn rolling_replacement(project: &TestProject) {
+    let root = project.root();
+    newer_base(project, "rolling replacement");
+    let start = format!(
+        "sudo rm -f /run/oxbake-poll && sudo systemd-run --unit=oxbake-poll python3 -c \"{POLLER}\""
+    );
+    assert_ok(&ssh(root, "seg-ui-1", &start), "seg-ui-1");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (done, root) = (done.clone(), root.to_path_buf());
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(switch_ports(&root).matches("prog   : QEMU").count());
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            most
+        })
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let rolled = oxbake(project, &["deploy", "seg"]);
+    std::thread::sleep(Duration::from_secs(2));
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let most = sampler.join().unwrap();
+    assert_eq!(rolled.code(), 0, "{}", rolled.stderr());
+    let poll = ssh(
+        root,
+        "seg-ui-1",
+        "sudo systemctl stop oxbake-poll; cat /run/oxbake-poll",
+    );
+    assert_ok(&poll, "seg-ui-1");
+    let samples: Vec<(f64, bool, bool)> = String::from_utf8_lossy(&poll.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.parse().ok()?, w.next()? == "1", w.next()? == "1"))
+        })
+        .collect();
+    assert!(samples.len() > 10, "{samples:?}");
+    let span = samples.last().unwrap().0 - samples[0].0;
+    let down = |pick: fn(&(f64, bool, bool)) -> bool| samples.iter().filter(|s| !pick(s)).count();
+    let (one, two) = (down(|s| s.1), down(|s| s.2));
+    let neither = samples.iter().filter(|s| !s.1 && !s.2).count();
+    eprintln!(
+        "rolling replacement of base (2 VMs): {} samples over {span:.0}s; 10.98.0.11 unreachable \
+         in {one}, 10.98.0.12 in {two}, both at once in {neither}; at most {most} VMs on the segment",
+        samples.len()
+    );
+    assert_eq!(neither, 0, "both base VMs were unreachable at once");
+    assert!(one > 0 && two > 0, "the poll did not see both replacements");
+    assert!(
+        most <= 3,
+        "{most} VMs on the segment: an old VM ran beside its replacement"
+    );
+    for slot in ["seg-base-1", "seg-base-2"] {
+        assert_ne!(current(root, slot), slot, "{slot} was not replaced");
+    }
+}
+
+/// A replacement whose new VM fails a check (deployed-only, true only on
+/// VMs that existed before) ends with the old VM running and healthy at
+/// its address, exit 1, and nothing else left.
+fn failed_replacement(project: &TestProject, recipe: &str) {
+    let root = project.root();
+    for slot in ["seg-base-1", "seg-base-2"] {
+        assert_ok(&ssh(root, slot, "sudo touch /etc/oxbake-was-here"), slot);
+    }
+    project.write(
+        "recipes/base.toml",
+        &format!(
+            "{recipe}\n[[check]]\nname = \"deployed before\"\nrun = \"test -e /etc/oxbake-was-here && echo here\"\nstdout_contains = [\"here\"]\ndeployed_only = true\n"
+        ),
+    );
+    newer_base(project, "a replacement that fails");
+    let before = vm_names(root);
+    let failed = oxbake(project, &["deploy", "seg"]);
+    project.write("recipes/base.toml", recipe);
+    assert_eq!(failed.code(), 1, "{}", failed.stderr());
+    assert!(
+        failed.stderr().contains("deployed before"),
+        "{}",
+        failed.stderr()
+    );
+    assert_eq!(vm_names(root), before, "a VM was left or lost");
+    let addr = ssh(
+        root,
+        "seg-base-1",
+        "ip -4 -o addr show dev eth0; test -e /etc/oxbake-was-here && echo old",
+    );
+    assert_ok(&addr, "seg-base-1");
+    let text = String::from_utf8_lossy(&addr.stdout);
+    assert!(
+        text.contains("10.98.0.11/24") && text.contains("old"),
+        "{text}"
+    );
+}
+
 /// `port/allprint` of the segment's switch.
 fn switch_ports(root: &Path) -> String {
     let mgmt = root.join(".oxbake/local/nets/seg/mgmt");
@@ -166,10 +311,37 @@ fn assert_ok(out: &Output, vm: &str) {
     );
 }
 
-/// OpenSSH through the VM's forwarded port, checking the host key oxbake
-/// pinned for its address (the port changes when the VM starts again).
-fn ssh(root: &Path, vm: &str, script: &str) -> Output {
-    let address = VMS.iter().find(|(n, _)| *n == vm).unwrap().1;
+/// The VM that holds `slot` now (`seg-base-1`, or its replacement
+/// `seg-base-1-…`), when exactly one does.
+fn current(root: &Path, slot: &str) -> String {
+    let names = vm_names(root);
+    let held: Vec<&String> = names
+        .iter()
+        .filter(|n| *n == slot || n.starts_with(&format!("{slot}-")))
+        .collect();
+    assert_eq!(held.len(), 1, "{slot}: {names:?}");
+    held[0].clone()
+}
+
+/// The local target's VM folders.
+fn vm_names(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join(".oxbake/local/vms"))
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// OpenSSH to the VM holding `slot` through its forwarded port, checking
+/// the host key oxbake pinned for its address (the port changes when the
+/// VM starts again).
+fn ssh(root: &Path, slot: &str, script: &str) -> Output {
+    let address = VMS.iter().find(|(n, _)| *n == slot).unwrap().1;
+    let vm = current(root, slot);
     let port =
         std::fs::read_to_string(root.join(format!(".oxbake/local/vms/{vm}/ssh_port"))).unwrap();
     Command::new("ssh")
