@@ -17,7 +17,7 @@ use oxbake::registry::{NewImage, Registry};
 use oxbake::target::local::{AccelMode, LocalTarget};
 use oxbake::target::{Target, VmHandle};
 
-use crate::support::e2e::{baked, vm_lock};
+use crate::support::e2e::{baked, self_signed, tls_key, vm_lock};
 use crate::support::project::{Run, TestProject, copy_tree};
 
 const PORT: u16 = 7777;
@@ -360,7 +360,7 @@ fn ssh(root: &Path, slot: &str, script: &str) -> Output {
 }
 
 fn oxbake(project: &TestProject, args: &[&str]) -> Run {
-    let key = std::fs::read_to_string(project.root().join(".oxbake/test-tls/seg-key.pem")).unwrap();
+    let key = tls_key(project.root(), "seg");
     let run = project.oxbake_env(args, &[("OXBAKE_SECRET_TLS_PRIVATE_KEY", &key)]);
     eprintln!("oxbake {}:\n{}", args.join(" "), run.stderr());
     run
@@ -370,19 +370,7 @@ fn oxbake(project: &TestProject, args: &[&str]) -> Run {
 /// certificate, so its `nginx -t` passes). Its `dns` is QEMU's resolver on
 /// the management NIC: nothing on the segment serves names.
 fn with_seg_env(original: &str, root: &Path) -> String {
-    let dir = root.join(".oxbake/test-tls");
-    std::fs::create_dir_all(&dir).unwrap();
-    let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=seg.example", "-keyout"])
-        .arg(dir.join("seg-key.pem"))
-        .arg("-out")
-        .arg(dir.join("seg-cert.pem"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let cert = std::fs::read_to_string(dir.join("seg-cert.pem")).unwrap();
+    let cert = self_signed(root, "seg", "seg.example");
     format!(
         r#"{original}
 [environments.seg]

@@ -11,7 +11,7 @@ use std::process::Command;
 use oxbake::registry::{NewImage, Registry};
 
 use super::SECRETS;
-use crate::support::e2e::{baked, vm_lock};
+use crate::support::e2e::{baked, self_signed, tls_key, vm_lock};
 use crate::support::project::{Run, TestProject};
 
 const ROLES: [&str; 3] = ["backend", "services", "ui"];
@@ -128,7 +128,7 @@ fn scenario(project: &TestProject, registry: &Registry) {
 }
 
 fn deploy(project: &TestProject, args: &[&str]) -> Run {
-    let key = tls_key(project.root());
+    let key = tls_key(project.root(), "lab");
     let mut env: Vec<(&str, &str)> = SECRETS[1..].to_vec();
     env.push((SECRETS[0].0, &key));
     let run = project.oxbake_env(args, &env);
@@ -138,19 +138,7 @@ fn deploy(project: &TestProject, args: &[&str]) -> Run {
 
 /// The shipped `lab` environment with a real certificate and smaller VMs.
 fn lab_config(original: &str, root: &Path) -> String {
-    let dir = root.join(".oxbake/test-tls");
-    std::fs::create_dir_all(&dir).unwrap();
-    let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=lab.example", "-keyout"])
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let cert = std::fs::read_to_string(dir.join("cert.pem")).unwrap();
+    let cert = self_signed(root, "lab", "lab.example");
     let mut text = original.replace(
         "tls_certificate = \"\"",
         &format!("tls_certificate = \"\"\"\n{}\"\"\"", cert),
@@ -160,11 +148,6 @@ fn lab_config(original: &str, root: &Path) -> String {
         text = text.replace(&header, &format!("{header}memory_mib = 1024\n"));
     }
     text
-}
-
-/// The private key written by `lab_config`, for the secret.
-fn tls_key(root: &Path) -> String {
-    std::fs::read_to_string(root.join(".oxbake/test-tls/key.pem")).unwrap()
 }
 
 fn lab_vms(root: &Path) -> Vec<String> {

@@ -3,7 +3,7 @@
 //! boot VMs take [`vm_lock`] so that only one set of guests runs at a time
 //! on the two cores, and leftovers of one test are not blamed on another.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
@@ -90,4 +90,30 @@ pub fn spawn_oxbake(project: &TestProject, args: &[&str]) -> std::process::Child
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start oxbake")
+}
+
+/// A self-signed P-256 certificate for `cn`, valid two days, written as
+/// `.oxbake/test-tls/NAME-cert.pem` and `NAME-key.pem` under `root`; returns
+/// the certificate's text (the key is read with [`tls_key`]).
+pub fn self_signed(root: &Path, name: &str, cn: &str) -> String {
+    let dir = root.join(".oxbake/test-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+        .arg("-subj")
+        .arg(format!("/CN={cn}"))
+        .arg("-keyout")
+        .arg(dir.join(format!("{name}-key.pem")))
+        .arg("-out")
+        .arg(dir.join(format!("{name}-cert.pem")))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read_to_string(dir.join(format!("{name}-cert.pem"))).unwrap()
+}
+
+/// The private key [`self_signed`] wrote for `name`.
+pub fn tls_key(root: &Path, name: &str) -> String {
+    std::fs::read_to_string(root.join(format!(".oxbake/test-tls/{name}-key.pem"))).unwrap()
 }
