@@ -28,6 +28,8 @@ const VMS: [(&str, &str); 3] = [
 ];
 
 /// Records the source address of every connection to PORT, one a line.
+/// (The roles' firewall drops undeclared ports: the test opens PORT in it
+/// first, as an operator's own deploy command would.)
 const LISTENER: &str = "import socket\n\
 s = socket.socket()\n\
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
@@ -81,6 +83,7 @@ fn scenario(project: &TestProject) {
     for (vm, _) in VMS {
         let script = format!(
             "sudo rm -f /run/oxbake-peers && \
+             sudo nft insert rule inet oxbake input tcp dport {PORT} accept && \
              sudo systemd-run --unit=oxbake-listen python3 -c \"{LISTENER}\""
         );
         assert_ok(&ssh(root, vm, &script), vm);
