@@ -1,5 +1,5 @@
 //! File transfers. Bytes travel over SFTP into a private staging folder
-//! (`mktemp -d`, 0700, owned by the login user); a root-side script then
+//! in memory (`mktemp -d` in `/dev/shm`, 0700, owned by the login user); a root-side script then
 //! installs them with mode and owner under a temporary name next to the
 //! target, checks the sha256 and renames it into place, so a reader never
 //! sees half a file. Downloads take the same way backwards.
@@ -12,6 +12,14 @@ use super::command::{Command, ExecOutput, ExitStatus, check_name, quote};
 use super::error::GuestError;
 use super::lines::OutputSinks;
 use super::session::SshGuest;
+
+/// Makes the staging folder in memory (`/dev/shm`, a tmpfs), so the
+/// uploaded bytes (a credentials file, a template rendered with a secret)
+/// never reach the guest's disk on their way: a staged copy removed from
+/// an ext4 disk leaves its bytes in free blocks, and so in the template.
+/// `/tmp` only where the guest has no `/dev/shm`.
+const STAGING: &str =
+    "mktemp -d /dev/shm/oxbake-stage.XXXXXXXX 2>/dev/null || mktemp -d /tmp/oxbake-stage.XXXXXXXX";
 
 /// Exit code of the install script when the sha256 differs.
 const HASH_MISMATCH: u32 = 99;
@@ -130,9 +138,7 @@ impl SshGuest {
     /// A fresh path in the staging folder, made on first use.
     async fn stage_path(&mut self, name: &str) -> Result<String, GuestError> {
         if self.staging.is_none() {
-            let out = self
-                .run_quiet(Command::new("mktemp -d /tmp/oxbake-stage.XXXXXXXX"))
-                .await?;
+            let out = self.run_quiet(Command::new(STAGING)).await?;
             if !out.status.success() {
                 return Err(self.transfer_error("/tmp", &out));
             }

@@ -11,6 +11,14 @@ use crate::recipe::clean::Operation;
 /// The user cloud-init creates on builder VMs, removed by the clean-up.
 pub const BUILDER_USER: &str = "oxbake-build";
 
+/// Removes files that held a secret: each is overwritten with zeros in
+/// place first (ext4 rewrites the same blocks), so its bytes are not left
+/// in free blocks, which a trim does not always clear (it frees whole
+/// clusters of the disk file only). Arguments: the files or globs.
+pub fn shred(files: &str) -> String {
+    format!("for f in {files}; do [ -e \"$f\" ] && shred -n 0 -z -u -- \"$f\"; done || true\n")
+}
+
 /// Where dpkg is told not to fsync: a failed bake is thrown away anyway.
 pub(crate) const UNSAFE_IO: &str = "/etc/dpkg/dpkg.cfg.d/oxbake-unsafe-io";
 
@@ -48,10 +56,11 @@ pub struct ImageId<'a> {
 /// [`finish_script`] follows.
 pub fn clean_script(image: ImageId<'_>, operations: &[&Operation]) -> String {
     let (role, version) = (quote(image.role), quote(image.version));
+    let credentials = shred("/etc/apt/auth.conf.d/oxbake-*");
     let mut script = format!(
         r#"set -e
-rm -f {UNSAFE_IO} /etc/apt/auth.conf.d/oxbake-*
-release=/usr/lib/os-release
+rm -f {UNSAFE_IO}
+{credentials}release=/usr/lib/os-release
 sed -i '/^IMAGE_ID=/d; /^IMAGE_VERSION=/d' "$release"
 printf 'IMAGE_ID=%s\nIMAGE_VERSION=%s\n' {role} {version} >> "$release"
 "#
@@ -129,7 +138,7 @@ mod tests {
             "truncate -s 0 /etc/machine-id",
             "rm -f /etc/ssh/ssh_host_*",
             "cloud-init clean",
-            "auth.conf.d/oxbake-*",
+            "for f in /etc/apt/auth.conf.d/oxbake-*; do [ -e \"$f\" ] && shred -n 0 -z -u",
             "userdel -f -r 'oxbake-build'",
             ".bash_history",
             "rm -f /var/lib/systemd/random-seed",

@@ -6,6 +6,7 @@ use std::time::Duration;
 use minijinja::Value;
 
 use crate::guest::{Command, GuestError, GuestSession, RemoteFile, quote};
+use crate::pipeline::hygiene;
 use crate::project::Project;
 use crate::recipe::model::{Action, Apt, AptRepository, Group, ServiceAction, User};
 use crate::render::{RenderError, Renderer};
@@ -151,7 +152,7 @@ async fn apt(
         .map(|r| quote(&auth_file(r.name.get_ref())))
         .collect();
     if !credentials.is_empty() {
-        run(ctx, guest, format!("rm -f {}", credentials.join(" "))).await?;
+        run(ctx, guest, hygiene::shred(&credentials.join(" "))).await?;
     }
     result
 }
