@@ -1,6 +1,6 @@
 //! File transfers. Bytes travel over SFTP into a private staging folder
-//! in memory (`mktemp -d` in `/dev/shm`, 0700, owned by the login user); a root-side script then
-//! installs them with mode and owner under a temporary name next to the
+//! in memory (`mktemp -d` in `/dev/shm`, 0700, owned by the login user); a
+//! root-side script then installs them with mode and owner under a temporary name next to the
 //! target, checks the sha256 and renames it into place, so a reader never
 //! sees half a file. Downloads take the same way backwards.
 
@@ -140,7 +140,7 @@ impl SshGuest {
         if self.staging.is_none() {
             let out = self.run_quiet(Command::new(STAGING)).await?;
             if !out.status.success() {
-                return Err(self.transfer_error("/tmp", &out));
+                return Err(self.transfer_error("/dev/shm or /tmp", &out));
             }
             self.staging = Some(out.stdout_tail.trim().to_owned());
         }

@@ -176,11 +176,9 @@ impl Builder<'_, '_> {
         Ok((packages, repositories))
     }
 
-    /// The clean-up, last in the guest: os-release names the image
-    /// `version` will be.
-    /// The clean-up, then the builder user's removal and the trim of free
-    /// space, with the disk's size before and after where the target can
-    /// tell.
+    /// The clean-up (os-release names the image `version` will be), then
+    /// the builder user's removal and the trim of free space, with the
+    /// disk's size before and after where the target can tell.
     pub(super) async fn clean(
         &self,
         guest: &mut dyn GuestSession,
