@@ -18,6 +18,7 @@ pub mod base;
 mod base_disk;
 pub mod base_meta;
 mod base_rootfs;
+mod console;
 mod files;
 pub mod image_fs;
 pub mod import;

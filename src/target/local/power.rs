@@ -11,7 +11,7 @@ use super::lifecycle::existing;
 use super::netdev::{self, NetLaunch};
 use super::qemu::{self, Accel, Launch};
 use super::state::{VmFiles, VmRecord, read_toml};
-use super::{LocalTarget, port, process, qmp::Qmp, segment_use};
+use super::{LocalTarget, console, port, process, qmp::Qmp, segment_use};
 use crate::target::deadline::Deadline;
 use crate::target::ssh_probe::{BANNER_WAIT, ssh_banner};
 use crate::target::{TargetError, VmHandle};
@@ -189,11 +189,13 @@ pub(crate) async fn ssh_endpoint(
             return Ok(addr);
         }
         if deadline.passed() {
+            let mut seen = String::from("qemu runs, its forwarded port gives no SSH banner");
+            if let Some(tail) = console::tail(&files.serial_log()).await {
+                seen.push_str(&format!("; its console ended with: {tail}"));
+            }
             return Err(TargetError::Expired {
                 name: vm.name.clone(),
-                expired: deadline.expired(Some(
-                    "qemu runs, its forwarded port gives no SSH banner".into(),
-                )),
+                expired: deadline.expired(Some(seen)),
             });
         }
         deadline.sleep(Duration::from_secs(1)).await;
