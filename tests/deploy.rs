@@ -61,6 +61,7 @@ fn summary(actions: &[Action]) -> Vec<String> {
                 format!("replace {} by {} ({why})", old.name, want.hostname)
             }
             Action::Keep { vm, .. } => format!("keep {}", vm.name),
+            Action::Start { vm, .. } => format!("start {}", vm.name),
             Action::Destroy { vm } => format!("destroy {}", vm.name),
         })
         .collect()
@@ -98,12 +99,12 @@ fn plan_creates_replaces_keeps_and_destroys() {
     assert_eq!(
         summary(&plan.actions),
         [
+            "destroy lab-ui-3",
+            "destroy lab-old-1",
             "keep lab-backend-1",
             "replace lab-ui-1 by lab-ui-1 (version 2026.11.25.1 -> 2026.11.25.2)",
             "replace lab-ui-2 by lab-ui-2 (cloud-init data changed)",
             "create lab-services-1",
-            "destroy lab-ui-3",
-            "destroy lab-old-1",
         ]
     );
     assert!(!plan.is_noop());
@@ -120,7 +121,7 @@ fn plan_of_an_up_to_date_environment_keeps_everything() {
     let plan = compute(&want, &Existing::of_env(&vms, "lab"));
     assert_eq!(
         summary(&plan.actions),
-        ["keep lab-ui-1-4d5e6f", "destroy lab-ui-1"]
+        ["destroy lab-ui-1", "keep lab-ui-1-4d5e6f"]
     );
     let plan = compute(&want, &Existing::of_env(&vms[1..], "lab"));
     assert!(plan.is_noop());

@@ -26,6 +26,7 @@ pub fn plan(plan: &Plan) -> String {
                     r
                 }
                 Action::Keep { want, vm } => row("keep", want, &vm.name, ""),
+                Action::Start { want, vm } => row("start", want, &vm.name, "stopped"),
                 Action::Destroy { vm } => vec![
                     "destroy".into(),
                     vm.role.clone(),
@@ -37,7 +38,8 @@ pub fn plan(plan: &Plan) -> String {
             };
             row.resize(8, "-".into());
             let wave = match (a, plan.wave_of(a.role())) {
-                (Action::Destroy { .. }, _) | (_, None) => "last".to_owned(),
+                (Action::Destroy { .. }, _) => "first".to_owned(),
+                (_, None) => "last".to_owned(),
                 (_, Some(w)) => (w + 1).to_string(),
             };
             row.insert(0, wave);

@@ -176,8 +176,9 @@ async fn clones_go_to_their_node_and_destroy_finds_them_on_every_node() {
         .filter_map(|a| a["old"]["node"].as_str())
         .collect();
     assert_eq!(old_nodes, ["pve1", "pve2"], "{doc}");
-    // Each replacement is stop-first and costs the role one of its two
-    // serving VMs; one wave (no `after`); the target's deploy_jobs.
+    // Each replacement is stop-first; the old VMs were made, never
+    // started, so none of the role serves and each costs a boot; one wave
+    // (no `after`); the target's deploy_jobs.
     let replaces: Vec<&serde_json::Value> = doc["plan"]["actions"]
         .as_array()
         .unwrap()
@@ -187,7 +188,8 @@ async fn clones_go_to_their_node_and_destroy_finds_them_on_every_node() {
     assert_eq!(replaces.len(), 2, "{doc}");
     for r in &replaces {
         assert_eq!(r["strategy"], "stop-first", "{doc}");
-        assert_eq!(r["unavailable"], "none: 1 of 2 serving", "{doc}");
+        assert_eq!(r["old"]["running"], false, "{doc}");
+        assert_eq!(r["unavailable"], "down for one boot + checks", "{doc}");
     }
     assert_eq!(
         doc["plan"]["waves"],
@@ -200,7 +202,7 @@ async fn clones_go_to_their_node_and_destroy_finds_them_on_every_node() {
     assert!(
         row.starts_with("1 ")
             && row.contains("stop-first")
-            && row.ends_with("none: 1 of 2 serving"),
+            && row.ends_with("down for one boot + checks"),
         "{text}"
     );
     assert!(text.ends_with("at most 4 vm(s) at once\n"), "{text}");

@@ -15,7 +15,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 
 use crate::support::deploy_sim::Harness;
-use crate::support::pve_sim::{BASE_VMID, PowerEvent};
+use crate::support::pve_sim::{BASE_VMID, NODE, PowerEvent};
 
 fn drain(events: &mut UnboundedReceiver<Event>) -> Vec<Event> {
     let mut out = Vec::new();
@@ -180,14 +180,29 @@ async fn a_replacement_stops_the_old_vm_first_and_a_failed_one_brings_it_back() 
     h.guests.failing.lock().unwrap().insert(bad.to_string());
     let logins = h.guests.logins.lock().unwrap().len();
     let seen = h.sim.power_log().len();
-    let err = h
-        .deploy(None, Progress::silent(), cancel::never())
-        .await
-        .unwrap_err();
+    let (progress, mut events) = Progress::channel();
+    let err = h.deploy(None, progress, cancel::never()).await.unwrap_err();
     assert!(
         matches!(&err, DeployError::Check { check, .. } if check == "cloud-init finished"),
         "{err}"
     );
+    // The line says which stage failed (the new VM's checks) and that
+    // starting the old one again worked; the slot's work as a whole failed.
+    let stages: Vec<(String, bool)> = drain(&mut events)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::StepFinished { step, ok, .. } => Some((step, ok)),
+            _ => None,
+        })
+        .collect();
+    let stage = |name: &str| {
+        stages
+            .iter()
+            .find(|(s, _)| s.starts_with(name))
+            .map(|s| s.1)
+    };
+    assert_eq!(stage("checks"), Some(false), "{stages:?}");
+    assert_eq!(stage("start grid-services-"), Some(true), "{stages:?}");
     assert_eq!(vms(&h), after, "nothing else left");
     assert!(running(&h, &after), "every VM runs again");
     let relogged = h.guests.logins.lock().unwrap()[logins..].to_vec();
@@ -271,4 +286,45 @@ async fn an_old_vm_that_cannot_be_proven_again_still_runs_and_both_errors_are_na
     assert!(text.contains("cloud-init finished"), "{text}");
     assert_eq!(vms(&h), before, "the new VM is gone");
     assert!(running(&h, &before), "the old one was started first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_vm_is_started_again_and_proven_healthy() {
+    use oxbake::target::{Target, VmHandle};
+    let h = Harness::new(1).await;
+    h.deploy(None, Progress::silent(), cancel::never())
+        .await
+        .unwrap();
+    let all = vms(&h);
+    let id = *all
+        .iter()
+        .find(|id| h.sim.vm(**id).unwrap().name().starts_with("grid-services-"))
+        .unwrap();
+    // As after a host restart or an operator's `qm stop`.
+    let handle = VmHandle {
+        name: h.sim.vm(id).unwrap().name(),
+        id: format!("{NODE}/{id}"),
+    };
+    let target = h.target(Progress::silent());
+    target
+        .shutdown(&handle, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(!h.sim.vm(id).unwrap().running);
+    let logins = h.guests.logins.lock().unwrap().len();
+    let done = h
+        .deploy(None, Progress::silent(), cancel::never())
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str)> = done.iter().map(|d| (d.action, d.vm.as_str())).collect();
+    assert_eq!(actions, [("start", handle.name.as_str())], "{done:?}");
+    assert_eq!(vms(&h), all, "the same VMs, no other");
+    assert!(running(&h, &all), "every VM runs");
+    let relogged = h.guests.logins.lock().unwrap()[logins..].to_vec();
+    assert_eq!(relogged, [id], "proven healthy over SSH");
+    let again = h
+        .deploy(None, Progress::silent(), cancel::never())
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
 }

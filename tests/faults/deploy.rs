@@ -4,8 +4,11 @@
 //! new VM's clone task, its config (lock timeout), the guest agent, SSH,
 //! the API itself (503s, refused connections, no answer), the operator's
 //! signals and a full state disk. After each: the contract's exit code,
-//! the new VM removed, the earlier VM untouched and running, no seed ISO,
-//! images/ byte for byte the same. Rows with a running guest are in
+//! the new VM removed, the earlier VM running again with its config
+//! unchanged (stop-first stopped it), no seed ISO, images/ byte for byte
+//! the same. With no guest behind it the earlier VM cannot be proven
+//! healthy, so the errors also say it is not back in service, with the
+//! new VM's failure in full. Rows with a running guest are in
 //! `guest_rows` (feature `e2e`).
 
 use std::time::Duration;

@@ -11,7 +11,7 @@ pub fn start(runtime: &tokio::runtime::Runtime, target: &dyn Target, source: Sou
     let tag = DeployTag {
         deploy_id: "0a0b0c0d".into(),
         slot: 1,
-        seed: "earlier".into(),
+        seed: "ea71e4".into(),
     };
     let spec = VmSpec {
         name: "fx-base-1".into(),

@@ -79,12 +79,13 @@ impl Fork {
     pub fn leftovers(&self, templates: &[String], earlier: Option<&Earlier>) -> Vec<String> {
         let mut left = leftovers::local(self.root(), templates);
         if let Some(e) = earlier {
-            let own = [
-                format!("vm folder {}", e.vm.name),
-                format!("qemu process {}", e.pid),
-            ];
+            // Stop-first stops the earlier VM and starts it again: its QEMU
+            // may have another pid now, but it must run from its folder.
+            let running = leftovers::qemu_pids(&e.dir);
+            let mut own = vec![format!("vm folder {}", e.vm.name)];
+            own.extend(running.iter().map(|p| format!("qemu process {p}")));
             left.retain(|l| !own.contains(l));
-            if !leftovers::qemu_pids(&e.dir).contains(&e.pid) {
+            if running.is_empty() {
                 left.push(format!("earlier vm `{}` is no longer running", e.vm.name));
             }
         }
@@ -97,7 +98,6 @@ impl Fork {
 pub struct Earlier {
     pub vm: VmHandle,
     pub dir: PathBuf,
-    pub pid: u32,
 }
 
 impl Earlier {
@@ -107,8 +107,8 @@ impl Earlier {
         let template = oxbake::pipeline::artifact::template_of(&record, fork.root());
         let vm = earlier::start(runtime, &fork.target(), Source::Template(template));
         let dir = fork.root().join(".oxbake/local/vms").join(&vm.name);
-        let pid = *leftovers::qemu_pids(&dir).first().expect("its QEMU runs");
-        Self { vm, dir, pid }
+        assert!(!leftovers::qemu_pids(&dir).is_empty(), "its QEMU runs");
+        Self { vm, dir }
     }
 
     pub fn destroy(self, fork: &Fork, runtime: &tokio::runtime::Runtime) {

@@ -2,10 +2,11 @@
 //! while their guest boots and runs (feature `e2e`): signals while the
 //! clone boots (cheap: no full boot) and while it is checked, a check that
 //! fails and one that drops its own SSH connection. The image is the
-//! shared fixture's `base` (see `guest_fork`). The deploy is a rolling
-//! replacement of an earlier VM that must stay untouched and running.
-//! Three full boots in all; the other faults of both commands are on the
-//! in-memory simulator (`promote`, `deploy`).
+//! shared fixture's `base` (see `guest_fork`). The deploy is a stop-first
+//! replacement of an earlier VM that must be running again afterwards (it
+//! has no recorded host key, so the error also says it could not be proven
+//! healthy). The other faults of both commands are on the in-memory
+//! simulator (`promote`, `deploy`).
 
 use std::time::Duration;
 

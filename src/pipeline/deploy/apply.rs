@@ -4,7 +4,8 @@
 //! most [`Deployer::jobs`] at once and, per role, at most its
 //! `max_unavailable` replacements at once; a replacement is stop-first
 //! (see [`super::replace`]). The next wave starts when this one is
-//! healthy; VMs nobody wants any more are destroyed last.
+//! healthy. VMs nobody wants any more are destroyed first, before any new
+//! VM could be given an address one of them still holds.
 //!
 //! A failure or an interrupt stops new work; VMs being made are let finish
 //! their creation (so that they can be found) and removed, replaced VMs
@@ -63,6 +64,15 @@ impl Deployer<'_> {
         };
         let plan = &prepared.plan;
         let mut done = Vec::new();
+        for action in &plan.actions {
+            if let Action::Destroy { vm } = action {
+                if cancel::is_set(&self.ctx.cancel) {
+                    return Err(self.interrupted());
+                }
+                self.remove(&vm.handle).await?;
+                done.push(done_step("destroy", &vm.role, vm.handle.clone(), None));
+            }
+        }
         for wave in 0..plan.waves.len() {
             if cancel::is_set(&self.ctx.cancel) {
                 return Err(self.interrupted());
@@ -70,7 +80,12 @@ impl Deployer<'_> {
             let steps: Vec<&Action> = plan
                 .actions
                 .iter()
-                .filter(|a| matches!(a, Action::Create { .. } | Action::Replace { .. }))
+                .filter(|a| {
+                    matches!(
+                        a,
+                        Action::Create { .. } | Action::Replace { .. } | Action::Start { .. }
+                    )
+                })
                 .filter(|a| plan.wave_of(a.role()) == Some(wave))
                 .collect();
             if steps.is_empty() {
@@ -84,15 +99,6 @@ impl Deployer<'_> {
                 jobs
             ));
             done.extend(self.wave(&shared, &steps).await?);
-        }
-        for action in &plan.actions {
-            if let Action::Destroy { vm } = action {
-                if cancel::is_set(&self.ctx.cancel) {
-                    return Err(self.interrupted());
-                }
-                self.remove(&vm.handle).await?;
-                done.push(done_step("destroy", &vm.role, vm.handle.clone(), None));
-            }
         }
         Ok(done)
     }
@@ -187,8 +193,14 @@ impl Deployer<'_> {
                 line.finish(vm.is_ok());
                 vm.map(|vm| done_step("replace", &want.role, vm, Some(old.name.clone())))
             }
+            Action::Start { want, vm } => {
+                let line = VmLine::start(progress, &want.hostname, 1);
+                let started = self.bring_back(&vm.handle, &vm.role, &p.key, &line).await;
+                line.finish(started.is_ok());
+                started.map(|()| done_step("start", &want.role, vm.handle.clone(), None))
+            }
             Action::Keep { .. } | Action::Destroy { .. } => {
-                unreachable!("a wave only creates and replaces")
+                unreachable!("a wave only creates, replaces and starts")
             }
         }
     }

@@ -71,12 +71,12 @@ impl Deployer<'_> {
             .start(vm)
             .await
             .map_err(|source| stage_error(vm, Stage::Start, source))?;
-        let line = known_hosts::key_of(&self.known_hosts_file(), &vm.name)?.ok_or_else(|| {
+        let known = known_hosts::key_of(&self.known_hosts_file(), &vm.name)?.ok_or_else(|| {
             DeployError::NoHostKey {
                 vm: vm.name.clone(),
             }
         })?;
-        let pinned = HostKeyPolicy::expect_line(&line).map_err(|e| DeployError::Guest {
+        let pinned = HostKeyPolicy::expect_line(&known).map_err(|e| DeployError::Guest {
             vm: vm.name.clone(),
             what: "its recorded host key is unusable",
             source: Box::new(e),
@@ -85,6 +85,7 @@ impl Deployer<'_> {
             .await
             .map_err(|(stage, source)| stage_error(vm, stage, source))?;
         self.prove(vm, addr, pinned, role, key).await?;
+        line.end_step(true);
         self.ctx
             .progress
             .info(format!("vm `{}` is running and healthy again", vm.name));

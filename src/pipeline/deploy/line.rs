@@ -51,7 +51,9 @@ impl VmLine {
         });
     }
 
-    fn end_step(&self, ok: bool) {
+    /// The current stage ended, well or not (a failed stage before the
+    /// old VM is brought back, or the bring-back that worked).
+    pub fn end_step(&self, ok: bool) {
         if let Some((step, since)) = self.lock().take() {
             self.progress.send(Event::StepFinished {
                 task: self.task.clone(),

@@ -99,7 +99,10 @@ pub enum DeployError {
     },
     /// A replacement failed and the VM it replaces could not be started
     /// again or proven healthy: both errors are named.
-    #[error("vm `{vm}` is not back in service after its replacement failed ({failed})")]
+    #[error(
+        "vm `{vm}` is not back in service after its replacement failed ({})",
+        crate::error_chain::chain(.failed.as_ref())
+    )]
     NotBroughtBack {
         vm: String,
         failed: Box<DeployError>,

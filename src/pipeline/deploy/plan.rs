@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::config::Replace;
 
-use crate::target::{ManagedVm, VmHandle, VmKind};
+use crate::target::{ManagedVm, VmHandle, VmKind, VmState};
 
 use super::tag::DeployTag;
 
@@ -42,6 +42,8 @@ pub struct Existing {
     pub tag: Option<DeployTag>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// Whether the target lists it as running.
+    pub running: bool,
 }
 
 impl Existing {
@@ -58,6 +60,7 @@ impl Existing {
                     version: labels.version.clone(),
                     tag: DeployTag::parse(&labels.run_id),
                     node: vm.node.clone(),
+                    running: vm.state == VmState::Running,
                 })
             })
             .collect()
@@ -88,12 +91,18 @@ pub enum Action {
         want: Desired,
         vm: Existing,
     },
+    /// A VM that is as wanted but stopped (a host restart, an operator):
+    /// started again and proven healthy, as after a failed replacement.
+    Start {
+        want: Desired,
+        vm: Existing,
+    },
     Destroy {
         vm: Existing,
     },
 }
 
-/// The steps of one deploy: wave by wave, then the destroys.
+/// The steps of one deploy: the destroys, then wave by wave.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
     pub actions: Vec<Action>,
@@ -146,9 +155,10 @@ impl Action {
     /// The role the step is about.
     pub fn role(&self) -> &str {
         match self {
-            Action::Create { want } | Action::Replace { want, .. } | Action::Keep { want, .. } => {
-                &want.role
-            }
+            Action::Create { want }
+            | Action::Replace { want, .. }
+            | Action::Keep { want, .. }
+            | Action::Start { want, .. } => &want.role,
             Action::Destroy { vm } => &vm.role,
         }
     }
@@ -167,7 +177,7 @@ pub fn compute(desired: &[Desired], existing: &[Existing]) -> Plan {
 }
 
 /// Matches each wanted VM with the environment's VM in the same slot, then
-/// orders the steps by wave (destroys last) and says what each
+/// orders the steps by wave (destroys first) and says what each
 /// replacement costs.
 pub fn compute_with(desired: &[Desired], existing: &[Existing], rules: &Rules) -> Plan {
     let mut left: Vec<&Existing> = existing.iter().collect();
@@ -182,6 +192,10 @@ pub fn compute_with(desired: &[Desired], existing: &[Existing], rules: &Rules) -
         actions.push(match current.map(|i| left.remove(i)) {
             None => Action::Create { want },
             Some(vm) => match why_differs(&want, vm) {
+                None if !vm.running => Action::Start {
+                    want,
+                    vm: vm.clone(),
+                },
                 None => Action::Keep {
                     want,
                     vm: vm.clone(),
@@ -226,10 +240,12 @@ pub fn compute_with(desired: &[Desired], existing: &[Existing], rules: &Rules) -
             unavailable.clone_from(&costs[&want.role]);
         }
     }
-    actions.extend(
-        left.into_iter()
-            .map(|vm| Action::Destroy { vm: vm.clone() }),
-    );
+    // VMs nobody wants go first: one of them may hold an address that a
+    // new VM of this deploy is given.
+    let destroys = left
+        .into_iter()
+        .map(|vm| Action::Destroy { vm: vm.clone() });
+    let actions = destroys.chain(actions).collect();
     Plan {
         actions,
         waves,
@@ -238,15 +254,15 @@ pub fn compute_with(desired: &[Desired], existing: &[Existing], rules: &Rules) -
 }
 
 /// What replacing `role`'s VMs, `max` at a time, stop-first, costs it: the
-/// VMs serving now (kept or replaced) less those down at once. None left:
-/// the role is down for one boot and its checks.
+/// VMs serving now (running, kept or replaced) less those down at once.
+/// None left: the role is down for one boot and its checks.
 pub fn unavailable(actions: &[Action], role: &str, max: u32) -> String {
     let of_role = actions.iter().filter(|a| a.role() == role);
     let (mut serving, mut replaced) = (0u32, 0u32);
     for a in of_role {
         match a {
             Action::Keep { .. } => serving += 1,
-            Action::Replace { .. } => {
+            Action::Replace { old, .. } if old.running => {
                 serving += 1;
                 replaced += 1;
             }
@@ -304,6 +320,7 @@ mod tests {
             version: Some(version.into()),
             tag: DeployTag::parse(&format!("0a0b0c0d.{slot}.aa")),
             node: None,
+            running: true,
         }
     }
 
@@ -316,6 +333,7 @@ mod tests {
                     want, unavailable, ..
                 } => format!("replace {}: {unavailable}", want.hostname),
                 Action::Keep { want, .. } => format!("keep {}", want.hostname),
+                Action::Start { want, .. } => format!("start {}", want.hostname),
                 Action::Destroy { vm } => format!("destroy {}", vm.name),
             })
             .collect()
@@ -344,11 +362,11 @@ mod tests {
         assert_eq!(
             costs(&plan),
             [
+                "destroy lab-old-1",
                 "replace lab-db-1: down for one boot + checks",
                 "keep lab-cache-1",
                 "replace lab-ui-1: none: 1 of 2 serving",
                 "replace lab-ui-2: none: 1 of 2 serving",
-                "destroy lab-old-1",
             ]
         );
         assert_eq!(plan.wave_of("ui"), Some(1));
@@ -359,10 +377,33 @@ mod tests {
         };
         let plan = compute_with(&desired, &existing, &all_at_once);
         assert_eq!(
-            costs(&plan)[2],
+            costs(&plan)[3],
             "replace lab-ui-1: down for one boot + checks"
         );
         assert_eq!(plan.max_unavailable("ui"), 2);
+    }
+
+    #[test]
+    fn a_stopped_vm_as_wanted_is_started_and_does_not_count_as_serving() {
+        let stopped = Existing {
+            running: false,
+            ..vm("ui", 2, "2")
+        };
+        let plan = compute(
+            &[want("ui", 1, "2"), want("ui", 2, "2"), want("ui", 3, "2")],
+            &[vm("ui", 1, "1"), stopped.clone(), vm("ui", 3, "2")],
+        );
+        assert_eq!(
+            costs(&plan),
+            [
+                "replace lab-ui-1: none: 1 of 2 serving",
+                "start lab-ui-2",
+                "keep lab-ui-3",
+            ]
+        );
+        assert!(!plan.is_noop());
+        let only_stopped = compute(&[want("ui", 2, "2")], &[stopped]);
+        assert!(!only_stopped.is_noop(), "a stopped VM is work to do");
     }
 
     #[test]
@@ -411,6 +452,7 @@ mod tests {
             version: Some("1".into()),
             tag: DeployTag::parse("0a0b0c0d.2.aa"),
             node: Some("pve1".into()),
+            running: true,
         };
         assert_eq!(
             why_differs(&want, &vm).as_deref(),

@@ -47,14 +47,29 @@ impl Deployer<'_> {
                 self.remove(&old.handle).await?;
                 Ok(vm)
             }
-            Err(failed) => match self.bring_back(&old.handle, &old.role, key, line).await {
-                Ok(()) => Err(failed),
-                Err(source) => Err(DeployError::NotBroughtBack {
-                    vm: old.name.clone(),
-                    failed: Box::new(failed),
-                    source: Box::new(source),
-                }),
-            },
+            Err(failed) => {
+                line.end_step(false);
+                self.recover(old, key, line, failed).await
+            }
+        }
+    }
+
+    /// After the new VM failed: the old one started again, and the deploy
+    /// ends with the new VM's error (or both, if the old one cannot run).
+    async fn recover(
+        &self,
+        old: &Existing,
+        key: &ClientKey,
+        line: &VmLine,
+        failed: DeployError,
+    ) -> Result<VmHandle, DeployError> {
+        match self.bring_back(&old.handle, &old.role, key, line).await {
+            Ok(()) => Err(failed),
+            Err(source) => Err(DeployError::NotBroughtBack {
+                vm: old.name.clone(),
+                failed: Box::new(failed),
+                source: Box::new(source),
+            }),
         }
     }
 }
