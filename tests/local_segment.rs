@@ -34,6 +34,15 @@ fn state(project: &Path) -> PathBuf {
     project.join(".oxbake/local")
 }
 
+/// Creates (not starts) one deployed VM per `(name, address)` of `lab`.
+async fn create(t: &LocalTarget, vms: &[(&str, &str)]) -> Vec<VmHandle> {
+    let mut made = Vec::new();
+    for (name, address) in vms {
+        made.push(t.create_vm(&deployed(name, address)).await.unwrap());
+    }
+    made
+}
+
 fn deployed(name: &str, address: &str) -> VmSpec {
     VmSpec {
         name: name.into(),
@@ -170,14 +179,13 @@ async fn a_dead_switch_is_detected_and_a_foreign_pid_never_killed() {
 async fn a_second_vm_at_a_held_address_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(dir.path(), Progress::silent());
-    let old = t
-        .create_vm(&deployed("lab-db-1-a", "10.99.0.10"))
-        .await
-        .unwrap();
-    let new = t
-        .create_vm(&deployed("lab-db-1-b", "10.99.0.10"))
-        .await
-        .unwrap();
+    let [old, new] = create(
+        &t,
+        &[("lab-db-1-a", "10.99.0.10"), ("lab-db-1-b", "10.99.0.10")],
+    )
+    .await
+    .try_into()
+    .unwrap();
     let _running = FakeQemu::start(dir.path(), &old.name);
     let err = t.start(&new).await.unwrap_err();
     assert!(matches!(err, TargetError::AddressInUse { .. }), "{err:?}");
@@ -193,14 +201,13 @@ async fn a_switch_that_died_under_running_vms_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (progress, mut events) = Progress::channel();
     let t = target(dir.path(), progress);
-    let a = t
-        .create_vm(&deployed("lab-db-1", "10.99.0.10"))
-        .await
-        .unwrap();
-    let b = t
-        .create_vm(&deployed("lab-db-2", "10.99.0.11"))
-        .await
-        .unwrap();
+    let [a, b] = create(
+        &t,
+        &[("lab-db-1", "10.99.0.10"), ("lab-db-2", "10.99.0.11")],
+    )
+    .await
+    .try_into()
+    .unwrap();
     let segment = Segment::new(&state(dir.path()), "lab").unwrap();
     let pid = segment.start().await.unwrap();
     let _running = FakeQemu::start(dir.path(), &a.name);
@@ -227,14 +234,13 @@ async fn a_switch_that_died_under_running_vms_is_reported() {
 async fn the_last_vm_takes_its_segment_along() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(dir.path(), Progress::silent());
-    let a = t
-        .create_vm(&deployed("lab-db-1", "10.99.0.10"))
-        .await
-        .unwrap();
-    let b = t
-        .create_vm(&deployed("lab-db-2", "10.99.0.11"))
-        .await
-        .unwrap();
+    let [a, b] = create(
+        &t,
+        &[("lab-db-1", "10.99.0.10"), ("lab-db-2", "10.99.0.11")],
+    )
+    .await
+    .try_into()
+    .unwrap();
     let segment = Segment::new(&state(dir.path()), "lab").unwrap();
     let pid = segment.start().await.unwrap();
     t.destroy(&a).await.unwrap();

@@ -17,7 +17,7 @@ use oxbake::registry::{NewImage, Registry};
 use oxbake::target::local::{AccelMode, LocalTarget};
 use oxbake::target::{Target, VmHandle};
 
-use crate::support::e2e::{baked, self_signed, tls_key, vm_lock};
+use crate::support::e2e::{baked, env_ssh, self_signed, tls_key, vm_lock};
 use crate::support::project::{Run, TestProject, copy_tree};
 
 const PORT: u16 = 7777;
@@ -344,22 +344,7 @@ fn vm_names(root: &Path) -> Vec<String> {
 /// VM starts again).
 fn ssh(root: &Path, slot: &str, script: &str) -> Output {
     let address = VMS.iter().find(|(n, _)| *n == slot).unwrap().1;
-    let vm = current(root, slot);
-    let port =
-        std::fs::read_to_string(root.join(format!(".oxbake/local/vms/{vm}/ssh_port"))).unwrap();
-    Command::new("ssh")
-        .args(["-o", "StrictHostKeyChecking=yes", "-o"])
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            root.join(".oxbake/known_hosts/seg").display()
-        ))
-        .arg("-o")
-        .arg(format!("HostKeyAlias={address}"))
-        .args(["-o", "BatchMode=yes", "-i"])
-        .arg(root.join(".oxbake/deploy/seg.key"))
-        .args(["-p", port.trim(), "ops@127.0.0.1", script])
-        .output()
-        .unwrap()
+    env_ssh(root, "seg", &current(root, slot), Some(address), script)
 }
 
 fn oxbake(project: &TestProject, args: &[&str]) -> Run {

@@ -11,7 +11,7 @@ use std::process::Command;
 use oxbake::registry::{NewImage, Registry};
 
 use super::SECRETS;
-use crate::support::e2e::{baked, self_signed, tls_key, vm_lock};
+use crate::support::e2e::{baked, env_ssh, self_signed, tls_key, vm_lock};
 use crate::support::project::{Run, TestProject};
 
 const ROLES: [&str; 3] = ["backend", "services", "ui"];
@@ -180,19 +180,7 @@ fn serve_probe_on_backend(root: &Path) {
 }
 
 fn ssh(root: &Path, vm: &str, script: &str) -> std::process::Output {
-    let port =
-        std::fs::read_to_string(root.join(format!(".oxbake/local/vms/{vm}/ssh_port"))).unwrap();
-    Command::new("ssh")
-        .args(["-o", "StrictHostKeyChecking=yes", "-o"])
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            root.join(".oxbake/known_hosts/lab").display()
-        ))
-        .args(["-o", "BatchMode=yes", "-i"])
-        .arg(root.join(".oxbake/deploy/lab.key"))
-        .args(["-p", port.trim(), "ops@127.0.0.1", script])
-        .output()
-        .unwrap()
+    env_ssh(root, "lab", vm, None, script)
 }
 
 /// GET /appsuite/api over HTTPS from the ui VM's forwarded port 443.

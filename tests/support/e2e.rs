@@ -117,3 +117,32 @@ pub fn self_signed(root: &Path, name: &str, cn: &str) -> String {
 pub fn tls_key(root: &Path, name: &str) -> String {
     std::fs::read_to_string(root.join(format!(".oxbake/test-tls/{name}-key.pem"))).unwrap()
 }
+
+/// OpenSSH as `ops` to local VM `vm` of environment `env` through its
+/// forwarded port, with the environment's key and strict checking against
+/// the host keys oxbake pinned in `.oxbake/known_hosts/ENV` (`alias`: the
+/// VM's static address, when the port's own line may be stale).
+pub fn env_ssh(
+    root: &Path,
+    env: &str,
+    vm: &str,
+    alias: Option<&str>,
+    script: &str,
+) -> std::process::Output {
+    let port =
+        std::fs::read_to_string(root.join(format!(".oxbake/local/vms/{vm}/ssh_port"))).unwrap();
+    let mut ssh = Command::new("ssh");
+    ssh.args(["-o", "StrictHostKeyChecking=yes", "-o"])
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            root.join(format!(".oxbake/known_hosts/{env}")).display()
+        ));
+    if let Some(alias) = alias {
+        ssh.arg("-o").arg(format!("HostKeyAlias={alias}"));
+    }
+    ssh.args(["-o", "BatchMode=yes", "-i"])
+        .arg(root.join(format!(".oxbake/deploy/{env}.key")))
+        .args(["-p", port.trim(), "ops@127.0.0.1", script])
+        .output()
+        .unwrap()
+}
