@@ -34,13 +34,16 @@ fn state(project: &Path) -> PathBuf {
     project.join(".oxbake/local")
 }
 
+/// Two VMs of `lab` at two addresses.
+const PAIR: [(&str, &str); 2] = [("lab-db-1", "10.99.0.10"), ("lab-db-2", "10.99.0.11")];
+
 /// Creates (not starts) one deployed VM per `(name, address)` of `lab`.
-async fn create(t: &LocalTarget, vms: &[(&str, &str)]) -> Vec<VmHandle> {
+async fn create<const N: usize>(t: &LocalTarget, vms: [(&str, &str); N]) -> [VmHandle; N] {
     let mut made = Vec::new();
     for (name, address) in vms {
         made.push(t.create_vm(&deployed(name, address)).await.unwrap());
     }
-    made
+    made.try_into().unwrap()
 }
 
 fn deployed(name: &str, address: &str) -> VmSpec {
@@ -181,11 +184,9 @@ async fn a_second_vm_at_a_held_address_is_refused() {
     let t = target(dir.path(), Progress::silent());
     let [old, new] = create(
         &t,
-        &[("lab-db-1-a", "10.99.0.10"), ("lab-db-1-b", "10.99.0.10")],
+        [("lab-db-1-a", "10.99.0.10"), ("lab-db-1-b", "10.99.0.10")],
     )
-    .await
-    .try_into()
-    .unwrap();
+    .await;
     let _running = FakeQemu::start(dir.path(), &old.name);
     let err = t.start(&new).await.unwrap_err();
     assert!(matches!(err, TargetError::AddressInUse { .. }), "{err:?}");
@@ -201,13 +202,7 @@ async fn a_switch_that_died_under_running_vms_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (progress, mut events) = Progress::channel();
     let t = target(dir.path(), progress);
-    let [a, b] = create(
-        &t,
-        &[("lab-db-1", "10.99.0.10"), ("lab-db-2", "10.99.0.11")],
-    )
-    .await
-    .try_into()
-    .unwrap();
+    let [a, b] = create(&t, PAIR).await;
     let segment = Segment::new(&state(dir.path()), "lab").unwrap();
     let pid = segment.start().await.unwrap();
     let _running = FakeQemu::start(dir.path(), &a.name);
@@ -234,13 +229,7 @@ async fn a_switch_that_died_under_running_vms_is_reported() {
 async fn the_last_vm_takes_its_segment_along() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(dir.path(), Progress::silent());
-    let [a, b] = create(
-        &t,
-        &[("lab-db-1", "10.99.0.10"), ("lab-db-2", "10.99.0.11")],
-    )
-    .await
-    .try_into()
-    .unwrap();
+    let [a, b] = create(&t, PAIR).await;
     let segment = Segment::new(&state(dir.path()), "lab").unwrap();
     let pid = segment.start().await.unwrap();
     t.destroy(&a).await.unwrap();
@@ -257,10 +246,7 @@ async fn gc_removes_only_oxbakes_unused_segments() {
     let root = state(dir.path());
     let used = Segment::new(&root, "lab").unwrap();
     let unused = Segment::new(&root, "old").unwrap();
-    let vm = t
-        .create_vm(&deployed("lab-db-1", "10.99.0.10"))
-        .await
-        .unwrap();
+    let [vm] = create(&t, [PAIR[0]]).await;
     let used_pid = used.start().await.unwrap();
     let unused_pid = unused.start().await.unwrap();
     let foreign = root.join("nets/foreign");
@@ -300,10 +286,7 @@ async fn a_deployed_vm_gets_a_segment_nic_and_a_management_nic_by_mac() {
         panic!("the local target puts a deployed vm on a segment");
     };
     assert_ne!(segment_mac, management_mac);
-    let vm = t
-        .create_vm(&deployed("lab-db-1", "10.99.0.10"))
-        .await
-        .unwrap();
+    let [vm] = create(&t, [PAIR[0]]).await;
     let record = std::fs::read_to_string(root_vm(dir.path(), &vm).join("vm.toml")).unwrap();
     assert!(record.contains(&management_mac), "{record}");
     remove(&t, &[vm]).await;
