@@ -16,6 +16,7 @@ use oxbake::registry::Registry;
 use oxbake::target::local::{AccelMode, LocalTarget, base, base_meta};
 
 use crate::support::e2e::{baked, spawn_oxbake, vm_lock};
+use crate::support::figures::figure;
 use crate::support::qemu::{Reaper, qemu_pids};
 
 #[test]
@@ -107,7 +108,10 @@ fn base_then_ui_are_baked_and_two_clones_of_ui_are_new_machines_each_its_own() {
                     ui.builder.as_ref(),
                 )
                 .await;
-            eprintln!("smoke test of ui: {:.0}s", started.elapsed().as_secs_f64());
+            figure(format!(
+                "smoke test of ui: {:.0}s",
+                started.elapsed().as_secs_f64()
+            ));
             reports.push(report.expect("smoke test ran"));
         }
         reports

@@ -10,6 +10,7 @@ use oxbake::target::local::image_fs::ImageFs;
 use std::path::{Path, PathBuf};
 
 use crate::support::e2e::{Baked, baked, vm_lock};
+use crate::support::figures::figure;
 use crate::support::qemu::{Reaper, qemu_pids};
 
 /// The fixture's own builds: role, version and build log. (Other tests
@@ -45,18 +46,18 @@ fn base_and_ui_templates_are_clean_offline_name_their_image_and_carry_their_size
             panic!("a local artifact")
         };
         let apparent = std::fs::metadata(root.join(path)).unwrap().len();
-        eprintln!(
+        figure(format!(
             "template {}: {:.1} MiB allocated, {:.1} MiB apparent (trimmed holes make the difference)",
             record.id(),
             size as f64 / 1048576.0,
             apparent as f64 / 1048576.0
-        );
+        ));
         let (before, after) = trim_figures(&root.join(&log), &role);
-        eprintln!(
+        figure(format!(
             "{role}: trimming free space took the builder's disk from {:.1} MiB to {:.1} MiB",
             before as f64 / 1048576.0,
             after as f64 / 1048576.0
-        );
+        ));
         assert!(
             after < before,
             "the trim freed nothing: {before} -> {after}"

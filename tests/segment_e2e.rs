@@ -19,6 +19,7 @@ use oxbake::target::local::{AccelMode, LocalTarget};
 use oxbake::target::{Target, VmHandle};
 
 use crate::support::e2e::{baked, env_ssh, self_signed, tls_key, vm_lock};
+use crate::support::figures::figure;
 use crate::support::project::{Run, TestProject, copy_tree};
 
 const PORT: u16 = 7777;
@@ -254,11 +255,11 @@ fn rolling_replacement(project: &TestProject) {
     let down = |pick: fn(&(f64, bool, bool)) -> bool| samples.iter().filter(|s| !pick(s)).count();
     let (one, two) = (down(|s| s.1), down(|s| s.2));
     let neither = samples.iter().filter(|s| !s.1 && !s.2).count();
-    eprintln!(
+    figure(format!(
         "rolling replacement of base (2 VMs): {} samples over {span:.0}s; 10.98.0.11 unreachable \
          in {one}, 10.98.0.12 in {two}, both at once in {neither}; at most {most} VMs on the segment",
         samples.len()
-    );
+    ));
     assert_eq!(neither, 0, "both base VMs were unreachable at once");
     assert!(one > 0 && two > 0, "the poll did not see both replacements");
     assert!(

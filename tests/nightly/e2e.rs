@@ -11,6 +11,7 @@ use oxbake::registry::Registry;
 use serde_json::Value;
 
 use crate::support::e2e::{baked, vm_lock};
+use crate::support::figures::figure;
 use crate::support::project::{Run, TestProject};
 use crate::support::qemu::Reaper;
 
@@ -139,10 +140,10 @@ fn nightly_does_nothing_when_nothing_changed_and_rebuilds_a_changed_role_with_ch
     let started = Instant::now();
     let noop = project.oxbake(&["nightly", "--json"]);
     let elapsed = started.elapsed();
-    eprintln!(
+    figure(format!(
         "nightly with nothing changed: {:.3}s",
         elapsed.as_secs_f64()
-    );
+    ));
     assert_eq!(noop.code(), 0, "{}\n{}", noop.stdout(), noop.stderr());
     let doc = report(&noop);
     for (role, decision) in decisions(&doc) {
@@ -163,11 +164,11 @@ fn nightly_does_nothing_when_nothing_changed_and_rebuilds_a_changed_role_with_ch
     std::fs::write(&template, text).unwrap();
     let started = Instant::now();
     let changed = project.oxbake(&["nightly", "--json"]);
-    eprintln!(
-        "nightly after a one-byte change: {:.0}s\n{}",
-        started.elapsed().as_secs_f64(),
-        changed.stderr()
-    );
+    figure(format!(
+        "nightly after a one-byte change: {:.0}s",
+        started.elapsed().as_secs_f64()
+    ));
+    eprintln!("{}", changed.stderr());
     assert_eq!(
         changed.code(),
         0,

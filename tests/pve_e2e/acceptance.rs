@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use crate::support::e2e::vm_lock;
+use crate::support::figures::figure;
 use crate::support::pve_sim::{PveSim, SimVm};
 use crate::support::qemu::Reaper;
 
@@ -23,10 +24,10 @@ fn ui_bakes_on_the_simulator_and_leaves_only_its_templates() {
 
     let started = Instant::now();
     let run = PveSim::oxbake(&project, &["build", "ui", "--target", "sim", "--json"]);
-    eprintln!(
+    figure(format!(
         "pve e2e: base + ui baked in {:.0}s",
         started.elapsed().as_secs_f64()
-    );
+    ));
     assert_ok(&run, &guests, "oxbake build ui --target sim");
     let report: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
     let built: Vec<&str> = report["roles"]

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
+use super::figures::figure;
 use super::project::{Run, TestProject};
 
 pub struct Baked {
@@ -43,17 +44,42 @@ run = "cat /etc/oxbake-marker"
 stdout_contains = ["absent"]
 "#;
 
-/// Serialises the tests that boot guests.
-pub fn vm_lock() -> MutexGuard<'static, ()> {
+fn lock() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A test's turn with the guests; when it ends, how long it took is a
+/// figure (named after the test's thread, which is the test's name).
+pub struct VmTurn {
+    _lock: MutexGuard<'static, ()>,
+    since: Instant,
+}
+
+impl Drop for VmTurn {
+    fn drop(&mut self) {
+        let thread = std::thread::current();
+        figure(format!(
+            "{}: {:.0} s with the guests",
+            thread.name().unwrap_or("a test"),
+            self.since.elapsed().as_secs_f64()
+        ));
+    }
+}
+
+/// Serialises the tests that boot guests.
+pub fn vm_lock() -> VmTurn {
+    VmTurn {
+        _lock: lock(),
+        since: Instant::now(),
+    }
 }
 
 /// The project with base and ui baked (built on first use).
 pub fn baked() -> &'static Baked {
     static BAKED: OnceLock<Baked> = OnceLock::new();
     BAKED.get_or_init(|| {
-        let _vms = vm_lock();
+        let _vms = lock();
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-project");
         let project = TestProject::copy_to(&dir);
         // The KVM probe costs 15 s per process and always fails here.
@@ -65,11 +91,11 @@ pub fn baked() -> &'static Baked {
         project.write("recipes/failing.toml", FAILING);
         let started = Instant::now();
         let build = project.oxbake(&["build", "ui", "--json"]);
-        eprintln!(
-            "e2e fixture: `oxbake build ui` took {:.0}s\n{}",
-            started.elapsed().as_secs_f64(),
-            build.stderr()
-        );
+        figure(format!(
+            "e2e fixture: `oxbake build ui` (base, ui) took {:.0} s",
+            started.elapsed().as_secs_f64()
+        ));
+        eprintln!("{}", build.stderr());
         assert_eq!(
             build.code(),
             0,

@@ -4,6 +4,8 @@ pub mod aptrepo;
 pub mod deploy_sim;
 #[cfg(feature = "e2e")]
 pub mod e2e;
+#[cfg(feature = "e2e")]
+pub mod figures;
 pub mod project;
 pub mod pve_sim;
 #[cfg(feature = "e2e")]
