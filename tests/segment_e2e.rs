@@ -215,6 +215,18 @@ fn newer_base(project: &TestProject, why: &str) {
 fn rolling_replacement(project: &TestProject) {
     let root = project.root();
     newer_base(project, "rolling replacement");
+    // The plan: both base slots replaced stop-first, one at a time, so one
+    // of the two serves throughout; nothing else changes.
+    let plan = oxbake(project, &["deploy", "seg", "--plan"]);
+    let text = plan.stdout();
+    let replaced: Vec<&str> = text.lines().filter(|l| l.contains(" replace ")).collect();
+    assert_eq!(replaced.len(), 2, "{text}");
+    for row in &replaced {
+        assert!(
+            row.contains("stop-first") && row.ends_with("none: 1 of 2 serving"),
+            "{text}"
+        );
+    }
     let start = format!(
         "sudo rm -f /run/oxbake-poll && sudo systemd-run --unit=oxbake-poll python3 -c \"{POLLER}\""
     );
