@@ -126,10 +126,7 @@ pub async fn bootstrap(
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| TargetError::io(&dir, e))?;
-    let work = tempfile::Builder::new()
-        .prefix(".work-")
-        .tempdir_in(&dir)
-        .map_err(|e| TargetError::io(&dir, e))?;
+    let work = super::work_dir::WorkDir::new_in(&dir, ".work-")?;
     let built = build(opts, work.path(), &image, progress).await?;
     base_meta::set_current(&opts.cache_dir, &built.path).await?;
     Ok(built)

@@ -180,9 +180,9 @@ async fn remove_stale_work(dir: &Path) -> Result<(), TargetError> {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(".work-") || name.starts_with(".import-") {
             let path = entry.path();
-            tokio::fs::remove_dir_all(&path)
+            tokio::task::spawn_blocking(move || super::work_dir::remove(&path))
                 .await
-                .map_err(|e| TargetError::io(&path, e))?;
+                .map_err(|e| TargetError::io(dir, std::io::Error::other(e)))??;
         }
     }
     Ok(())

@@ -72,10 +72,7 @@ pub async fn import(
         base_meta::set_current(cache_dir, &found.path).await?;
         return Ok(found);
     }
-    let work = tempfile::Builder::new()
-        .prefix(".import-")
-        .tempdir_in(&dir)
-        .map_err(|e| TargetError::io(&dir, e))?;
+    let work = super::work_dir::WorkDir::new_in(&dir, ".import-")?;
     let fetched = work.path().join("fetched");
     let actual = fetch(source, &fetched, limit, progress).await?;
     if actual != expected {

@@ -36,6 +36,7 @@ mod segment_use;
 pub mod state;
 mod templates;
 mod verify;
+pub(crate) mod work_dir;
 
 pub use accel::AccelMode;
 pub use qemu::Accel;
