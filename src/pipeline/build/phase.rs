@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::bake::Builder;
-use crate::pipeline::BuildError;
+use crate::pipeline::{BuildError, cancel};
 use crate::progress::Event;
 use crate::recipe::Recipe;
 use crate::registry::PhaseTiming;
@@ -91,11 +91,11 @@ impl Builder<'_, '_> {
         step: Option<u32>,
         work: impl Future<Output = Result<T, BuildError>>,
     ) -> Result<T, BuildError> {
-        let mut cancel = self.p.cancel.clone();
         let work = async {
             tokio::select! {
                 r = work => r,
-                _ = cancel.wait_for(|c| *c) => Err(BuildError::Interrupted),
+                // Not when no one can interrupt (`cancel::never`).
+                () = cancel::interrupted(&self.p.cancel) => Err(BuildError::Interrupted),
                 e = self.log.failed() => Err(self.log_err(e)),
             }
         };
