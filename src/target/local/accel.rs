@@ -82,23 +82,39 @@ fn verdicts() -> std::sync::MutexGuard<'static, Verdicts> {
     VERDICTS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Before a local VM starts under `auto`: the first call of the process
-/// reads this boot's verdict from the target's cache folder and says which
-/// accelerator it gives and why. Later calls, explicit modes and a target
-/// without a cache folder do nothing.
+/// Before a local VM starts: the first call of the process says which
+/// accelerator is used and why when the setting or this boot's kept verdict
+/// decides (a probe says so itself, in `power.rs`). Under `auto` it reads
+/// the verdict from the target's cache folder. Later calls do nothing.
 pub(super) async fn recall(t: &LocalTarget) {
-    let (AccelMode::Auto, Some(cache)) = (t.accel, &t.accel_cache) else {
-        return;
-    };
     // Starts that come at once (parallel bakes) all wait for the one look-up.
     RECALLED
         .get_or_init(|| async {
+            if let Some(line) = setting_line(t.accel) {
+                t.progress.info(line);
+                return;
+            }
+            let Some(cache) = &t.accel_cache else {
+                return;
+            };
             let store = HostBoot::current().await.map(|b| Store::new(cache, b));
             if let Some(recalled) = verdicts().recall(store, kvm_device_usable) {
                 t.progress.info(recalled.line());
             }
         })
         .await;
+}
+
+/// The line for an accelerator the setting names (none for `auto`).
+fn setting_line(mode: AccelMode) -> Option<String> {
+    let name = match mode {
+        AccelMode::Auto => return None,
+        AccelMode::Kvm => "kvm",
+        AccelMode::Tcg => "tcg",
+    };
+    Some(format!(
+        "accelerator: {name} (the target sets accel = \"{name}\"; no probe)"
+    ))
 }
 
 /// What makes a verdict hold: a new boot, QEMU or kernel may change it.

@@ -9,9 +9,19 @@ fn modes_parse() {
 }
 
 #[test]
-fn explicit_modes_never_probe() {
+fn explicit_modes_never_probe_and_say_so() {
     assert_eq!(plan(AccelMode::Tcg), Plan::Use(Accel::Tcg));
     assert_eq!(plan(AccelMode::Kvm), Plan::Use(Accel::Kvm));
+    assert_eq!(
+        setting_line(AccelMode::Tcg).unwrap(),
+        "accelerator: tcg (the target sets accel = \"tcg\"; no probe)"
+    );
+    assert!(
+        setting_line(AccelMode::Kvm)
+            .unwrap()
+            .starts_with("accelerator: kvm (")
+    );
+    assert_eq!(setting_line(AccelMode::Auto), None);
 }
 
 fn boot(id: &str) -> HostBoot {
