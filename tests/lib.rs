@@ -5,6 +5,7 @@
 mod aptrepo;
 mod architecture;
 mod build_e2e;
+mod build_timings;
 mod channels;
 mod check;
 mod concurrency;

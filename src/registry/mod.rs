@@ -41,7 +41,9 @@ pub use fields::{Parent, Sha256};
 pub use lock::{LockMode, RegistryLock};
 pub(crate) use lock::{holder_pid, write_pid};
 pub use names::{ImageRef, is_valid_name};
-pub use record::{Artifact, BuilderIdentity, CheckResult, ImageRecord, NewImage, Revocation};
+pub use record::{
+    Artifact, BuilderIdentity, CheckResult, ImageRecord, NewImage, PhaseTiming, Revocation,
+};
 pub use remove::{PendingRemoval, Removal};
 pub use store::{DEFAULT_LOCK_TIMEOUT, Registry};
 pub use summary::ImageSummary;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::phase::Phase;
+use super::phase::{Phase, Timings};
 use super::{BuildOptions, ResolvedRole};
 use crate::guest::{ClientKey, Command, HostKeyPair, fingerprint};
 use crate::pipeline::BuildError;
@@ -36,6 +36,8 @@ pub(super) struct Builder<'p, 'a> {
     /// The one-time key oxbake logs in with, and the host key it pins.
     pub(super) client: ClientKey,
     pub(super) host: HostKeyPair,
+    /// How long each phase took so far.
+    pub(super) timings: Timings,
 }
 
 impl<'p, 'a> Builder<'p, 'a> {
@@ -93,6 +95,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             endpoint: Arc::default(),
             client,
             host,
+            timings: Timings::default(),
         })
     }
 
