@@ -2,6 +2,7 @@
 //! figures (timings) on stderr.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod aptcache;
 mod aptrepo;
 mod architecture;
 mod build_e2e;
