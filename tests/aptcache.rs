@@ -25,13 +25,17 @@ struct Proxy {
 
 impl Proxy {
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, None)
+    }
+
+    fn start_with(dir: &Path, alias: Option<(&str, &str)>) -> Self {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let lines = log.clone();
         let sink: oxbake::aptcache::LogFn =
             Arc::new(move |line: &str| lines.lock().unwrap().push(line.to_owned()));
         let cache = rt
-            .block_on(AptCache::start(dir, DEFAULT_MAX_BYTES, sink))
+            .block_on(AptCache::start_with(dir, DEFAULT_MAX_BYTES, sink, alias))
             .unwrap();
         Self {
             cache: Some(cache),
@@ -71,8 +75,14 @@ fn text(out: &Output) -> String {
 /// `apt-get update` and `apt-get download` in a fresh apt through `proxy`;
 /// the downloaded package's bytes.
 fn fetch(repo: &AptRepo, proxy: &Proxy) -> Vec<u8> {
-    let apt = IsolatedApt::new(
+    fetch_at(repo, "127.0.0.1", proxy)
+}
+
+/// [`fetch`] with the repository named by `host`.
+fn fetch_at(repo: &AptRepo, host: &str, proxy: &Proxy) -> Vec<u8> {
+    let apt = IsolatedApt::at_host(
         repo,
+        host,
         repo.key_armored(),
         Some((USER, PASSWORD)),
         Some(&proxy.url()),
@@ -201,4 +211,21 @@ fn credentials_reach_neither_the_cache_folder_nor_the_log() {
     for line in &log {
         assert!(!secrets.iter().any(|s| line.contains(s)), "{line}");
     }
+}
+
+#[test]
+fn a_repository_on_the_guests_view_of_the_host_is_fetched_from_the_loopback() {
+    let repo = AptRepo::start(USER, PASSWORD);
+    let cache = tempfile::tempdir().unwrap();
+    // As a builder names this machine (10.0.2.2); here, a name only the
+    // proxy knows.
+    let host = "builder-host.invalid";
+    let proxy = Proxy::start_with(cache.path(), Some((host, "127.0.0.1")));
+    fetch_at(&repo, host, &proxy);
+    assert_eq!(debs_fetched(&repo), 1);
+    let log = proxy.log();
+    assert!(
+        log.iter().any(|l| l.contains(&format!("http://{host}:"))),
+        "{log:?}"
+    );
 }

@@ -112,6 +112,19 @@ impl AptCache {
     /// Prunes the store in `dir` to `max_bytes` and starts serving on a free
     /// port of 127.0.0.1 (needs a Tokio runtime).
     pub async fn start(dir: &Path, max_bytes: u64, log: LogFn) -> Result<Self, AptCacheError> {
+        Self::start_with(dir, max_bytes, log, None).await
+    }
+
+    /// [`start`](Self::start), and URLs on the host `alias.0` (how the
+    /// clients reach this machine, `10.0.2.2` from QEMU user networking)
+    /// are fetched from `alias.1` (`127.0.0.1`); they keep their name in
+    /// the cache's keys and logs.
+    pub async fn start_with(
+        dir: &Path,
+        max_bytes: u64,
+        log: LogFn,
+        alias: Option<(&str, &str)>,
+    ) -> Result<Self, AptCacheError> {
         let store = store::Store::open(dir)?;
         let removed = store.prune(max_bytes);
         if removed > 0 {
@@ -136,6 +149,7 @@ impl AptCache {
             client,
             counters: Counters::default(),
             log,
+            alias: alias.map(|(a, b)| (a.to_owned(), b.to_owned())),
         });
         let task = tokio::spawn(serve(listener, shared.clone()));
         Ok(Self { port, shared, task })

@@ -35,6 +35,8 @@ pub(super) struct Shared {
     pub client: reqwest::Client,
     pub counters: Counters,
     pub log: LogFn,
+    /// (host the clients name, host to fetch from instead).
+    pub alias: Option<(String, String)>,
 }
 
 /// What a request is about: the URL it names (credentials and query
@@ -171,7 +173,13 @@ async fn upstream<W: AsyncWrite + Unpin>(
     } else {
         reqwest::Method::GET
     };
-    let mut out = shared.client.request(method, t.fetch.clone());
+    let mut fetch = t.fetch.clone();
+    if let Some((name, real)) = &shared.alias
+        && fetch.host_str() == Some(name.as_str())
+    {
+        let _ = fetch.set_host(Some(real));
+    }
+    let mut out = shared.client.request(method, fetch);
     for (name, value) in &req.headers {
         // A Release is always fetched whole: it is what the cache learns from.
         let conditional = matches!(name.as_str(), "range" | "if-range" | "if-modified-since");

@@ -22,6 +22,19 @@ impl IsolatedApt {
         login: Option<(&str, &str)>,
         proxy: Option<&str>,
     ) -> Self {
+        Self::at_host(repo, "127.0.0.1", key_armored, login, proxy)
+    }
+
+    /// [`new`](Self::new), naming the repository's machine `host` (a name
+    /// only a proxy resolves, say).
+    pub fn at_host(
+        repo: &AptRepo,
+        host: &str,
+        key_armored: &str,
+        login: Option<(&str, &str)>,
+        proxy: Option<&str>,
+    ) -> Self {
+        let url = repo.seen_from(host).url;
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for sub in [
@@ -37,16 +50,13 @@ impl IsolatedApt {
         let line = format!(
             "deb [signed-by={}] {} {SUITE} {COMPONENT}\n",
             d.join("key.asc").display(),
-            repo.url()
+            url
         );
         std::fs::write(d.join("sources.list"), line).unwrap();
         if let Some((user, password)) = login {
             // apt uses credentials over plain HTTP only when the machine
             // line names the scheme.
-            let auth = format!(
-                "machine http://127.0.0.1:{} login {user} password {password}\n",
-                repo.port()
-            );
+            let auth = format!("machine {url} login {user} password {password}\n");
             let path = d.join("auth.conf.d/oxbake.conf");
             std::fs::write(&path, auth).unwrap();
         }
