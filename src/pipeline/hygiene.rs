@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::guest::quote;
 use crate::recipe::clean::Operation;
+pub(crate) use crate::target::cloudinit::APT_PROXY_CONF;
 
 /// The user cloud-init creates on builder VMs, removed by the clean-up.
 pub const BUILDER_USER: &str = "oxbake-build";
@@ -42,15 +43,15 @@ pub struct ImageId<'a> {
     pub version: &'a str,
 }
 
-/// Run as root after the steps: the builder's apt credentials and dpkg
-/// setting go, os-release names the image (`IMAGE_ID`, `IMAGE_VERSION`),
+/// Run as root after the steps: the builder's apt credentials, apt proxy
+/// ([`APT_PROXY_CONF`]) and dpkg setting go, os-release names the image (`IMAGE_ID`, `IMAGE_VERSION`),
 /// then the selected [`OPERATIONS`](crate::recipe::clean::OPERATIONS).
 /// [`finish_script`] follows.
 pub fn clean_script(image: ImageId<'_>, operations: &[&Operation]) -> String {
     let (role, version) = (quote(image.role), quote(image.version));
     let mut script = format!(
         r#"set -e
-rm -f {UNSAFE_IO} /etc/apt/auth.conf.d/oxbake-*
+rm -f {UNSAFE_IO} {APT_PROXY_CONF} /etc/apt/auth.conf.d/oxbake-*
 release=/usr/lib/os-release
 sed -i '/^IMAGE_ID=/d; /^IMAGE_VERSION=/d' "$release"
 printf 'IMAGE_ID=%s\nIMAGE_VERSION=%s\n' {role} {version} >> "$release"
@@ -130,6 +131,7 @@ mod tests {
             "rm -f /etc/ssh/ssh_host_*",
             "cloud-init clean",
             "auth.conf.d/oxbake-*",
+            "rm -f /etc/dpkg/dpkg.cfg.d/oxbake-unsafe-io /etc/apt/apt.conf.d/00oxbake-proxy",
             "userdel -f -r 'oxbake-build'",
             ".bash_history",
             "rm -f /var/lib/systemd/random-seed",
