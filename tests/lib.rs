@@ -3,6 +3,7 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod aptcache;
+mod aptcache_e2e;
 mod aptrepo;
 mod architecture;
 mod build_e2e;
