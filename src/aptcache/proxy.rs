@@ -122,10 +122,10 @@ async fn from_store<W: AsyncWrite + Unpin>(
     w.write_all(head.as_bytes()).await?;
     let keep = exp.is_packages_index().then(Vec::new);
     let sent = copy(&mut file, w, keep, exp.size).await?;
-    if let Some(body) = sent {
-        if let Ok(mut i) = shared.index.lock() {
-            i.learn_packages(&t.key, &exp.name, &body);
-        }
+    if let Some(body) = sent
+        && let Ok(mut i) = shared.index.lock()
+    {
+        i.learn_packages(&t.key, &exp.name, &body);
     }
     shared
         .counters
