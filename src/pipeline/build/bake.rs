@@ -38,10 +38,12 @@ pub(super) struct Builder<'p, 'a> {
     pub(super) host: HostKeyPair,
     /// How long each phase took so far.
     pub(super) timings: Timings,
+    /// The package cache the builder's apt goes through (local builders).
+    pub(super) apt: Option<crate::aptcache::AptCache>,
 }
 
 impl<'p, 'a> Builder<'p, 'a> {
-    pub fn new(
+    pub async fn new(
         p: &'p Context<'a>,
         resolved: ResolvedRole<'a>,
         opts: &BuildOptions,
@@ -83,6 +85,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 source,
             }
         })?;
+        let apt = super::machine::start_apt_cache(p.target, &p.progress, &log, role).await;
         Ok(Self {
             p,
             role: role.to_owned(),
@@ -96,6 +99,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             client,
             host,
             timings: Timings::default(),
+            apt,
         })
     }
 
@@ -115,6 +119,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         // Each phase watches for an interrupt itself (see `phase`), so that
         // the creation of the builder VM is never cut off half-way.
         let result = self.bake().await;
+        self.report_apt_cache();
         let ok = result.is_ok();
         if let Err(e) = &result {
             self.after_failure(e).await;

@@ -170,6 +170,6 @@ async fn build_one(
         hash,
         parent,
     };
-    let builder = Builder::new(ctx, resolved, opts)?;
+    let builder = Builder::new(ctx, resolved, opts).await?;
     builder.run().await
 }
