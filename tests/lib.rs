@@ -7,6 +7,7 @@ mod aptcache_e2e;
 mod aptrepo;
 mod architecture;
 mod build_e2e;
+mod build_parallel;
 mod build_timings;
 mod channels;
 mod check;
