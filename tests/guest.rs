@@ -63,7 +63,9 @@ impl Fixture {
     fn lines(&mut self, stream: Stream) -> Vec<String> {
         let mut lines = Vec::new();
         while let Ok(event) = self.events.try_recv() {
-            if let Event::GuestLine { stream: s, line } = event
+            if let Event::GuestLine {
+                stream: s, line, ..
+            } = event
                 && s == stream
             {
                 lines.push(line);

@@ -162,7 +162,8 @@ impl Builder<'_, '_> {
             keepalive_max: 6,
             ..Timing::default()
         };
-        let sinks = OutputSinks::new(self.p.progress.clone(), Some(self.log.sink()));
+        let sinks =
+            OutputSinks::new(self.p.progress.clone(), Some(self.log.sink())).for_task(&self.role);
         vm::connect(
             self.p,
             addr,
