@@ -133,13 +133,24 @@ pub async fn build(
 /// Proxmox target's `build_jobs`; on this machine, as many builder VMs
 /// (`[defaults] memory_mib`) as fit its free memory, at most one per core.
 pub fn jobs(ctx: &Context<'_>, asked: Option<u32>) -> usize {
-    let n = match (asked, ctx.project.config.targets.get(ctx.target_name)) {
+    let config = &ctx.project.config;
+    let memory = u64::from(config.defaults.memory_mib);
+    choose_jobs(asked, config.targets.get(ctx.target_name), || {
+        crate::pipeline::jobs::local(Some(memory))
+    })
+}
+
+/// [`jobs`], with what this machine allows asked of `local` only when it
+/// is needed.
+fn choose_jobs(
+    asked: Option<u32>,
+    settings: Option<&TargetSettings>,
+    local: impl FnOnce() -> usize,
+) -> usize {
+    let n = match (asked, settings) {
         (Some(n), _) => n as usize,
         (None, Some(TargetSettings::Proxmox(p))) => p.build_jobs as usize,
-        (None, _) => {
-            let memory = ctx.project.config.defaults.memory_mib;
-            crate::pipeline::jobs::local(Some(u64::from(memory)))
-        }
+        (None, _) => local(),
     };
     n.max(1)
 }
@@ -277,4 +288,33 @@ async fn build_one(
     };
     let builder = Builder::new(ctx, resolved, opts).await?;
     builder.run().await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn jobs_are_asked_or_the_proxmox_setting_or_what_this_machine_allows() {
+        let text = "[project]\nname = \"ox\"\n[targets.pve]\nkind = \"proxmox\"\n\
+            endpoint = \"https://pve:8006\"\nnodes = [\"pve1\"]\nstorage = \"s\"\n\
+            vmid_range = [9000, 9999]\nbase_template = 9000\ntoken_id = \"a@pve!b\"\n";
+        let config = crate::config::parse(Path::new("oxbake.toml"), text).unwrap();
+        let pve = config.targets.get("pve");
+        let unused = || panic!("this machine is not asked");
+        assert_eq!(
+            choose_jobs(None, pve, unused),
+            2,
+            "build_jobs defaults to 2"
+        );
+        assert_eq!(choose_jobs(Some(5), pve, unused), 5);
+        let config =
+            crate::config::parse(Path::new("oxbake.toml"), &format!("{text}build_jobs = 3\n"))
+                .unwrap();
+        assert_eq!(choose_jobs(None, config.targets.get("pve"), unused), 3);
+        assert_eq!(choose_jobs(None, None, || 4), 4, "the local target");
+        assert_eq!(choose_jobs(None, None, || 0), 1);
+    }
 }
