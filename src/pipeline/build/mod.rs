@@ -3,7 +3,9 @@
 //! The roles asked for are baked, each after its ancestors. An ancestor is
 //! baked only when no image was built from its current inputs (or with
 //! `refresh`). With `if_changed`, a role whose current inputs already have an
-//! image is skipped, and the outcome says which image that is.
+//! image is skipped, and the outcome says which image that is. Roles whose
+//! parent is decided are judged and baked at the same time, at most
+//! [`jobs`] at once ([`dag`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
