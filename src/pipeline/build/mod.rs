@@ -42,7 +42,7 @@ pub struct BuildOptions {
     /// Leave a failed builder VM running and say how to reach it.
     pub keep_on_failure: bool,
     /// How many roles are baked at once (`None`: as many as the target
-    /// allows, see [`default_jobs`]).
+    /// allows, see [`jobs()`]).
     pub jobs: Option<u32>,
 }
 
