@@ -27,7 +27,6 @@ pub const DISK_GIB: Limit = Limit {
     range: (1, 64 << 10),
     unit: ("GiB", "GiB"),
 };
-/// Any timeout, in seconds: 1 s to 24 h.
 /// VMs one deploy or build makes at once (`deploy_jobs`, `build_jobs`,
 /// `--jobs`).
 pub const JOBS: Limit = Limit {
@@ -35,6 +34,7 @@ pub const JOBS: Limit = Limit {
     unit: ("VM", "VMs"),
 };
 
+/// Any timeout, in seconds: 1 s to 24 h.
 pub const TIMEOUT_SECS: Limit = Limit {
     range: (1, 86_400),
     unit: ("second", "seconds"),
