@@ -89,7 +89,7 @@ fn built(outcomes: &[BuildOutcome]) -> Vec<&str> {
 async fn three_children_of_one_parent_bake_at_most_jobs_at_once() {
     for jobs in [1, 2, 3] {
         let project = project();
-        let target = target(150, &[]);
+        let target = target(400, &[]);
         let outcomes = bake(&project, &target, jobs).await.expect("the build");
         // The parent first, then the children in the order asked, however
         // their bakes ended.
@@ -110,7 +110,7 @@ async fn a_failure_starts_nothing_more_and_stopped_bakes_are_cleaned_up() {
     // All at once: leafa is refused while leafb and leafc are being
     // created; they finish creating, stop as if interrupted and are removed.
     let project = project();
-    let target = target(300, &["leafa"]);
+    let target = target(900, &["leafa"]);
     let e = bake(&project, &target, 3).await.expect_err("leafa fails");
     let text = oxbake::error_chain::chain(&e);
     assert!(text.contains("role `leafa`"), "{text}");
