@@ -193,7 +193,116 @@ fn parse_answer(line: &str) -> Answer {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+
+    use sha2::{Digest, Sha256};
+
     use super::*;
+
+    fn put<'a>(path: &'a str, data: &'a [u8], sha256: &'a str, mode: u32) -> Put<'a> {
+        Put {
+            path,
+            data,
+            sha256,
+            mode,
+            owner: None,
+            group: None,
+        }
+    }
+
+    fn sha(data: &[u8]) -> String {
+        hex::encode(Sha256::digest(data))
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn staging_folders() -> Vec<String> {
+        ["/dev/shm", "/tmp"]
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flatten()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("oxbake-root."))
+            .collect()
+    }
+
+    /// The helper script itself, run here by `sh` as the current user, fed
+    /// the frames of `puts`; its answers, one per line.
+    fn run_script(puts: &[Put<'_>]) -> Vec<String> {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(SCRIPT)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        for put in puts {
+            stdin.write_all(&put.frame()).unwrap();
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{:?}", out.status);
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_script_checks_installs_and_leaves_nothing_behind() {
+        let before = staging_folders();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        std::fs::write(dir.path().join("plain"), "a file, not a folder").unwrap();
+        let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        let (nested, corrupt, after, blocked) = (
+            format!("{d}/new/sub/f"),
+            format!("{d}/corrupt"),
+            format!("{d}/after"),
+            format!("{d}/plain/x"),
+        );
+        let (binary_sha, new_sha) = (sha(&binary), sha(b"new\n"));
+        let answers = run_script(&[
+            put(&nested, &binary, &binary_sha, 0o640),
+            put(&corrupt, b"tampered", &binary_sha, 0o644),
+            put(&after, b"", &sha(b""), 0o600),
+            put(&blocked, b"x", &sha(b"x"), 0o644),
+            put(&nested, b"new\n", &new_sha, 0o600),
+        ]);
+        assert_eq!(answers.len(), 5, "{answers:?}");
+        assert_eq!(answers[0], "ok");
+        assert_eq!(answers[1], format!("mismatch {}", sha(b"tampered")));
+        assert_eq!(
+            answers[2], "ok",
+            "the stream stays in step after a mismatch"
+        );
+        assert!(answers[3].starts_with("failed "), "{}", answers[3]);
+        assert_eq!(answers[4], "ok");
+
+        assert_eq!(std::fs::read(&nested).unwrap(), b"new\n");
+        assert_eq!(mode(Path::new(&nested)), 0o600);
+        assert_eq!(mode(&dir.path().join("new")), 0o755);
+        assert_eq!(names(&dir.path().join("new/sub")), ["f"]);
+        assert_eq!(mode(Path::new(&after)), 0o600);
+        assert_eq!(names(dir.path()), ["after", "new", "plain"]);
+        assert_eq!(staging_folders(), before, "the staging folder is removed");
+    }
 
     #[test]
     fn frames_header_path_then_bytes() {
