@@ -170,6 +170,13 @@ impl Helper {
         }
     }
 
+    /// Closes the channel of a helper that gave no answer: sshd ends the
+    /// session, and with its stdin gone the helper exits and removes its
+    /// staging folder.
+    pub(crate) async fn abandon(self) {
+        let _ = self.channel.close().await;
+    }
+
     /// Ends the helper (it removes its staging folder on the way out).
     pub(crate) async fn stop(mut self) {
         if self.channel.eof().await.is_err() {

@@ -120,7 +120,7 @@ impl SshGuest {
     }
 
     /// One request to the helper, started first if there is none; a helper
-    /// that gave no answer is dropped.
+    /// that gave no answer is closed and forgotten.
     async fn helper_put(&mut self, put: &Put<'_>) -> Result<Answer, Gone> {
         if self.helper.is_none() {
             let channel = self
@@ -132,8 +132,10 @@ impl SshGuest {
         }
         let helper = self.helper.as_mut().expect("started above");
         let answer = helper.put(put).await;
-        if answer.is_err() {
-            self.helper = None;
+        if answer.is_err()
+            && let Some(helper) = self.helper.take()
+        {
+            helper.abandon().await;
         }
         answer
     }
