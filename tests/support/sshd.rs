@@ -1,8 +1,9 @@
 //! A real OpenSSH sshd on a free loopback port, with a temporary config and
 //! host key, for the plain user `oxbake-test` (login shell bash, as on a
-//! builder, passwordless sudo). Needs root (tests run as root here and in CI) and the
-//! openssh-server and sudo packages. Shared with examples/guest_bench.rs
-//! through `#[path]`, so not every item is used by every includer.
+//! builder, passwordless sudo). Needs root (tests run as root here and in
+//! CI) and the openssh-server and sudo packages. Shared with
+//! examples/guest_bench.rs through `#[path]`, so not every item is used by
+//! every includer.
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
