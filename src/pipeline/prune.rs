@@ -60,7 +60,7 @@ pub async fn prune(
     dry_run: bool,
 ) -> Result<PruneReport, PruneError> {
     let records = ctx.registry.list(None)?;
-    let channels = ctx.registry.channels()?;
+    let channels = ctx.registry.channels_without_history()?;
     let deployed = deployed(ctx).await?;
     let mut entries = prune_plan::plan(&PlanInput {
         records: &records,

@@ -16,6 +16,7 @@ mod atomic;
 mod attention;
 mod channel_check;
 mod channels;
+mod channels_text;
 mod diff;
 mod error;
 mod fields;

@@ -203,9 +203,23 @@ impl Registry {
 
     /// The contents of `channels.toml` (empty if there is none yet).
     pub fn channels(&self) -> Result<Channels, RegistryError> {
+        self.read_channels(Channels::parse)
+    }
+
+    /// Which version each channel points at, without the history (an empty
+    /// `history`): what `oxbake show` and `oxbake prune` need, read without
+    /// parsing the entries every promotion appends (see `channels_text.rs`).
+    pub fn channels_without_history(&self) -> Result<Channels, RegistryError> {
+        self.read_channels(super::channels_text::parse_without_history)
+    }
+
+    fn read_channels(
+        &self,
+        parse: fn(&Path, &str) -> Result<Channels, RegistryError>,
+    ) -> Result<Channels, RegistryError> {
         let label = self.channels_label();
         match fs::read(self.dir.join("channels.toml")) {
-            Ok(bytes) => Channels::parse(&label, &toml_file::text(&label, bytes)?),
+            Ok(bytes) => parse(&label, &toml_file::text(&label, bytes)?),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(Channels::default()),
             Err(e) => Err(RegistryError::io("read", label, e)),
         }
