@@ -26,8 +26,8 @@ use std::time::Instant;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use oxbake::registry::{
-    Artifact, ChannelAction, CheckResult, Channels, HistoryEntry, ImageRecord, NewImage, Parent, Sha256,
-    Version,
+    Artifact, ChannelAction, Channels, CheckResult, HistoryEntry, ImageRecord, NewImage, Parent,
+    Sha256, Version,
 };
 
 const PER_ROLE: usize = 2_500;
@@ -65,8 +65,14 @@ fn main() -> Result<()> {
     let cache = tempfile::tempdir()?;
     let commands: [(&str, Vec<String>); 4] = [
         ("prune --dry-run", vec!["prune".into(), "--dry-run".into()]),
-        ("show ROLE@VERSION (oldest base)", vec!["show".into(), show_old]),
-        ("show ROLE@VERSION (newest ui)", vec!["show".into(), show_new]),
+        (
+            "show ROLE@VERSION (oldest base)",
+            vec!["show".into(), show_old],
+        ),
+        (
+            "show ROLE@VERSION (newest ui)",
+            vec!["show".into(), show_new],
+        ),
         ("ls", vec!["ls".into()]),
     ];
     for (name, args) in &commands {
@@ -231,7 +237,10 @@ fn image(role: &str, version: &Version, i: usize, count: usize, parent: Parent) 
         .map(|p| {
             let name = format!("lib{role}-component{p:03}");
             let rev = if p % 50 == 0 { i / 10 } else { p % 7 };
-            (name, format!("{}.{}.{rev}-{}+deb12u{}", p % 9, p % 13, p % 4 + 1, p % 5))
+            (
+                name,
+                format!("{}.{}.{rev}-{}+deb12u{}", p % 9, p % 13, p % 4 + 1, p % 5),
+            )
         })
         .collect();
     let repositories = [
