@@ -51,7 +51,7 @@ pub use record::{
 };
 pub use remove::{PendingRemoval, Removal};
 pub use store::{DEFAULT_LOCK_TIMEOUT, Registry};
-pub use summary::ImageSummary;
+pub use summary::{ImageHead, ImageSummary};
 pub use version::Version;
 pub use writes::Reservation;
 
