@@ -248,3 +248,17 @@ fn concurrent_commits_and_listings_keep_the_index_true() {
     assert!(served_from_index(&reg, "ui"));
     assert_eq!(reg.summaries(Some("ui")).unwrap(), listed);
 }
+
+#[test]
+fn a_role_without_records_keeps_no_index() {
+    let (dir, reg) = registry();
+    assert!(reg.summaries(Some("ui")).unwrap().is_empty());
+    assert!(!index_dir(dir.path()).exists());
+    let version = reg.record("ui", image(&[])).unwrap().version;
+    reg.summaries(None).unwrap();
+    assert!(file(&index_dir(dir.path()), "ui").exists());
+    reg.remove("ui", &version).unwrap();
+    assert!(reg.summaries(None).unwrap().is_empty());
+    assert!(!file(&index_dir(dir.path()), "ui").exists());
+    assert!(reg.summaries(Some("../ui")).is_err());
+}

@@ -52,6 +52,7 @@ impl Registry {
             })?;
             return Ok((summaries, None));
         };
+        super::names::check_role(role)?;
         let checked = index::now();
         let indexed = Index::load(dir, role);
         let index = indexed.as_ref();
@@ -71,8 +72,9 @@ impl Registry {
         })?;
         // Symbolic links are read every time and never indexed.
         let keyed = read.iter().filter(|(_, key, _)| key.is_some()).count();
+        // A role without records keeps no index (one it had goes).
         let changed = read.iter().any(|(_, key, parsed)| *parsed && key.is_some())
-            || index.is_none_or(|i| i.len() != keyed);
+            || index.map_or(keyed > 0, |i| i.len() != keyed);
         let update = changed.then(|| IndexUpdate {
             dir: dir.clone(),
             role: role.to_owned(),
@@ -144,6 +146,10 @@ pub(super) struct IndexUpdate {
 
 impl IndexUpdate {
     fn write(self) {
-        index::write(&self.dir, &self.role, self.checked, &self.entries);
+        if self.entries.is_empty() {
+            let _ = fs::remove_file(index::file(&self.dir, &self.role));
+        } else {
+            index::write(&self.dir, &self.role, self.checked, &self.entries);
+        }
     }
 }
