@@ -262,3 +262,28 @@ fn a_role_without_records_keeps_no_index() {
     assert!(!file(&index_dir(dir.path()), "ui").exists());
     assert!(reg.summaries(Some("../ui")).is_err());
 }
+
+#[test]
+fn a_symlinked_record_is_read_every_time_and_never_indexed() {
+    let (dir, reg) = registry();
+    let versions = fill(&reg);
+    let folder = dir.path().join("images/ui");
+    let real = dir.path().join("elsewhere.toml");
+    let linked = folder.join(format!("{}.toml", versions[0]));
+    fs::rename(&linked, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &linked).unwrap();
+    let first = reg.summaries(None).unwrap();
+    assert_eq!(first, truth(&reg));
+    let index = Index::load(&index_dir(dir.path()), "ui").unwrap();
+    assert_eq!(index.len(), 2, "the link is not indexed");
+    // Nothing to write again: the link alone was parsed.
+    assert!(served_from_index(&reg, "ui"));
+    let text = fs::read_to_string(&real).unwrap();
+    fs::write(
+        &real,
+        text.replace("target = \"local\"", "target = \"pve-9\""),
+    )
+    .unwrap();
+    let read = reg.summaries(Some("ui")).unwrap();
+    assert_eq!(read.last().unwrap().target, "pve-9");
+}

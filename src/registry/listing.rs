@@ -58,16 +58,18 @@ impl Registry {
         let index = indexed.as_ref();
         let read = self.each_version(role, |v| {
             let (path, _) = self.paths(&store::record_rel(role, v));
-            let key = fs::symlink_metadata(&path)
+            // None for a symbolic link: its target may change unseen.
+            let listed = fs::symlink_metadata(&path)
                 .ok()
                 .and_then(|m| FileKey::of(&m));
-            if let Some(key) = key
+            if let Some(key) = listed
                 && let Some(summary) = index.and_then(|i| i.lookup(v, &key, self.index_slack))
             {
                 return Ok((summary.clone(), Some(key), false));
             }
-            let (record, key) =
+            let (record, opened) =
                 self.read_record_keyed(role, v, record_text::parse_without_packages)?;
+            let key = listed.and(opened);
             Ok((ImageSummary::from(record), key, true))
         })?;
         // Symbolic links are read every time and never indexed.
