@@ -389,3 +389,20 @@ fn a_bad_timing_points_at_its_line() {
     let at = format!("images/ui/2026.11.25.1.toml:{line}:10: ");
     assert!(err.starts_with(&at), "{err}");
 }
+
+#[test]
+fn a_removal_checks_the_channels_but_not_their_history() {
+    let (dir, reg) = registry();
+    let kept = reg.record("ui", image(&[])).unwrap().version;
+    let old = reg.record("ui", image(&[])).unwrap().version;
+    reg.set_channel("ui", "prod", &kept, "ci", "release")
+        .unwrap();
+    let path = dir.path().join("images/channels.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, text.replace("who = \"ci\"", "who = 3")).unwrap();
+    assert!(reg.channels().is_err(), "the history is broken");
+    let err = reg.remove("ui", &kept).unwrap_err();
+    assert!(matches!(err, RegistryError::InChannel { .. }), "{err}");
+    assert!(reg.remove("ui", &old).unwrap());
+    assert_eq!(reg.versions("ui").unwrap(), [kept]);
+}
