@@ -41,6 +41,11 @@ pub enum Command {
         /// Leave a failed builder VM running and say how to reach it.
         #[arg(long)]
         keep_on_failure: bool,
+        /// How many roles are baked at once, each on its own builder VM
+        /// (default: as many as the target allows: local, free memory and
+        /// cores; proxmox, the target's `build_jobs`).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+        jobs: Option<u32>,
     },
     /// List the images in the registry, newest first.
     Ls {
@@ -166,6 +171,11 @@ pub enum Command {
         /// Only decide and report; build, promote and prune nothing.
         #[arg(long)]
         plan: bool,
+        /// How many roles are baked at once, each on its own builder VM
+        /// (default: as many as the target allows: local, free memory and
+        /// cores; proxmox, the target's `build_jobs`).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+        jobs: Option<u32>,
     },
 }
 

@@ -1,6 +1,7 @@
 //! oxbake: bake versioned, immutable Proxmox VE templates per role and deploy
 //! VMs from them. The binary is a thin shell over [`main_entry`].
 
+pub mod aptcache;
 pub mod cli;
 pub mod cmd;
 pub mod config;

@@ -34,8 +34,13 @@ pub enum Event {
         ok: bool,
         elapsed: Duration,
     },
-    /// A line a guest command printed (already redacted).
-    GuestLine { stream: Stream, line: String },
+    /// A line a guest command printed (already redacted), and the task
+    /// (a role's bake) whose command it was, when several may run at once.
+    GuestLine {
+        stream: Stream,
+        line: String,
+        task: Option<String>,
+    },
     /// Bytes moved so far of a transfer (download, upload).
     Transfer {
         what: String,
@@ -155,8 +160,13 @@ impl Screen {
                 let how = if ok { "done" } else { "failed" };
                 self.line(format!("{task}: {how} in {}", seconds(elapsed)));
             }
-            Event::GuestLine { line, .. } => {
-                if let Some(bar) = self.tasks.values().next() {
+            Event::GuestLine { line, task, .. } => {
+                // The line's own task; without one, the task there is.
+                let bar = match task {
+                    Some(task) => self.tasks.get(&task),
+                    None => self.tasks.values().next(),
+                };
+                if let Some(bar) = bar {
                     let step = bar.message();
                     let step = step.split(" │ ").next().unwrap_or_default().to_owned();
                     bar.set_message(format!("{step} │ {}", shorten(&line, 60)));

@@ -5,71 +5,14 @@
 //! wrong credentials it gets 401; with the wrong key it refuses the
 //! repository.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::aptrepo::{AptRepo, COMPONENT, PACKAGE, SUITE, ThrowawayKey, VERSION};
+use crate::support::aptrepo::{
+    AptRepo, COMPONENT, IsolatedApt, PACKAGE, SUITE, ThrowawayKey, VERSION,
+};
 
 const USER: &str = "ox-customer";
 const PASSWORD: &str = "s3cret-for-tests";
-
-/// An isolated apt: its own sources.list naming the repository with
-/// `signed-by`, its own lists and cache, and its own auth.conf.d.
-struct IsolatedApt {
-    dir: tempfile::TempDir,
-}
-
-impl IsolatedApt {
-    fn new(repo: &AptRepo, key_armored: &str, login: Option<(&str, &str)>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        for sub in [
-            "lists/partial",
-            "cache/archives/partial",
-            "parts",
-            "auth.conf.d",
-            "out",
-        ] {
-            std::fs::create_dir_all(d.join(sub)).unwrap();
-        }
-        std::fs::write(d.join("key.asc"), key_armored).unwrap();
-        let line = format!(
-            "deb [signed-by={}] {} {SUITE} {COMPONENT}\n",
-            d.join("key.asc").display(),
-            repo.url()
-        );
-        std::fs::write(d.join("sources.list"), line).unwrap();
-        if let Some((user, password)) = login {
-            // apt uses credentials over plain HTTP only when the machine
-            // line names the scheme.
-            let auth = format!(
-                "machine http://127.0.0.1:{} login {user} password {password}\n",
-                repo.port()
-            );
-            let path = d.join("auth.conf.d/oxbake.conf");
-            std::fs::write(&path, auth).unwrap();
-        }
-        Self { dir }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn apt_get(&self, args: &[&str]) -> Output {
-        let opt = |k: &str, v: &Path| format!("-oDir::{k}={}", v.display());
-        let mut cmd = Command::new("apt-get");
-        cmd.arg(opt("Etc::sourcelist", &self.path("sources.list")))
-            .arg(opt("Etc::sourceparts", &self.path("parts")))
-            .arg(opt("Etc::netrcparts", &self.path("auth.conf.d")))
-            .arg(opt("State::Lists", &self.path("lists")))
-            .arg(opt("Cache", &self.path("cache")))
-            .args(["-oAPT::Sandbox::User=root", "-oDebug::NoLocking=1", "-q"])
-            .args(args)
-            .current_dir(self.path("out"));
-        cmd.output().expect("apt-get (package apt) runs")
-    }
-}
 
 fn text(out: &Output) -> String {
     format!(
@@ -82,7 +25,7 @@ fn text(out: &Output) -> String {
 #[test]
 fn right_credentials_and_key_update_and_download() {
     let repo = AptRepo::start(USER, PASSWORD);
-    let apt = IsolatedApt::new(&repo, repo.key_armored(), Some((USER, PASSWORD)));
+    let apt = IsolatedApt::new(&repo, repo.key_armored(), Some((USER, PASSWORD)), None);
     let update = apt.apt_get(&["update"]);
     let log = text(&update);
     assert!(update.status.success(), "apt-get update failed:\n{log}");
@@ -141,7 +84,7 @@ fn right_credentials_and_key_update_and_download() {
 fn wrong_or_missing_credentials_get_401() {
     let repo = AptRepo::start(USER, PASSWORD);
     for login in [Some((USER, "wrong-password")), None] {
-        let apt = IsolatedApt::new(&repo, repo.key_armored(), login);
+        let apt = IsolatedApt::new(&repo, repo.key_armored(), login, None);
         let update = apt.apt_get(&["update"]);
         let log = text(&update);
         assert!(
@@ -163,7 +106,7 @@ fn wrong_or_missing_credentials_get_401() {
 fn a_key_that_did_not_sign_the_repository_is_refused() {
     let repo = AptRepo::start(USER, PASSWORD);
     let other = ThrowawayKey::new(&repo.scratch().join("other-gnupg"));
-    let apt = IsolatedApt::new(&repo, &other.public(), Some((USER, PASSWORD)));
+    let apt = IsolatedApt::new(&repo, &other.public(), Some((USER, PASSWORD)), None);
     let update = apt.apt_get(&["update"]);
     let log = text(&update);
     assert!(

@@ -48,6 +48,11 @@ const RULES: &[Rule] = &[
         why: "the guest connection knows its settings and reports progress, nothing more",
     },
     Rule {
+        scope: Scope::In(&["aptcache"]),
+        imports: Imports::Only(&["aptcache"]),
+        why: "the package cache is a proxy and its store: it knows no build, target or registry",
+    },
+    Rule {
         scope: Scope::In(&["registry"]),
         imports: Imports::Never(&["target", "pipeline", "cmd", "report"]),
         why: "the registry is storage only: it compares nothing with live targets, renders nothing",

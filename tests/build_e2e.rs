@@ -61,6 +61,14 @@ fn base_then_ui_are_baked_and_two_clones_of_ui_are_new_machines_each_its_own() {
             "{} records its builder",
             record.id()
         );
+        let phases: Vec<&str> = record.timings.iter().map(|t| t.phase.as_str()).collect();
+        assert!(
+            phases.first() == Some(&"create the builder VM")
+                && phases.last() == Some(&"make the template and record it")
+                && record.timings.iter().any(|t| t.step == Some(1)),
+            "{} keeps the duration of every phase: {phases:?}",
+            record.id()
+        );
     }
     assert!(ui.packages.contains_key("nginx"));
     assert!(!base.packages.contains_key("nginx"));

@@ -63,7 +63,9 @@ impl Fixture {
     fn lines(&mut self, stream: Stream) -> Vec<String> {
         let mut lines = Vec::new();
         while let Ok(event) = self.events.try_recv() {
-            if let Event::GuestLine { stream: s, line } = event
+            if let Event::GuestLine {
+                stream: s, line, ..
+            } = event
                 && s == stream
             {
                 lines.push(line);
@@ -318,6 +320,16 @@ async fn sshd_restarted_between_steps_next_step_still_runs() {
         guest.download("/tmp/oxbake-after-restart").await.unwrap(),
         b"after restart"
     );
+    // The root helper started by this upload dies with the connection; the
+    // next upload starts another on a new connection.
+    let file = RemoteFile::new("/tmp/oxbake-after-restart", 0o644);
+    guest.upload(b"helper one", &file).await.unwrap();
+    fx.sshd.restart();
+    guest.upload(b"helper two", &file).await.unwrap();
+    assert_eq!(
+        guest.download("/tmp/oxbake-after-restart").await.unwrap(),
+        b"helper two"
+    );
 }
 
 #[tokio::test]
@@ -391,4 +403,101 @@ async fn secrets_are_redacted_in_lines_and_errors() {
     let lines = fx.lines(Stream::Stdout);
     assert_eq!(lines, ["pw=[redacted]"]);
     assert!(!fx.log_text().contains(secret) && fx.log_text().contains("err| [redacted]"));
+}
+
+#[tokio::test]
+async fn a_failed_upload_says_why_and_leaves_nothing() {
+    let fx = Fixture::new();
+    let mut guest = fx.connect().await;
+    let dir = format!("/tmp/oxbake-failed-{}", fx.sshd.addr().port());
+    let path = format!("{dir}/sub/conf");
+    let file = RemoteFile::new(&path, 0o640).owner(OTHER_USER).group("adm");
+    guest.upload(b"first", &file).await.unwrap();
+
+    let err = guest
+        .upload(
+            b"second",
+            &RemoteFile::new(&path, 0o644).owner("no-such-user"),
+        )
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, GuestError::Transfer { .. }), "{text}");
+    assert!(
+        text.contains(&path) && text.contains("no-such-user"),
+        "{text}"
+    );
+    let check = Command::new(format!(
+        "cat {path}; echo; stat -c '%a %U %G' {path} {dir}/sub; ls -A {dir}/sub"
+    ))
+    .run_as("root");
+    let out = guest.exec_checked(&check).await.unwrap();
+    assert_eq!(
+        out.stdout_tail,
+        format!("first\n640 {OTHER_USER} adm\n755 root root\nconf\n")
+    );
+
+    let invalid = guest
+        .upload(b"x", &RemoteFile::new(&path, 0o644).group("a;b"))
+        .await
+        .unwrap_err();
+    assert!(matches!(invalid, GuestError::Invalid { .. }), "{invalid}");
+    guest.upload(b"third", &file).await.unwrap();
+    assert_eq!(guest.download(&path).await.unwrap(), b"third");
+    guest
+        .exec_checked(&Command::new(format!("rm -rf {dir}")).run_as("root"))
+        .await
+        .unwrap();
+    Box::new(guest).close().await.unwrap();
+}
+
+/// sshd runs here, so this process sees the guest's processes: while a
+/// secret file is uploaded, no command line holds its content.
+#[tokio::test]
+async fn upload_content_never_reaches_a_command_line() {
+    let fx = Fixture::new();
+    let mut guest = fx.connect().await;
+    let dir = format!("/tmp/oxbake-secret-{}", fx.sshd.addr().port());
+    let secret = format!("s3cr3t-upload-{}", rand::random::<u64>());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (stop, secret) = (stop.clone(), secret.clone());
+        std::thread::spawn(move || {
+            let (mut leaked, mut saw_helper) = (false, false);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                    let Ok(line) = std::fs::read(entry.path().join("cmdline")) else {
+                        continue;
+                    };
+                    let line = String::from_utf8_lossy(&line);
+                    leaked |= line.contains(&secret);
+                    saw_helper |= line.contains("oxbake-root.");
+                }
+            }
+            (leaked, saw_helper)
+        })
+    };
+    for i in 0..30 {
+        let file = RemoteFile::new(format!("{dir}/secret-{i}"), 0o600);
+        guest.upload(secret.as_bytes(), &file).await.unwrap();
+    }
+    let err = guest
+        .upload(
+            secret.as_bytes(),
+            &RemoteFile::new(format!("{dir}/x"), 0o600).owner("no-such-user"),
+        )
+        .await
+        .unwrap_err();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (leaked, saw_helper) = watcher.join().unwrap();
+    assert!(saw_helper, "the watcher must see the guest's processes");
+    assert!(!leaked, "a command line held the uploaded content");
+    assert!(!format!("{err} {err:?}").contains(&secret), "{err}");
+    assert!(!fx.log_text().contains(&secret));
+    assert!(!fx.sshd.log().contains(&secret));
+    guest
+        .exec_checked(&Command::new(format!("rm -rf {dir}")).run_as("root"))
+        .await
+        .unwrap();
+    Box::new(guest).close().await.unwrap();
 }

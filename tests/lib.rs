@@ -2,9 +2,13 @@
 //! figures (timings) on stderr.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod aptcache;
+mod aptcache_e2e;
 mod aptrepo;
 mod architecture;
 mod build_e2e;
+mod build_parallel;
+mod build_timings;
 mod channels;
 mod check;
 mod concurrency;

@@ -82,6 +82,7 @@ impl Keys {
             },
             mac: None,
             group: None,
+            apt_proxy: None,
         })
     }
 

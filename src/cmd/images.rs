@@ -63,7 +63,8 @@ pub fn show(ctx: &Ctx<'_>, image: &str) -> Result<(), Error> {
     let registry = Registry::for_project(&ctx.project_root()?);
     let reference: ImageRef = image.parse()?;
     let record = registry.resolve(&reference)?;
-    let channels = registry.channels()?;
+    // Which channels point at it; the history is not shown, so not read.
+    let channels = registry.channels_without_history()?;
     ctx.out.result(
         &images::show_text(&record, &channels),
         &images::show_json(&record, &channels),

@@ -56,11 +56,13 @@ async fn dispatch(cli: Cli, out: Output) -> Result<(), Error> {
             if_changed,
             refresh,
             keep_on_failure,
+            jobs,
         } => {
             let opts = crate::pipeline::BuildOptions {
                 if_changed: *if_changed,
                 refresh: *refresh,
                 keep_on_failure: *keep_on_failure,
+                jobs: *jobs,
             };
             build::run(
                 &ctx,
@@ -114,11 +116,13 @@ async fn dispatch(cli: Cli, out: Output) -> Result<(), Error> {
             target,
             refresh,
             plan,
+            jobs,
         } => {
             let args = nightly::NightlyArgs {
                 target: target.as_deref(),
                 refresh: *refresh,
                 plan: *plan,
+                jobs: *jobs,
             };
             nightly::run(&ctx, args).await
         }

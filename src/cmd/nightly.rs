@@ -16,6 +16,8 @@ pub struct NightlyArgs<'a> {
     pub refresh: bool,
     /// Decide only.
     pub plan: bool,
+    /// Roles baked at once (`None`: as many as the target allows).
+    pub jobs: Option<u32>,
 }
 
 pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
@@ -47,6 +49,7 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
         super::signals::watching(&ctx.progress, |cancel| async move {
             let steps = TargetSteps {
                 ctx: ctx.pipeline(project, registry, open, cancel),
+                jobs: args.jobs,
             };
             let mut nightly = nightly;
             nightly.steps = Some(&steps);

@@ -27,13 +27,14 @@ pub const DISK_GIB: Limit = Limit {
     range: (1, 64 << 10),
     unit: ("GiB", "GiB"),
 };
-/// Any timeout, in seconds: 1 s to 24 h.
-/// VMs one deploy makes at once (`deploy_jobs`, `--jobs`).
+/// VMs one deploy or build makes at once (`deploy_jobs`, `build_jobs`,
+/// `--jobs`).
 pub const JOBS: Limit = Limit {
     range: (1, 256),
     unit: ("VM", "VMs"),
 };
 
+/// Any timeout, in seconds: 1 s to 24 h.
 pub const TIMEOUT_SECS: Limit = Limit {
     range: (1, 86_400),
     unit: ("second", "seconds"),

@@ -111,8 +111,13 @@ fn proxmox(
             return fail(key, message);
         }
     }
-    if let Some(message) = limits::JOBS.problem("deploy_jobs", u64::from(settings.deploy_jobs)) {
-        return fail("deploy_jobs", message);
+    for (key, value) in [
+        ("deploy_jobs", settings.deploy_jobs),
+        ("build_jobs", settings.build_jobs),
+    ] {
+        if let Some(message) = limits::JOBS.problem(key, u64::from(value)) {
+            return fail(key, message);
+        }
     }
     let [first, last] = settings.vmid_range;
     if first > last {
@@ -212,6 +217,10 @@ pub struct ProxmoxSettings {
     /// `oxbake deploy --jobs` does not say.
     #[serde(default = "default_deploy_jobs")]
     pub deploy_jobs: u32,
+    /// How many roles a build (or nightly) bakes at once, each on its own
+    /// builder VM, when `oxbake build --jobs` does not say.
+    #[serde(default = "default_build_jobs")]
+    pub build_jobs: u32,
 }
 
 /// `ssh_forward = { host = "203.0.113.5", port_base = 22000 }`: builder VMs
@@ -252,6 +261,10 @@ fn default_task_timeout() -> u64 {
 
 fn default_deploy_jobs() -> u32 {
     4
+}
+
+fn default_build_jobs() -> u32 {
+    2
 }
 
 fn default_token_env() -> String {

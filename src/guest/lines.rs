@@ -24,11 +24,26 @@ const MAX_TAIL_LINE: usize = 512;
 pub struct OutputSinks {
     pub progress: Progress,
     pub log: Option<LogSink>,
+    /// The progress task the lines belong to (a role's bake), so that
+    /// concurrent tasks' lines are told apart.
+    pub task: Option<String>,
 }
 
 impl OutputSinks {
     pub fn new(progress: Progress, log: Option<LogSink>) -> Self {
-        Self { progress, log }
+        Self {
+            progress,
+            log,
+            task: None,
+        }
+    }
+
+    /// These sinks, their lines marked as `task`'s.
+    pub fn for_task(self, task: &str) -> Self {
+        Self {
+            task: Some(task.to_owned()),
+            ..self
+        }
     }
 
     fn emit(&self, stream: Stream, line: String) {
@@ -43,7 +58,8 @@ impl OutputSinks {
                 let _ = writeln!(log, "{tag}| {line}");
             }
         }
-        self.progress.send(Event::GuestLine { stream, line });
+        let task = self.task.clone();
+        self.progress.send(Event::GuestLine { stream, line, task });
     }
 }
 
@@ -52,6 +68,7 @@ impl std::fmt::Debug for OutputSinks {
         f.debug_struct("OutputSinks")
             .field("progress", &self.progress)
             .field("log", &self.log.is_some())
+            .field("task", &self.task)
             .finish()
     }
 }
@@ -161,6 +178,22 @@ mod tests {
         let (lines, tail) = collect(&[b"a to", b"ps3cret b\nlast"], &["tops3cret"]);
         assert_eq!(lines, ["a [redacted] b", "last"]);
         assert_eq!(tail, "a [redacted] b\nlast\n");
+    }
+
+    #[test]
+    fn a_task_s_lines_say_whose_they_are() {
+        let (progress, mut rx) = Progress::channel();
+        let sinks = OutputSinks::new(progress, None).for_task("ui");
+        let redactor = Redactor::new::<&str>(&[]);
+        let mut split = LineSplitter::new(Stream::Stdout, &sinks, &redactor);
+        split.push(b"hello\n");
+        split.finish();
+        let task = Some("ui".to_owned());
+        let (stream, line) = (Stream::Stdout, "hello".to_owned());
+        assert_eq!(
+            rx.try_recv().ok(),
+            Some(Event::GuestLine { stream, line, task })
+        );
     }
 
     #[test]

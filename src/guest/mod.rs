@@ -7,6 +7,7 @@ mod collect;
 mod command;
 mod connect;
 mod error;
+mod helper;
 mod keys;
 mod lines;
 mod redact;

@@ -27,6 +27,7 @@ pub struct SshGuest {
     handle: SshHandle,
     pub(crate) sftp: Option<russh_sftp::client::SftpSession>,
     pub(crate) staging: Option<String>,
+    pub(crate) helper: Option<super::helper::Helper>,
 }
 
 impl SshGuest {
@@ -42,6 +43,7 @@ impl SshGuest {
             handle,
             sftp: None,
             staging: None,
+            helper: None,
         })
     }
 
@@ -155,8 +157,10 @@ impl SshGuest {
     async fn reconnect(&mut self) -> Result<(), GuestError> {
         let (handle, _) = connect(&self.target, self.target.timing.reconnect_deadline).await?;
         self.handle = handle;
-        // Both belonged to the old connection; the staging folder survives.
+        // These belonged to the old connection; the staging folder survives
+        // (the helper's own went with it).
         self.sftp = None;
+        self.helper = None;
         Ok(())
     }
 
@@ -167,8 +171,11 @@ impl SshGuest {
         }
     }
 
-    /// Removes the staging folder and says goodbye.
+    /// Ends the root helper, removes the staging folder and says goodbye.
     pub(crate) async fn shutdown(mut self) -> Result<(), GuestError> {
+        if let Some(helper) = self.helper.take() {
+            helper.stop().await;
+        }
         if let Some(staging) = self.staging.take() {
             let cleanup = Command::new(format!("rm -rf {}", super::command::quote(&staging)))
                 .timeout(Duration::from_secs(30));

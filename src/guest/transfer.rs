@@ -1,15 +1,26 @@
-//! File transfers. Bytes travel over SFTP into a private staging folder
-//! in memory (`mktemp -d` in `/dev/shm`, 0700, owned by the login user); a
-//! root-side script then installs them with mode and owner under a temporary name next to the
-//! target, checks the sha256 and renames it into place, so a reader never
-//! sees half a file. Downloads take the same way backwards.
+//! File transfers. Uploads go to the root helper ([`super::helper`]): one
+//! `sudo` shell per connection, fed framed requests on its stdin, which
+//! stages each file in memory, checks its SHA-256, installs it with mode
+//! and owner under a temporary name next to the target and renames it into
+//! place, so a reader never sees half a file.
+//!
+//! Why a helper session and not batching consecutive file steps into one
+//! tar stream: it makes every upload fast (one round trip and four small
+//! programs instead of a channel, sudo, a shell and five programs), for
+//! every caller, without the pipeline having to group steps or the guest
+//! a tar; each step still fails or succeeds on its own, with its own
+//! message, as before.
+//!
+//! Downloads are rare: bytes are installed as root into a private staging
+//! folder in memory (`mktemp -d` in `/dev/shm`, 0700, owned by the login
+//! user), hashed there, and read over SFTP.
 
 use russh_sftp::client::SftpSession;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
-use super::command::{Command, ExecOutput, ExitStatus, check_name, quote};
+use super::command::{Command, ExecOutput, check_name, quote};
 use super::error::GuestError;
+use super::helper::{Answer, Gone, Helper, Put};
 use super::lines::OutputSinks;
 use super::session::SshGuest;
 
@@ -20,9 +31,6 @@ use super::session::SshGuest;
 /// `/tmp` only where the guest has no `/dev/shm`.
 const STAGING: &str =
     "mktemp -d /dev/shm/oxbake-stage.XXXXXXXX 2>/dev/null || mktemp -d /tmp/oxbake-stage.XXXXXXXX";
-
-/// Exit code of the install script when the sha256 differs.
-const HASH_MISMATCH: u32 = 99;
 
 /// Where an uploaded file lands, and with which mode and owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,49 +62,82 @@ impl RemoteFile {
         self
     }
 
-    fn install_flags(&self) -> Result<String, GuestError> {
-        let mut flags = format!("-m {:04o}", self.mode & 0o7777);
+    /// Owner and group are names, nothing a shell would read.
+    fn check_names(&self) -> Result<(), GuestError> {
         if let Some(owner) = &self.owner {
             check_name("owner", owner)?;
-            flags.push_str(&format!(" -o {owner}"));
         }
         if let Some(group) = &self.group {
             check_name("group", group)?;
-            flags.push_str(&format!(" -g {group}"));
         }
-        Ok(flags)
+        Ok(())
     }
 }
 
 impl SshGuest {
+    /// Uploads through the root helper (see [`super::helper`]). A helper
+    /// found gone before it answered (the connection was re-established
+    /// since it started) is started again once: an upload is idempotent.
     pub(crate) async fn put(&mut self, data: &[u8], to: &RemoteFile) -> Result<(), GuestError> {
-        let (dir, name) = split_path(&to.path)?;
-        let flags = to.install_flags()?;
-        let stage = self.stage_path(name).await?;
-        self.sftp_write(&stage, data).await?;
+        split_path(&to.path)?;
+        to.check_names()?;
         let expected = hex::encode(Sha256::digest(data));
-        let tmp = format!("{dir}/.{name}.oxbake-new");
-        let script = format!(
-            "set -e\nstage={}; tmp={}\ntrap 'rm -f \"$stage\" \"$tmp\"' EXIT\nmkdir -p {}\n\
-             install {flags} -T \"$stage\" \"$tmp\"\ngot=$(sha256sum < \"$tmp\"); got=${{got%% *}}\n\
-             if [ \"$got\" != {expected} ]; then echo \"$got\"; exit {HASH_MISMATCH}; fi\n\
-             mv -f -T \"$tmp\" {}",
-            quote(&stage),
-            quote(&tmp),
-            quote(dir),
-            quote(&to.path),
-        );
-        let out = self.run_quiet(Command::new(script).run_as("root")).await?;
-        match out.status {
-            ExitStatus::Code(0) => Ok(()),
-            ExitStatus::Code(HASH_MISMATCH) => Err(GuestError::Integrity {
+        let put = Put {
+            path: &to.path,
+            data,
+            sha256: &expected,
+            mode: to.mode,
+            owner: to.owner.as_deref(),
+            group: to.group.as_deref(),
+        };
+        let fresh = self.helper.is_none();
+        let answer = match self.helper_put(&put).await {
+            Err(Gone::Ended(_)) if !fresh => self.helper_put(&put).await,
+            other => other,
+        };
+        match answer {
+            Ok(Answer::Done) => Ok(()),
+            Ok(Answer::Mismatch(got)) => Err(GuestError::Integrity {
                 addr: self.addr(),
                 path: to.path.clone(),
                 expected,
-                got: out.stdout_tail.trim().to_owned(),
+                got,
             }),
-            _ => Err(self.transfer_error(&to.path, &out)),
+            Ok(Answer::Failed(message)) => Err(GuestError::Transfer {
+                addr: self.addr(),
+                path: to.path.clone(),
+                message,
+            }),
+            Err(gone) => Err(GuestError::Transfer {
+                addr: self.addr(),
+                path: to.path.clone(),
+                message: match gone {
+                    Gone::Ended(message) => message,
+                    Gone::TimedOut => "the root helper did not answer in time".to_owned(),
+                },
+            }),
         }
+    }
+
+    /// One request to the helper, started first if there is none; a helper
+    /// that gave no answer is closed and forgotten.
+    async fn helper_put(&mut self, put: &Put<'_>) -> Result<Answer, Gone> {
+        if self.helper.is_none() {
+            let channel = self
+                .open_channel()
+                .await
+                .map_err(|e| Gone::Ended(e.to_string()))?;
+            let helper = Helper::start(channel, self.login_user()).await;
+            self.helper = Some(helper.map_err(Gone::Ended)?);
+        }
+        let helper = self.helper.as_mut().expect("started above");
+        let answer = helper.put(put).await;
+        if answer.is_err()
+            && let Some(helper) = self.helper.take()
+        {
+            helper.abandon().await;
+        }
+        answer
     }
 
     pub(crate) async fn get(&mut self, path: &str) -> Result<Vec<u8>, GuestError> {
@@ -165,24 +206,6 @@ impl SshGuest {
         sftp.ok_or_else(|| self.ssh_error("sftp session vanished".into()))
     }
 
-    async fn sftp_write(&mut self, path: &str, data: &[u8]) -> Result<(), GuestError> {
-        let addr = self.addr();
-        let sftp_err = |e: String| GuestError::Sftp {
-            addr,
-            path: path.to_owned(),
-            message: e,
-        };
-        let sftp = self.sftp().await?;
-        let mut file = sftp
-            .create(path)
-            .await
-            .map_err(|e| sftp_err(e.to_string()))?;
-        file.write_all(data)
-            .await
-            .map_err(|e| sftp_err(e.to_string()))?;
-        file.shutdown().await.map_err(|e| sftp_err(e.to_string()))
-    }
-
     async fn sftp_read(&mut self, path: &str) -> Result<Vec<u8>, GuestError> {
         let addr = self.addr();
         let sftp = self.sftp().await?;
@@ -238,13 +261,19 @@ mod tests {
     }
 
     #[test]
-    fn install_flags_check_names() {
+    fn owner_and_group_must_be_names() {
         let file = RemoteFile::new("/x", 0o640).owner("www-data").group("adm");
-        assert_eq!(file.install_flags().unwrap(), "-m 0640 -o www-data -g adm");
+        assert!(file.check_names().is_ok());
         assert!(
             RemoteFile::new("/x", 0o600)
                 .owner("a b")
-                .install_flags()
+                .check_names()
+                .is_err()
+        );
+        assert!(
+            RemoteFile::new("/x", 0o600)
+                .group("-g")
+                .check_names()
                 .is_err()
         );
     }

@@ -5,13 +5,13 @@
 use std::path::Path;
 
 use super::BuildError;
-use crate::registry::{self, ImageRecord};
+use crate::registry::{self, ImageHead};
 use crate::target::{Artifact, TemplateRef};
 
-/// The template of a recorded image.
-pub fn template_of(record: &ImageRecord, root: &Path) -> TemplateRef {
-    let name = format!("{}-{}", record.role, record.version);
-    let artifact = match &record.artifact {
+/// The template of a recorded image (its record or its summary).
+pub fn template_of(record: &impl ImageHead, root: &Path) -> TemplateRef {
+    let name = format!("{}-{}", record.role(), record.version());
+    let artifact = match record.artifact() {
         registry::Artifact::Local { path, sha256 } => Artifact::Local {
             path: root.join(path),
             sha256: sha256.to_string(),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::guest::quote;
 use crate::recipe::clean::Operation;
+pub(crate) use crate::target::cloudinit::APT_PROXY_CONF;
 
 /// The user cloud-init creates on builder VMs, removed by the clean-up.
 pub const BUILDER_USER: &str = "oxbake-build";
@@ -50,16 +51,16 @@ pub struct ImageId<'a> {
     pub version: &'a str,
 }
 
-/// Run as root after the steps: the builder's apt credentials and dpkg
-/// setting go, os-release names the image (`IMAGE_ID`, `IMAGE_VERSION`),
-/// then the selected [`OPERATIONS`](crate::recipe::clean::OPERATIONS).
+/// Run as root after the steps: the builder's apt credentials (zeroed
+/// first), apt proxy ([`APT_PROXY_CONF`]) and dpkg setting go, os-release
+/// names the image (`IMAGE_ID`, `IMAGE_VERSION`), then the selected [`OPERATIONS`](crate::recipe::clean::OPERATIONS).
 /// [`finish_script`] follows.
 pub fn clean_script(image: ImageId<'_>, operations: &[&Operation]) -> String {
     let (role, version) = (quote(image.role), quote(image.version));
     let credentials = shred("/etc/apt/auth.conf.d/oxbake-*");
     let mut script = format!(
         r#"set -e
-rm -f {UNSAFE_IO}
+rm -f {UNSAFE_IO} {APT_PROXY_CONF}
 {credentials}release=/usr/lib/os-release
 sed -i '/^IMAGE_ID=/d; /^IMAGE_VERSION=/d' "$release"
 printf 'IMAGE_ID=%s\nIMAGE_VERSION=%s\n' {role} {version} >> "$release"
@@ -139,6 +140,7 @@ mod tests {
             "rm -f /etc/ssh/ssh_host_*",
             "cloud-init clean",
             "for f in /etc/apt/auth.conf.d/oxbake-*; do [ -e \"$f\" ] && shred -n 0 -z -u",
+            "rm -f /etc/dpkg/dpkg.cfg.d/oxbake-unsafe-io /etc/apt/apt.conf.d/00oxbake-proxy",
             "userdel -f -r 'oxbake-build'",
             ".bash_history",
             "rm -f /var/lib/systemd/random-seed",

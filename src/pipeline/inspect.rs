@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::hygiene::{BUILDER_USER, ImageId, UNSAFE_IO};
+use super::hygiene::{APT_PROXY_CONF, BUILDER_USER, ImageId, UNSAFE_IO};
 use std::path::{Path, PathBuf};
 
 use crate::project::Project;
@@ -69,6 +69,7 @@ const ALWAYS: &[Proof] = &[
     Proof::Absent("/etc/gshadow-"),
     Proof::Absent("/etc/sudoers.d/90-cloud-init-users"),
     Proof::NoEntryStarting("/etc/apt/auth.conf.d", "oxbake-"),
+    Proof::Absent(APT_PROXY_CONF),
 ];
 
 /// Inspects `fs`: the proofs of `operations` and of every clean-up, the

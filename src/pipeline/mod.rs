@@ -14,6 +14,7 @@ mod error;
 pub mod gc;
 pub mod hygiene;
 pub mod inspect;
+pub mod jobs;
 mod lineage;
 mod log;
 pub mod nightly;

@@ -13,26 +13,27 @@
 //! do; the real run proves it again as it destroys
 //! ([`Target::destroy_template`] verifies before it acts).
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
-use crate::registry::{Artifact, ImageRecord};
+use crate::registry::{Artifact, ImageHead};
 use crate::target::{Target, TemplateMeta, TemplatePresence};
 
 use super::artifact::template_of;
 
 /// What a record's template must prove to be.
-pub fn identity(record: &ImageRecord) -> TemplateMeta {
+pub fn identity(record: &impl ImageHead) -> TemplateMeta {
     TemplateMeta {
-        role: record.role.clone(),
-        version: record.version.to_string(),
-        inputs: record.inputs.to_string(),
+        role: record.role().to_owned(),
+        version: record.version().to_string(),
+        inputs: record.inputs().to_string(),
         parent: None,
     }
 }
 
 /// Where a record says its template is, for messages.
-pub fn location(record: &ImageRecord) -> String {
-    match &record.artifact {
+pub fn location(record: &impl ImageHead) -> String {
+    match record.artifact() {
         Artifact::Proxmox {
             node,
             vmid,
@@ -42,24 +43,46 @@ pub fn location(record: &ImageRecord) -> String {
     }
 }
 
-/// The other records of `record`'s target that claim its template.
-pub fn other_claims<'a>(record: &ImageRecord, records: &'a [ImageRecord]) -> Vec<&'a ImageRecord> {
-    let key = claim(record);
-    records
-        .iter()
-        .filter(|r| r.target == record.target && r.id() != record.id() && claim(r) == key)
-        .collect()
+/// Which records claim each template, per target: built once for all the
+/// records, so finding the other claims of one costs no pass over them.
+pub struct Claims {
+    ids: HashMap<(String, Claim), Vec<String>>,
+}
+
+impl Claims {
+    pub fn of<I: ImageHead>(records: &[I]) -> Self {
+        let mut ids: HashMap<(String, Claim), Vec<String>> = HashMap::new();
+        for r in records {
+            let key = (r.target().to_owned(), claim(r));
+            ids.entry(key).or_default().push(r.id());
+        }
+        Self { ids }
+    }
+
+    /// The ids of the other records of `record`'s target that claim its
+    /// template, in the order of the records.
+    pub fn others(&self, record: &impl ImageHead) -> Vec<&str> {
+        let id = record.id();
+        let key = (record.target().to_owned(), claim(record));
+        self.ids
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter(|other| **other != id)
+            .map(String::as_str)
+            .collect()
+    }
 }
 
 /// What a record claims: a VMID, or a file (lexically normalised).
-#[derive(PartialEq, Eq)]
+#[derive(PartialEq, Eq, Hash)]
 enum Claim {
     Vmid(u32),
     File(PathBuf),
 }
 
-fn claim(record: &ImageRecord) -> Claim {
-    match &record.artifact {
+fn claim(record: &impl ImageHead) -> Claim {
+    match record.artifact() {
         Artifact::Proxmox { vmid, .. } => Claim::Vmid(*vmid),
         Artifact::Local { path, .. } => Claim::File(normalise(path)),
     }
@@ -83,13 +106,13 @@ fn normalise(path: &Path) -> PathBuf {
 /// template did not prove it and why (for the report); the template stays.
 pub async fn prove(
     target: &dyn Target,
-    record: &ImageRecord,
-    records: &[ImageRecord],
+    record: &impl ImageHead,
+    claims: &Claims,
     root: &Path,
 ) -> Result<TemplatePresence, String> {
-    let others = other_claims(record, records);
+    let others = claims.others(record);
     if !others.is_empty() {
-        let ids: Vec<String> = others.iter().map(|r| format!("`{}`", r.id())).collect();
+        let ids: Vec<String> = others.iter().map(|id| format!("`{id}`")).collect();
         return Err(format!(
             "kept template {}: it is also claimed by {}, so it is not provably this image's",
             location(record),

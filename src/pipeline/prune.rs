@@ -14,7 +14,7 @@
 //! template the target refuses to destroy because linked clones use it
 //! stays, with a warning. The history in `channels.toml` is never touched.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -23,7 +23,7 @@ use super::context::Context;
 use super::nightly::chain;
 use super::ownership;
 use super::prune_plan::{self, DeployedImage, PlanInput, PruneAction, PruneEntry};
-use crate::registry::{ImageRecord, Registry, RegistryError};
+use crate::registry::{ImageSummary, Registry, RegistryError, Version};
 use crate::target::{TargetError, TemplatePresence, VmKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +59,10 @@ pub async fn prune(
     keep: usize,
     dry_run: bool,
 ) -> Result<PruneReport, PruneError> {
-    let records = ctx.registry.list(None)?;
-    let channels = ctx.registry.channels()?;
+    // Summaries, not records: the package lists are of no use here, and
+    // the history is not read.
+    let records = ctx.registry.summaries(None)?;
+    let channels = ctx.registry.channels_without_history()?;
     let deployed = deployed(ctx).await?;
     let mut entries = prune_plan::plan(&PlanInput {
         records: &records,
@@ -69,11 +71,12 @@ pub async fn prune(
         keep,
         target: ctx.target_name,
     });
-    let find = |e: &PruneEntry| {
-        records
-            .iter()
-            .find(|r| r.role == e.role && r.version == e.version)
-    };
+    let by_id: HashMap<(&str, Version), &ImageSummary> = records
+        .iter()
+        .map(|r| ((r.role.as_str(), r.version), r))
+        .collect();
+    let find = |e: &PruneEntry| by_id.get(&(e.role.as_str(), e.version)).copied();
+    let claims = ownership::Claims::of(&records);
     for entry in entries.iter_mut() {
         if let Some(record) = find(entry)
             && ctx.registry.is_being_removed(&entry.role, &entry.version)
@@ -91,7 +94,7 @@ pub async fn prune(
             fail(entry, why.clone());
             continue;
         }
-        if let Err(why) = ownership::prove(ctx.target, record, &records, &ctx.project.root).await {
+        if let Err(why) = ownership::prove(ctx.target, record, &claims, &ctx.project.root).await {
             fail(entry, why);
             continue;
         }
@@ -105,7 +108,7 @@ pub async fn prune(
 /// A record an earlier prune marked and did not finish: if its template is
 /// gone it goes too whatever the plan says (a record without its template
 /// is of no use); if the template is still there the marker goes.
-async fn unfinished(ctx: &Context<'_>, entry: &mut PruneEntry, record: &ImageRecord, dry: bool) {
+async fn unfinished(ctx: &Context<'_>, entry: &mut PruneEntry, record: &ImageSummary, dry: bool) {
     let identity = ownership::identity(record);
     let template = template_of(record, &ctx.project.root);
     match ctx.target.verify_template(&template, &identity).await {
@@ -167,7 +170,7 @@ async fn deployed(ctx: &Context<'_>) -> Result<Vec<DeployedImage>, PruneError> {
 
 /// Marks the record, destroys the template, then removes the record and
 /// the marker; updates `entry` with the result.
-async fn remove(ctx: &Context<'_>, entry: &mut PruneEntry, record: &ImageRecord) {
+async fn remove(ctx: &Context<'_>, entry: &mut PruneEntry, record: &ImageSummary) {
     let image = record.id();
     let removal = match ctx.registry.begin_removal(&record.role, &record.version) {
         Ok(removal) => removal,

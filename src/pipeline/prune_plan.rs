@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::registry::{Channels, ImageRecord, Parent, Version};
+use crate::registry::{Channels, ImageHead, ImageRecord, Parent, Version};
 
 /// What happens (or would happen) to one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -38,9 +38,10 @@ pub struct DeployedImage {
     pub version: String,
 }
 
-/// The inputs of the decision.
-pub struct PlanInput<'a> {
-    pub records: &'a [ImageRecord],
+/// The inputs of the decision: the records, or their summaries (what
+/// `oxbake prune` reads).
+pub struct PlanInput<'a, I = ImageRecord> {
+    pub records: &'a [I],
     pub channels: &'a Channels,
     pub deployed: &'a [DeployedImage],
     pub keep: usize,
@@ -50,17 +51,17 @@ pub struct PlanInput<'a> {
 
 /// Decides every image's fate, children before parents (then newest first),
 /// so that removing in this order never pulls a template from under another.
-pub fn plan(input: &PlanInput<'_>) -> Vec<PruneEntry> {
+pub fn plan<I: ImageHead>(input: &PlanInput<'_, I>) -> Vec<PruneEntry> {
     let mut why: BTreeMap<(String, Version), Vec<String>> = BTreeMap::new();
-    let mut by_role: BTreeMap<&str, Vec<&ImageRecord>> = BTreeMap::new();
+    let mut by_role: BTreeMap<&str, Vec<&I>> = BTreeMap::new();
     for record in input.records {
-        by_role.entry(&record.role).or_default().push(record);
+        by_role.entry(record.role()).or_default().push(record);
         why.insert(key(record), own_reasons(input, record));
     }
     for records in by_role.values_mut() {
-        records.sort_by_key(|r| std::cmp::Reverse(r.version));
+        records.sort_by_key(|r| std::cmp::Reverse(*r.version()));
         for record in records.iter().take(input.keep) {
-            let reasons = why.entry(key(record)).or_default();
+            let reasons = why.entry(key(*record)).or_default();
             reasons.insert(0, format!("one of the newest {}", input.keep));
         }
     }
@@ -71,8 +72,8 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<PruneEntry> {
         .map(|r| {
             let reasons = why.remove(&key(r)).unwrap_or_default();
             PruneEntry {
-                role: r.role.clone(),
-                version: r.version,
+                role: r.role().to_owned(),
+                version: *r.version(),
                 action: if reasons.is_empty() {
                     PruneAction::Remove
                 } else {
@@ -92,7 +93,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<PruneEntry> {
 
 /// How many ancestors each image has in the registry: a child is always
 /// deeper than its parent, whatever their versions.
-fn depths(records: &[ImageRecord]) -> BTreeMap<(String, Version), usize> {
+fn depths(records: &[impl ImageHead]) -> BTreeMap<(String, Version), usize> {
     let parent_of = parents(records);
     records
         .iter()
@@ -114,42 +115,42 @@ fn depths(records: &[ImageRecord]) -> BTreeMap<(String, Version), usize> {
 type Key = (String, Version);
 
 /// Image -> the image it was built from.
-fn parents(records: &[ImageRecord]) -> BTreeMap<Key, Key> {
+fn parents(records: &[impl ImageHead]) -> BTreeMap<Key, Key> {
     records
         .iter()
-        .filter_map(|r| match &r.parent {
+        .filter_map(|r| match r.parent() {
             Parent::Image { role, version } => Some((key(r), (role.clone(), *version))),
             Parent::Base(_) => None,
         })
         .collect()
 }
 
-fn key(record: &ImageRecord) -> Key {
-    (record.role.clone(), record.version)
+fn key(record: &impl ImageHead) -> Key {
+    (record.role().to_owned(), *record.version())
 }
 
 /// The reasons an image stays on its own account.
-fn own_reasons(input: &PlanInput<'_>, record: &ImageRecord) -> Vec<String> {
+fn own_reasons<I: ImageHead>(input: &PlanInput<'_, I>, record: &I) -> Vec<String> {
     let mut reasons = Vec::new();
-    for channel in input.channels.channels_of(&record.role, &record.version) {
+    for channel in input.channels.channels_of(record.role(), record.version()) {
         reasons.push(format!("channel `{channel}` points at it"));
     }
-    let version = record.version.to_string();
+    let version = record.version().to_string();
     for vm in input
         .deployed
         .iter()
-        .filter(|d| d.role == record.role && d.version == version)
+        .filter(|d| d.role == record.role() && d.version == version)
     {
         reasons.push(format!("deployed VM `{}` runs it", vm.vm));
     }
-    if record.target != input.target {
-        reasons.push(format!("it lives on target `{}`", record.target));
+    if record.target() != input.target {
+        reasons.push(format!("it lives on target `{}`", record.target()));
     }
     reasons
 }
 
 /// Keeps the parent of every image that stays, transitively.
-fn keep_parents(records: &[ImageRecord], why: &mut BTreeMap<(String, Version), Vec<String>>) {
+fn keep_parents(records: &[impl ImageHead], why: &mut BTreeMap<(String, Version), Vec<String>>) {
     let parents = parents(records);
     let mut work: Vec<(String, Version)> = why
         .iter()

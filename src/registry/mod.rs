@@ -6,6 +6,9 @@
 //! - `images/channels.toml`: [`Channels`], channel -> role -> version, with an
 //!   append-only history.
 //! - `images/.lock`: the advisory lock every change holds (keep it out of git).
+//! - `.oxbake/registry/ROLE.json` (outside `images/`, machine-local): the
+//!   summaries index `ls` and `prune` read instead of every record, checked
+//!   against the record files on every read (see `index.rs`).
 //!
 //! Versions are `YYYY.MM.DD.N` ([`Version`]), allocated under the lock. Every
 //! file is replaced atomically. Storage only: `oxbake ls` and `oxbake show`
@@ -16,9 +19,11 @@ mod atomic;
 mod attention;
 mod channel_check;
 mod channels;
+mod channels_text;
 mod diff;
 mod error;
 mod fields;
+mod index;
 mod listing;
 mod lock;
 mod names;
@@ -41,10 +46,12 @@ pub use fields::{Parent, Sha256};
 pub use lock::{LockMode, RegistryLock};
 pub(crate) use lock::{holder_pid, write_pid};
 pub use names::{ImageRef, is_valid_name};
-pub use record::{Artifact, BuilderIdentity, CheckResult, ImageRecord, NewImage, Revocation};
+pub use record::{
+    Artifact, BuilderIdentity, CheckResult, ImageRecord, NewImage, PhaseTiming, Revocation,
+};
 pub use remove::{PendingRemoval, Removal};
 pub use store::{DEFAULT_LOCK_TIMEOUT, Registry};
-pub use summary::ImageSummary;
+pub use summary::{ImageHead, ImageSummary};
 pub use version::Version;
 pub use writes::Reservation;
 

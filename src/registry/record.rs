@@ -43,8 +43,27 @@ pub struct ImageRecord {
     /// allocated size); absent where the target cannot tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// How long each phase of the bake took, in order; absent in records
+    /// written before oxbake kept timings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timings: Vec<PhaseTiming>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<Revocation>,
+}
+
+/// How long one phase of a bake took, from its start to its end as the
+/// build saw them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseTiming {
+    /// The phase as the build log's section heading names it: `boot and
+    /// connect over SSH`, or for a recipe step `step 2/5: common packages`.
+    pub phase: String,
+    /// A recipe step's number, from 1 (none for the other phases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
+    /// Wall-clock milliseconds.
+    pub millis: u64,
 }
 
 /// The builder VM's machine-id and SSH host key fingerprint (neither is
@@ -121,6 +140,7 @@ impl ImageRecord {
             checks: image.checks,
             builder: image.builder,
             size: image.size,
+            timings: Vec::new(),
             revoked: None,
         }
     }

@@ -66,7 +66,8 @@ impl Registry {
         version: &Version,
     ) -> Result<Removal<'_>, RegistryError> {
         let lock = self.lock(LockMode::Exclusive)?;
-        let channels = self.channels()?.channels_of(role, version);
+        // The pointers, not the history: a prune removes image after image.
+        let channels = self.channels_without_history()?.channels_of(role, version);
         if !channels.is_empty() {
             return Err(RegistryError::InChannel {
                 role: role.into(),

@@ -6,12 +6,13 @@
 //! [`Registry::lock`] with [`LockMode::Shared`] around its reads.
 
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::index::FileKey;
 use super::lock::{LockMode, RegistryLock};
 use super::{Channels, ImageRecord, ImageRef, RegistryError, Sha256, Version, names, toml_file};
 
@@ -26,6 +27,12 @@ pub struct Registry {
     label: PathBuf,
     pub(crate) lock_timeout: Duration,
     pub(crate) clock: fn() -> Timestamp,
+    /// The folder of the summaries index (see `index.rs`); none: every
+    /// listing parses every record.
+    pub(crate) index: Option<PathBuf>,
+    /// How long a record file must have been left alone before the index
+    /// is trusted with it ([`super::index::SLACK`]; tests shorten it).
+    pub(crate) index_slack: Duration,
 }
 
 impl Registry {
@@ -37,16 +44,26 @@ impl Registry {
             dir,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             clock: Timestamp::now,
+            index: None,
+            index_slack: super::index::SLACK,
         }
     }
 
     /// The registry of the project in `project_dir` (its `images/` folder);
     /// messages show paths relative to the project, such as `images/ui/...`.
+    /// Its summaries index is kept in `.oxbake/registry/` (see `index.rs`).
     pub fn for_project(project_dir: &Path) -> Self {
         Self {
             label: PathBuf::from("images"),
+            index: Some(project_dir.join(".oxbake").join("registry")),
             ..Self::new(project_dir.join("images"))
         }
+    }
+
+    /// Keeps the summaries index in folder `dir`, or (`None`) keeps none.
+    pub fn with_index(mut self, dir: Option<PathBuf>) -> Self {
+        self.index = dir;
+        self
     }
 
     /// How long changes wait for another process's lock before failing.
@@ -124,23 +141,41 @@ impl Registry {
         version: &Version,
         parse: fn(&Path, &str) -> Result<ImageRecord, RegistryError>,
     ) -> Result<ImageRecord, RegistryError> {
+        Ok(self.read_record_keyed(role, version, parse)?.0)
+    }
+
+    /// [`Registry::read_record`], with the identity of the file as it was
+    /// opened (taken before reading, so a change while it is read shows
+    /// as a different identity next time); none if it is no regular file.
+    pub(crate) fn read_record_keyed(
+        &self,
+        role: &str,
+        version: &Version,
+        parse: fn(&Path, &str) -> Result<ImageRecord, RegistryError>,
+    ) -> Result<(ImageRecord, Option<FileKey>), RegistryError> {
         names::check_role(role)?;
         let rel = record_rel(role, version);
-        let bytes = match fs::read(self.dir.join(&rel)) {
+        let label = self.label.join(&rel);
+        let mut file = match fs::File::open(self.dir.join(&rel)) {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(RegistryError::NotFound {
                     role: role.into(),
                     version: version.to_string(),
-                    path: self.label.join(rel),
+                    path: label,
                 });
             }
-            other => other.map_err(|e| RegistryError::io("read", self.label.join(&rel), e))?,
+            other => other.map_err(|e| RegistryError::io("read", &label, e))?,
         };
-        let label = self.label.join(rel);
+        let key = file
+            .metadata()
+            .map_err(|e| RegistryError::io("read", &label, e))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| RegistryError::io("read", &label, e))?;
         let text = toml_file::text(&label, bytes)?;
         let record = parse(&label, &text)?;
         record.check_identity(&label, &text, role, version)?;
-        Ok(record)
+        Ok((record, FileKey::of(&key)))
     }
 
     /// The newest record of `role`, optionally passing over revoked ones.
@@ -203,9 +238,23 @@ impl Registry {
 
     /// The contents of `channels.toml` (empty if there is none yet).
     pub fn channels(&self) -> Result<Channels, RegistryError> {
+        self.read_channels(Channels::parse)
+    }
+
+    /// Which version each channel points at, without the history (an empty
+    /// `history`): what `oxbake show` and `oxbake prune` need, read without
+    /// parsing the entries every promotion appends (see `channels_text.rs`).
+    pub fn channels_without_history(&self) -> Result<Channels, RegistryError> {
+        self.read_channels(super::channels_text::parse_without_history)
+    }
+
+    fn read_channels(
+        &self,
+        parse: fn(&Path, &str) -> Result<Channels, RegistryError>,
+    ) -> Result<Channels, RegistryError> {
         let label = self.channels_label();
         match fs::read(self.dir.join("channels.toml")) {
-            Ok(bytes) => Channels::parse(&label, &toml_file::text(&label, bytes)?),
+            Ok(bytes) => parse(&label, &toml_file::text(&label, bytes)?),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(Channels::default()),
             Err(e) => Err(RegistryError::io("read", label, e)),
         }

@@ -7,6 +7,53 @@ use jiff::Timestamp;
 
 use super::{Artifact, ImageRecord, Parent, Revocation, Sha256, Version};
 
+/// What a record and its summary both tell about an image: who it is, what
+/// it was built from and where its template is; enough to plan a prune and
+/// prove a template is the image's.
+pub trait ImageHead {
+    fn role(&self) -> &str;
+    fn version(&self) -> &Version;
+    fn inputs(&self) -> &Sha256;
+    fn parent(&self) -> &Parent;
+    /// The name of the target the image lives on.
+    fn target(&self) -> &str;
+    fn artifact(&self) -> &Artifact;
+
+    /// `role@version`.
+    fn id(&self) -> String {
+        format!("{}@{}", self.role(), self.version())
+    }
+}
+
+/// [`ImageHead`] for types with the fields of the same names.
+macro_rules! image_head {
+    ($type:ty) => {
+        impl ImageHead for $type {
+            fn role(&self) -> &str {
+                &self.role
+            }
+            fn version(&self) -> &Version {
+                &self.version
+            }
+            fn inputs(&self) -> &Sha256 {
+                &self.inputs
+            }
+            fn parent(&self) -> &Parent {
+                &self.parent
+            }
+            fn target(&self) -> &str {
+                &self.target
+            }
+            fn artifact(&self) -> &Artifact {
+                &self.artifact
+            }
+        }
+    };
+}
+
+image_head!(ImageRecord);
+image_head!(ImageSummary);
+
 /// One image version of one role, without its packages and repositories.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSummary {

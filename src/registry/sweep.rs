@@ -21,10 +21,14 @@ pub(crate) const TMP_PREFIX: &str = ".oxbake-";
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
 
 impl Registry {
-    /// Removes the stale leftovers in `images/` and every folder in it; the
-    /// caller holds the exclusive lock.
+    /// Removes the stale leftovers in `images/` and every folder in it, and
+    /// in the summaries index's folder; the caller holds the exclusive lock.
     pub(crate) fn sweep(&self) {
         sweep_dir(&self.dir);
+        if let Some(index) = &self.index {
+            // A reader killed while it wrote the summaries index.
+            sweep_dir(index);
+        }
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return;
         };

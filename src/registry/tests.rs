@@ -320,3 +320,89 @@ fn a_template_size_is_recorded_and_read_back() {
     let plain = reg.record("web", image(&[])).unwrap();
     assert_eq!(reg.get("web", &plain.version).unwrap().size, None);
 }
+
+#[test]
+fn timings_round_trip_and_records_without_them_still_load() {
+    let (dir, reg) = registry();
+    let timings = vec![
+        PhaseTiming {
+            phase: "boot and connect over SSH".into(),
+            step: None,
+            millis: 81_234,
+        },
+        PhaseTiming {
+            phase: "step 1/2: common packages".into(),
+            step: Some(1),
+            millis: 256_001,
+        },
+    ];
+    let reservation = reg.reserve("ui").unwrap();
+    let record = reservation
+        .commit_timed(image(&[("nginx", true)]), timings.clone())
+        .unwrap();
+    assert_eq!(record.timings, timings);
+    let path = dir.path().join("images/ui/2026.11.25.1.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains(
+            "[[timings]]\nphase = \"step 1/2: common packages\"\nstep = 1\nmillis = 256001\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(reg.get("ui", &record.version).unwrap(), record);
+    // The whole-file parser (what the quick one falls back to) reads them too.
+    let whole: ImageRecord = toml::from_str(&text).unwrap();
+    assert_eq!(whole, record);
+
+    // A record written before timings were kept: no `timings` at all.
+    let old = reg.record("ui", image(&[])).unwrap();
+    assert!(old.timings.is_empty());
+    let old_path = dir.path().join(format!("images/ui/{}.toml", old.version));
+    let old_text = fs::read_to_string(&old_path).unwrap();
+    assert!(!old_text.contains("timings"), "{old_text}");
+    assert_eq!(reg.get("ui", &old.version).unwrap(), old);
+    assert_eq!(reg.summaries(Some("ui")).unwrap().len(), 2);
+}
+
+#[test]
+fn a_bad_timing_points_at_its_line() {
+    let (dir, reg) = registry();
+    let timings = vec![PhaseTiming {
+        phase: "prepare".into(),
+        step: None,
+        millis: 5,
+    }];
+    let record = reg
+        .reserve("ui")
+        .unwrap()
+        .commit_timed(image(&[]), timings)
+        .unwrap();
+    let path = dir.path().join("images/ui/2026.11.25.1.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l == "millis = 5")
+        .expect("the timing's line")
+        + 1;
+    fs::write(&path, text.replace("millis = 5", "millis = -5")).unwrap();
+    let err = reg.get("ui", &record.version).unwrap_err().to_string();
+    let at = format!("images/ui/2026.11.25.1.toml:{line}:10: ");
+    assert!(err.starts_with(&at), "{err}");
+}
+
+#[test]
+fn a_removal_checks_the_channels_but_not_their_history() {
+    let (dir, reg) = registry();
+    let kept = reg.record("ui", image(&[])).unwrap().version;
+    let old = reg.record("ui", image(&[])).unwrap().version;
+    reg.set_channel("ui", "prod", &kept, "ci", "release")
+        .unwrap();
+    let path = dir.path().join("images/channels.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, text.replace("who = \"ci\"", "who = 3")).unwrap();
+    assert!(reg.channels().is_err(), "the history is broken");
+    let err = reg.remove("ui", &kept).unwrap_err();
+    assert!(matches!(err, RegistryError::InChannel { .. }), "{err}");
+    assert!(reg.remove("ui", &old).unwrap());
+    assert_eq!(reg.versions("ui").unwrap(), [kept]);
+}

@@ -13,7 +13,7 @@ use super::atomic::{self, Overwrite};
 use super::channels::{ChannelAction, ChannelChange, HistoryEntry};
 use super::lock::LockMode;
 use super::store::record_rel;
-use super::{ImageRecord, NewImage, Registry, RegistryError, Revocation, Version};
+use super::{ImageRecord, NewImage, PhaseTiming, Registry, RegistryError, Revocation, Version};
 use super::{fields, names, toml_file};
 
 const RECORD_HEADER: &str = "# oxbake image record: written once by `oxbake build`; \
@@ -282,8 +282,18 @@ impl Reservation<'_> {
     /// Writes the record of the reserved version (under the lock); the
     /// placeholder goes.
     pub fn commit(self, image: NewImage) -> Result<ImageRecord, RegistryError> {
+        self.commit_timed(image, Vec::new())
+    }
+
+    /// [`Reservation::commit`], with how long each phase of the bake took.
+    pub fn commit_timed(
+        self,
+        image: NewImage,
+        timings: Vec<PhaseTiming>,
+    ) -> Result<ImageRecord, RegistryError> {
         let _lock = self.registry.lock(LockMode::Exclusive)?;
-        let record = ImageRecord::new(&self.role, self.version, self.created, image);
+        let mut record = ImageRecord::new(&self.role, self.version, self.created, image);
+        record.timings = timings;
         self.registry.write_new(&record)?;
         Ok(record)
     }

@@ -7,7 +7,7 @@ use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 
 use super::table::render;
-use crate::registry::{Artifact, Channels, ImageRecord, ImageSummary, Revocation};
+use crate::registry::{Artifact, Channels, ImageRecord, ImageSummary, PhaseTiming, Revocation};
 
 const LS_HEADERS: [&str; 8] = [
     "ROLE",
@@ -66,9 +66,25 @@ pub fn ls_json(records: &[ImageSummary], channels: &Channels) -> Value {
     json!({ "images": images })
 }
 
-/// The `show` text: every field, then repositories, checks and packages.
+/// The `show` text: every field, then the bake's timings (records written
+/// before oxbake kept them have none), repositories, checks and packages.
 pub fn show_text(record: &ImageRecord, channels: &Channels) -> String {
     let mut out = render(0, &[], &summary_rows(record, channels));
+    if !record.timings.is_empty() {
+        let total: u64 = record.timings.iter().map(|t| t.millis).sum();
+        out.push_str(&format!(
+            "
+timings ({} s in all)
+",
+            secs(total)
+        ));
+        let timings: Vec<Vec<String>> = record
+            .timings
+            .iter()
+            .map(|t| vec![t.phase.clone(), secs(t.millis)])
+            .collect();
+        out.push_str(&render(2, &["PHASE", "SECONDS"], &timings));
+    }
     out.push_str(&format!("\nrepositories ({})\n", record.repositories.len()));
     let repositories: Vec<Vec<String>> = record
         .repositories
@@ -132,6 +148,7 @@ pub fn show_json(record: &ImageRecord, channels: &Channels) -> Value {
         "checks": checks,
         "checks_passed": passed,
         "checks_total": total,
+        "timings": timings_json(&record.timings),
         "package_count": record.packages.len(),
         "packages": record.packages,
     })
@@ -193,6 +210,19 @@ fn artifact_json(artifact: &Artifact) -> Value {
             "template": template,
         }),
     }
+}
+
+/// `[{"phase": …, "step": N or null, "seconds": 81.234}, …]`.
+fn timings_json(timings: &[PhaseTiming]) -> Value {
+    timings
+        .iter()
+        .map(|t| json!({ "phase": t.phase, "step": t.step, "seconds": t.millis as f64 / 1000.0 }))
+        .collect()
+}
+
+/// Milliseconds as seconds with one decimal: `81.2`.
+fn secs(millis: u64) -> String {
+    format!("{:.1}", millis as f64 / 1000.0)
 }
 
 fn revocation_json(revoked: Option<&Revocation>) -> Value {

@@ -27,6 +27,20 @@ pub struct BuilderSeed<'a> {
     /// A group the user must belong to from the first boot on (an image
     /// whose sshd lets only one group in); cloud-init creates it if needed.
     pub group: Option<&'a str>,
+    /// An HTTP proxy for apt (`http://10.0.2.2:PORT/`: oxbake's package
+    /// cache), written to [`APT_PROXY_CONF`] at the first boot. The
+    /// clean-up removes the file again.
+    pub apt_proxy: Option<&'a str>,
+}
+
+/// Where a builder's apt proxy setting lives while the builder runs.
+pub const APT_PROXY_CONF: &str = "/etc/apt/apt.conf.d/00oxbake-proxy";
+
+/// The apt settings that send a builder's `http://` downloads through
+/// `proxy`; gzip indices first, which the package cache reads to learn the
+/// packages' hashes (`https://` repositories go direct, uncached).
+pub fn apt_proxy_conf(proxy: &str) -> String {
+    format!("Acquire::http::Proxy \"{proxy}\";\nAcquire::CompressionTypes::Order {{ \"gz\"; }};\n")
 }
 
 /// An OpenSSH ed25519 host key pair (private key in OpenSSH PEM form).
@@ -81,6 +95,13 @@ fn builder_user_data(seed: &BuilderSeed<'_>) -> Value {
     });
     if let Some(group) = seed.group {
         doc["users"][0]["groups"] = json!(group);
+    }
+    if let Some(proxy) = seed.apt_proxy {
+        doc["write_files"] = json!([{
+            "path": APT_PROXY_CONF,
+            "content": apt_proxy_conf(proxy),
+            "permissions": "0644",
+        }]);
     }
     doc
 }

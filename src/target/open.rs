@@ -43,7 +43,8 @@ pub async fn open(
             let mut image = base_meta::current(&cache).await?;
             if image.is_none() && bootstrap {
                 progress.info("no base image yet: bootstrapping one (oxbake base bootstrap)");
-                image = Some(base::bootstrap(&BootstrapOptions::new(cache), progress).await?);
+                let opts = BootstrapOptions::new(cache.clone());
+                image = Some(base::bootstrap(&opts, progress).await?);
             }
             let base_identity = local_base_identity().await?;
             let target = LocalTarget::new(
@@ -51,7 +52,8 @@ pub async fn open(
                 image.map(|i| i.path),
                 accel_mode(local.accel),
                 progress.clone(),
-            );
+            )
+            .with_accel_cache(cache);
             Ok(OpenTarget {
                 name,
                 target: Box::new(target),

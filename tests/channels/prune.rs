@@ -161,3 +161,65 @@ fn local_prune_keeps_a_template_another_record_claims_or_whose_metadata_differs(
         assert!(disk.exists(), "{}", disk.display());
     }
 }
+
+/// `prune --dry-run`, `ls` and `show` say the same whether the summaries
+/// index (`.oxbake/registry/`) is missing, used, stale or corrupt.
+#[test]
+fn prune_ls_and_show_read_the_same_through_the_index() {
+    let project = TestProject::copy();
+    let config = project.read("oxbake.toml").replace("keep = 5", "keep = 2");
+    project.write("oxbake.toml", &config);
+    let registry = Registry::for_project(project.root());
+    let b: Vec<_> = (0..4)
+        .map(|_| record(&registry, "base", Img::root()))
+        .collect();
+    let u: Vec<_> = [0, 1, 2, 3]
+        .iter()
+        .map(|&p| record(&registry, "ui", Img::child_of(&b[p])))
+        .collect();
+    for (channel, version) in [("dev", &u[1]), ("prod", &u[0]), ("dev", &u[3])] {
+        registry
+            .set_channel("ui", channel, &version.version, "alice", "release")
+            .unwrap();
+    }
+    for r in b.iter().chain(&u) {
+        local_template(&project, r);
+    }
+    let reads = |what: &str| {
+        let show = u[0].id();
+        [
+            &["prune", "--dry-run", "--json"][..],
+            &["ls", "--json"],
+            &["show", &show, "--json"],
+        ]
+        .map(|args| {
+            let run = project.oxbake(args);
+            assert_eq!(run.code(), 0, "{what}: {args:?}: {}", run.stderr());
+            run.stdout()
+        })
+    };
+    let index = project.path(".oxbake/registry/ui.json");
+    // The index trusts only records that had settled when it was made.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let without = reads("no index yet");
+    let made = std::fs::read(&index).expect("the first prune made the index");
+    assert_eq!(reads("index used"), without);
+    assert_eq!(
+        std::fs::read(&index).unwrap(),
+        made,
+        "nothing was parsed again"
+    );
+
+    std::fs::write(&index, "{ torn").unwrap();
+    assert_eq!(reads("corrupt index"), without);
+    assert_ne!(std::fs::read(&index).unwrap(), b"{ torn");
+
+    // Stale: a record revoked after the index was made.
+    registry
+        .revoke("ui", &u[2].version, "CVE-2026-1", "alice")
+        .unwrap();
+    let stale = reads("stale index");
+    std::fs::remove_dir_all(project.path(".oxbake/registry")).unwrap();
+    assert_eq!(reads("no index again"), stale);
+    assert!(stale[1].contains("CVE-2026-1"), "{}", stale[1]);
+}

@@ -7,11 +7,13 @@
 //! and Release.gpg) with a throwaway ed25519 key made in a temporary
 //! GNUPGHOME. Needs dpkg-deb, apt-ftparchive (apt-utils) and gpg.
 
+mod apt;
 mod http;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub use apt::IsolatedApt;
 pub use http::Logged;
 
 pub const PACKAGE: &str = "oxbake-probe";
@@ -34,6 +36,7 @@ pub struct GuestRepo {
 }
 
 pub struct AptRepo {
+    key: ThrowawayKey,
     dir: tempfile::TempDir,
     key_armored: String,
     username: String,
@@ -47,11 +50,14 @@ impl AptRepo {
     pub fn start(username: &str, password: &str) -> AptRepo {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().join("repo");
-        build_package(dir.path(), &root);
+        build_package(dir.path(), &root, VERSION);
         index(&root);
-        let key_armored = sign(&dir.path().join("gnupg"), &root.join("dists").join(SUITE));
+        let key = ThrowawayKey::new(&dir.path().join("gnupg"));
+        sign(&key, &root.join("dists").join(SUITE));
+        let key_armored = key.public();
         let server = http::Server::start(root, username, password);
         AptRepo {
+            key,
             dir,
             key_armored,
             username: username.to_owned(),
@@ -99,6 +105,20 @@ impl AptRepo {
         self.server.log()
     }
 
+    /// Builds the package again with `content` in its VERSION file, under
+    /// the same name and version (so the same pool path), and indexes and
+    /// signs the repository again: a repository changed under the clients.
+    pub fn rebuild(&self, content: &str) {
+        let root = self.dir.path().join("repo");
+        let suite = root.join("dists").join(SUITE);
+        for name in ["Release", "InRelease", "Release.gpg"] {
+            let _ = std::fs::remove_file(suite.join(name));
+        }
+        build_package(self.dir.path(), &root, content);
+        index(&root);
+        sign(&self.key, &suite);
+    }
+
     /// A folder next to the repository for the test's own files.
     pub fn scratch(&self) -> &Path {
         self.dir.path()
@@ -119,7 +139,8 @@ fn run(cmd: &mut Command, what: &str) -> Vec<u8> {
 }
 
 /// pool/main/o/oxbake-probe/oxbake-probe_1.0_all.deb
-fn build_package(work: &Path, root: &Path) {
+/// `content` goes into the package's VERSION file.
+fn build_package(work: &Path, root: &Path, content: &str) {
     let tree = work.join("pkg");
     let control = format!(
         "Package: {PACKAGE}\nVersion: {VERSION}\nArchitecture: all\n\
@@ -129,7 +150,7 @@ fn build_package(work: &Path, root: &Path) {
     write(&tree.join("DEBIAN/control"), &control);
     write(
         &tree.join(format!("usr/share/{PACKAGE}/VERSION")),
-        &format!("{VERSION}\n"),
+        &format!("{content}\n"),
     );
     let pool = root.join(format!("pool/{COMPONENT}/o/{PACKAGE}"));
     std::fs::create_dir_all(&pool).expect("pool folder");
@@ -157,7 +178,7 @@ fn index(root: &Path) {
     std::fs::write(bin.join("Packages"), &packages).expect("write Packages");
     run(
         Command::new("gzip")
-            .args(["-9kn", "Packages"])
+            .args(["-9knf", "Packages"])
             .current_dir(&bin),
         "gzip Packages",
     );
@@ -176,16 +197,14 @@ fn index(root: &Path) {
     std::fs::write(suite.join("Release"), release).expect("write Release");
 }
 
-/// Signs `suite/Release` with a new key and returns the armored public key.
-fn sign(gnupg: &Path, suite: &Path) -> String {
-    let key = ThrowawayKey::new(gnupg);
+/// Signs `suite/Release` with `key` (InRelease and Release.gpg).
+fn sign(key: &ThrowawayKey, suite: &Path) {
     let release = suite.join("Release");
     key.gpg(
         &["--clearsign", "-o"],
         &[&suite.join("InRelease"), &release],
     );
     key.gpg(&["-abs", "-o"], &[&suite.join("Release.gpg"), &release]);
-    key.public()
 }
 
 /// An ed25519 signing key without passphrase in its own GNUPGHOME; its

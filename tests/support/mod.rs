@@ -1,5 +1,6 @@
 //! Harnesses shared by the integration tests.
 
+pub mod answering;
 pub mod aptrepo;
 pub mod deploy_sim;
 #[cfg(feature = "e2e")]

@@ -1,8 +1,9 @@
 //! A real OpenSSH sshd on a free loopback port, with a temporary config and
-//! host key, for the plain user `oxbake-test` (shell /bin/sh, passwordless
-//! sudo). Needs root (tests run as root here and in CI) and the
-//! openssh-server and sudo packages. Shared with examples/guest_bench.rs
-//! through `#[path]`, so not every item is used by every includer.
+//! host key, for the plain user `oxbake-test` (login shell bash, as on a
+//! builder, passwordless sudo). Needs root (tests run as root here and in
+//! CI) and the openssh-server and sudo packages. Shared with
+//! examples/guest_bench.rs through `#[path]`, so not every item is used by
+//! every includer.
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -210,9 +211,11 @@ fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// Creates the test users once per process: shell /bin/sh (no start-up
-/// files for `sh -c`), an unlocked password field (sshd without PAM refuses
-/// locked accounts) and passwordless sudo for the login user.
+/// Creates the test users once per process: login shell bash, as Debian's
+/// cloud images give their users (sshd runs every command through it, with
+/// its start-up files, so the figures of examples/guest_bench.rs include
+/// that cost), an unlocked password field (sshd without PAM refuses locked
+/// accounts) and passwordless sudo for the login user.
 fn ensure_users() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
@@ -224,9 +227,9 @@ fn ensure_users() {
                 .stderr(Stdio::null())
                 .status();
             if !exists.unwrap().success() {
-                run("useradd", &["-m", "-s", "/bin/sh", user]);
+                run("useradd", &["-m", "-s", "/bin/bash", user]);
             }
-            run("usermod", &["-p", "*", user]);
+            run("usermod", &["-s", "/bin/bash", "-p", "*", user]);
         }
         let sudoers = format!("{TEST_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n");
         write(Path::new("/etc/sudoers.d"), TEST_USER, &sudoers, 0o440);

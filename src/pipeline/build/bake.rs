@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::phase::Phase;
+use super::phase::{Phase, Timings};
 use super::{BuildOptions, ResolvedRole};
 use crate::guest::{ClientKey, Command, HostKeyPair, fingerprint};
 use crate::pipeline::BuildError;
@@ -36,10 +36,14 @@ pub(super) struct Builder<'p, 'a> {
     /// The one-time key oxbake logs in with, and the host key it pins.
     pub(super) client: ClientKey,
     pub(super) host: HostKeyPair,
+    /// How long each phase took so far.
+    pub(super) timings: Timings,
+    /// The package cache the builder's apt goes through (local builders).
+    pub(super) apt: Option<crate::aptcache::AptCache>,
 }
 
 impl<'p, 'a> Builder<'p, 'a> {
-    pub fn new(
+    pub async fn new(
         p: &'p Context<'a>,
         resolved: ResolvedRole<'a>,
         opts: &BuildOptions,
@@ -81,6 +85,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 source,
             }
         })?;
+        let apt = super::machine::start_apt_cache(p.target, &p.progress, &log, role).await;
         Ok(Self {
             p,
             role: role.to_owned(),
@@ -93,6 +98,8 @@ impl<'p, 'a> Builder<'p, 'a> {
             endpoint: Arc::default(),
             client,
             host,
+            timings: Timings::default(),
+            apt,
         })
     }
 
@@ -112,6 +119,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         // Each phase watches for an interrupt itself (see `phase`), so that
         // the creation of the builder VM is never cut off half-way.
         let result = self.bake().await;
+        self.report_apt_cache();
         let ok = result.is_ok();
         if let Err(e) = &result {
             self.after_failure(e).await;

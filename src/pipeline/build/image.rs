@@ -94,7 +94,7 @@ impl Builder<'_, '_> {
                         source: Box::new(source),
                     })
             };
-            self.phase(&label, work).await?;
+            self.recipe_step(i + 1, &label, work).await?;
         }
         Ok(())
     }

@@ -1,15 +1,56 @@
 //! The builder VM's own life: created (its creation shielded from an
 //! interrupt), seeded, started, logged in to, shut down.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::bake::Builder;
+use crate::aptcache::{AptCache, DEFAULT_MAX_BYTES};
 use crate::guest::{ClientKey, GuestSession, HostKeyPair, OutputSinks, Timing};
 use crate::pipeline::hygiene::BUILDER_USER;
+use crate::pipeline::log::BuildLog;
 use crate::pipeline::vm::{self, Stage};
 use crate::pipeline::{BuildError, artifact};
+use crate::progress::Progress;
 use crate::target::cloudinit::{BuilderSeed, HostKey, builder_seed};
-use crate::target::{Labels, Source, VmHandle, VmKind, VmSpec};
+use crate::target::{Labels, Source, Target, VmHandle, VmKind, VmSpec};
+
+/// The host's loopback as a builder on QEMU user networking sees it.
+const USER_NET_HOST: &str = "10.0.2.2";
+
+/// Starts the package cache for one local builder (its own proxy, so its
+/// figures are its own; the store is shared), or `None`: on other targets
+/// (local-only for now: a Proxmox builder cannot reach this machine's
+/// loopback), or when it cannot start (the bake then downloads directly).
+pub(super) async fn start_apt_cache(
+    target: &dyn Target,
+    progress: &Progress,
+    log: &BuildLog,
+    role: &str,
+) -> Option<AptCache> {
+    if target.kind() != "local" {
+        return None;
+    }
+    let dir = crate::target::local::base::default_cache_dir().join("apt");
+    let sink = log.sink();
+    let lines: crate::aptcache::LogFn = Arc::new(move |line: &str| {
+        if let Ok(mut f) = sink.lock() {
+            let _ = writeln!(f, "{line}");
+        }
+    });
+    // A repository the guest reaches on this machine's loopback (10.0.2.2)
+    // is fetched by the proxy from the loopback itself.
+    let alias = Some((USER_NET_HOST, "127.0.0.1"));
+    match AptCache::start_with(&dir, DEFAULT_MAX_BYTES, lines, alias).await {
+        Ok(cache) => Some(cache),
+        Err(e) => {
+            progress.warn(format!(
+                "{role}: no package cache, apt downloads directly: {e}"
+            ));
+            None
+        }
+    }
+}
 
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -77,6 +118,7 @@ impl Builder<'_, '_> {
         let authorized = client
             .public_line()
             .map_err(|e| self.guest_err("cannot encode the SSH key", e))?;
+        let apt_proxy = self.apt.as_ref().map(|c| c.url_for(USER_NET_HOST));
         let seed = builder_seed(&BuilderSeed {
             instance_id: &format!("oxbake-{}", self.run_id),
             hostname: &spec.name,
@@ -88,6 +130,7 @@ impl Builder<'_, '_> {
             },
             mac: None,
             group: self.resolved.role.ssh_group.as_deref(),
+            apt_proxy: apt_proxy.as_deref(),
         });
         vm::seed_and_start(self.p, &vm, &seed)
             .await
@@ -119,7 +162,8 @@ impl Builder<'_, '_> {
             keepalive_max: 6,
             ..Timing::default()
         };
-        let sinks = OutputSinks::new(self.p.progress.clone(), Some(self.log.sink()));
+        let sinks =
+            OutputSinks::new(self.p.progress.clone(), Some(self.log.sink())).for_task(&self.role);
         vm::connect(
             self.p,
             addr,
@@ -131,6 +175,15 @@ impl Builder<'_, '_> {
         )
         .await
         .map_err(|e| self.guest_err("cannot log in to the builder VM", e))
+    }
+
+    /// Says what apt fetched from outside and what from the package cache.
+    pub(super) fn report_apt_cache(&self) {
+        if let Some(cache) = &self.apt {
+            let line = cache.stats().to_string();
+            self.log.line(&line);
+            self.p.progress.info(format!("{}: {line}", self.role));
+        }
     }
 
     pub(super) async fn shutdown(&self, vm: &VmHandle) -> Result<(), BuildError> {

@@ -1,6 +1,9 @@
 //! The template and its registry record.
 
+use std::time::Instant;
+
 use super::bake::Builder;
+use super::phase::Phase;
 use crate::pipeline::hygiene::ImageId;
 use crate::pipeline::inspect;
 use crate::pipeline::{BuildError, artifact};
@@ -22,6 +25,7 @@ impl Builder<'_, '_> {
         packages: std::collections::BTreeMap<String, String>,
         repositories: std::collections::BTreeMap<String, registry::Sha256>,
     ) -> Result<ImageRecord, BuildError> {
+        let started = Instant::now();
         let parent = match &self.resolved.parent {
             Some(p) => Parent::Image {
                 role: p.role.clone(),
@@ -64,7 +68,8 @@ impl Builder<'_, '_> {
                 None
             }
         };
-        let committed = reservation.commit(NewImage {
+        let timings = self.timings.with_current(Phase::Record, started);
+        let image = NewImage {
             inputs: self.resolved.hash.clone(),
             parent,
             target: self.p.target_name.to_owned(),
@@ -74,7 +79,8 @@ impl Builder<'_, '_> {
             checks,
             builder: Some(identity),
             size,
-        });
+        };
+        let committed = reservation.commit_timed(image, timings);
         if committed.is_err()
             && let Err(e) = self.p.target.destroy_template(&template, &meta).await
         {

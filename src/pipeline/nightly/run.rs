@@ -1,14 +1,20 @@
-//! The nightly run: every role in dependency order through [`Planner`], then
-//! the bake, the promotion to the first channel and the prune, each behind
-//! [`NightlySteps`] so the order of things is tested without VMs.
+//! The nightly run: every role through [`Planner`], then the bake, the
+//! promotion to the first channel and the prune, each behind
+//! [`NightlySteps`] so the order of things is tested without VMs. A role is
+//! decided once its parent is done; roles whose parents are done are handled
+//! at the same time, at most [`NightlySteps::jobs`] at once (see
+//! [`crate::pipeline::build::dag`]). A failed role skips only its
+//! descendants; an interrupt starts no other role.
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use async_trait::async_trait;
 
 use super::plan::{Decision, Planner, RoleState};
 use super::report::{NightlyReport, Promotion, RoleReport, Status};
+use crate::pipeline::build::dag;
 use crate::progress::Progress;
 use crate::registry::{Channels, Version};
 
@@ -36,6 +42,10 @@ pub trait NightlySteps: Send + Sync {
     ) -> Result<(), StepFailure>;
     /// Applies the retention policy; returns the removed `role@version`s.
     async fn prune(&self) -> Result<Vec<String>, StepFailure>;
+    /// How many roles are handled (decided, baked, promoted) at once.
+    fn jobs(&self) -> usize {
+        1
+    }
 }
 
 pub struct Nightly<'a> {
@@ -52,19 +62,13 @@ impl Nightly<'_> {
     /// in the report).
     pub async fn run(&self) -> Result<NightlyReport, StepFailure> {
         let started = Instant::now();
-        let mut states = BTreeMap::new();
-        let mut roles = Vec::new();
         // Read once: each role's entry changes only by its own promotion.
         let channels = self
             .planner
             .registry
             .channels()
             .map_err(|e| super::chain(&e));
-        for role in self.planner.order() {
-            let (report, state) = self.role(&role, &states, &channels).await?;
-            states.insert(role, state);
-            roles.push(report);
-        }
+        let roles = self.roles(&channels).await?;
         // A channel that points at a version without a usable record fails
         // the nightly (deploys of it would fail); `rollback` mends it.
         let channel_problems = match self.planner.registry.channel_problems() {
@@ -88,6 +92,49 @@ impl Nightly<'_> {
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
+    }
+
+    /// Every role's report, ancestors first; each role is decided after
+    /// its parent is done (its state is what the decision reads).
+    async fn roles(
+        &self,
+        channels: &Result<Channels, String>,
+    ) -> Result<Vec<RoleReport>, StepFailure> {
+        let order = self.planner.order();
+        let recipes = &self.planner.project.recipes;
+        let parents: Vec<Option<usize>> = order
+            .iter()
+            .map(|role| {
+                let parent = recipes.get(role)?.recipe.from.as_ref()?.get_ref();
+                order.iter().position(|r| r == parent)
+            })
+            .collect();
+        let jobs = self.steps.map_or(1, |s| s.jobs());
+        let states: Mutex<BTreeMap<String, RoleState>> = Mutex::default();
+        let snapshot = |m: &Mutex<BTreeMap<String, RoleState>>| {
+            m.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        };
+        // Nothing stops the roles but an interrupt, which a role's step
+        // returns as an `Err` (its sibling steps see the same interrupt).
+        let never = crate::pipeline::cancel::never();
+        let results = dag::run(&parents, jobs, &never, |i| {
+            let (role, states) = (&order[i], &states);
+            async move {
+                let before = snapshot(states);
+                let (report, state) = self.role(role, &before, channels).await?;
+                states
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(role.clone(), state);
+                Ok(report)
+            }
+        })
+        .await;
+        let mut roles = Vec::new();
+        for result in results.into_iter().flatten() {
+            roles.push(result?);
+        }
+        Ok(roles)
     }
 
     async fn role(

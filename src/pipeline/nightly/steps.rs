@@ -12,13 +12,22 @@ use crate::registry::Version;
 /// The nightly's steps on the context's target.
 pub struct TargetSteps<'a> {
     pub ctx: Context<'a>,
+    /// `--jobs`: roles handled at once (`None`: as many as the target
+    /// allows, as for `oxbake build`).
+    pub jobs: Option<u32>,
 }
 
 #[async_trait]
 impl NightlySteps for TargetSteps<'_> {
     async fn build(&self, role: &str) -> Result<Version, StepFailure> {
         let roles = [role.to_owned()];
-        let outcomes = pipeline::build(&self.ctx, &roles, &BuildOptions::default())
+        // The nightly bakes one role per call (its ancestors are current);
+        // it runs several such calls at once itself.
+        let opts = BuildOptions {
+            jobs: Some(1),
+            ..BuildOptions::default()
+        };
+        let outcomes = pipeline::build(&self.ctx, &roles, &opts)
             .await
             .map_err(|e| match e.is_interrupted() {
                 true => StepFailure::Interrupted,
@@ -57,6 +66,10 @@ impl NightlySteps for TargetSteps<'_> {
                 true => StepFailure::Interrupted,
                 false => StepFailure::Failed(super::chain(&e)),
             })
+    }
+
+    fn jobs(&self) -> usize {
+        pipeline::build::jobs(&self.ctx, self.jobs)
     }
 
     async fn prune(&self) -> Result<Vec<String>, StepFailure> {

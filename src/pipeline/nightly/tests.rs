@@ -87,12 +87,36 @@ struct FakeSteps<'a> {
     registry: &'a Registry,
     failing: Vec<&'static str>,
     calls: Mutex<Vec<String>>,
+    /// Roles handled at once.
+    jobs: usize,
+    /// Bakes running now, and the most at once.
+    baking: Mutex<(usize, usize)>,
+}
+
+impl<'a> FakeSteps<'a> {
+    fn new(project: &'a Project, registry: &'a Registry, failing: Vec<&'static str>) -> Self {
+        FakeSteps {
+            project,
+            registry,
+            failing,
+            calls: Mutex::new(Vec::new()),
+            jobs: 1,
+            baking: Mutex::new((0, 0)),
+        }
+    }
 }
 
 #[async_trait]
 impl NightlySteps for FakeSteps<'_> {
     async fn build(&self, role: &str) -> Result<Version, StepFailure> {
         self.calls.lock().unwrap().push(format!("build {role}"));
+        {
+            let mut baking = self.baking.lock().unwrap();
+            baking.0 += 1;
+            baking.1 = baking.1.max(baking.0);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        self.baking.lock().unwrap().0 -= 1;
         if self.failing.contains(&role) {
             return Err(StepFailure::Failed(format!("role `{role}`: step failed")));
         }
@@ -113,6 +137,10 @@ impl NightlySteps for FakeSteps<'_> {
     async fn prune(&self) -> Result<Vec<String>, StepFailure> {
         self.calls.lock().unwrap().push("prune".into());
         Ok(vec!["a@2020.01.01.1".into()])
+    }
+
+    fn jobs(&self) -> usize {
+        self.jobs
     }
 }
 
@@ -147,12 +175,7 @@ fn setup() -> (tempfile::TempDir, Project, Registry) {
 #[tokio::test]
 async fn first_run_builds_everything_ancestors_first_then_nothing() {
     let (_dir, project, registry) = setup();
-    let steps = FakeSteps {
-        project: &project,
-        registry: &registry,
-        failing: vec![],
-        calls: Mutex::new(Vec::new()),
-    };
+    let steps = FakeSteps::new(&project, &registry, vec![]);
     let report = nightly(&steps, false, false).await;
     assert!(report.ok(), "{}", crate::report::nightly::table(&report));
     assert_eq!(report.rebuilt(), ["a", "b", "c", "d"]);
@@ -186,12 +209,7 @@ async fn a_changed_template_rebuilds_its_role_and_children_only() {
     }
     std::fs::write(dir.path().join("templates/b.j2"), "B\n").unwrap();
     let project = Project::load(dir.path()).unwrap();
-    let steps = FakeSteps {
-        project: &project,
-        registry: &registry,
-        failing: vec![],
-        calls: Mutex::new(Vec::new()),
-    };
+    let steps = FakeSteps::new(&project, &registry, vec![]);
     let plan = nightly(&steps, false, true).await;
     assert_eq!(plan.rebuilt(), ["b", "c"]);
     assert!(
@@ -213,12 +231,7 @@ async fn a_changed_template_rebuilds_its_role_and_children_only() {
 #[tokio::test]
 async fn a_failed_role_skips_its_children_and_the_rest_goes_on() {
     let (_dir, project, registry) = setup();
-    let steps = FakeSteps {
-        project: &project,
-        registry: &registry,
-        failing: vec!["a"],
-        calls: Mutex::new(Vec::new()),
-    };
+    let steps = FakeSteps::new(&project, &registry, vec!["a"]);
     let report = nightly(&steps, false, false).await;
     assert!(!report.ok());
     let status: Vec<_> = report
@@ -239,17 +252,49 @@ async fn a_failed_role_skips_its_children_and_the_rest_goes_on() {
 }
 
 #[tokio::test]
+async fn independent_roles_bake_at_once_within_jobs_and_a_failure_skips_only_descendants() {
+    let (_dir, project, registry) = setup();
+    let mut steps = FakeSteps::new(&project, &registry, vec!["b"]);
+    steps.jobs = 2;
+    let report = nightly(&steps, false, false).await;
+    // a and d have no parent: baked at once; b (a's child) fails, so c
+    // (b's child) is skipped; d is not held up.
+    assert_eq!(steps.baking.lock().unwrap().1, 2);
+    let status: Vec<_> = report
+        .roles
+        .iter()
+        .map(|r| (r.role.as_str(), r.status))
+        .collect();
+    use report::Status::*;
+    assert_eq!(
+        status,
+        [("a", Ok), ("b", Failed), ("c", Skipped), ("d", Ok)]
+    );
+    let calls = steps.calls.lock().unwrap().clone();
+    assert!(!calls.contains(&"build c".to_owned()), "{calls:?}");
+    let first_b = calls.iter().position(|c| c == "build b").unwrap();
+    let a_promoted = calls
+        .iter()
+        .position(|c| c.starts_with("promote a@"))
+        .unwrap();
+    assert!(
+        a_promoted < first_b,
+        "a child waits for its parent: {calls:?}"
+    );
+
+    let mut steps = FakeSteps::new(&project, &registry, vec![]);
+    steps.jobs = 1;
+    nightly(&steps, true, false).await;
+    assert_eq!(steps.baking.lock().unwrap().1, 1);
+}
+
+#[tokio::test]
 async fn refresh_rebuilds_all_and_a_new_base_image_is_a_changed_parent() {
     let (_dir, project, registry) = setup();
     for role in ["a", "b", "c", "d"] {
         record(&project, &registry, role, &[]);
     }
-    let steps = FakeSteps {
-        project: &project,
-        registry: &registry,
-        failing: vec![],
-        calls: Mutex::new(Vec::new()),
-    };
+    let steps = FakeSteps::new(&project, &registry, vec![]);
     let report = nightly(&steps, true, true).await;
     assert_eq!(report.rebuilt(), ["a", "b", "c", "d"]);
     let mut p = planner(&project, &registry, false);

@@ -4,7 +4,9 @@ use pretty_assertions::assert_eq;
 use serde_json::json;
 
 use super::*;
-use crate::registry::{ChannelAction, CheckResult, HistoryEntry, NewImage, Sha256, Version};
+use crate::registry::{
+    ChannelAction, CheckResult, HistoryEntry, NewImage, PhaseTiming, Sha256, Version,
+};
 
 fn sha(byte: char) -> Sha256 {
     byte.to_string().repeat(64).parse().unwrap()
@@ -217,4 +219,56 @@ fn sizes_read_in_binary_units_with_the_exact_bytes() {
         super::human_size(1_320_702_443),
         "1.23 GiB (1320702443 bytes)"
     );
+}
+
+fn timed(mut record: ImageRecord) -> ImageRecord {
+    let timing = |phase: &str, step, millis| PhaseTiming {
+        phase: phase.into(),
+        step,
+        millis,
+    };
+    record.timings = vec![
+        timing("create the builder VM", None, 2_960),
+        timing("boot and connect over SSH", None, 81_234),
+        timing("step 1/2: common packages", Some(1), 256_001),
+        timing("step 2/2: services", Some(2), 74_000),
+    ];
+    record
+}
+
+#[test]
+fn show_text_has_a_table_of_timings_when_the_record_has_them() {
+    let (records, channels) = sample();
+    let untimed = show_text(&records[1], &channels);
+    assert!(!untimed.contains("timings"), "{untimed}");
+    let text = show_text(&timed(records[1].clone()), &channels);
+    let expected = "
+revoked          no
+
+timings (414.2 s in all)
+  PHASE                      SECONDS
+  create the builder VM      3.0
+  boot and connect over SSH  81.2
+  step 1/2: common packages  256.0
+  step 2/2: services         74.0
+
+repositories (1)
+";
+    assert!(text.contains(expected), "{text}");
+}
+
+#[test]
+fn show_json_has_the_timings() {
+    let (records, channels) = sample();
+    assert_eq!(show_json(&records[1], &channels)["timings"], json!([]));
+    let doc = show_json(&timed(records[1].clone()), &channels);
+    assert_eq!(
+        doc["timings"][1],
+        json!({ "phase": "boot and connect over SSH", "step": null, "seconds": 81.234 })
+    );
+    assert_eq!(
+        doc["timings"][2],
+        json!({ "phase": "step 1/2: common packages", "step": 1, "seconds": 256.001 })
+    );
+    assert_eq!(doc["timings"].as_array().unwrap().len(), 4);
 }

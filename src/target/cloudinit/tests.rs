@@ -15,6 +15,7 @@ fn seed() -> BuilderSeed<'static> {
         },
         mac: None,
         group: None,
+        apt_proxy: None,
     }
 }
 
@@ -133,5 +134,23 @@ fn builder_joins_the_group_sshd_allows() {
         )["users"][0]
             .get("groups")
             .is_none()
+    );
+}
+
+#[test]
+fn builder_gets_the_apt_proxy_only_when_asked() {
+    let plain = builder_seed(&seed());
+    assert!(!plain.user_data.contains("write_files"));
+    let proxied = builder_seed(&BuilderSeed {
+        apt_proxy: Some("http://10.0.2.2:41234/"),
+        ..seed()
+    });
+    let body = proxied.user_data.trim_start_matches("#cloud-config\n");
+    let doc = parse(body);
+    assert_eq!(doc["write_files"][0]["path"], APT_PROXY_CONF);
+    assert_eq!(
+        doc["write_files"][0]["content"],
+        "Acquire::http::Proxy \"http://10.0.2.2:41234/\";\n\
+         Acquire::CompressionTypes::Order { \"gz\"; };\n"
     );
 }

@@ -54,6 +54,8 @@ pub struct LocalTarget {
     state: StateDir,
     base_image: Option<PathBuf>,
     accel: AccelMode,
+    /// Where `auto`'s verdict is kept for later processes of this boot.
+    accel_cache: Option<PathBuf>,
     progress: Progress,
 }
 
@@ -71,8 +73,16 @@ impl LocalTarget {
             state: StateDir::new(project_dir),
             base_image,
             accel,
+            accel_cache: None,
             progress,
         }
+    }
+
+    /// Keeps `auto`'s accelerator verdict in `cache_dir` (oxbake's cache
+    /// folder), so that later processes of this host boot do not probe.
+    pub fn with_accel_cache(mut self, cache_dir: PathBuf) -> Self {
+        self.accel_cache = Some(cache_dir);
+        self
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -104,6 +114,7 @@ impl Target for LocalTarget {
     }
 
     async fn start(&self, vm: &VmHandle) -> Result<(), TargetError> {
+        accel::recall(self).await;
         lifecycle::start(self, vm).await
     }
 

@@ -109,6 +109,7 @@ impl PveSim {
             request_timeout: 120,
             task_timeout: 20,
             deploy_jobs: 4,
+            build_jobs: 2,
         }
     }
 
