@@ -1,46 +1,67 @@
 //! The package cache on real builders: once the shared fixture has baked
 //! base (and ui) through it, a bake of base in another project fetches no
 //! package from Debian's archive, and the template holds no proxy setting
-//! (the build's own offline inspection proves it absent).
+//! (the build's own offline inspection proves it absent). The figures (bytes
+//! from outside and from the cache, the common-packages step of both bakes)
+//! go to figures.txt.
 #![cfg(feature = "e2e")]
-#![allow(clippy::print_stderr)]
 
-use std::time::Instant;
+use std::path::Path;
+
+use oxbake::registry::Registry;
 
 use crate::support::e2e::{baked, vm_lock};
+use crate::support::figures::figure;
 use crate::support::project::TestProject;
+
+/// The `base: apt: …` line of a build's output.
+fn apt_line(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find(|l| l.contains("base: apt: "))
+        .map(|l| l.trim().to_owned())
+        .unwrap_or_else(|| panic!("no apt figures:\n{stderr}"))
+}
+
+/// Seconds the newest base record's `common packages` step took.
+fn common_packages_secs(root: &Path) -> f64 {
+    let registry = Registry::for_project(root);
+    let record = registry
+        .latest("base", true)
+        .unwrap()
+        .expect("a base record");
+    let step = record
+        .timings
+        .iter()
+        .find(|t| t.phase.ends_with(": common packages"))
+        .unwrap_or_else(|| panic!("no common packages timing in {:?}", record.timings));
+    step.millis as f64 / 1000.0
+}
 
 #[test]
 fn a_second_bake_of_base_fetches_no_package_from_outside() {
     let fixture = baked();
-    let first = fixture
-        .build
-        .stderr()
-        .lines()
-        .find(|l| l.contains("base: apt: "))
-        .map(str::to_owned);
-    eprintln!("first bake of base: {first:?}");
+    let first = apt_line(&fixture.build.stderr());
+    let first_step = common_packages_secs(fixture.project.root());
     let _vms = vm_lock();
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-aptcache");
-    let _ = std::fs::remove_dir_all(&dir);
     let project = TestProject::copy_to(&dir);
     let config = project
         .read("oxbake.toml")
         .replace("accel = \"auto\"", "accel = \"tcg\"");
     project.write("oxbake.toml", &config);
-    let started = Instant::now();
     let run = project.oxbake(&["build", "base"]);
     let err = run.stderr();
     assert_eq!(run.code(), 0, "{err}");
-    let line = err
-        .lines()
-        .find(|l| l.contains("base: apt: "))
-        .unwrap_or_else(|| panic!("no apt figures:\n{err}"));
-    eprintln!(
-        "second bake of base ({:.0}s): {line}",
-        started.elapsed().as_secs_f64()
-    );
-    assert!(line.contains("apt: 0 B from outside"), "{line}");
-    assert!(!line.contains(", 0 B from cache (indices"), "{line}");
+    let second = apt_line(&err);
+    let second_step = common_packages_secs(project.root());
+    figure(format!("first bake of base: {first}"));
+    figure(format!("second bake of base: {second}"));
+    figure(format!(
+        "base's common packages step: {first_step:.0} s in the first bake, {second_step:.0} s in the second"
+    ));
+    assert!(second.contains("apt: 0 B from outside"), "{second}");
+    assert!(!second.contains(", 0 B from cache (indices"), "{second}");
+    drop(project);
     let _ = std::fs::remove_dir_all(&dir);
 }

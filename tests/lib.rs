@@ -2,6 +2,7 @@
 //! figures (timings) on stderr.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod accel_e2e;
 mod aptcache;
 mod aptcache_e2e;
 mod aptrepo;
