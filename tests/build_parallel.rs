@@ -55,8 +55,7 @@ async fn bake(
 ) -> Result<Vec<BuildOutcome>, BuildError> {
     let loaded = Project::load(project.root()).expect("the project loads");
     let registry = Registry::for_project(project.root());
-    // A live sender: a gone one reads as an interrupt to the VM creation.
-    let (_operator, cancel) = tokio::sync::watch::channel(false);
+    let cancel = oxbake::pipeline::cancel::never();
     let ctx = Context {
         project: &loaded,
         registry: &registry,

@@ -46,7 +46,6 @@ impl RoleLock {
             .truncate(false) // the holder's pid is in there
             .open(&path)
             .map_err(io)?;
-        let mut cancel = cancel.clone();
         let mut said = false;
         loop {
             // fs4's trait by name: std's `File` has inherent lock methods too.
@@ -67,7 +66,9 @@ impl RoleLock {
             }
             tokio::select! {
                 () = tokio::time::sleep(POLL) => {}
-                _ = cancel.wait_for(|c| *c) => return Err(BuildError::Interrupted),
+                () = crate::pipeline::cancel::interrupted(cancel) => {
+                    return Err(BuildError::Interrupted);
+                }
             }
         }
         let mut lock = Self { file };
@@ -95,7 +96,8 @@ mod tests {
     #[tokio::test]
     async fn a_second_holder_waits_until_the_first_lets_go() {
         let dir = tempfile::tempdir().unwrap();
-        let (_tx, cancel) = watch::channel(false);
+        // No one can interrupt (the sender is gone): that is no interrupt.
+        let cancel = crate::pipeline::cancel::never();
         let first = RoleLock::acquire(dir.path(), "ui", &Progress::silent(), &cancel)
             .await
             .unwrap();

@@ -77,13 +77,12 @@ pub async fn finish_creating<T>(
     creating: impl Future<Output = T>,
     announce: impl FnOnce(),
 ) -> Option<T> {
-    let mut cancel = ctx.cancel.clone();
     tokio::pin!(creating);
     tokio::select! {
         r = &mut creating => Some(r),
-        // The wait's guard must not live across the await below (the
-        // future stays `Send`), so it is dropped inside this block.
-        () = async { let _ = cancel.wait_for(|c| *c).await; } => {
+        // Not a bare `wait_for`: a receiver whose sender is gone (no one
+        // can interrupt) would read as an interrupt.
+        () = crate::pipeline::cancel::interrupted(&ctx.cancel) => {
             announce();
             let _ = tokio::time::timeout(CREATE_GRACE, creating).await;
             None
