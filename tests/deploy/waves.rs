@@ -125,9 +125,7 @@ async fn waves_go_in_order_and_a_wave_runs_at_most_jobs_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replacement_stops_the_old_vm_first_and_a_failed_one_brings_it_back() {
     let h = Harness::new(2).await;
-    h.deploy(None, Progress::silent(), cancel::never())
-        .await
-        .unwrap();
+    h.deploy_quiet().await.unwrap();
     let before = vms(&h);
     let services: BTreeSet<u32> = before
         .iter()
@@ -230,9 +228,7 @@ async fn a_replacement_stops_the_old_vm_first_and_a_failed_one_brings_it_back() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_mid_wave_removes_what_it_made_and_keeps_the_rest() {
     let h = Harness::new(1).await;
-    h.deploy(None, Progress::silent(), cancel::never())
-        .await
-        .unwrap();
+    h.deploy_quiet().await.unwrap();
     let kept = vms(&h);
     assert_eq!(kept.len(), 2);
     h.set_services(4);
@@ -266,9 +262,7 @@ async fn a_failure_mid_wave_removes_what_it_made_and_keeps_the_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_vm_that_cannot_be_proven_again_still_runs_and_both_errors_are_named() {
     let h = Harness::one_wave(1).await;
-    h.deploy(None, Progress::silent(), cancel::never())
-        .await
-        .unwrap();
+    h.deploy_quiet().await.unwrap();
     let before = vms(&h);
     // Its pinned host key is gone: oxbake cannot log in to prove it.
     std::fs::remove_file(h.dir.path().join(".oxbake/known_hosts/grid")).unwrap();
@@ -292,9 +286,7 @@ async fn an_old_vm_that_cannot_be_proven_again_still_runs_and_both_errors_are_na
 async fn a_stopped_vm_is_started_again_and_proven_healthy() {
     use oxbake::target::{Target, VmHandle};
     let h = Harness::new(1).await;
-    h.deploy(None, Progress::silent(), cancel::never())
-        .await
-        .unwrap();
+    h.deploy_quiet().await.unwrap();
     let all = vms(&h);
     let id = *all
         .iter()
