@@ -308,7 +308,12 @@ fn is_ext4(raw: &Path, offset: u64) -> std::io::Result<bool> {
 }
 
 /// Every place (value index, byte offset from `offset`) where one of
-/// `values` occurs in `raw[offset..offset + length]`.
+/// `values` occurs in `raw[offset..offset + length]`. No value, no read:
+/// most bakes have no secret, and a template's raw copy is gigabytes of
+/// mostly holes. The buffer is allocated once (zeroed by the allocator)
+/// and the overlap moved with one `copy_within`: no byte-by-byte work here,
+/// which a build without optimisation (the tests' binary) would pay per
+/// byte of the disk.
 fn scan(
     raw: &Path,
     offset: u64,
@@ -317,22 +322,21 @@ fn scan(
 ) -> std::io::Result<Vec<(usize, u64)>> {
     use std::io::{Seek, SeekFrom};
     const CHUNK: usize = 8 << 20;
-    let overlap = values
-        .iter()
-        .map(|v| v.len())
-        .max()
-        .unwrap_or(1)
-        .saturating_sub(1);
+    let Some(longest) = values.iter().map(|v| v.len()).max() else {
+        return Ok(Vec::new());
+    };
+    let overlap = longest.saturating_sub(1);
     let finders: Vec<memmem::Finder<'_>> = values.iter().map(memmem::Finder::new).collect();
     let mut file = std::fs::File::open(raw)?;
     file.seek(SeekFrom::Start(offset))?;
     let mut reader = file.take(length);
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + overlap);
+    let mut buf = vec![0u8; overlap + CHUNK];
+    // `buf[..kept]` is the tail of the previous window; `base` is the
+    // offset of `buf[0]`.
+    let mut kept = 0;
     let mut base: u64 = 0;
     let mut hits = Vec::new();
     loop {
-        let kept = buf.len();
-        buf.resize(kept + CHUNK, 0);
         let mut filled = kept;
         while filled < buf.len() {
             let n = reader.read(&mut buf[filled..])?;
@@ -341,10 +345,10 @@ fn scan(
             }
             filled += n;
         }
-        buf.truncate(filled);
-        let eof = filled < kept + CHUNK;
+        let eof = filled < buf.len();
+        let window = &buf[..filled];
         for (index, finder) in finders.iter().enumerate() {
-            for at in finder.find_iter(&buf) {
+            for at in finder.find_iter(window) {
                 // A match wholly inside the kept overlap was counted before.
                 if at + values[index].len() > kept {
                     hits.push((index, base + at as u64));
@@ -354,10 +358,10 @@ fn scan(
         if eof {
             break;
         }
-        let keep = overlap.min(buf.len());
-        let start = buf.len() - keep;
-        base += start as u64;
-        buf.drain(..start);
+        let keep = overlap.min(filled);
+        buf.copy_within(filled - keep..filled, 0);
+        base += (filled - keep) as u64;
+        kept = keep;
     }
     hits.sort_by_key(|h| h.1);
     hits.dedup();
@@ -444,6 +448,18 @@ mod tests {
         // Relative to the partition's offset.
         let hits = scan(&raw, 8, data.len() as u64 - 8, &[b"s3cret"]).unwrap();
         assert_eq!(hits, [(0, 2), (0, at as u64 - 8)]);
+        // Two values of different lengths, one right at the end.
+        let end = data.len() - 4;
+        data[end..].copy_from_slice(b"tail");
+        std::fs::write(&raw, &data).unwrap();
+        let hits = scan(&raw, 0, data.len() as u64, &[b"s3cret", b"tail"]).unwrap();
+        assert_eq!(hits, [(0, 10), (0, at as u64), (1, end as u64)]);
+        // Nothing to look for: nothing read, nothing found.
+        assert!(
+            scan(&dir.path().join("missing"), 0, 1, &[])
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
