@@ -5,8 +5,11 @@ use oxbake::registry::Registry;
 use super::{Img, record, snapshot};
 use crate::support::project::TestProject;
 
-#[test]
-fn prune_dry_run_changes_nothing_then_prune_removes_records_and_templates() {
+type Records = Vec<oxbake::registry::ImageRecord>;
+
+/// A project that keeps two versions per role, four base records and one
+/// ui record on each base of `parents` (indices into the base records).
+fn keep_two_of(parents: &[usize]) -> (TestProject, Registry, Records, Records) {
     let project = TestProject::copy();
     let config = project.read("oxbake.toml").replace("keep = 5", "keep = 2");
     project.write("oxbake.toml", &config);
@@ -14,10 +17,16 @@ fn prune_dry_run_changes_nothing_then_prune_removes_records_and_templates() {
     let b: Vec<_> = (0..4)
         .map(|_| record(&registry, "base", Img::root()))
         .collect();
-    let u: Vec<_> = [1, 2, 3, 3]
+    let u: Vec<_> = parents
         .iter()
         .map(|&p| record(&registry, "ui", Img::child_of(&b[p])))
         .collect();
+    (project, registry, b, u)
+}
+
+#[test]
+fn prune_dry_run_changes_nothing_then_prune_removes_records_and_templates() {
+    let (project, registry, b, u) = keep_two_of(&[1, 2, 3, 3]);
     registry
         .set_channel("ui", "prod", &u[0].version, "alice", "release")
         .unwrap();
@@ -166,17 +175,7 @@ fn local_prune_keeps_a_template_another_record_claims_or_whose_metadata_differs(
 /// index (`.oxbake/registry/`) is missing, used, stale or corrupt.
 #[test]
 fn prune_ls_and_show_read_the_same_through_the_index() {
-    let project = TestProject::copy();
-    let config = project.read("oxbake.toml").replace("keep = 5", "keep = 2");
-    project.write("oxbake.toml", &config);
-    let registry = Registry::for_project(project.root());
-    let b: Vec<_> = (0..4)
-        .map(|_| record(&registry, "base", Img::root()))
-        .collect();
-    let u: Vec<_> = [0, 1, 2, 3]
-        .iter()
-        .map(|&p| record(&registry, "ui", Img::child_of(&b[p])))
-        .collect();
+    let (project, registry, b, u) = keep_two_of(&[0, 1, 2, 3]);
     for (channel, version) in [("dev", &u[1]), ("prod", &u[0]), ("dev", &u[3])] {
         registry
             .set_channel("ui", channel, &version.version, "alice", "release")

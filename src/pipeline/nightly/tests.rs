@@ -155,6 +155,15 @@ fn planner<'a>(project: &'a Project, registry: &'a Registry, refresh: bool) -> P
     }
 }
 
+/// Each role of `report` with its status, in order.
+fn statuses(report: &NightlyReport) -> Vec<(&str, report::Status)> {
+    report
+        .roles
+        .iter()
+        .map(|r| (r.role.as_str(), r.status))
+        .collect()
+}
+
 async fn nightly(steps: &FakeSteps<'_>, refresh: bool, plan_only: bool) -> NightlyReport {
     let nightly = Nightly {
         planner: planner(steps.project, steps.registry, refresh),
@@ -234,11 +243,7 @@ async fn a_failed_role_skips_its_children_and_the_rest_goes_on() {
     let steps = FakeSteps::new(&project, &registry, vec!["a"]);
     let report = nightly(&steps, false, false).await;
     assert!(!report.ok());
-    let status: Vec<_> = report
-        .roles
-        .iter()
-        .map(|r| (r.role.as_str(), r.status))
-        .collect();
+    let status = statuses(&report);
     use report::Status::*;
     assert_eq!(
         status,
@@ -260,11 +265,7 @@ async fn independent_roles_bake_at_once_within_jobs_and_a_failure_skips_only_des
     // a and d have no parent: baked at once; b (a's child) fails, so c
     // (b's child) is skipped; d is not held up.
     assert_eq!(steps.baking.lock().unwrap().1, 2);
-    let status: Vec<_> = report
-        .roles
-        .iter()
-        .map(|r| (r.role.as_str(), r.status))
-        .collect();
+    let status = statuses(&report);
     use report::Status::*;
     assert_eq!(
         status,
