@@ -64,10 +64,41 @@ fn target(raw: &str) -> Option<Target> {
     let mut key = url.clone();
     key.set_query(None);
     Some(Target {
-        key: key.to_string(),
+        key: unescape_key(key.as_str()),
         fetch: url,
         basic,
     })
+}
+
+/// The key as the signed indices spell file names: apt escapes `+` and
+/// `~` (frequent in Debian versions: `2+deb12u3`, `590-2.1~deb12u2`) as
+/// `%2b` and `%7e`, while a Packages index names the file with the plain
+/// characters. Only characters that may stand plain in a URL path are
+/// unescaped; anything else (a slash, a space, a control character) stays
+/// escaped, so a key never spans lines or folders it did not name.
+fn unescape_key(url: &str) -> String {
+    const PLAIN: &[u8] = b"+~-._!$&'()*,;=:@";
+    let bytes = url.as_bytes();
+    let mut out = String::with_capacity(url.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| url.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .filter(|b| b.is_ascii_alphanumeric() || PLAIN.contains(b));
+        match decoded {
+            Some(b) => {
+                out.push(char::from(b));
+                i += 3;
+            }
+            None => {
+                out.push(char::from(bytes[i]));
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 fn is_release(key: &str) -> bool {
@@ -303,5 +334,25 @@ mod tests {
         assert_eq!(t.basic, Some(("user".into(), "pw".into())));
         assert!(target("https://h/x").is_none() && target("h:443").is_none());
         assert!(is_release("http://h/dists/s/InRelease"));
+    }
+
+    #[test]
+    fn the_key_spells_a_file_as_the_packages_index_does() {
+        let t =
+            target("http://h/debian/pool/main/c/chrony/chrony_4.3-2%2bdeb12u3_amd64.deb").unwrap();
+        assert_eq!(
+            t.key,
+            "http://h/debian/pool/main/c/chrony/chrony_4.3-2+deb12u3_amd64.deb"
+        );
+        assert_eq!(
+            unescape_key("http://h/l/less_590-2.1%7Edeb12u2_amd64.deb"),
+            "http://h/l/less_590-2.1~deb12u2_amd64.deb"
+        );
+        // Escapes that would change the path's shape or the log stay.
+        for kept in ["a%2fb", "a%0ab", "a%20b", "a%25b", "a%zzb", "a%2"] {
+            assert_eq!(unescape_key(kept), kept);
+        }
+        // The fetched URL is the one apt asked for.
+        assert!(t.fetch.as_str().contains("%2b"));
     }
 }

@@ -17,7 +17,9 @@ pub use apt::IsolatedApt;
 pub use http::Logged;
 
 pub const PACKAGE: &str = "oxbake-probe";
-pub const VERSION: &str = "1.0";
+/// With `+` and `~`, which apt escapes in the URL it asks for (`%2b`,
+/// `%7e`) while the Packages index names the file plainly.
+pub const VERSION: &str = "1.0+oxbake~1";
 pub const SUITE: &str = "oxbake";
 pub const COMPONENT: &str = "main";
 /// The host's loopback as a QEMU user-network guest sees it.

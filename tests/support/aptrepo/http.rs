@@ -168,12 +168,37 @@ async fn read_head(stream: &mut TcpStream) -> Option<String> {
 impl Site {
     /// The file a request path names, if it stays below the root.
     fn file(&self, target: &str) -> Option<PathBuf> {
-        let path = target.split('?').next()?.trim_start_matches('/');
-        let rel = Path::new(path);
+        let path = unescape(target.split('?').next()?);
+        let rel = Path::new(path.trim_start_matches('/'));
         let plain = rel.components().all(|c| matches!(c, Component::Normal(_)));
         let full = self.root.join(rel);
         (plain && full.is_file()).then_some(full)
     }
+}
+
+/// A request path with its `%XX` escapes undone (apt writes `+` and `~`
+/// of a package's version as `%2b` and `%7e`).
+fn unescape(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = (bytes[i] == b'%')
+            .then(|| path.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Standard base64 with padding (for the expected Authorization header).
