@@ -11,30 +11,29 @@ use std::path::{Path, PathBuf};
 use crate::target::TargetError;
 
 /// A work folder that goes, with anything mounted under it, when dropped.
-pub struct WorkDir(Option<tempfile::TempDir>);
+pub struct WorkDir(PathBuf);
 
 impl WorkDir {
-    /// A new folder `PREFIXxxxxxx` in `parent`.
+    /// A new folder `PREFIXxxxxxx` in `parent`. Its removal is this type's
+    /// own (`remove`), not tempfile's recursive one.
     pub fn new_in(parent: &Path, prefix: &str) -> Result<Self, TargetError> {
         tempfile::Builder::new()
             .prefix(prefix)
             .tempdir_in(parent)
-            .map(|dir| Self(Some(dir)))
+            .map(|dir| Self(dir.keep()))
             .map_err(|e| TargetError::io(parent, e))
     }
 
     pub fn path(&self) -> &Path {
-        self.0.as_ref().map(|d| d.path()).unwrap_or(Path::new(""))
+        &self.0
     }
 }
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        if let Some(dir) = self.0.take() {
-            // Errors have no one to go to here: the next holder of the base
-            // lock sweeps the folder again and names what stops it.
-            let _ = remove(&dir.keep());
-        }
+        // Errors have no one to go to here: the next holder of the base
+        // lock sweeps the folder again and names what stops it.
+        let _ = remove(&self.0);
     }
 }
 
