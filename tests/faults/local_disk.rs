@@ -146,7 +146,6 @@ pub(super) fn bootstrap_interrupted(f: &Fixture, m: &mut Matrix) {
         )
         .deadline(Duration::from_secs(240))
         .run();
-
     std::thread::sleep(Duration::from_secs(1));
     let mut left = processes_of(cache.path());
     if seen.lock().unwrap().is_none() {

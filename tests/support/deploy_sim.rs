@@ -229,13 +229,13 @@ impl Harness {
             }))
     }
 
-    /// Deploys `grid` (`jobs`: `--jobs`) with `cancel` as the interrupt.
     /// A deploy with every VM at once, no progress and no interrupt.
     pub async fn deploy_quiet(&self) -> Result<Vec<Done>, DeployError> {
         self.deploy(None, Progress::silent(), oxbake::pipeline::cancel::never())
             .await
     }
 
+    /// Deploys `grid` (`jobs`: `--jobs`) with `cancel` as the interrupt.
     pub async fn deploy(
         &self,
         jobs: Option<usize>,
