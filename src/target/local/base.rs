@@ -19,7 +19,7 @@ use crate::progress::Progress;
 use crate::target::TargetError;
 
 /// Bumped whenever the steps below change the image they produce.
-const RECIPE_VERSION: &str = "oxbake-base-debian-12/1";
+const RECIPE_VERSION: &str = "oxbake-base-debian-12/2";
 
 /// Packages on top of mmdebstrap's `apt` variant. ifupdown + isc-dhcp-client
 /// give cloud-init's ENI renderer, which handles network-config v1 and v2.
