@@ -225,6 +225,16 @@ impl RecipeCheck<'_> {
     fn deploy(&mut self, recipe: &Recipe, vars: &BTreeSet<String>) {
         let values: BTreeSet<String> = recipe.deploy.values.iter().cloned().collect();
         let secrets: BTreeSet<String> = recipe.deploy.secrets.iter().cloned().collect();
+        let roles: BTreeSet<String> = self.project.recipes.keys().cloned().collect();
+        if values.contains("roles") {
+            let at = tomlfile::offset_of(&self.file.text, &["deploy", "values"]);
+            self.at(
+                at,
+                "a deploy value may not be named `roles`: `env.roles` lists the environment's \
+                 VMs per role"
+                    .to_owned(),
+            );
+        }
         for t in &recipe.deploy.templates {
             self.template(
                 t,
@@ -232,6 +242,7 @@ impl RecipeCheck<'_> {
                 Phase::Deploy {
                     values: &values,
                     secrets: &secrets,
+                    roles: &roles,
                 },
             );
         }

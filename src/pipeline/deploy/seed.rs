@@ -152,7 +152,9 @@ impl SeedMaker<'_> {
             .get(vm.role)
             .map(|r| r.get_ref().values.get_ref().clone())
             .unwrap_or_default();
-        all.insert("env".into(), json!(values));
+        let mut env = json!(values);
+        env["roles"] = self.peers();
+        all.insert("env".into(), env);
         let secrets: BTreeMap<&str, &str> = recipe
             .deploy
             .secrets
@@ -171,6 +173,36 @@ impl SeedMaker<'_> {
             }),
         );
         Value::from(minijinja::value::Serde(&all))
+    }
+
+    /// `env.roles`: every role of the project with the addresses of its VMs
+    /// in this environment, in slot order (an empty list where the
+    /// environment runs none), so that a load balancer's or a cluster's
+    /// template lists its peers from the environment instead of a
+    /// hand-copied value.
+    fn peers(&self) -> serde_json::Value {
+        let roles: BTreeMap<&str, serde_json::Value> = self
+            .project
+            .recipes
+            .keys()
+            .map(|name| {
+                let addresses: Vec<String> = self
+                    .env
+                    .roles
+                    .get(name)
+                    .map(|r| {
+                        let r = r.get_ref();
+                        r.addresses
+                            .iter()
+                            .take(r.count as usize)
+                            .map(|a| a.get_ref().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (name.as_str(), json!({ "addresses": addresses }))
+            })
+            .collect();
+        json!(roles)
     }
 
     fn fqdn(&self, vm: &VmPlace<'_>) -> String {

@@ -13,6 +13,8 @@ pub(super) enum Phase<'a> {
     Deploy {
         values: &'a BTreeSet<String>,
         secrets: &'a BTreeSet<String>,
+        /// The project's roles (`env.roles.ROLE.addresses`).
+        roles: &'a BTreeSet<String>,
     },
 }
 
@@ -36,6 +38,9 @@ impl Phase<'_> {
                     "template reads secret `{var}`, which `[deploy] secrets` does not declare"
                 )),
             },
+            (Phase::Deploy { roles, .. }, "env") if field_name == Some("roles") => {
+                peer_problem(var, roles)
+            }
             (Phase::Deploy { values, .. }, "env") => match field_name {
                 Some(f) if values.contains(f) => None,
                 _ => Some(format!(
@@ -51,5 +56,39 @@ impl Phase<'_> {
             },
             _ => Some(format!("template uses undefined variable `{var}`")),
         }
+    }
+}
+
+/// `env.roles`, `env.roles.ROLE` and `env.roles.ROLE.addresses` name the
+/// environment's VMs of a role of this project; anything else does not.
+fn peer_problem(var: &str, roles: &BTreeSet<String>) -> Option<String> {
+    let mut parts = var.split('.').skip(2);
+    match (parts.next(), parts.next(), parts.next()) {
+        (None, ..) => None,
+        (Some(role), _, _) if !roles.contains(role) => Some(format!(
+            "template reads `{var}`, but the project has no role `{role}`"
+        )),
+        (Some(_), None | Some("addresses"), None) => None,
+        _ => Some(format!(
+            "template reads `{var}`; `env.roles.ROLE` has the field addresses"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_are_read_by_role_and_field() {
+        let roles: BTreeSet<String> = ["ui".to_owned(), "db".to_owned()].into();
+        for ok in ["env.roles", "env.roles.ui", "env.roles.db.addresses"] {
+            assert_eq!(peer_problem(ok, &roles), None, "{ok}");
+        }
+        let unknown = peer_problem("env.roles.cache.addresses", &roles).unwrap();
+        assert!(unknown.contains("no role `cache`"), "{unknown}");
+        let field = peer_problem("env.roles.ui.names", &roles).unwrap();
+        assert!(field.contains("has the field addresses"), "{field}");
+        assert!(peer_problem("env.roles.ui.addresses.x", &roles).is_some());
     }
 }

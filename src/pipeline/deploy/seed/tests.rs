@@ -137,3 +137,43 @@ fn a_vm_on_a_segment_has_its_address_on_eth0_and_dhcp_on_eth1() {
     assert_eq!(hash, network_of(nics).1, "the hash is stable per target");
     assert_ne!(hash, network_of(VmNics::Bridged).1);
 }
+
+/// `env.roles` lists every role's addresses in this environment, in slot
+/// order, and an empty list for a role the environment does not run.
+#[test]
+fn deploy_templates_read_every_roles_addresses_from_the_environment() {
+    let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let env = &project.config.environments["lab"];
+    let secrets = Secrets::default();
+    let maker = SeedMaker {
+        project: &project,
+        env_name: "lab",
+        env,
+        renderer: Renderer::new(&project.templates_dir()),
+        secrets: &secrets,
+        key_line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixedKeyForTheHash oxbake".into(),
+        hash_key: "unit-test-hash-key".into(),
+    };
+    let role = crate::role::Role::resolve(&project, "ui").unwrap();
+    let place = VmPlace {
+        role: "ui",
+        slot: 1,
+        hostname: "lab-ui-1".into(),
+        address: "10.99.0.20".parse().unwrap(),
+        version: "2026.11.25.1",
+        nics: VmNics::Bridged,
+    };
+    let context = maker.context(&role, &place);
+    let jinja = minijinja::Environment::new();
+    let text = jinja
+        .render_str(
+            "{% for r, p in env.roles|items %}{{ r }}={{ p.addresses|join(',') }};{% endfor %}\
+             {{ env.backend_port }}",
+            context,
+        )
+        .unwrap();
+    assert_eq!(
+        text,
+        "backend=10.99.0.10;base=;services=10.99.0.30;ui=10.99.0.20;8009"
+    );
+}
