@@ -28,6 +28,7 @@ fn desired(role: &str, slot: u32, version: &str, seed: &str) -> Desired {
         version: version.into(),
         seed: seed.into(),
         node: None,
+        bootstrap: false,
     }
 }
 

@@ -289,6 +289,25 @@ pub struct Deploy {
     /// Commands run once the files are in place (reload services, …).
     #[serde(default)]
     pub commands: Vec<String>,
+    /// Run instead of `commands` by the one VM that starts the role from
+    /// nothing: the lowest created slot when the environment runs no VM of
+    /// the role (a cluster's first node). Empty: every VM runs `commands`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bootstrap_commands: Vec<String>,
+    /// A rule the plan keeps for the role's running VMs (see [`Quorum`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<Quorum>,
+}
+
+/// What a role's VMs need to keep serving, so that a plan may not take it
+/// away in one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quorum {
+    /// More than half of the role's running VMs must stay up (a Galera or
+    /// Raft cluster): a plan that destroys, or stops at once, half of them
+    /// or more is refused.
+    Majority,
 }
 
 fn default_file_mode() -> Spanned<String> {

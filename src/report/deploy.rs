@@ -12,6 +12,9 @@ pub fn plan(plan: &Plan) -> String {
         .iter()
         .map(|a| {
             let mut row = match a {
+                Action::Create { want } if want.bootstrap => {
+                    row("create", want, "-", "bootstraps the role")
+                }
                 Action::Create { want } => row("create", want, "-", ""),
                 Action::Replace {
                     want,
@@ -20,7 +23,12 @@ pub fn plan(plan: &Plan) -> String {
                     strategy,
                     unavailable,
                 } => {
-                    let mut r = row("replace", want, &old.name, why);
+                    let why = if want.bootstrap {
+                        format!("{why}; bootstraps the role")
+                    } else {
+                        why.clone()
+                    };
+                    let mut r = row("replace", want, &old.name, &why);
                     r.push(strategy_name(*strategy).into());
                     r.push(unavailable.clone());
                     r

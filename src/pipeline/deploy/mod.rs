@@ -14,6 +14,7 @@ pub mod key;
 pub mod known_hosts;
 mod line;
 pub mod plan;
+pub mod quorum;
 mod replace;
 pub mod seed;
 pub mod tag;
@@ -115,6 +116,13 @@ pub enum DeployError {
     /// were there before are untouched.
     #[error("environment `{env}`: deploy interrupted")]
     Interrupted { env: String },
+    /// The plan would take a quorum role's majority away: nothing is done.
+    #[error("environment `{env}`: plan refused")]
+    Quorum {
+        env: String,
+        #[source]
+        source: quorum::QuorumError,
+    },
 }
 
 impl DeployError {
@@ -152,6 +160,10 @@ pub struct Wanted {
     pub desired: Desired,
     pub template: TemplateRef,
     pub seed: CloudInit,
+    /// The seed with the role's `bootstrap_commands` (same host key), for a
+    /// role that has them: taken when the plan marks the VM as the one
+    /// that starts the role (see [`plan::mark_bootstrap`]).
+    pub bootstrap_seed: Option<CloudInit>,
     /// The host key the seed gives the VM (pinned at login).
     pub host_key: HostKeyPair,
     pub cores: u32,
@@ -197,16 +209,52 @@ impl Deployer<'_> {
             key_line: key.public_line().map_err(DeployError::key)?,
             hash_key: key.private_openssh().map_err(DeployError::key)?,
         };
-        let wanted = self.wanted(&maker, &templates)?;
         let listed = self.listed().await?;
         let existing = Existing::of_env(&listed, self.env_name);
+        let mut wanted = self.wanted(&maker, &templates)?;
         let desired: Vec<Desired> = wanted.iter().map(|w| w.desired.clone()).collect();
+        let mut plan = plan::compute_with(&desired, &existing, &self.rules());
+        quorum::check(&plan, &self.quorum_rules()).map_err(|source| DeployError::Quorum {
+            env: self.env_name.to_owned(),
+            source,
+        })?;
+        let bootstrapping: BTreeSet<String> = wanted
+            .iter()
+            .filter(|w| w.bootstrap_seed.is_some())
+            .map(|w| w.desired.role.clone())
+            .collect();
+        let roles: Vec<&str> = bootstrapping.iter().map(String::as_str).collect();
+        plan::mark_bootstrap(&mut plan, &existing, &roles);
+        for a in &plan.actions {
+            if let plan::Action::Create { want } | plan::Action::Replace { want, .. } = a
+                && want.bootstrap
+                && let Some(w) = wanted
+                    .iter_mut()
+                    .find(|w| w.desired.role == want.role && w.desired.slot == want.slot)
+                && let Some(seed) = w.bootstrap_seed.take()
+            {
+                w.seed = seed;
+                w.desired.bootstrap = true;
+            }
+        }
         Ok(Prepared {
-            plan: plan::compute_with(&desired, &existing, &self.rules()),
+            plan,
             wanted,
             taken: listed.iter().map(|vm| vm.handle.name.clone()).collect(),
             key,
         })
+    }
+
+    /// The roles of the environment whose recipe sets a `quorum`.
+    fn quorum_rules(&self) -> BTreeMap<String, crate::recipe::model::Quorum> {
+        self.env
+            .roles
+            .keys()
+            .filter_map(|r| {
+                let quorum = self.ctx.project.recipes.get(r)?.recipe.deploy.quorum?;
+                Some((r.clone(), quorum))
+            })
+            .collect()
     }
 
     /// The environment's waves and replacement settings. `oxbake check`
@@ -305,7 +353,12 @@ impl Deployer<'_> {
                     vm: place.hostname.clone(),
                     source: Box::new(e),
                 })?;
-                let (seed, hash) = maker.make(&resolved, &place, &host_key)?;
+                let (seed, hash) = maker.make(&resolved, &place, &host_key, false)?;
+                let bootstrap_seed = if resolved.recipe().deploy.bootstrap_commands.is_empty() {
+                    None
+                } else {
+                    Some(maker.make(&resolved, &place, &host_key, true)?.0)
+                };
                 out.push(Wanted {
                     desired: Desired {
                         role: role.clone(),
@@ -314,9 +367,11 @@ impl Deployer<'_> {
                         version: version.clone(),
                         seed: hash,
                         node: plan::node_for(&nodes, i),
+                        bootstrap: false,
                     },
                     template: template.clone(),
                     seed,
+                    bootstrap_seed,
                     host_key,
                     cores: s.cores.unwrap_or(defaults.cores),
                     memory_mib: s.memory_mib.unwrap_or(defaults.memory_mib),

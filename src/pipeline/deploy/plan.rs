@@ -28,6 +28,10 @@ pub struct Desired {
     /// target's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// Whether the VM starts its role from nothing (runs the role's
+    /// `bootstrap_commands`; see [`mark_bootstrap`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bootstrap: bool,
 }
 
 /// One deployed VM of the environment, as listed.
@@ -253,6 +257,32 @@ pub fn compute_with(desired: &[Desired], existing: &[Existing], rules: &Rules) -
     }
 }
 
+/// Marks the VM that starts each of `roles` from nothing: where the
+/// environment runs no VM of the role (none listed, or none running), the
+/// lowest slot that gets a new VM (a create, or a replacement of a stopped
+/// one) runs the role's `bootstrap_commands`; every other VM its
+/// `commands`. A role with a running VM is joined, never bootstrapped.
+pub fn mark_bootstrap(plan: &mut Plan, existing: &[Existing], roles: &[&str]) {
+    for role in roles {
+        if existing.iter().any(|e| e.role == *role && e.running) {
+            continue;
+        }
+        let first = plan
+            .actions
+            .iter_mut()
+            .filter_map(|a| match a {
+                Action::Create { want } | Action::Replace { want, .. } if want.role == *role => {
+                    Some(want)
+                }
+                _ => None,
+            })
+            .min_by_key(|want| want.slot);
+        if let Some(want) = first {
+            want.bootstrap = true;
+        }
+    }
+}
+
 /// What replacing `role`'s VMs, `max` at a time, stop-first, costs it: the
 /// VMs serving now (running, kept or replaced) less those down at once.
 /// None left: the role is down for one boot and its checks.
@@ -305,6 +335,7 @@ mod tests {
             version: version.into(),
             seed: "aa".into(),
             node: None,
+            bootstrap: false,
         }
     }
 
@@ -423,6 +454,44 @@ mod tests {
         assert_eq!(plan.waves, [["ui"]]);
     }
 
+    fn bootstraps(plan: &Plan) -> Vec<&str> {
+        plan.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Create { want } | Action::Replace { want, .. } if want.bootstrap => {
+                    Some(want.hostname.as_str())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_lowest_new_slot_bootstraps_a_role_that_runs_nowhere() {
+        let desired = [want("db", 1, "1"), want("db", 2, "1"), want("db", 3, "1")];
+        // A first deploy: slot 1 bootstraps, the others join.
+        let mut plan = compute(&desired, &[]);
+        mark_bootstrap(&mut plan, &[], &["db"]);
+        assert_eq!(bootstraps(&plan), ["lab-db-1"]);
+        // Slot 1 still runs: the new slots join it.
+        let existing = [vm("db", 1, "1")];
+        let mut plan = compute(&desired, &existing);
+        mark_bootstrap(&mut plan, &existing, &["db"]);
+        assert!(bootstraps(&plan).is_empty());
+        // Only a stopped VM left in slot 2: the lowest new slot starts anew.
+        let stopped = [Existing {
+            running: false,
+            ..vm("db", 2, "0")
+        }];
+        let mut plan = compute(&desired, &stopped);
+        mark_bootstrap(&mut plan, &stopped, &["db"]);
+        assert_eq!(bootstraps(&plan), ["lab-db-1"]);
+        // A role without bootstrap commands is never marked.
+        let mut plan = compute(&desired, &[]);
+        mark_bootstrap(&mut plan, &[], &[]);
+        assert!(bootstraps(&plan).is_empty());
+    }
+
     #[test]
     fn round_robin_is_stable_and_wraps() {
         let nodes = ["pve1".to_string(), "pve2".to_string()];
@@ -441,6 +510,7 @@ mod tests {
             version: "1".into(),
             seed: "aa".into(),
             node: Some("pve2".into()),
+            bootstrap: false,
         };
         let vm = Existing {
             name: "lab-ui-2".into(),

@@ -2,7 +2,8 @@
 //! (plus oxbake's environment key), the host name, a static
 //! network-config, and the role's deploy templates rendered with the
 //! environment's values and secrets, delivered as `write_files`, followed
-//! by the role's `[deploy] commands` as `runcmd`.
+//! by the role's `[deploy] commands` as `runcmd` (its `bootstrap_commands`
+//! on the VM that starts the role from nothing, see [`super::plan::mark_bootstrap`]).
 //!
 //! Secrets reach only the user-data, which the targets write to 0600 files;
 //! the seed hash that labels the VM is keyed with oxbake's private
@@ -57,12 +58,16 @@ pub struct SeedMaker<'a> {
 
 impl SeedMaker<'_> {
     /// The seed (with `host`'s key pair) and the hash of its inputs (without
-    /// it).
+    /// it). With `bootstrap` the seed runs the role's `bootstrap_commands`;
+    /// the hash is always taken over the seed with `commands`, so the VM
+    /// that bootstrapped is as wanted by the next deploy, which would give
+    /// it `commands`.
     pub fn make(
         &self,
         role: &Role<'_>,
         vm: &VmPlace<'_>,
         host: &HostKeyPair,
+        bootstrap: bool,
     ) -> Result<(CloudInit, String), DeployError> {
         let mut doc = self.user_data(role, vm)?;
         let network = self.network_config(vm);
@@ -72,6 +77,9 @@ impl SeedMaker<'_> {
             hash.update(part.as_bytes());
         }
         let seed = hex::encode(&hash.finalize()[..8]);
+        if bootstrap {
+            doc["runcmd"] = json!(role.recipe().deploy.bootstrap_commands);
+        }
         let host_err = |e| DeployError::HostKey {
             vm: vm.hostname.clone(),
             source: Box::new(e),

@@ -37,8 +37,8 @@ fn the_seed_carries_a_fresh_host_key_that_the_hash_leaves_out() {
         HostKeyPair::generate().unwrap(),
         HostKeyPair::generate().unwrap(),
     );
-    let (first, first_hash) = maker.make(&role, &place, &first_key).unwrap();
-    let (second, second_hash) = maker.make(&role, &place, &second_key).unwrap();
+    let (first, first_hash) = maker.make(&role, &place, &first_key, false).unwrap();
+    let (second, second_hash) = maker.make(&role, &place, &second_key, false).unwrap();
     assert_eq!(
         first_hash, second_hash,
         "the random host key must not change the hash"
@@ -65,6 +65,46 @@ fn the_seed_carries_a_fresh_host_key_that_the_hash_leaves_out() {
     assert!(!shown.contains("tls-key-unit-secret"), "{shown}");
 }
 
+/// The db recipe's first node runs `bootstrap_commands`, the others
+/// `commands`; the hash is the same, so the next deploy keeps the VM.
+#[test]
+fn a_bootstrap_seed_runs_bootstrap_commands_under_the_hash_of_commands() {
+    let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let env = &project.config.environments["lab"];
+    let mut secrets = Secrets::default();
+    secrets.insert("db_password", "db-unit-secret");
+    secrets.insert("sst_password", "sst-unit-secret");
+    let maker = SeedMaker {
+        project: &project,
+        env_name: "lab",
+        env,
+        renderer: Renderer::new(&project.templates_dir()),
+        secrets: &secrets,
+        key_line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixedKeyForTheHash oxbake".into(),
+        hash_key: "unit-test-hash-key".into(),
+    };
+    let role = crate::role::Role::resolve(&project, "db").unwrap();
+    let place = VmPlace {
+        role: "db",
+        slot: 1,
+        hostname: "lab-db-1".into(),
+        address: "10.99.0.41".parse().unwrap(),
+        version: "2026.11.25.1",
+        nics: VmNics::Bridged,
+    };
+    let key = HostKeyPair::generate().unwrap();
+    let (joins, join_hash) = maker.make(&role, &place, &key, false).unwrap();
+    let (boots, boot_hash) = maker.make(&role, &place, &key, true).unwrap();
+    assert_eq!(join_hash, boot_hash);
+    let deploy = &role.recipe().deploy;
+    assert_eq!(doc(&joins)["runcmd"], serde_json::json!(deploy.commands));
+    assert_eq!(
+        doc(&boots)["runcmd"],
+        serde_json::json!(deploy.bootstrap_commands)
+    );
+    assert_ne!(deploy.commands, deploy.bootstrap_commands);
+}
+
 fn network_of(nics: VmNics) -> (serde_json::Value, String) {
     let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
     let env = &project.config.environments["lab"];
@@ -89,7 +129,7 @@ fn network_of(nics: VmNics) -> (serde_json::Value, String) {
         nics,
     };
     let (seed, hash) = maker
-        .make(&role, &place, &HostKeyPair::generate().unwrap())
+        .make(&role, &place, &HostKeyPair::generate().unwrap(), false)
         .unwrap();
     let text = seed.network_config.unwrap();
     (serde_json::from_str(&text).unwrap(), hash)
@@ -174,6 +214,6 @@ fn deploy_templates_read_every_roles_addresses_from_the_environment() {
         .unwrap();
     assert_eq!(
         text,
-        "backend=10.99.0.10;base=;services=10.99.0.30;ui=10.99.0.20;8009"
+        "backend=10.99.0.10;base=;db=;services=10.99.0.30;ui=10.99.0.20;8009"
     );
 }
