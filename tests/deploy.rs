@@ -16,6 +16,7 @@ use crate::support::project::TestProject;
 #[cfg(feature = "e2e")]
 mod e2e;
 mod placement;
+mod quorum;
 mod secrets;
 mod sim;
 mod waves;

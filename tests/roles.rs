@@ -11,6 +11,7 @@
 mod fail2ban;
 mod fail2ban_probes;
 mod firewall;
+mod galera;
 mod mariadb;
 mod nginx;
 mod postfix;
@@ -27,7 +28,7 @@ use oxbake::recipe::{Action, Check, Recipe};
 use oxbake::render::Renderer;
 use oxbake::role::role_vars;
 
-pub const ROLES: &[&str] = &["base", "backend", "ui", "services"];
+pub const ROLES: &[&str] = &["base", "backend", "ui", "services", "db"];
 
 /// The repository's project with the example deploy values.
 pub struct Roles {
