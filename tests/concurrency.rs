@@ -278,7 +278,7 @@ fn a_nightly_and_a_promote_of_one_role_take_turns() {
     // Only `base`: the nightly finds its image up to date and promotes it
     // to `dev`, as the promote run does (the `lab` environment of the other
     // roles goes with them).
-    for role in ["backend", "services", "ui"] {
+    for role in ["backend", "services", "ui", "db"] {
         std::fs::remove_file(p.project.path(&format!("recipes/{role}.toml"))).unwrap();
     }
     let mut in_lab = false;

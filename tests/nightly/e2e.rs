@@ -54,7 +54,7 @@ fn project() -> TestProject {
         None => &config[..],
     };
     project.write("oxbake.toml", config);
-    for role in ["backend", "services", "ui"] {
+    for role in ["backend", "services", "ui", "db"] {
         std::fs::remove_file(project.path(&format!("recipes/{role}.toml"))).unwrap();
     }
     project.write("recipes/nprobe.toml", PROBE);
