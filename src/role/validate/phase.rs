@@ -1,10 +1,10 @@
 //! Which values a template may read: bake templates the role's variables,
 //! deploy templates also the environment's declared values, the declared
-//! secrets and the VM's fields.
+//! secrets, the VM's fields and the fields of its image.
 
 use std::collections::BTreeSet;
 
-use super::{BUILTINS, VM_FIELDS};
+use super::{BUILTINS, IMAGE_FIELDS, VM_FIELDS};
 
 /// Which values a template may read.
 #[derive(Clone, Copy)]
@@ -29,7 +29,7 @@ impl Phase<'_> {
             (Phase::Bake, "secrets") => Some(format!(
                 "bake-phase template reads secret `{var}`; secrets may only reach deploy templates"
             )),
-            (Phase::Bake, "env" | "vm") => Some(format!(
+            (Phase::Bake, "env" | "vm" | "image") => Some(format!(
                 "bake-phase template uses deploy-only value `{var}`; move it to a [deploy] template"
             )),
             (Phase::Deploy { secrets, .. }, "secrets") => match field_name {
@@ -52,6 +52,13 @@ impl Phase<'_> {
                 _ => Some(format!(
                     "template reads `{var}`; `vm` has the fields {}",
                     VM_FIELDS.join(", ")
+                )),
+            },
+            (Phase::Deploy { .. }, "image") => match field_name {
+                Some(f) if IMAGE_FIELDS.contains(&f) => None,
+                _ => Some(format!(
+                    "template reads `{var}`; `image` has the fields {}",
+                    IMAGE_FIELDS.join(", ")
                 )),
             },
             _ => Some(format!("template uses undefined variable `{var}`")),

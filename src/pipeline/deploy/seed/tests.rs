@@ -31,6 +31,7 @@ fn the_seed_carries_a_fresh_host_key_that_the_hash_leaves_out() {
         hostname: "lab-ui-1".into(),
         address: "10.99.0.30".parse().unwrap(),
         version: "2026.11.25.1",
+        packages: &BTreeMap::new(),
         nics: VmNics::Bridged,
     };
     let (first_key, second_key) = (
@@ -86,6 +87,7 @@ fn network_of(nics: VmNics) -> (serde_json::Value, String) {
         hostname: "lab-ui-1".into(),
         address: "10.99.0.30".parse().unwrap(),
         version: "2026.11.25.1",
+        packages: &BTreeMap::new(),
         nics,
     };
     let (seed, hash) = maker
@@ -161,6 +163,7 @@ fn deploy_templates_read_every_roles_addresses_from_the_environment() {
         hostname: "lab-ui-1".into(),
         address: "10.99.0.20".parse().unwrap(),
         version: "2026.11.25.1",
+        packages: &BTreeMap::new(),
         nics: VmNics::Bridged,
     };
     let context = maker.context(&role, &place);
