@@ -1,6 +1,7 @@
 //! The shipped roles against the real programs: every template renders with
 //! example values (tests/data/role-values.toml), the rendered configurations
-//! are accepted by sshd, nginx, MariaDB, nft, Fail2Ban and Postfix, and the
+//! are accepted by sshd, nginx, MariaDB, nft, Fail2Ban, Postfix, HAProxy and
+//! keepalived, and the
 //! recipes' checks expect what those programs really print.
 //!
 //! The programs must be installed (CI installs them): a missing one fails

@@ -98,4 +98,24 @@ mod tests {
         assert!(field.contains("has the field addresses"), "{field}");
         assert!(peer_problem("env.roles.ui.addresses.x", &roles).is_some());
     }
+
+    #[test]
+    fn deploy_templates_read_the_image_fields_only() {
+        let none = BTreeSet::new();
+        let deploy = Phase::Deploy {
+            values: &none,
+            secrets: &none,
+            roles: &none,
+        };
+        for ok in ["image.version", "image.packages", "image.packages.nginx"] {
+            assert_eq!(deploy.problem(ok, &none), None, "{ok}");
+        }
+        let field = deploy.problem("image.name", &none).unwrap();
+        assert!(
+            field.contains("has the fields version, packages"),
+            "{field}"
+        );
+        let bake = Phase::Bake.problem("image.version", &none).unwrap();
+        assert!(bake.contains("deploy-only"), "{bake}");
+    }
 }
