@@ -8,10 +8,24 @@ fn the_shipped_project_is_clean() {
     let run = p.oxbake(&["check"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert!(
-        run.stdout().contains("5 recipe(s) are valid"),
+        run.stdout().contains("7 recipe(s) are valid"),
         "{}",
         run.stdout()
     );
+}
+
+/// The shipped `prod` is checked too: a value its lb lacks is reported at
+/// the place in oxbake.toml.
+#[test]
+fn the_shipped_prod_environment_is_checked() {
+    let p = TestProject::copy();
+    let config = p.read("oxbake.toml");
+    assert!(config.contains("[environments.prod.roles.lb.values]"));
+    p.write("oxbake.toml", &config.replace("vip = \"10.98.0.4\"\n", ""));
+    let run = p.oxbake(&["check"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(run.stderr().contains("oxbake.toml:"), "{}", run.stderr());
+    assert!(run.stderr().contains("vip"), "{}", run.stderr());
 }
 
 #[test]

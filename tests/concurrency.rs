@@ -276,21 +276,24 @@ fn a_nightly_and_a_promote_of_one_role_take_turns() {
     let sim = p.sim(&runtime, 6);
     sim.faults(|f| f.agent_never = true);
     // Only `base`: the nightly finds its image up to date and promotes it
-    // to `dev`, as the promote run does (the `lab` environment of the other
-    // roles goes with them).
-    for role in ["backend", "services", "ui", "db"] {
-        std::fs::remove_file(p.project.path(&format!("recipes/{role}.toml"))).unwrap();
+    // to `dev`, as the promote run does (the environments of the other
+    // roles go with them).
+    for entry in std::fs::read_dir(p.project.path("recipes")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n != "base.toml") {
+            std::fs::remove_file(path).unwrap();
+        }
     }
-    let mut in_lab = false;
+    let mut in_env = false;
     let config: Vec<String> = p
         .project
         .read("oxbake.toml")
         .lines()
         .filter(|l| {
             if l.starts_with('[') {
-                in_lab = l.starts_with("[environments.lab");
+                in_env = l.starts_with("[environments.");
             }
-            !in_lab
+            !in_env
         })
         .map(str::to_owned)
         .collect();

@@ -134,7 +134,10 @@ fn check_reports_a_missing_environment_value_at_its_place() {
     let project = TestProject::copy();
     let config = project.read("oxbake.toml");
     assert!(config.contains("backend_port = 8009\n"));
-    project.write("oxbake.toml", &config.replace("backend_port = 8009\n", ""));
+    project.write(
+        "oxbake.toml",
+        &config.replacen("backend_port = 8009\n", "", 1),
+    );
     let line = config
         .lines()
         .position(|l| l == "[environments.lab.roles.ui.values]")

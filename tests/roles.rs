@@ -1,6 +1,7 @@
 //! The shipped roles against the real programs: every template renders with
 //! example values (tests/data/role-values.toml), the rendered configurations
-//! are accepted by sshd, nginx, MariaDB, nft, Fail2Ban and Postfix, and the
+//! are accepted by sshd, nginx, MariaDB, nft, Fail2Ban, Postfix, HAProxy and
+//! keepalived, and the
 //! recipes' checks expect what those programs really print.
 //!
 //! The programs must be installed (CI installs them): a missing one fails
@@ -12,6 +13,7 @@ mod fail2ban;
 mod fail2ban_probes;
 mod firewall;
 mod galera;
+mod lb;
 mod mariadb;
 mod nginx;
 mod postfix;
@@ -28,7 +30,7 @@ use oxbake::recipe::{Action, Check, Recipe};
 use oxbake::render::Renderer;
 use oxbake::role::role_vars;
 
-pub const ROLES: &[&str] = &["base", "backend", "ui", "services", "db"];
+pub const ROLES: &[&str] = &["base", "backend", "ui", "services", "db", "lb"];
 
 /// The repository's project with the example deploy values.
 pub struct Roles {
@@ -56,8 +58,9 @@ impl Roles {
         &self.project.recipe(role).expect("known role").recipe
     }
 
-    /// Replaces one example value (`section` is `env`, `secrets` or `vm`).
-    pub fn set(&mut self, role: &str, section: &str, key: &str, value: &str) {
+    /// Replaces one example value (`section` is `env`, `secrets`, `vm` or
+    /// `image`).
+    pub fn set(&mut self, role: &str, section: &str, key: &str, value: impl Into<toml::Value>) {
         let role_table = self
             .values
             .entry(role)
@@ -71,6 +74,40 @@ impl Roles {
             .as_table_mut()
             .expect("section table")
             .insert(key.to_owned(), value.into());
+    }
+
+    /// Gives `role`'s deploy templates the `env.roles` of the shipped
+    /// project's environment `env` (every role's addresses there, as
+    /// deploy gives them).
+    pub fn use_environment_roles(&mut self, role: &str, env: &str) {
+        let environment = &self.project.config.environments[env];
+        let names: std::collections::BTreeSet<&String> = self
+            .project
+            .recipes
+            .keys()
+            .chain(environment.roles.keys())
+            .collect();
+        let roles: toml::Table = names
+            .into_iter()
+            .map(|name| {
+                let addresses: Vec<toml::Value> = environment
+                    .roles
+                    .get(name)
+                    .map(|r| {
+                        let r = r.get_ref();
+                        r.addresses
+                            .iter()
+                            .take(r.count as usize)
+                            .map(|a| a.get_ref().to_string().into())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut entry = toml::Table::new();
+                entry.insert("addresses".to_owned(), addresses.into());
+                (name.clone(), entry.into())
+            })
+            .collect();
+        self.set(role, "env", "roles", roles);
     }
 
     fn section(&self, role: &str, section: &str) -> toml::Table {
@@ -93,11 +130,11 @@ impl Roles {
         Value::from(Serde(self.vars(role)))
     }
 
-    /// What a deploy template sees: the bake context plus `env`, `secrets`
-    /// and `vm`.
+    /// What a deploy template sees: the bake context plus `env`, `secrets`,
+    /// `vm` and `image`.
     pub fn deploy_context(&self, role: &str) -> Value {
         let mut all = self.vars(role);
-        for section in ["env", "secrets", "vm"] {
+        for section in ["env", "secrets", "vm", "image"] {
             all.insert(section.to_owned(), self.section(role, section).into());
         }
         Value::from(Serde(all))
@@ -231,6 +268,35 @@ pub fn assert_check(role: &str, check: &Check, output: &str) {
             check.name
         );
     }
+}
+
+/// A throwaway self-signed TLS pair for `mail.dev.example.org`, made by
+/// openssl in `dir`: (certificate, key), PEM without the last newline.
+pub fn made_tls_pair(dir: &Path) -> (String, String) {
+    let (cert, key) = (dir.join("made.crt"), dir.join("made.key"));
+    let openssl = run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=mail.dev.example.org",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert_success(&openssl, "openssl req");
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap().trim_end().to_owned();
+    (read(&cert), read(&key))
 }
 
 /// Writes `text` to `dir/rel`, making folders as needed.

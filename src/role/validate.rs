@@ -26,6 +26,8 @@ pub const VM_FIELDS: &[&str] = &[
     "name", "hostname", "fqdn", "address", "prefix", "gateway", "dns", "index", "env", "role",
     "version",
 ];
+/// Fields of `image.*` in deploy templates: the image the VM is cloned from.
+pub const IMAGE_FIELDS: &[&str] = &["version", "packages"];
 
 /// What `oxbake check` finds in a project.
 #[derive(Debug, Default)]

@@ -65,7 +65,7 @@ fn hardening_and_deploy_binding_meet_the_backend_checks() {
         .recipe("backend")
         .checks
         .iter()
-        .filter(|c| c.run.starts_with("mariadb "))
+        .filter(|c| c.run.contains("mariadb -N"))
         .collect();
     assert!(checks.len() >= 3, "the backend checks MariaDB");
     let run_checks = |label: &str| {

@@ -5,37 +5,15 @@
 
 use std::path::Path;
 
-use super::{Roles, assert_check, assert_success, in_netns, run, stdout, write};
+use super::{Roles, assert_check, assert_success, in_netns, made_tls_pair, run, stdout, write};
 
 /// Renders the ui's Nginx configuration into `dir`, every path that points
 /// into /etc/nginx, /run or /var pointed into `dir` instead.
 fn render_site(dir: &Path) -> Roles {
     let mut roles = Roles::load();
-    let (cert, key) = (dir.join("made.crt"), dir.join("made.key"));
-    let openssl = run(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=mail.dev.example.org",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            cert.to_str().unwrap(),
-        ],
-    );
-    assert_success(&openssl, "openssl req");
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
-    roles.set("ui", "env", "tls_certificate", read(&cert).trim_end());
-    roles.set("ui", "secrets", "tls_private_key", read(&key).trim_end());
+    let (cert, key) = made_tls_pair(dir);
+    roles.set("ui", "env", "tls_certificate", cert);
+    roles.set("ui", "secrets", "tls_private_key", key);
 
     let d = dir.display().to_string();
     let local = |text: String| {

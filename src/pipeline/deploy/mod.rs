@@ -172,6 +172,15 @@ pub struct Wanted {
     pub network: VmNetwork,
 }
 
+/// One role's image in the environment's channel: what its VMs are cloned
+/// from, and what their deploy templates see of it (`image.*`).
+struct ChannelImage {
+    version: String,
+    template: TemplateRef,
+    /// Installed packages (name to version), from the image's record.
+    packages: BTreeMap<String, String>,
+}
+
 /// A computed plan and what applying it needs.
 pub struct Prepared {
     pub plan: Plan,
@@ -289,8 +298,8 @@ impl Deployer<'_> {
             })
     }
 
-    /// Each role's (version, template) from the environment's channel.
-    fn templates(&self) -> Result<BTreeMap<String, (String, TemplateRef)>, DeployError> {
+    /// Each role's image from the environment's channel.
+    fn templates(&self) -> Result<BTreeMap<String, ChannelImage>, DeployError> {
         let channel = self.env.channel.get_ref();
         let channels = self.ctx.registry.channels()?;
         let mut out = BTreeMap::new();
@@ -313,7 +322,14 @@ impl Deployer<'_> {
                 });
             }
             let template = super::artifact::template_of(&record, &self.ctx.project.root);
-            out.insert(role.clone(), (version.to_string(), template));
+            out.insert(
+                role.clone(),
+                ChannelImage {
+                    version: version.to_string(),
+                    template,
+                    packages: record.packages,
+                },
+            );
         }
         Ok(out)
     }
@@ -321,13 +337,17 @@ impl Deployer<'_> {
     fn wanted(
         &self,
         maker: &SeedMaker<'_>,
-        templates: &BTreeMap<String, (String, TemplateRef)>,
+        templates: &BTreeMap<String, ChannelImage>,
     ) -> Result<Vec<Wanted>, DeployError> {
         let defaults = &self.ctx.project.config.defaults;
         let mut out = Vec::new();
         for (role, settings) in &self.env.roles {
             let s = settings.get_ref();
-            let (version, template) = &templates[role];
+            let ChannelImage {
+                version,
+                template,
+                packages,
+            } = &templates[role];
             let Some(resolved) = Role::resolve(self.ctx.project, role) else {
                 continue;
             };
@@ -347,6 +367,7 @@ impl Deployer<'_> {
                     hostname: format!("{}-{role}-{}", self.env_name, i + 1),
                     address,
                     version,
+                    packages,
                     nics: self.ctx.target.nics(&network),
                 };
                 let host_key = HostKeyPair::generate().map_err(|e| DeployError::HostKey {

@@ -39,6 +39,9 @@ pub struct VmPlace<'a> {
     pub hostname: String,
     pub address: Ipv4Addr,
     pub version: &'a str,
+    /// The packages installed in that version's image (its registry
+    /// record's), name to version.
+    pub packages: &'a BTreeMap<String, String>,
     /// The NICs the target gives the VM (its network-config describes them).
     pub nics: VmNics,
 }
@@ -179,6 +182,12 @@ impl SeedMaker<'_> {
                 "gateway": net.gateway.to_string(), "dns": net.dns, "index": vm.slot,
                 "env": self.env_name, "role": vm.role, "version": vm.version,
             }),
+        );
+        // The image the VM is cloned from: a template can name what it holds
+        // (a cluster keyed by the OX version, say).
+        all.insert(
+            "image".into(),
+            json!({ "version": vm.version, "packages": vm.packages }),
         );
         Value::from(minijinja::value::Serde(&all))
     }

@@ -1,10 +1,10 @@
 //! Which values a template may read: bake templates the role's variables,
 //! deploy templates also the environment's declared values, the declared
-//! secrets and the VM's fields.
+//! secrets, the VM's fields and the fields of its image.
 
 use std::collections::BTreeSet;
 
-use super::{BUILTINS, VM_FIELDS};
+use super::{BUILTINS, IMAGE_FIELDS, VM_FIELDS};
 
 /// Which values a template may read.
 #[derive(Clone, Copy)]
@@ -29,7 +29,7 @@ impl Phase<'_> {
             (Phase::Bake, "secrets") => Some(format!(
                 "bake-phase template reads secret `{var}`; secrets may only reach deploy templates"
             )),
-            (Phase::Bake, "env" | "vm") => Some(format!(
+            (Phase::Bake, "env" | "vm" | "image") => Some(format!(
                 "bake-phase template uses deploy-only value `{var}`; move it to a [deploy] template"
             )),
             (Phase::Deploy { secrets, .. }, "secrets") => match field_name {
@@ -52,6 +52,13 @@ impl Phase<'_> {
                 _ => Some(format!(
                     "template reads `{var}`; `vm` has the fields {}",
                     VM_FIELDS.join(", ")
+                )),
+            },
+            (Phase::Deploy { .. }, "image") => match field_name {
+                Some(f) if IMAGE_FIELDS.contains(&f) => None,
+                _ => Some(format!(
+                    "template reads `{var}`; `image` has the fields {}",
+                    IMAGE_FIELDS.join(", ")
                 )),
             },
             _ => Some(format!("template uses undefined variable `{var}`")),
@@ -90,5 +97,25 @@ mod tests {
         let field = peer_problem("env.roles.ui.names", &roles).unwrap();
         assert!(field.contains("has the field addresses"), "{field}");
         assert!(peer_problem("env.roles.ui.addresses.x", &roles).is_some());
+    }
+
+    #[test]
+    fn deploy_templates_read_the_image_fields_only() {
+        let none = BTreeSet::new();
+        let deploy = Phase::Deploy {
+            values: &none,
+            secrets: &none,
+            roles: &none,
+        };
+        for ok in ["image.version", "image.packages", "image.packages.nginx"] {
+            assert_eq!(deploy.problem(ok, &none), None, "{ok}");
+        }
+        let field = deploy.problem("image.name", &none).unwrap();
+        assert!(
+            field.contains("has the fields version, packages"),
+            "{field}"
+        );
+        let bake = Phase::Bake.problem("image.version", &none).unwrap();
+        assert!(bake.contains("deploy-only"), "{bake}");
     }
 }

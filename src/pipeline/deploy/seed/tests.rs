@@ -31,6 +31,7 @@ fn the_seed_carries_a_fresh_host_key_that_the_hash_leaves_out() {
         hostname: "lab-ui-1".into(),
         address: "10.99.0.30".parse().unwrap(),
         version: "2026.11.25.1",
+        packages: &BTreeMap::new(),
         nics: VmNics::Bridged,
     };
     let (first_key, second_key) = (
@@ -126,6 +127,7 @@ fn network_of(nics: VmNics) -> (serde_json::Value, String) {
         hostname: "lab-ui-1".into(),
         address: "10.99.0.30".parse().unwrap(),
         version: "2026.11.25.1",
+        packages: &BTreeMap::new(),
         nics,
     };
     let (seed, hash) = maker
@@ -201,6 +203,7 @@ fn deploy_templates_read_every_roles_addresses_from_the_environment() {
         hostname: "lab-ui-1".into(),
         address: "10.99.0.20".parse().unwrap(),
         version: "2026.11.25.1",
+        packages: &BTreeMap::new(),
         nics: VmNics::Bridged,
     };
     let context = maker.context(&role, &place);
@@ -214,6 +217,42 @@ fn deploy_templates_read_every_roles_addresses_from_the_environment() {
         .unwrap();
     assert_eq!(
         text,
-        "backend=10.99.0.10;base=;db=;services=10.99.0.30;ui=10.99.0.20;8009"
+        "backend=10.99.0.10;base=;db=;lb=;services=10.99.0.30;ui=10.99.0.20;8009"
     );
+}
+
+/// `image` is the version being deployed and its record's packages.
+#[test]
+fn deploy_templates_read_the_image_version_and_packages() {
+    let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let env = &project.config.environments["lab"];
+    let secrets = Secrets::default();
+    let maker = SeedMaker {
+        project: &project,
+        env_name: "lab",
+        env,
+        renderer: Renderer::new(&project.templates_dir()),
+        secrets: &secrets,
+        key_line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixedKeyForTheHash oxbake".into(),
+        hash_key: "unit-test-hash-key".into(),
+    };
+    let role = crate::role::Role::resolve(&project, "backend").unwrap();
+    let packages = BTreeMap::from([("open-xchange-core".to_owned(), "8.28.0-1".to_owned())]);
+    let place = VmPlace {
+        role: "backend",
+        slot: 1,
+        hostname: "lab-backend-1".into(),
+        address: "10.99.0.10".parse().unwrap(),
+        version: "2026.11.25.1",
+        packages: &packages,
+        nics: VmNics::Bridged,
+    };
+    let text = minijinja::Environment::new()
+        .render_str(
+            "{{ image.version }} {{ image.packages['open-xchange-core'] }} \
+             {{ image.packages['nginx'] | default('none') }}",
+            maker.context(&role, &place),
+        )
+        .unwrap();
+    assert_eq!(text, "2026.11.25.1 8.28.0-1 none");
 }
