@@ -91,6 +91,7 @@ fn a_bootstrap_seed_runs_bootstrap_commands_under_the_hash_of_commands() {
         hostname: "lab-db-1".into(),
         address: "10.99.0.41".parse().unwrap(),
         version: "2026.11.25.1",
+        packages: &BTreeMap::new(),
         nics: VmNics::Bridged,
     };
     let key = HostKeyPair::generate().unwrap();
