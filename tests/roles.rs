@@ -95,11 +95,7 @@ impl Roles {
                     .get(name)
                     .map(|r| {
                         let r = r.get_ref();
-                        r.addresses
-                            .iter()
-                            .take(r.count as usize)
-                            .map(|a| a.get_ref().to_string().into())
-                            .collect()
+                        r.slot_addresses().map(|a| a.to_string().into()).collect()
                     })
                     .unwrap_or_default();
                 let mut entry = toml::Table::new();

@@ -98,6 +98,15 @@ pub enum Replace {
 }
 
 impl RoleSettings {
+    /// The addresses of the VMs the environment runs: one per slot, in
+    /// slot order (`addresses` beyond `count` are unused).
+    pub fn slot_addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.addresses
+            .iter()
+            .take(self.count as usize)
+            .map(|a| *a.get_ref())
+    }
+
     /// `max_unavailable`, or its default 1.
     pub fn max_unavailable(&self) -> u32 {
         self.max_unavailable.as_ref().map_or(1, |m| *m.get_ref())

@@ -352,8 +352,7 @@ impl Deployer<'_> {
                 continue;
             };
             let nodes: Vec<String> = s.nodes.iter().map(|n| n.get_ref().clone()).collect();
-            for (i, address) in s.addresses.iter().enumerate().take(s.count as usize) {
-                let address = *address.get_ref();
+            for (i, address) in s.slot_addresses().enumerate() {
                 let network = VmNetwork {
                     segment: self.env_name.to_owned(),
                     address,

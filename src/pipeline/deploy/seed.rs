@@ -208,11 +208,9 @@ impl SeedMaker<'_> {
                     .roles
                     .get(name)
                     .map(|r| {
-                        let r = r.get_ref();
-                        r.addresses
-                            .iter()
-                            .take(r.count as usize)
-                            .map(|a| a.get_ref().to_string())
+                        r.get_ref()
+                            .slot_addresses()
+                            .map(|a| a.to_string())
                             .collect()
                     })
                     .unwrap_or_default();

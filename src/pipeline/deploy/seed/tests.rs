@@ -8,32 +8,55 @@ fn doc(data: &CloudInit) -> serde_json::Value {
     serde_json::from_str(body).unwrap()
 }
 
+/// oxbake's public line for the tests that do not log in.
+const FIXED_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixedKeyForTheHash oxbake";
+
+/// An image whose record lists no packages.
+static NO_PACKAGES: BTreeMap<String, String> = BTreeMap::new();
+
+/// The seeds of the repository's own `lab` environment.
+fn lab_maker<'a>(project: &'a Project, secrets: &'a Secrets, key_line: String) -> SeedMaker<'a> {
+    SeedMaker {
+        project,
+        env_name: "lab",
+        env: &project.config.environments["lab"],
+        renderer: Renderer::new(&project.templates_dir()),
+        secrets,
+        key_line,
+        hash_key: "unit-test-hash-key".into(),
+    }
+}
+
+/// Slot 1 of `role` in `lab` (`lab-ROLE-1`) on a bridge.
+fn lab_place<'a>(
+    role: &'a str,
+    address: &str,
+    packages: &'a BTreeMap<String, String>,
+) -> VmPlace<'a> {
+    VmPlace {
+        role,
+        slot: 1,
+        hostname: format!("lab-{role}-1"),
+        address: address.parse().unwrap(),
+        version: "2026.11.25.1",
+        packages,
+        nics: VmNics::Bridged,
+    }
+}
+
 /// The repository's own project: its `lab` environment and `ui` recipe.
 #[test]
 fn the_seed_carries_a_fresh_host_key_that_the_hash_leaves_out() {
     let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let env = &project.config.environments["lab"];
     let mut secrets = Secrets::default();
     secrets.insert("tls_private_key", "tls-key-unit-secret");
-    let maker = SeedMaker {
-        project: &project,
-        env_name: "lab",
-        env,
-        renderer: Renderer::new(&project.templates_dir()),
-        secrets: &secrets,
-        key_line: ClientKey::generate().unwrap().public_line().unwrap(),
-        hash_key: "unit-test-hash-key".into(),
-    };
+    let maker = lab_maker(
+        &project,
+        &secrets,
+        ClientKey::generate().unwrap().public_line().unwrap(),
+    );
     let role = crate::role::Role::resolve(&project, "ui").unwrap();
-    let place = VmPlace {
-        role: "ui",
-        slot: 1,
-        hostname: "lab-ui-1".into(),
-        address: "10.99.0.30".parse().unwrap(),
-        version: "2026.11.25.1",
-        packages: &BTreeMap::new(),
-        nics: VmNics::Bridged,
-    };
+    let place = lab_place("ui", "10.99.0.30", &NO_PACKAGES);
     let (first_key, second_key) = (
         HostKeyPair::generate().unwrap(),
         HostKeyPair::generate().unwrap(),
@@ -71,29 +94,12 @@ fn the_seed_carries_a_fresh_host_key_that_the_hash_leaves_out() {
 #[test]
 fn a_bootstrap_seed_runs_bootstrap_commands_under_the_hash_of_commands() {
     let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let env = &project.config.environments["lab"];
     let mut secrets = Secrets::default();
     secrets.insert("db_password", "db-unit-secret");
     secrets.insert("sst_password", "sst-unit-secret");
-    let maker = SeedMaker {
-        project: &project,
-        env_name: "lab",
-        env,
-        renderer: Renderer::new(&project.templates_dir()),
-        secrets: &secrets,
-        key_line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixedKeyForTheHash oxbake".into(),
-        hash_key: "unit-test-hash-key".into(),
-    };
+    let maker = lab_maker(&project, &secrets, FIXED_KEY.into());
     let role = crate::role::Role::resolve(&project, "db").unwrap();
-    let place = VmPlace {
-        role: "db",
-        slot: 1,
-        hostname: "lab-db-1".into(),
-        address: "10.99.0.41".parse().unwrap(),
-        version: "2026.11.25.1",
-        packages: &BTreeMap::new(),
-        nics: VmNics::Bridged,
-    };
+    let place = lab_place("db", "10.99.0.41", &NO_PACKAGES);
     let key = HostKeyPair::generate().unwrap();
     let (joins, join_hash) = maker.make(&role, &place, &key, false).unwrap();
     let (boots, boot_hash) = maker.make(&role, &place, &key, true).unwrap();
@@ -109,27 +115,13 @@ fn a_bootstrap_seed_runs_bootstrap_commands_under_the_hash_of_commands() {
 
 fn network_of(nics: VmNics) -> (serde_json::Value, String) {
     let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let env = &project.config.environments["lab"];
     let mut secrets = Secrets::default();
     secrets.insert("tls_private_key", "tls-key-unit-secret");
-    let maker = SeedMaker {
-        project: &project,
-        env_name: "lab",
-        env,
-        renderer: Renderer::new(&project.templates_dir()),
-        secrets: &secrets,
-        key_line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixedKeyForTheHash oxbake".into(),
-        hash_key: "unit-test-hash-key".into(),
-    };
+    let maker = lab_maker(&project, &secrets, FIXED_KEY.into());
     let role = crate::role::Role::resolve(&project, "ui").unwrap();
     let place = VmPlace {
-        role: "ui",
-        slot: 1,
-        hostname: "lab-ui-1".into(),
-        address: "10.99.0.30".parse().unwrap(),
-        version: "2026.11.25.1",
-        packages: &BTreeMap::new(),
         nics,
+        ..lab_place("ui", "10.99.0.30", &NO_PACKAGES)
     };
     let (seed, hash) = maker
         .make(&role, &place, &HostKeyPair::generate().unwrap(), false)
@@ -186,27 +178,10 @@ fn a_vm_on_a_segment_has_its_address_on_eth0_and_dhcp_on_eth1() {
 #[test]
 fn deploy_templates_read_every_roles_addresses_from_the_environment() {
     let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let env = &project.config.environments["lab"];
     let secrets = Secrets::default();
-    let maker = SeedMaker {
-        project: &project,
-        env_name: "lab",
-        env,
-        renderer: Renderer::new(&project.templates_dir()),
-        secrets: &secrets,
-        key_line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixedKeyForTheHash oxbake".into(),
-        hash_key: "unit-test-hash-key".into(),
-    };
+    let maker = lab_maker(&project, &secrets, FIXED_KEY.into());
     let role = crate::role::Role::resolve(&project, "ui").unwrap();
-    let place = VmPlace {
-        role: "ui",
-        slot: 1,
-        hostname: "lab-ui-1".into(),
-        address: "10.99.0.20".parse().unwrap(),
-        version: "2026.11.25.1",
-        packages: &BTreeMap::new(),
-        nics: VmNics::Bridged,
-    };
+    let place = lab_place("ui", "10.99.0.20", &NO_PACKAGES);
     let context = maker.context(&role, &place);
     let jinja = minijinja::Environment::new();
     let text = jinja
@@ -226,28 +201,11 @@ fn deploy_templates_read_every_roles_addresses_from_the_environment() {
 #[test]
 fn deploy_templates_read_the_image_version_and_packages() {
     let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let env = &project.config.environments["lab"];
     let secrets = Secrets::default();
-    let maker = SeedMaker {
-        project: &project,
-        env_name: "lab",
-        env,
-        renderer: Renderer::new(&project.templates_dir()),
-        secrets: &secrets,
-        key_line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixedKeyForTheHash oxbake".into(),
-        hash_key: "unit-test-hash-key".into(),
-    };
+    let maker = lab_maker(&project, &secrets, FIXED_KEY.into());
     let role = crate::role::Role::resolve(&project, "backend").unwrap();
     let packages = BTreeMap::from([("open-xchange-core".to_owned(), "8.28.0-1".to_owned())]);
-    let place = VmPlace {
-        role: "backend",
-        slot: 1,
-        hostname: "lab-backend-1".into(),
-        address: "10.99.0.10".parse().unwrap(),
-        version: "2026.11.25.1",
-        packages: &packages,
-        nics: VmNics::Bridged,
-    };
+    let place = lab_place("backend", "10.99.0.10", &packages);
     let text = minijinja::Environment::new()
         .render_str(
             "{{ image.version }} {{ image.packages['open-xchange-core'] }} \
