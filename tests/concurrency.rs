@@ -278,26 +278,7 @@ fn a_nightly_and_a_promote_of_one_role_take_turns() {
     // Only `base`: the nightly finds its image up to date and promotes it
     // to `dev`, as the promote run does (the environments of the other
     // roles go with them).
-    for entry in std::fs::read_dir(p.project.path("recipes")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.file_name().is_some_and(|n| n != "base.toml") {
-            std::fs::remove_file(path).unwrap();
-        }
-    }
-    let mut in_env = false;
-    let config: Vec<String> = p
-        .project
-        .read("oxbake.toml")
-        .lines()
-        .filter(|l| {
-            if l.starts_with('[') {
-                in_env = l.starts_with("[environments.");
-            }
-            !in_env
-        })
-        .map(str::to_owned)
-        .collect();
-    p.project.write("oxbake.toml", &config.join("\n"));
+    p.project.keep_only_base();
     let version = record_current_base(&p).to_string();
     let templates = sim.vmids().len();
     let before = RegistrySnapshot::take(p.project.root());

@@ -47,16 +47,9 @@ fn project() -> TestProject {
     let fixture = &baked().project;
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nightly-project");
     let project = TestProject::copy_to(&dir);
-    // The shipped environments name roles this project does not have.
-    let config = fixture.read("oxbake.toml");
-    let config = match config.find("\n[environments") {
-        Some(at) => &config[..=at],
-        None => &config[..],
-    };
-    project.write("oxbake.toml", config);
-    for role in ["backend", "services", "ui", "db"] {
-        std::fs::remove_file(project.path(&format!("recipes/{role}.toml"))).unwrap();
-    }
+    // The fixture's settings (its accelerator), only base of its roles.
+    project.write("oxbake.toml", &fixture.read("oxbake.toml"));
+    project.keep_only_base();
     project.write("recipes/nprobe.toml", PROBE);
     project.write("recipes/nchild.toml", CHILD);
     project.write("templates/nightly/marker.j2", "nightly {{ role }}\n");

@@ -46,6 +46,29 @@ impl TestProject {
         std::fs::read_to_string(self.path(rel)).expect("read project file")
     }
 
+    /// Keeps only the `base` recipe and drops every environment (they name
+    /// the other roles), whatever roles the repository ships.
+    pub fn keep_only_base(&self) {
+        for entry in std::fs::read_dir(self.path("recipes")).expect("read recipes") {
+            let path = entry.expect("read recipes").path();
+            if path.file_name().is_some_and(|n| n != "base.toml") {
+                std::fs::remove_file(path).expect("remove a recipe");
+            }
+        }
+        let text = self.read("oxbake.toml");
+        let mut in_env = false;
+        let config: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                if l.starts_with('[') {
+                    in_env = l.starts_with("[environments.");
+                }
+                !in_env
+            })
+            .collect();
+        self.write("oxbake.toml", &config.join("\n"));
+    }
+
     pub fn write(&self, rel: &str, text: &str) {
         let path = self.path(rel);
         if let Some(parent) = path.parent() {
