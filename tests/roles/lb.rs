@@ -76,7 +76,9 @@ fn haproxy_accepts_the_lb_configuration_and_meets_its_checks() {
         "option redispatch",
         "http-request redirect scheme https code 301",
         "bind :443 ssl crt /etc/haproxy/tls/site.pem",
-        "default-server check inter 2s fall 3 rise 2 ssl verify none",
+        "default-server check inter 1s fall 2 rise 2 ssl verify none",
+        "retries 3",
+        "timeout connect 2s",
         "http-check expect status 302",
     ] {
         assert!(cfg.contains(line), "`{line}` is not in:\n{cfg}");
