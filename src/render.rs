@@ -13,6 +13,7 @@ use crate::guest::Redactor;
 /// that never ends is an error, not a hang).
 const FUEL: u64 = 5_000_000;
 
+mod output;
 pub mod refs;
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +119,7 @@ fn environment() -> Environment<'static> {
     if let Ok(syntax) = syntax {
         env.set_syntax(syntax);
     }
+    output::install(&mut env);
     env
 }
 

@@ -143,9 +143,16 @@ impl Roles {
     }
 
     pub fn render_deploy(&self, role: &str, source: &str) -> String {
-        self.renderer
-            .render(source, &self.deploy_context(role))
+        self.try_render_deploy(role, source)
             .unwrap_or_else(|e| panic!("role `{role}`: {e}"))
+    }
+
+    pub fn try_render_deploy(
+        &self,
+        role: &str,
+        source: &str,
+    ) -> Result<String, oxbake::render::RenderError> {
+        self.renderer.render(source, &self.deploy_context(role))
     }
 
     /// (source, dest) of the role's bake template steps.

@@ -17,7 +17,7 @@ fn the_host_file_joins_the_environments_cluster_and_the_image_joins_none() {
         "wsrep_cluster_address = gcomm://10.20.0.41,10.20.0.42,10.20.0.43\n",
         "wsrep_node_address = 10.20.0.41\n",
         "wsrep_node_name = dev-db-1\n",
-        "wsrep_sst_auth = sst:test-sst-password-e0d4\n",
+        "wsrep_sst_auth = \"sst:test-sst-password-e0d4\"\n",
         "bind_address = 10.20.0.41\n",
     ] {
         assert!(host.contains(line), "{line:?} not in:\n{host}");
@@ -37,6 +37,54 @@ fn the_host_file_joins_the_environments_cluster_and_the_image_joins_none() {
     let baked = std::fs::read_to_string(root.join("files/galera/70-oxbake-galera.cnf")).unwrap();
     assert!(!baked.contains("gcomm://"), "{baked}");
     assert!(baked.contains("wsrep_on = OFF\n"), "{baked}");
+}
+
+/// The SST password reaches MariaDB as it was, whatever it holds: its own
+/// option file reader (`my_print_defaults`) reads back exactly
+/// `sst:PASSWORD` from the host file, and no character of it starts an
+/// option of its own.
+#[test]
+fn the_sst_password_arrives_whole_in_the_option_file() {
+    let mut roles = Roles::load();
+    let dir = tempfile::tempdir().unwrap();
+    for password in [
+        "plain-e0d4",
+        "with # hash",
+        "quotes \"double\" and 'single'",
+        "back\\slash\\n not a newline",
+        " leading and trailing ",
+        "semi;colon = equals [mariadbd]",
+        "tab\there",
+        "two\nwsrep_on = OFF",
+    ] {
+        roles.set("db", "secrets", "sst_password", password);
+        let host = roles.render_deploy("db", &roles.deploy_source_for("db", HOST_CNF));
+        let file = write(dir.path(), "80-oxbake-host.cnf", &host);
+        let defaults = run(
+            "my_print_defaults",
+            &[&format!("--defaults-file={}", file.display()), "mariadbd"],
+        );
+        assert_success(&defaults, "my_print_defaults");
+        let text = stdout(&defaults);
+        assert!(
+            text.contains(&format!("--wsrep_sst_auth=sst:{password}\n")),
+            "{password:?}:\n{host}\n{text}"
+        );
+        let options: Vec<&str> = text.lines().filter(|l| l.starts_with("--")).collect();
+        assert_eq!(options.len(), 7, "{password:?}: {text}");
+        assert!(!text.contains("--wsrep_on=OFF"), "{text}");
+    }
+    // The file that holds the password alone, which the start script reads
+    // a line at a time, refuses a line break instead.
+    let source = roles.deploy_source_for("db", "/etc/oxbake/secrets/sst_password");
+    let refused = roles.try_render_deploy("db", &source).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("line break or control character")
+            && !refused.to_string().contains("wsrep_on = OFF"),
+        "{refused}"
+    );
 }
 
 /// mariadbd reads the baked file then the host file: the host's wsrep
