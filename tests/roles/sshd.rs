@@ -51,6 +51,7 @@ fn effective_config(dir: &std::path::Path) -> String {
     );
     let config = write(dir, "sshd_config", &main);
     let config = config.to_str().unwrap();
+    crate::support::sshd::privilege_separation_dir();
     assert_success(&run("/usr/sbin/sshd", &["-t", "-f", config]), "sshd -t");
     let out = run("/usr/sbin/sshd", &["-T", "-f", config]);
     assert_success(&out, "sshd -T");

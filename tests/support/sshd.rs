@@ -98,7 +98,7 @@ impl Sshd {
     }
 
     fn spawn(&mut self) {
-        std::fs::create_dir_all("/run/sshd").unwrap();
+        privilege_separation_dir();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -239,4 +239,11 @@ fn ensure_users() {
 fn run(program: &str, args: &[&str]) {
     let status = Command::new(program).args(args).status().unwrap();
     assert!(status.success(), "{program} {args:?} failed: {status}");
+}
+
+/// The folder Debian's sshd wants before it runs or checks a configuration
+/// (made by the openssh-server service, which a fresh machine may not have
+/// started).
+pub fn privilege_separation_dir() {
+    std::fs::create_dir_all("/run/sshd").unwrap();
 }
