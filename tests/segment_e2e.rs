@@ -14,11 +14,13 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use oxbake::progress::Progress;
-use oxbake::registry::{NewImage, Registry};
+use oxbake::registry::Registry;
 use oxbake::target::local::{AccelMode, LocalTarget};
 use oxbake::target::{Target, VmHandle};
 
-use crate::support::e2e::{baked, env_ssh, self_signed, tls_key, vm_lock};
+use crate::support::e2e::{
+    baked, current, env_ssh, record_again, self_signed, tls_key, vm_lock, vm_names,
+};
 use crate::support::figures::figure;
 use crate::support::project::{Run, TestProject, copy_tree};
 
@@ -185,27 +187,7 @@ while True:\n    t = time.time()\n    seen = []\n    for a in ('10.98.0.11', '10
 /// A newer version of base: the same template recorded again, so a deploy
 /// replaces both base VMs and nothing else.
 fn newer_base(project: &TestProject, why: &str) {
-    let registry = Registry::for_project(project.root());
-    let base = registry.latest("base", true).unwrap().unwrap();
-    let newer = registry
-        .record(
-            "base",
-            NewImage {
-                inputs: base.inputs.clone(),
-                parent: base.parent.clone(),
-                target: base.target.clone(),
-                artifact: base.artifact.clone(),
-                repositories: base.repositories.clone(),
-                packages: base.packages.clone(),
-                checks: base.checks.clone(),
-                builder: base.builder.clone(),
-                size: base.size,
-            },
-        )
-        .unwrap();
-    registry
-        .set_channel("base", "dev", &newer.version, "test", why)
-        .unwrap();
+    record_again(project, "base", "dev", why);
 }
 
 /// Both base VMs are replaced, one slot at a time, while the ui VM polls
@@ -350,31 +332,6 @@ fn assert_ok(out: &Output, vm: &str) {
         "{vm}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// The VM that holds `slot` now (`seg-base-1`, or its replacement
-/// `seg-base-1-…`), when exactly one does.
-fn current(root: &Path, slot: &str) -> String {
-    let names = vm_names(root);
-    let held: Vec<&String> = names
-        .iter()
-        .filter(|n| *n == slot || n.starts_with(&format!("{slot}-")))
-        .collect();
-    assert_eq!(held.len(), 1, "{slot}: {names:?}");
-    held[0].clone()
-}
-
-/// The local target's VM folders.
-fn vm_names(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root.join(".oxbake/local/vms"))
-        .map(|dir| {
-            dir.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// OpenSSH to the VM holding `slot` through its forwarded port, checking

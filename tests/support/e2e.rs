@@ -8,6 +8,8 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
+use oxbake::registry::{NewImage, Registry};
+
 use super::figures::figure;
 use super::project::{Run, TestProject};
 
@@ -171,4 +173,63 @@ pub fn env_ssh(
         .args(["-p", port.trim(), "ops@127.0.0.1", script])
         .output()
         .unwrap()
+}
+
+/// A newer version of `role`: its latest template recorded again, and
+/// `channel` pointed at it, so the next deploy replaces every VM of the
+/// role (and nothing else) without a bake.
+pub fn record_again(project: &TestProject, role: &str, channel: &str, why: &str) {
+    let registry = Registry::for_project(project.root());
+    let latest = registry.latest(role, true).unwrap().expect("baked");
+    let newer = registry
+        .record(
+            role,
+            NewImage {
+                inputs: latest.inputs.clone(),
+                parent: latest.parent.clone(),
+                target: latest.target.clone(),
+                artifact: latest.artifact.clone(),
+                repositories: latest.repositories.clone(),
+                packages: latest.packages.clone(),
+                checks: latest.checks.clone(),
+                builder: latest.builder.clone(),
+                size: latest.size,
+            },
+        )
+        .unwrap();
+    registry
+        .set_channel(role, channel, &newer.version, "test", why)
+        .unwrap();
+}
+
+/// The local target's VM folders.
+pub fn vm_names(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join(".oxbake/local/vms"))
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The VM that holds `slot` now (`seg-base-1`, or its replacement
+/// `seg-base-1-…`), when exactly one does (not in the middle of a
+/// replacement).
+pub fn holder(root: &Path, slot: &str) -> Option<String> {
+    let names = vm_names(root);
+    let mut held = names
+        .into_iter()
+        .filter(|n| n == slot || n.starts_with(&format!("{slot}-")));
+    match (held.next(), held.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
+}
+
+/// [`holder`], which must be there.
+pub fn current(root: &Path, slot: &str) -> String {
+    holder(root, slot).unwrap_or_else(|| panic!("{slot}: {:?}", vm_names(root)))
 }
