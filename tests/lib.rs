@@ -17,6 +17,7 @@ mod corpus;
 mod deploy;
 mod faults;
 mod guest;
+mod ha_e2e;
 mod hygiene_e2e;
 mod inputs;
 mod json_errors;
