@@ -236,11 +236,20 @@ fn quorum_refused(project: &TestProject) {
     let root = project.root();
     let config = project.read("oxbake.toml");
     let before = vm_names(root);
-    // db's table is the first of prod's with `count = 3`.
+    // db's table is the first of prod's with `count = 3`; one VM keeps one
+    // address (check refuses more).
     let at = config.find("[environments.prod.roles.db]\n").unwrap();
     let (head, tail) = config.split_at(at);
-    let lowered = format!("{head}{}", tail.replacen("count = 3\n", "count = 1\n", 1));
-    assert!(lowered != config, "db's count was not lowered");
+    let tail = tail.replacen("count = 3\n", "count = 1\n", 1).replacen(
+        "addresses = [\"10.98.0.41\", \"10.98.0.42\", \"10.98.0.43\"]",
+        "addresses = [\"10.98.0.41\"]",
+        1,
+    );
+    let lowered = format!("{head}{tail}");
+    assert!(
+        lowered.contains("count = 1\naddresses = [\"10.98.0.41\"]\n"),
+        "db was not lowered to one VM"
+    );
     project.write("oxbake.toml", &lowered);
     let plan = oxbake(project, &["deploy", "prod", "--plan"]);
     project.write("oxbake.toml", &config);
