@@ -15,9 +15,21 @@
 //! - killing the QEMU of the lb that holds the VIP: the other lb answers on
 //!   it within seconds; killing a db VM's QEMU: writes go on; the next
 //!   deploy starts both again and the cluster has 3 nodes again;
+//! - a new lb version whose VM fails a check (one true only on VMs that
+//!   existed before) leaves the old lb running at its address, exit 1;
 //! - lowering db from 3 to 1 in one step is refused by the plan (quorum).
 //!
+//! Along the way it proves what a shared segment must do: the switch never
+//! holds an old VM beside its replacement (stop-first), each replacement's
+//! host key takes its slot's line in the environment's known_hosts, a VM
+//! found stopped is started again by the next deploy, and `destroy` takes
+//! the segment along. The peers' firewalls open their ports to the peers'
+//! own addresses only, so VRRP, Galera and the configdb path working prove
+//! that every VM is seen at its own address.
+//!
 //! The figures (requests, writes, the VIP's failover) go to figures.txt.
+//! About 28 minutes of guests under TCG; it shares the fixture's images and
+//! bakes backend, db and lb where no other test did.
 #![cfg(feature = "e2e")]
 
 use std::collections::BTreeSet;
@@ -56,7 +68,6 @@ const DB_PASSWORD: &str = "db-pw-ha-5d1e-secret";
 const SST_PASSWORD: &str = "sst#pw\"q\"-91c2";
 
 #[test]
-#[ignore = "about 30 min of guests, over CI's budget: run it with `just test-ha`"]
 fn prod_serves_through_the_vip_while_it_rolls_and_survives_kills() {
     let baked = baked();
     let _vms = vm_lock();
@@ -99,6 +110,10 @@ fn prod_serves_through_the_vip_while_it_rolls_and_survives_kills() {
         .filter(|n| n.starts_with("prod-"))
         .collect();
     assert!(left.is_empty(), "destroy left {left:?}");
+    assert!(
+        !project.root().join(".oxbake/local/nets/prod").exists(),
+        "the segment outlived its last vm"
+    );
 }
 
 fn scenario(project: &TestProject, segment_client: &mut Option<SegmentClient>) {
@@ -116,8 +131,9 @@ fn scenario(project: &TestProject, segment_client: &mut Option<SegmentClient>) {
     make_stream_table(root);
 
     rolling_deploy(project, &https);
-    lb_failover(root, &https);
-    db_loss(project);
+    let killed_lb = lb_failover(root, &https);
+    db_loss(project, killed_lb);
+    failed_replacement(project, &https);
     quorum_refused(project);
 }
 
@@ -132,6 +148,7 @@ fn rolling_deploy(project: &TestProject, https: &str) {
     let done = Arc::new(AtomicBool::new(false));
     let requests = request_stream(https.to_owned(), done.clone());
     let writes = write_stream(root.to_path_buf(), 1, done.clone());
+    let plugged = most_qemus_plugged(root.to_path_buf(), done.clone());
     std::thread::sleep(Duration::from_secs(5));
     let started = Instant::now();
     let rolled = oxbake(project, &["deploy", "prod"]);
@@ -140,13 +157,14 @@ fn rolling_deploy(project: &TestProject, https: &str) {
     done.store(true, Ordering::Relaxed);
     let requests = requests.join().unwrap();
     let writes = writes.join().unwrap();
+    let plugged = plugged.join().unwrap();
     assert_eq!(rolled.code(), 0, "{}", rolled.stderr());
     let found = rows(root);
     let lost: Vec<u64> = writes.acked.difference(&found).copied().collect();
     figure(format!(
         "ha e2e: rolling deploy of db, backend, ui (7 VMs) took {took:.0} s; through the VIP \
          {} requests sent, {} failed; {} writes sent, {} acknowledged, {} failed; {} rows found \
-         afterwards, {} acknowledged rows lost",
+         afterwards, {} acknowledged rows lost; at most {plugged} VMs on the segment",
         requests.sent,
         requests.failed.len(),
         writes.sent,
@@ -160,6 +178,24 @@ fn rolling_deploy(project: &TestProject, https: &str) {
         .filter(|n| !before.contains(n))
         .count();
     assert_eq!(replaced, 7, "{:?}", vm_names(root));
+    assert!(
+        plugged <= SLOTS.len(),
+        "{plugged} VMs on the segment: an old VM ran beside its replacement"
+    );
+    // Each replacement's host key took its slot's line over.
+    let known = std::fs::read_to_string(root.join(".oxbake/known_hosts/prod")).unwrap();
+    let named = |name: &str| {
+        known
+            .lines()
+            .any(|l| l.split_whitespace().nth(3) == Some(name))
+    };
+    for (slot, _) in SLOTS.iter().filter(|(s, _)| !s.starts_with("prod-lb-")) {
+        let now = current(root, slot);
+        assert!(
+            now != *slot && named(&now) && !named(slot),
+            "{slot}: {known}"
+        );
+    }
     assert!(requests.sent > 20, "too few requests: {}", requests.sent);
     assert!(writes.acked.len() > 20, "too few writes: {}", writes.sent);
     assert_eq!(requests.failed, Vec::<String>::new(), "failed requests");
@@ -168,8 +204,8 @@ fn rolling_deploy(project: &TestProject, https: &str) {
 }
 
 /// The QEMU of the lb that holds the VIP is killed: the other lb takes the
-/// address over.
-fn lb_failover(root: &Path, https: &str) {
+/// address over. Returns the slot of the killed lb.
+fn lb_failover(root: &Path, https: &str) -> &'static str {
     let holder = ["prod-lb-1", "prod-lb-2"]
         .into_iter()
         .find(|slot| {
@@ -187,11 +223,12 @@ fn lb_failover(root: &Path, https: &str) {
         "ha e2e: the VIP answered again {seconds:.1} s after {holder}'s QEMU was killed"
     ));
     assert!(seconds < 20.0, "VIP failover took {seconds:.1} s");
+    holder
 }
 
 /// A db VM's QEMU is killed while writes go on; the next deploy starts it
-/// (and the killed lb) again, and the cluster is whole.
-fn db_loss(project: &TestProject) {
+/// (and the killed lb) again, with the same VMs, and the cluster is whole.
+fn db_loss(project: &TestProject, killed_lb: &str) {
     let root = project.root();
     let done = Arc::new(AtomicBool::new(false));
     let writes = write_stream(root.to_path_buf(), 1_000_000, done.clone());
@@ -210,9 +247,26 @@ fn db_loss(project: &TestProject) {
     ));
     assert!(after_kill > 3, "writes stopped with one db node lost");
 
+    let before = vm_names(root);
+    let stopped = [current(root, killed_lb), current(root, "prod-db-3")];
+    let plan = oxbake(project, &["deploy", "prod", "--plan"]);
+    for vm in &stopped {
+        let row = plan.stdout();
+        let row = row.lines().find(|l| l.contains(vm.as_str()));
+        assert!(
+            row.is_some_and(|r| r.contains("start") && r.contains("stopped")),
+            "{vm}: {}",
+            plan.stdout()
+        );
+    }
     let started = Instant::now();
     let again = oxbake(project, &["deploy", "prod"]);
     assert_eq!(again.code(), 0, "{}", again.stderr());
+    for vm in &stopped {
+        let said = format!("vm `{vm}` is running and healthy again");
+        assert!(again.stderr().contains(&said), "{}", again.stderr());
+    }
+    assert_eq!(vm_names(root), before, "the same VMs, no other");
     figure(format!(
         "ha e2e: the deploy after the kills (an lb and a db started again) took {:.0} s",
         started.elapsed().as_secs_f64()
@@ -228,6 +282,60 @@ fn db_loss(project: &TestProject) {
         noop.stdout(),
         "nothing to do: environment `prod` is up to date\n"
     );
+}
+
+/// A new lb version whose VM fails a check that is true only on VMs that
+/// existed before: the deploy ends with exit 1, naming the check, and the
+/// old lb runs again at its address; the VIP answers. The channel is then
+/// put back on the version that works.
+fn failed_replacement(project: &TestProject, https: &str) {
+    let root = project.root();
+    let recipe = project.read("recipes/lb.toml");
+    for slot in ["prod-lb-1", "prod-lb-2"] {
+        assert_ok(&ssh(root, slot, "sudo touch /etc/oxbake-was-here"), slot);
+    }
+    let registry = Registry::for_project(root);
+    let working = registry.latest("lb", true).unwrap().expect("baked").version;
+    project.write(
+        "recipes/lb.toml",
+        &format!(
+            "{recipe}\n[[check]]\nname = \"deployed before\"\nrun = \"test -e /etc/oxbake-was-here && echo here\"\nstdout_contains = [\"here\"]\ndeployed_only = true\n"
+        ),
+    );
+    record_again(project, "lb", "prod", "e2e ha: a replacement that fails");
+    let before = vm_names(root);
+    let failed = oxbake(project, &["deploy", "prod"]);
+    project.write("recipes/lb.toml", &recipe);
+    registry
+        .set_channel(
+            "lb",
+            "prod",
+            &working,
+            "test",
+            "e2e ha: back from the failure",
+        )
+        .unwrap();
+    assert_eq!(failed.code(), 1, "{}", failed.stderr());
+    assert!(
+        failed.stderr().contains("deployed before"),
+        "{}",
+        failed.stderr()
+    );
+    assert_eq!(vm_names(root), before, "a VM was left or lost");
+    for slot in ["prod-lb-1", "prod-lb-2"] {
+        let address = SLOTS.iter().find(|(n, _)| *n == slot).unwrap().1;
+        let out = ssh(
+            root,
+            slot,
+            "ip -4 -o addr show dev eth0; test -e /etc/oxbake-was-here && echo old",
+        );
+        let text = assert_ok(&out, slot);
+        assert!(
+            text.contains(&format!("{address}/24")) && text.contains("old"),
+            "{slot}: {text}"
+        );
+    }
+    wait_for(https, Duration::from_secs(60)).expect("the VIP after the failed replacement");
 }
 
 /// db from 3 to 1 in one step would leave the cluster without a majority:
@@ -564,6 +672,29 @@ fn galera(root: &Path) -> String {
         "sudo mariadb -N -B -e \"SHOW STATUS WHERE Variable_name IN ('wsrep_cluster_size', 'wsrep_local_state_comment')\" | sort | cut -f2 | tr '\\n' ' '",
     );
     assert_ok(&out, "prod-db-1").trim().to_owned()
+}
+
+/// The most QEMUs plugged into prod's switch at once (sampled every
+/// 0.25 s) until `done`.
+fn most_qemus_plugged(root: PathBuf, done: Arc<AtomicBool>) -> JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mgmt = root.join(".oxbake/local/nets/prod/mgmt");
+        let mut most = 0;
+        while !done.load(Ordering::Relaxed) {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "echo port/allprint | socat -t1 - UNIX-CONNECT:{}",
+                    mgmt.display()
+                ))
+                .output()
+                .unwrap();
+            let ports = String::from_utf8_lossy(&out.stdout);
+            most = most.max(ports.matches("prog   : QEMU").count());
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        most
+    })
 }
 
 /// SIGKILL to the QEMU of the VM that holds `slot`: the VM is gone at once,

@@ -29,6 +29,5 @@ mod proxmox;
 mod pve_e2e;
 mod registry;
 mod roles;
-mod segment_e2e;
 mod support;
 mod vault;

@@ -2,7 +2,7 @@
 //! services) deploys from the dev channel; the ui VM serves HTTPS and
 //! proxies /appsuite/api to the backend's address; a second deploy does
 //! nothing; destroy leaves nothing. (Replacements, rolling and failed, are
-//! in `segment_e2e`, with lighter VMs.) OpenSSH reaches the VMs with the host keys oxbake pinned
+//! in `ha_e2e`.) OpenSSH reaches the VMs with the host keys oxbake pinned
 //! in `.oxbake/known_hosts/lab` (strict checking).
 
 use std::path::Path;
