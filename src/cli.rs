@@ -160,6 +160,23 @@ pub enum Command {
         v1: String,
         v2: String,
     },
+    /// An image's software bill of materials as one JSON document: its
+    /// packages as Debian package URLs, the repositories its build saw, its
+    /// parent. ROLE alone: its newest version.
+    Sbom {
+        #[arg(value_name = "ROLE[@VERSION]")]
+        image: String,
+        #[arg(long, value_parser = ["cyclonedx", "spdx"], default_value = "cyclonedx")]
+        format: String,
+    },
+    /// The completion script of a shell for oxbake, on stdout (bash: put it
+    /// in ~/.local/share/bash-completion/completions/oxbake).
+    Completions {
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
+    /// oxbake's manual page (roff), on stdout: `oxbake man > oxbake.1`.
+    Man,
     /// For every role, ancestors first: rebuild what changed (inputs, parent,
     /// package repositories), promote to the first channel, prune, report.
     Nightly {

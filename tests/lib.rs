@@ -15,6 +15,7 @@ mod check;
 mod concurrency;
 mod corpus;
 mod deploy;
+mod ecosystem;
 mod faults;
 mod guest;
 mod ha_e2e;

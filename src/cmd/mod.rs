@@ -5,6 +5,7 @@ mod base;
 mod build;
 mod channels;
 mod check;
+mod completions;
 mod deploy;
 mod diff;
 mod gc;
@@ -13,6 +14,7 @@ mod inputs;
 mod inspect;
 mod nightly;
 mod prune;
+mod sbom;
 mod signals;
 mod vault;
 
@@ -128,6 +130,9 @@ async fn dispatch(cli: Cli, out: Output) -> Result<(), Error> {
         }
         Command::Deploy { env, plan, jobs } => deploy::run(&ctx, env, *plan, *jobs).await,
         Command::Destroy { env } => deploy::destroy(&ctx, env).await,
+        Command::Sbom { image, format } => sbom::run(&ctx, image, format),
+        Command::Completions { shell } => completions::completions(&ctx, shell),
+        Command::Man => completions::man(&ctx),
     };
     drop(ctx);
     let _ = drawing.await;

@@ -6,4 +6,5 @@ pub mod deploy;
 pub mod drift;
 pub mod images;
 pub mod nightly;
+pub mod sbom;
 pub mod table;

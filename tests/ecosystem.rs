@@ -1,0 +1,266 @@
+//! What oxbake hands to other tools, read by those tools: `oxbake sbom`
+//! (CycloneDX 1.5 checked by the CycloneDX Python library's strict JSON
+//! validator, SPDX 2.3 by spdx-tools' `pyspdxtools`), `oxbake completions`
+//! (loaded by bash, zsh and fish) and `oxbake man` (formatted by groff).
+//! CI installs the validators (pip) and sets
+//! `OXBAKE_REQUIRE_SBOM_VALIDATORS=1`; elsewhere they are used when found.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use oxbake::registry::{Artifact, NewImage, Registry};
+use serde_json::Value;
+
+use crate::support::project::TestProject;
+
+/// A project with `base` and `ui` (parent base) recorded; ui's packages
+/// have an epoch, a `+`, a `~` and an architecture.
+fn project_with_images() -> (TestProject, String, String) {
+    let project = TestProject::copy();
+    let registry = Registry::for_project(project.root());
+    let hex = |c: char| c.to_string().repeat(64).parse().unwrap();
+    let image = |parent: &str, packages: &[(&str, &str)]| NewImage {
+        inputs: hex('a'),
+        parent: parent.parse().unwrap(),
+        target: "local".into(),
+        artifact: Artifact::Local {
+            path: "/images/x.qcow2".into(),
+            sha256: hex('b'),
+        },
+        repositories: BTreeMap::from([
+            (
+                "deb.debian.org_debian_dists_bookworm_InRelease".into(),
+                hex('c'),
+            ),
+            (
+                "deb.debian.org_debian-security_dists_bookworm-security_InRelease".into(),
+                hex('d'),
+            ),
+        ]),
+        packages: packages
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        checks: Vec::new(),
+        builder: None,
+        size: None,
+    };
+    let base = registry
+        .record(
+            "base",
+            image("base-image:debian-12-test", &[("bash", "5.2.15-2+b13")]),
+        )
+        .unwrap();
+    let ui = registry
+        .record(
+            "ui",
+            image(
+                &format!("base@{}", base.version),
+                &[
+                    ("bsdutils", "1:2.38.1-5+deb12u3"),
+                    ("ca-certificates", "20250419~deb12u2"),
+                    ("libc6:amd64", "2.36-9+deb12u10"),
+                    ("nginx", "1.22.1-9+deb12u3"),
+                ],
+            ),
+        )
+        .unwrap();
+    (project, base.version.to_string(), ui.version.to_string())
+}
+
+/// The folder of the Python that has the SBOM validators (`pyspdxtools` on
+/// PATH, the CycloneDX library beside it).
+fn validators() -> Option<PathBuf> {
+    let dir = std::env::split_paths(&std::env::var_os("PATH")?)
+        .find(|d| d.join("pyspdxtools").is_file() && d.join("python3").is_file());
+    if dir.is_none() {
+        assert!(
+            std::env::var_os("OXBAKE_REQUIRE_SBOM_VALIDATORS").is_none(),
+            "OXBAKE_REQUIRE_SBOM_VALIDATORS is set but pyspdxtools is not on PATH"
+        );
+        eprintln!("sbom: pyspdxtools not installed; documents checked by this test only");
+    }
+    dir
+}
+
+const CYCLONEDX_STRICT: &str = "import sys\n\
+from cyclonedx.validation.json import JsonStrictValidator\n\
+from cyclonedx.schema import SchemaVersion\n\
+e = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\n\
+print(e if e else 'valid')\n\
+sys.exit(1 if e else 0)\n";
+
+fn validate(dir: &Path, format: &str, file: &Path) -> (bool, String) {
+    let out = match format {
+        "cyclonedx" => Command::new(dir.join("python3"))
+            .args(["-c", CYCLONEDX_STRICT])
+            .arg(file)
+            .output(),
+        _ => Command::new(dir.join("pyspdxtools"))
+            .arg("-i")
+            .arg(file)
+            .output(),
+    }
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn sbom_documents_pass_independent_validators() {
+    let (project, base, ui) = project_with_images();
+    let checker = validators();
+    let temp = tempfile::tempdir().unwrap();
+    for format in ["cyclonedx", "spdx"] {
+        let run = project.oxbake(&["sbom", &format!("ui@{ui}"), "--format", format]);
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+        // The same record gives the same document; --json gives it too.
+        let again = project.oxbake(&["sbom", "ui", "--format", format, "--json"]);
+        let doc: Value = serde_json::from_str(&run.stdout()).unwrap();
+        let json: Value = serde_json::from_str(&again.stdout()).unwrap();
+        assert_eq!(doc, json);
+        let purls: Vec<String> = match format {
+            "cyclonedx" => {
+                assert_eq!(doc["specVersion"], "1.5");
+                let image = &doc["metadata"]["component"];
+                assert_eq!(image["name"], "ui");
+                assert_eq!(image["version"], ui.as_str());
+                let parent = &image["pedigree"]["ancestors"][0];
+                assert_eq!(
+                    (&parent["name"], &parent["version"]),
+                    (&"base".into(), &base.as_str().into())
+                );
+                let repos = doc["metadata"]["properties"].to_string();
+                assert!(
+                    repos.contains("bookworm-security_InRelease sha256:dddd"),
+                    "{repos}"
+                );
+                doc["components"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["purl"].as_str().unwrap().to_owned())
+                    .collect()
+            }
+            _ => {
+                assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+                let rels = doc["relationships"].to_string();
+                assert!(
+                    rels.contains("DESCENDANT_OF") && rels.matches("CONTAINS").count() == 4,
+                    "{rels}"
+                );
+                doc["packages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|p| p["externalRefs"][0]["referenceLocator"].as_str())
+                    .map(str::to_owned)
+                    .collect()
+            }
+        };
+        assert_eq!(
+            purls,
+            [
+                "pkg:deb/debian/bsdutils@1%3A2.38.1-5%2Bdeb12u3?distro=bookworm",
+                "pkg:deb/debian/ca-certificates@20250419%7Edeb12u2?distro=bookworm",
+                "pkg:deb/debian/libc6@2.36-9%2Bdeb12u10?arch=amd64&distro=bookworm",
+                "pkg:deb/debian/nginx@1.22.1-9%2Bdeb12u3?distro=bookworm",
+            ]
+        );
+        let Some(dir) = &checker else { continue };
+        let file = temp.path().join(format!("{format}.json"));
+        std::fs::write(&file, run.stdout()).unwrap();
+        let (valid, said) = validate(dir, format, &file);
+        assert!(valid, "{format}: {said}");
+        // The validator can say no: a document broken on purpose fails.
+        let broken = run
+            .stdout()
+            .replace("\"SPDXRef-Package-1\"", "\"SPDXRef Package 1\"")
+            .replace("\"type\": \"library\"", "\"type\": \"librar\"");
+        std::fs::write(&file, broken).unwrap();
+        let (valid, said) = validate(dir, format, &file);
+        assert!(!valid, "{format}: a broken document passed: {said}");
+    }
+}
+
+#[test]
+fn sbom_refuses_what_is_not_there() {
+    let (project, _, ui) = project_with_images();
+    let missing = project.oxbake(&["sbom", "db"]);
+    assert_ne!(missing.code(), 0);
+    assert!(missing.stderr().contains("db"), "{}", missing.stderr());
+    let format = project.oxbake(&["sbom", &format!("ui@{ui}"), "--format", "xml"]);
+    assert_eq!(format.code(), 2, "{}", format.stderr());
+    assert!(format.stdout().is_empty());
+}
+
+/// Each shell loads the script; bash's completion function, asked for
+/// `oxbake sb`, offers `sbom`.
+#[test]
+fn completions_load_in_their_shells() {
+    let project = TestProject::copy();
+    let temp = tempfile::tempdir().unwrap();
+    for (shell, load) in [
+        (
+            "bash",
+            "source \"$1\" && COMP_WORDS=(oxbake sb) COMP_CWORD=1 COMP_LINE='oxbake sb' COMP_POINT=9 \
+             && _oxbake oxbake sb oxbake && printf '%s\\n' \"${COMPREPLY[@]}\"",
+        ),
+        ("zsh", "zsh -n \"$1\" && echo parsed"),
+        ("fish", "fish --no-execute \"$1\" && echo parsed"),
+    ] {
+        let run = project.oxbake(&["completions", shell]);
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+        let file = temp.path().join(shell);
+        std::fs::write(&file, run.stdout()).unwrap();
+        let Ok(out) = Command::new("bash")
+            .args(["-c", load, "load"])
+            .arg(&file)
+            .output()
+        else {
+            continue;
+        };
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        if shell != "bash" && !has(shell) {
+            eprintln!("completions: {shell} not installed; its script not loaded");
+            continue;
+        }
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let want = if shell == "bash" { "sbom" } else { "parsed" };
+        assert!(said.lines().any(|l| l == want), "{shell}: {said}");
+    }
+}
+
+fn has(program: &str) -> bool {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|d| d.join(program).is_file())
+}
+
+/// groff formats the page without a warning, and it names every command.
+#[test]
+fn the_manual_page_formats() {
+    let project = TestProject::copy();
+    let run = project.oxbake(&["man"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let page = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(page.path(), run.stdout()).unwrap();
+    let out = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(page.path())
+        .output()
+        .expect("groff (groff-base) is installed");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "groff warned");
+    for command in ["build", "deploy", "sbom", "completions"] {
+        assert!(run.stdout().contains(command), "{command}");
+    }
+}
