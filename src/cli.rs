@@ -160,6 +160,22 @@ pub enum Command {
         v1: String,
         v2: String,
     },
+    /// An environment's deployed VMs as an Ansible inventory (YAML; with
+    /// --json, what `ansible-inventory --list` prints).
+    Inventory { env: String },
+    /// Each VM of an environment: role, version, address, node, state, and
+    /// its health (cloud-init and the role's checks, run now). Exit 1 when
+    /// one is not healthy.
+    Status { env: String },
+    /// Log in to a VM of an environment (by name or slot, `lab-ui-1`) with
+    /// OpenSSH, accepting only the host key oxbake pinned; after `--`, a
+    /// command to run there instead.
+    Ssh {
+        env: String,
+        vm: String,
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// An image's software bill of materials as one JSON document: its
     /// packages as Debian package URLs, the repositories its build saw, its
     /// parent. ROLE alone: its newest version.

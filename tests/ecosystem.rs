@@ -264,3 +264,72 @@ fn the_manual_page_formats() {
         assert!(run.stdout().contains(command), "{command}");
     }
 }
+
+/// The YAML inventory says what the JSON one says, read by a YAML parser
+/// (PyYAML, which Ansible reads inventories with), whatever the paths hold:
+/// quotes, `: `, `#`, a line break, non-ASCII.
+#[test]
+fn the_yaml_inventory_reads_as_its_json() {
+    use oxbake::pipeline::deploy::deployed::{Access, DeployedVm};
+    use oxbake::report::inventory;
+    use oxbake::target::VmHandle;
+
+    let Some(dir) = validators() else { return };
+    let odd = "/srv/o\"x: b#ake\n'é";
+    let access = Access {
+        user: "ops".into(),
+        key_file: format!("{odd}/deploy/lab.key").into(),
+        known_hosts: format!("{odd}/known_hosts/lab").into(),
+    };
+    let vm = |name: &str, role: &str, port: u16, running: bool| DeployedVm {
+        name: name.into(),
+        handle: VmHandle {
+            name: name.into(),
+            id: name.into(),
+        },
+        role: role.into(),
+        version: Some("2026.12.06.1".into()),
+        slot: Some(format!("lab-{role}-1")),
+        address: Some("10.99.0.20".parse().unwrap()),
+        node: None,
+        running,
+        ssh: running.then(|| format!("127.0.0.1:{port}").parse().unwrap()),
+    };
+    let vms = [
+        vm("lab-ui-1", "ui", 40022, true),
+        vm("lab-my-db-1", "my-db", 40023, true),
+        vm("lab-backend-1", "backend", 0, false),
+    ];
+    let yaml = inventory::yaml("lab", &vms, &access);
+    let json = inventory::json("lab", &vms, &access);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &yaml).unwrap();
+    let read = Command::new(dir.join("python3"))
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let read: Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(read["all"]["vars"], json["all"]["vars"], "{yaml}");
+    assert_eq!(
+        read["all"]["vars"]["ansible_ssh_private_key_file"],
+        format!("{odd}/deploy/lab.key")
+    );
+    // A group name takes no `-`; a stopped VM is not a host.
+    assert_eq!(json["my_db"]["hosts"], serde_json::json!(["lab-my-db-1"]));
+    assert!(json["backend"].is_null(), "{json}");
+    for (group, hosts) in read["all"]["children"].as_object().unwrap() {
+        for (host, vars) in hosts["hosts"].as_object().unwrap() {
+            assert_eq!(vars, &json["_meta"]["hostvars"][host], "{group}/{host}");
+        }
+    }
+    assert_eq!(read["all"]["children"].as_object().unwrap().len(), 2);
+}

@@ -74,7 +74,7 @@ pub async fn destroy(ctx: &Ctx<'_>, env: &str) -> Result<(), Error> {
     .await
 }
 
-async fn with_deployer(
+pub(super) async fn with_deployer(
     ctx: &Ctx<'_>,
     project: &Project,
     registry: &Registry,

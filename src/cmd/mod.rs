@@ -7,6 +7,7 @@ mod channels;
 mod check;
 mod completions;
 mod deploy;
+mod deployed;
 mod diff;
 mod gc;
 mod images;
@@ -130,6 +131,9 @@ async fn dispatch(cli: Cli, out: Output) -> Result<(), Error> {
         }
         Command::Deploy { env, plan, jobs } => deploy::run(&ctx, env, *plan, *jobs).await,
         Command::Destroy { env } => deploy::destroy(&ctx, env).await,
+        Command::Inventory { env } => deployed::inventory(&ctx, env).await,
+        Command::Status { env } => deployed::status(&ctx, env).await,
+        Command::Ssh { env, vm, command } => deployed::ssh(&ctx, env, vm, command).await,
         Command::Sbom { image, format } => sbom::run(&ctx, image, format),
         Command::Completions { shell } => completions::completions(&ctx, shell),
         Command::Man => completions::man(&ctx),

@@ -5,6 +5,7 @@
 pub mod deploy;
 pub mod drift;
 pub mod images;
+pub mod inventory;
 pub mod nightly;
 pub mod sbom;
 pub mod table;

@@ -1,7 +1,9 @@
 //! End to end on the local target: the `lab` environment (backend, ui,
 //! services) deploys from the dev channel; the ui VM serves HTTPS and
 //! proxies /appsuite/api to the backend's address; a second deploy does
-//! nothing; destroy leaves nothing. (Replacements, rolling and failed, are
+//! nothing; the operator's tools read it (`oxbake status`, `oxbake ssh`, and
+//! `oxbake inventory` with the real `ansible-inventory` and `ansible -m
+//! ping`); destroy leaves nothing. (Replacements, rolling and failed, are
 //! in `ha_e2e`.) OpenSSH reaches the VMs with the host keys oxbake pinned
 //! in `.oxbake/known_hosts/lab` (strict checking).
 
@@ -62,6 +64,135 @@ fn scenario(project: &TestProject) {
         again.stdout(),
         "nothing to do: environment `lab` is up to date\n"
     );
+    status_and_ssh(project);
+    ansible_reads_the_inventory(project);
+}
+
+/// `status` proves each VM healthy; `ssh` logs in by slot and runs a
+/// command, and refuses a VM whose host key is not the pinned one.
+fn status_and_ssh(project: &TestProject) {
+    let status = deploy(project, &["status", "lab"]);
+    assert_eq!(status.code(), 0, "{}", status.stderr());
+    let rows: Vec<String> = status.stdout().lines().skip(1).map(str::to_owned).collect();
+    assert_eq!(rows.len(), 3, "{}", status.stdout());
+    for row in &rows {
+        assert!(
+            row.contains(" running ") && row.ends_with(" healthy"),
+            "{row}"
+        );
+    }
+    assert!(
+        status.stdout().contains("10.99.0.20"),
+        "{}",
+        status.stdout()
+    );
+
+    let run = deploy(project, &["ssh", "lab", "lab-ui-1", "--", "hostname"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.stdout(), "lab-ui-1\n");
+    let json = deploy(
+        project,
+        &["ssh", "lab", "lab-backend-1", "--json", "--", "exit 3"],
+    );
+    assert_eq!(json.code(), 1, "{}", json.stderr());
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout()).unwrap();
+    assert_eq!(doc["exit"], 3, "{doc}");
+    let unknown = deploy(project, &["ssh", "lab", "lab-db-1", "--", "true"]);
+    assert_eq!(unknown.code(), 2, "{}", unknown.stderr());
+
+    // Another VM's key in lab-ui-1's line: OpenSSH refuses, nothing runs.
+    let file = project.root().join(".oxbake/known_hosts/lab");
+    let pinned = std::fs::read_to_string(&file).unwrap();
+    let key_of = |vm: &str| {
+        let line = pinned
+            .lines()
+            .find(|l| l.ends_with(&format!(" {vm}")))
+            .unwrap();
+        line.split_whitespace().nth(2).unwrap().to_owned()
+    };
+    let swapped = pinned.replace(&key_of("lab-ui-1"), &key_of("lab-backend-1"));
+    std::fs::write(&file, swapped).unwrap();
+    let refused = deploy(project, &["ssh", "lab", "lab-ui-1", "--", "touch /tmp/ran"]);
+    std::fs::write(&file, &pinned).unwrap();
+    assert_eq!(refused.code(), 255, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("Host key verification failed"),
+        "{}",
+        refused.stderr()
+    );
+    let ran = deploy(
+        project,
+        &["ssh", "lab", "lab-ui-1", "--", "test -e /tmp/ran"],
+    );
+    assert_eq!(ran.code(), 1, "a refused login ran its command");
+}
+
+/// The inventory as the real Ansible reads it: one group per role, the
+/// host variables, and `ansible all -m ping` over the pinned host keys.
+fn ansible_reads_the_inventory(project: &TestProject) {
+    let inventory = deploy(project, &["inventory", "lab"]);
+    assert_eq!(inventory.code(), 0, "{}", inventory.stderr());
+    let listed = deploy(project, &["inventory", "lab", "--json"]);
+    let ours: serde_json::Value = serde_json::from_str(&listed.stdout()).unwrap();
+    let Some(bin) = ansible_bin() else { return };
+    let file = project.root().join(".oxbake/lab-inventory.yml");
+    std::fs::write(&file, inventory.stdout()).unwrap();
+    let out = Command::new(bin.join("ansible-inventory"))
+        .arg("-i")
+        .arg(&file)
+        .arg("--list")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for group in ROLES {
+        assert_eq!(
+            read[group]["hosts"],
+            serde_json::json!([format!("lab-{group}-1")]),
+            "{read}"
+        );
+    }
+    for vm in ["lab-backend-1", "lab-services-1", "lab-ui-1"] {
+        let (theirs, mine) = (
+            &read["_meta"]["hostvars"][vm],
+            &ours["_meta"]["hostvars"][vm],
+        );
+        for (k, v) in mine.as_object().unwrap() {
+            assert_eq!(&theirs[k], v, "{vm}: {k}");
+        }
+        assert_eq!(theirs["ansible_user"], "ops", "{theirs}");
+    }
+    let ping = Command::new(bin.join("ansible"))
+        .args(["all", "-m", "ping", "-i"])
+        .arg(&file)
+        .env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&ping.stdout);
+    assert!(
+        ping.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&ping.stderr)
+    );
+    assert_eq!(said.matches("SUCCESS").count(), 3, "{said}");
+}
+
+/// The folder of `ansible` and `ansible-inventory` (CI's venv, on PATH).
+fn ansible_bin() -> Option<std::path::PathBuf> {
+    let dir = std::env::split_paths(&std::env::var_os("PATH")?)
+        .find(|d| d.join("ansible-inventory").is_file() && d.join("ansible").is_file());
+    if dir.is_none() {
+        assert!(
+            std::env::var_os("OXBAKE_REQUIRE_ANSIBLE").is_none(),
+            "OXBAKE_REQUIRE_ANSIBLE is set but ansible is not on PATH"
+        );
+        eprintln!("deploy e2e: ansible not installed; the inventory is not read by it");
+    }
+    dir
 }
 
 fn deploy(project: &TestProject, args: &[&str]) -> Run {

@@ -20,6 +20,18 @@ impl Deployer<'_> {
         known_hosts::path(&self.ctx.project.root, self.env_name)
     }
 
+    /// The host key recorded for `vm` in the environment's known hosts, as
+    /// the only key a login accepts.
+    pub(super) fn pinned(&self, vm: &str) -> Result<HostKeyPolicy, DeployError> {
+        let known = known_hosts::key_of(&self.known_hosts_file(), vm)?
+            .ok_or_else(|| DeployError::NoHostKey { vm: vm.to_owned() })?;
+        HostKeyPolicy::expect_line(&known).map_err(|e| DeployError::Guest {
+            vm: vm.to_owned(),
+            what: "its recorded host key is unusable",
+            source: Box::new(e),
+        })
+    }
+
     /// Seeds and starts the new VM `vm` for `w`, proves it healthy, takes
     /// its seed away and pins its host key.
     pub(super) async fn bring_up(
@@ -71,16 +83,7 @@ impl Deployer<'_> {
             .start(vm)
             .await
             .map_err(|source| stage_error(vm, Stage::Start, source))?;
-        let known = known_hosts::key_of(&self.known_hosts_file(), &vm.name)?.ok_or_else(|| {
-            DeployError::NoHostKey {
-                vm: vm.name.clone(),
-            }
-        })?;
-        let pinned = HostKeyPolicy::expect_line(&known).map_err(|e| DeployError::Guest {
-            vm: vm.name.clone(),
-            what: "its recorded host key is unusable",
-            source: Box::new(e),
-        })?;
+        let pinned = self.pinned(&vm.name)?;
         let addr = vm::ssh_endpoint(self.ctx, vm, self.boot_timeout)
             .await
             .map_err(|(stage, source)| stage_error(vm, stage, source))?;
@@ -93,7 +96,7 @@ impl Deployer<'_> {
     }
 
     /// Logs in to `vm` at `addr` and runs [`Self::health`].
-    async fn prove(
+    pub(super) async fn prove(
         &self,
         vm: &VmHandle,
         addr: SocketAddr,

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod apply;
+pub mod deployed;
 mod health;
 pub mod jobs;
 pub mod key;
@@ -112,6 +113,8 @@ pub enum DeployError {
     },
     #[error("vm `{vm}`: no host key recorded for it in the environment's known hosts")]
     NoHostKey { vm: String },
+    #[error("vm `{vm}` is not running, or its SSH server does not answer")]
+    NotReachable { vm: String },
     /// The operator interrupted: the VM being made was removed, VMs that
     /// were there before are untouched.
     #[error("environment `{env}`: deploy interrupted")]
