@@ -23,6 +23,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Make a new project in DIR (default: here): oxbake.toml with the local
+    /// target, a base recipe with checks, .gitignore. Writes over nothing.
+    Init {
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Validate oxbake.toml, every recipe and every template; contacts nothing.
     Check,
     /// Bake roles into templates, parents first (all roles when none named).

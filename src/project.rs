@@ -1,6 +1,7 @@
 //! A project on disk: `oxbake.toml`, `recipes/`, `templates/`, `files/` and
 //! the registry in `images/`.
 
+pub mod init;
 mod sources;
 
 pub use sources::SourceError;

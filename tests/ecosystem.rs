@@ -333,3 +333,119 @@ fn the_yaml_inventory_reads_as_its_json() {
     }
     assert_eq!(read["all"]["children"].as_object().unwrap().len(), 2);
 }
+
+/// `oxbake init` makes a project that `check` accepts, and refuses to write
+/// over anything: a project, or a folder holding a file it would write,
+/// is left as it was (exit 2). A .gitignore gains `.oxbake/`, a README stays.
+#[test]
+fn init_makes_a_project_and_writes_over_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("My Images");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(".gitignore"), "target").unwrap();
+    std::fs::write(dir.join("README.md"), "mine\n").unwrap();
+    let made = oxbake_in(temp.path(), &["init", "My Images"]);
+    assert_eq!(made.0, 0, "{}", made.2);
+    assert!(made.1.contains("project `my-images`"), "{}", made.1);
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(read(".gitignore"), "target\n.oxbake/\n");
+    assert_eq!(read("README.md"), "mine\n");
+    assert!(read("oxbake.toml").contains("name = \"my-images\""));
+    let check = oxbake_in(&dir, &["check"]);
+    assert_eq!(check.0, 0, "{}", check.2);
+
+    // Again: refused, nothing changed.
+    let before = snapshot(&dir);
+    let again = oxbake_in(temp.path(), &["init", "My Images", "--json"]);
+    assert_eq!(again.0, 2, "{}", again.2);
+    assert!(
+        again.2.contains("is an oxbake project already"),
+        "{}",
+        again.2
+    );
+    let doc: Value = serde_json::from_str(&again.1).unwrap();
+    assert!(doc["error"].is_object(), "{doc}");
+    assert_eq!(snapshot(&dir), before);
+
+    // A recipe of the same name elsewhere: refused before any file is made.
+    let other = temp.path().join("other");
+    std::fs::create_dir_all(other.join("recipes")).unwrap();
+    std::fs::write(other.join("recipes/base.toml"), "mine").unwrap();
+    let taken = oxbake_in(&other, &["init"]);
+    assert_eq!(taken.0, 2, "{}", taken.2);
+    assert!(
+        taken.2.contains("writes no file over another"),
+        "{}",
+        taken.2
+    );
+    assert_eq!(snapshot(&other).len(), 1, "{:?}", snapshot(&other));
+}
+
+/// Every file under `dir` and its text.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.insert(path.clone(), std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// oxbake run in `cwd`: (exit code, stdout, stderr).
+fn oxbake_in(cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_oxbake"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// What `oxbake init` makes bakes: `oxbake build base` in a new project
+/// (from the base image the other tests use), and the image's SBOM passes
+/// the validators.
+#[cfg(feature = "e2e")]
+#[test]
+fn an_initialized_project_bakes() {
+    let _vms = crate::support::e2e::vm_lock();
+    let temp = tempfile::tempdir().unwrap();
+    let made = oxbake_in(temp.path(), &["init", "fresh"]);
+    assert_eq!(made.0, 0, "{}", made.2);
+    let dir = temp.path().join("fresh");
+    // The KVM probe costs 15 s per process and always fails here.
+    let config = std::fs::read_to_string(dir.join("oxbake.toml")).unwrap();
+    std::fs::write(
+        dir.join("oxbake.toml"),
+        config.replace("accel = \"auto\"", "accel = \"tcg\""),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let build = oxbake_in(&dir, &["build", "base"]);
+    assert_eq!(build.0, 0, "{}", build.2);
+    crate::support::figures::figure(format!(
+        "init: the new project's base baked in {:.0} s",
+        started.elapsed().as_secs_f64()
+    ));
+    let Some(checker) = validators() else { return };
+    let sbom = oxbake_in(&dir, &["sbom", "base"]);
+    assert_eq!(sbom.0, 0, "{}", sbom.2);
+    let file = temp.path().join("base.cdx.json");
+    std::fs::write(&file, &sbom.1).unwrap();
+    let (valid, said) = validate(&checker, "cyclonedx", &file);
+    assert!(valid, "{said}");
+    assert!(
+        sbom.1.contains("pkg:deb/debian/curl@"),
+        "no curl in the SBOM"
+    );
+}

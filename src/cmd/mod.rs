@@ -11,6 +11,7 @@ mod deployed;
 mod diff;
 mod gc;
 mod images;
+mod init;
 mod inputs;
 mod inspect;
 mod nightly;
@@ -52,6 +53,7 @@ async fn dispatch(cli: Cli, out: Output) -> Result<(), Error> {
     };
     let result = match &cli.command {
         Command::Check => check::run(&ctx),
+        Command::Init { dir } => init::run(&ctx, dir.as_deref()),
         Command::Inputs { role, target } => inputs::run(&ctx, role, target.as_deref()).await,
         Command::Build {
             roles,
