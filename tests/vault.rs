@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::project::{Run, TestProject};
+use crate::support::tools::folder_with;
 
 mod links;
 mod signals;
@@ -212,24 +213,19 @@ fn failing_runs_say_why_and_never_show_a_secret() {
     }
 }
 
-/// `ansible-vault` from PATH or `$OXBAKE_ANSIBLE_VAULT`. CI installs it
+/// `ansible-vault` from `$OXBAKE_ANSIBLE_VAULT` or PATH. CI installs it
 /// (`pip install ansible-core`) and sets `OXBAKE_REQUIRE_ANSIBLE=1`.
 fn ansible_vault() -> Option<PathBuf> {
-    let path = std::env::var_os("OXBAKE_ANSIBLE_VAULT")
+    std::env::var_os("OXBAKE_ANSIBLE_VAULT")
         .map(PathBuf::from)
         .or_else(|| {
-            std::env::split_paths(&std::env::var_os("PATH")?)
-                .map(|d| d.join("ansible-vault"))
-                .find(|p| p.is_file())
-        });
-    if path.is_none() {
-        assert!(
-            std::env::var_os("OXBAKE_REQUIRE_ANSIBLE").is_none(),
-            "OXBAKE_REQUIRE_ANSIBLE is set but ansible-vault is not found"
-        );
-        eprintln!("vault: ansible-vault not installed; interoperability not tested");
-    }
-    path
+            let dir = folder_with(
+                &["ansible-vault"],
+                "OXBAKE_REQUIRE_ANSIBLE",
+                "interoperability with Ansible's vault not tested",
+            )?;
+            Some(dir.join("ansible-vault"))
+        })
 }
 
 #[test]

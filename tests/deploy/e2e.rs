@@ -15,6 +15,7 @@ use oxbake::registry::Registry;
 use super::SECRETS;
 use crate::support::e2e::{baked, env_ssh, self_signed, tls_key, vm_lock};
 use crate::support::project::{Run, TestProject};
+use crate::support::tools::folder_with;
 
 const ROLES: [&str; 3] = ["backend", "services", "ui"];
 
@@ -134,7 +135,13 @@ fn ansible_reads_the_inventory(project: &TestProject) {
     assert_eq!(inventory.code(), 0, "{}", inventory.stderr());
     let listed = deploy(project, &["inventory", "lab", "--json"]);
     let ours: serde_json::Value = serde_json::from_str(&listed.stdout()).unwrap();
-    let Some(bin) = ansible_bin() else { return };
+    let Some(bin) = folder_with(
+        &["ansible", "ansible-inventory"],
+        "OXBAKE_REQUIRE_ANSIBLE",
+        "the inventory is not read by Ansible",
+    ) else {
+        return;
+    };
     let file = project.root().join(".oxbake/lab-inventory.yml");
     std::fs::write(&file, inventory.stdout()).unwrap();
     let out = Command::new(bin.join("ansible-inventory"))
@@ -179,20 +186,6 @@ fn ansible_reads_the_inventory(project: &TestProject) {
         String::from_utf8_lossy(&ping.stderr)
     );
     assert_eq!(said.matches("SUCCESS").count(), 3, "{said}");
-}
-
-/// The folder of `ansible` and `ansible-inventory` (CI's venv, on PATH).
-fn ansible_bin() -> Option<std::path::PathBuf> {
-    let dir = std::env::split_paths(&std::env::var_os("PATH")?)
-        .find(|d| d.join("ansible-inventory").is_file() && d.join("ansible").is_file());
-    if dir.is_none() {
-        assert!(
-            std::env::var_os("OXBAKE_REQUIRE_ANSIBLE").is_none(),
-            "OXBAKE_REQUIRE_ANSIBLE is set but ansible is not on PATH"
-        );
-        eprintln!("deploy e2e: ansible not installed; the inventory is not read by it");
-    }
-    dir
 }
 
 fn deploy(project: &TestProject, args: &[&str]) -> Run {

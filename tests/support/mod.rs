@@ -12,3 +12,4 @@ pub mod pve_sim;
 #[cfg(feature = "e2e")]
 pub mod qemu;
 pub mod sshd;
+pub mod tools;
