@@ -191,6 +191,12 @@ pub enum Command {
         #[arg(long, value_parser = ["cyclonedx", "spdx"], default_value = "cyclonedx")]
         format: String,
     },
+    /// The JSON Schema of a recipe or of oxbake.toml, for TOML editors
+    /// (`#:schema` lines).
+    Schema {
+        #[arg(value_parser = ["recipe", "config"])]
+        of: String,
+    },
     /// The completion script of a shell for oxbake, on stdout (bash: put it
     /// in ~/.local/share/bash-completion/completions/oxbake).
     Completions {

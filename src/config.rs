@@ -6,6 +6,7 @@ mod checks;
 mod environment;
 pub mod limits;
 mod names;
+pub mod schema;
 mod target;
 
 use std::collections::BTreeMap;
@@ -73,7 +74,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Diagnostics> {
 }
 
 /// The whole file.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub project: ProjectSettings,
@@ -83,6 +84,7 @@ pub struct Config {
     pub retention: Retention,
     /// Values every recipe sees as variables (a recipe's own `[vars]` win).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub vars: BTreeMap<String, toml::Value>,
     /// Where secrets come from besides the environment.
     #[serde(default)]
@@ -100,7 +102,7 @@ pub struct Config {
     pub source: tomlfile::Source,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectSettings {
     pub name: String,
@@ -113,7 +115,7 @@ pub struct ProjectSettings {
 }
 
 /// The size of builder VMs and how long a build may take.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
     #[serde(default = "default_cores")]
@@ -144,7 +146,7 @@ impl Default for Defaults {
 
 /// What `oxbake prune` keeps: the newest `keep` versions of each role, and
 /// every version a channel points at, whatever its age.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
     #[serde(default = "default_keep")]
@@ -162,7 +164,7 @@ impl Default for Retention {
 /// `[secrets]`: an Ansible-compatible vault file and where its password
 /// comes from (the file `password_file`, else the variable `password_env`,
 /// default `OXBAKE_VAULT_PASSWORD`). Paths are relative to the project.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretsSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -445,3 +445,149 @@ fn an_initialized_project_bakes() {
         "no curl in the SBOM"
     );
 }
+
+/// Reads a TOML file and validates it against a JSON Schema (draft 7) with
+/// the `jsonschema` library; prints `valid` or the first error.
+const TOML_AGAINST_SCHEMA: &str = r#"
+import json, sys, tomllib, datetime, jsonschema
+def plain(x):
+    if isinstance(x, dict): return {k: plain(v) for k, v in x.items()}
+    if isinstance(x, list): return [plain(v) for v in x]
+    if isinstance(x, (datetime.date, datetime.time)): return x.isoformat()
+    return x
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft7Validator.check_schema(schema)
+doc = plain(tomllib.load(open(sys.argv[2], 'rb')))
+errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc))
+print(errors[0].message if errors else 'valid')
+"#;
+
+/// The schemas say what `oxbake check` says: for the shipped files and for
+/// each edit below (unknown keys at every level, a bad `kind`, a wrong
+/// type, a missing key), a schema validator accepts a file exactly when
+/// `check` does.
+#[test]
+fn the_schemas_agree_with_check() {
+    let Some(dir) = validators() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let made = oxbake_in(temp.path(), &["init", "p"]);
+    assert_eq!(made.0, 0, "{}", made.2);
+    let root = temp.path().join("p");
+    let schemas: Vec<PathBuf> = ["recipe", "config"]
+        .iter()
+        .map(|of| {
+            let out = oxbake_in(&root, &["schema", of]);
+            assert_eq!(out.0, 0, "{}", out.2);
+            let file = temp.path().join(format!("{of}.json"));
+            std::fs::write(&file, out.1).unwrap();
+            file
+        })
+        .collect();
+    let recipe = std::fs::read_to_string(root.join("recipes/base.toml")).unwrap();
+    let config = std::fs::read_to_string(root.join("oxbake.toml")).unwrap();
+    let step = "[[step]]\nname = \"common packages\"\nkind = \"apt\"\n";
+    let recipes: Vec<(&str, String)> = vec![
+        ("as made", recipe.clone()),
+        ("unknown top key", format!("colour = \"red\"\n{recipe}")),
+        (
+            "unknown step kind",
+            recipe.replace(step, "[[step]]\nname = \"x\"\nkind = \"zypper\"\n"),
+        ),
+        (
+            "a key of another kind",
+            recipe.replace(step, &format!("{step}run = \"true\"\n")),
+        ),
+        (
+            "packages not a list",
+            recipe.replace(
+                "packages = [\"ca-certificates\", \"curl\", \"less\"]",
+                "packages = \"curl\"",
+            ),
+        ),
+        (
+            "a check without run",
+            recipe.replace("run = \"curl --version\"\n", ""),
+        ),
+        (
+            "unknown check key",
+            recipe.replace(
+                "name = \"curl runs\"\n",
+                "name = \"curl runs\"\nretries = 3\n",
+            ),
+        ),
+        (
+            "unknown deploy key",
+            format!("{recipe}\n[deploy]\nreboot = true\n"),
+        ),
+        (
+            "a deploy",
+            format!("{recipe}\n[deploy]\ncommands = [\"true\"]\n"),
+        ),
+    ];
+    let configs: Vec<(&str, String)> = vec![
+        ("as made", config.clone()),
+        ("unknown table", format!("{config}\n[colours]\nred = 1\n")),
+        (
+            "unknown local key",
+            config.replace("accel = \"auto\"", "accel = \"auto\"\ncpus = 4"),
+        ),
+        (
+            "accel not a mode",
+            config.replace("accel = \"auto\"", "accel = \"fast\""),
+        ),
+        (
+            "cores a string",
+            config.replace("cores = 2", "cores = \"two\""),
+        ),
+        ("no project name", config.replace("name = \"p\"\n", "")),
+    ];
+    let the_shipped: Vec<(String, PathBuf)> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes"))
+            .unwrap()
+            .flatten()
+            .map(|e| (e.path().display().to_string(), e.path()))
+            .collect();
+    for (what, schema, rel, text) in recipes
+        .iter()
+        .map(|(w, t)| (w, &schemas[0], "recipes/base.toml", t))
+        .chain(
+            configs
+                .iter()
+                .map(|(w, t)| (w, &schemas[1], "oxbake.toml", t)),
+        )
+    {
+        let file = root.join(rel);
+        let before = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, text).unwrap();
+        let check = oxbake_in(&root, &["check"]);
+        let said = schema_says(&dir, schema, &file);
+        std::fs::write(&file, before).unwrap();
+        assert_eq!(
+            check.0 == 0,
+            said == "valid",
+            "{rel}, {what}: check exit {} ({}), schema: {said}",
+            check.0,
+            check.2.trim()
+        );
+    }
+    for (name, path) in the_shipped {
+        assert_eq!(schema_says(&dir, &schemas[0], &path), "valid", "{name}");
+    }
+    let shipped_config = Path::new(env!("CARGO_MANIFEST_DIR")).join("oxbake.toml");
+    assert_eq!(schema_says(&dir, &schemas[1], &shipped_config), "valid");
+}
+
+fn schema_says(dir: &Path, schema: &Path, file: &Path) -> String {
+    let out = Command::new(dir.join("python3"))
+        .args(["-c", TOML_AGAINST_SCHEMA])
+        .arg(schema)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

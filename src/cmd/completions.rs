@@ -1,5 +1,6 @@
-//! `oxbake completions SHELL` and `oxbake man`: what shells and `man` read,
-//! generated from the command line's own definition, so they never lag it.
+//! `oxbake completions SHELL`, `oxbake man` and `oxbake schema recipe|config`:
+//! what shells, `man` and TOML editors read, generated from the command line's
+//! and the files' own definitions, so they never lag them.
 
 use clap::CommandFactory;
 
@@ -30,5 +31,15 @@ pub fn man(ctx: &Ctx<'_>) -> Result<(), Error> {
         .map_err(|e| Error::Failed(format!("cannot render the manual page: {e}")))?;
     let text = String::from_utf8_lossy(&page).into_owned();
     ctx.out.result(&text, &serde_json::json!({ "man": text }));
+    Ok(())
+}
+
+pub fn schema(ctx: &Ctx<'_>, of: &str) -> Result<(), Error> {
+    let schema = match of {
+        "config" => crate::config::schema::config_schema(),
+        _ => crate::recipe::schema::recipe_schema(),
+    };
+    let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    ctx.out.result(&format!("{text}\n"), &schema);
     Ok(())
 }

@@ -137,6 +137,7 @@ async fn dispatch(cli: Cli, out: Output) -> Result<(), Error> {
         Command::Status { env } => deployed::status(&ctx, env).await,
         Command::Ssh { env, vm, command } => deployed::ssh(&ctx, env, vm, command).await,
         Command::Sbom { image, format } => sbom::run(&ctx, image, format),
+        Command::Schema { of } => completions::schema(&ctx, of),
         Command::Completions { shell } => completions::completions(&ctx, shell),
         Command::Man => completions::man(&ctx),
     };

@@ -143,7 +143,7 @@ fn proxmox(
 }
 
 /// One target's connection settings.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 // Settings exist a few times per run; boxing would only complicate matching.
 #[allow(clippy::large_enum_variant)]
@@ -153,7 +153,7 @@ pub enum TargetSettings {
 }
 
 /// QEMU on this machine.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocalSettings {
     /// `auto` (KVM only when a guest really runs under it), `kvm` or `tcg`.
@@ -161,7 +161,9 @@ pub struct LocalSettings {
     pub accel: Accel,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Accel {
     #[default]
@@ -171,7 +173,7 @@ pub enum Accel {
 }
 
 /// A Proxmox VE cluster reached through its HTTP API.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProxmoxSettings {
     /// `https://host:8006`
@@ -227,7 +229,7 @@ pub struct ProxmoxSettings {
 /// sit behind forwards (a NAT bridge on the node, a bastion), one port per
 /// VMID: oxbake connects to `host`, port `port_base + VMID`, instead of the
 /// guest agent's address, port 22.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshForward {
     pub host: std::net::IpAddr,

@@ -5,5 +5,6 @@
 pub mod clean;
 pub mod load;
 pub mod model;
+pub mod schema;
 
 pub use model::{Action, Check, Deploy, Recipe, Step};

@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 /// A role's recipe as written.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
     /// The role's name; images are named after it.
+    #[schemars(with = "String")]
     pub role: Spanned<String>,
     /// What one line says about the role (shown by `oxbake ls`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -21,10 +22,12 @@ pub struct Recipe {
     /// The parent role whose image this one starts from; none means the
     /// target's base image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub from: Option<Spanned<String>>,
     /// Values for the bake-phase templates. No secrets here: they would end
     /// up in the image and in the inputs list.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub vars: BTreeMap<String, toml::Value>,
     /// The bake steps, in order (`[[step]]` tables). Each is read on its
     /// own by the loader, which picks the variant from `kind`.
@@ -41,6 +44,7 @@ pub struct Recipe {
     /// of the serialised recipe while it is the default, so that recipes
     /// that do not set it keep their inputs hash.
     #[serde(default = "default_clean", skip_serializing_if = "is_default_clean")]
+    #[schemars(with = "Vec<String>")]
     pub clean: Vec<Spanned<String>>,
 }
 
@@ -65,11 +69,12 @@ impl Recipe {
 /// One bake step: `kind` selects what it does, `name` labels it in progress
 /// output and logs, `when` names a variable that must be set (non-empty,
 /// not false) for the step to run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Step {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub when: Option<Spanned<String>>,
     /// Where the step's table starts in the recipe.
     #[serde(skip)]
@@ -100,7 +105,7 @@ impl Step {
 }
 
 /// What a step does.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Action {
     Apt(Apt),
@@ -132,7 +137,7 @@ impl Action {
 }
 
 /// Installs packages, after adding any extra repositories.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Apt {
     pub packages: Vec<String>,
@@ -143,20 +148,23 @@ pub struct Apt {
 /// An extra apt source with its signing key and optional credentials.
 /// `url` and `username` may name variables with `{{ … }}`; the password only
 /// ever comes from a secret, by name.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AptRepository {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     pub url: String,
     pub suite: String,
     #[serde(default = "default_components")]
     pub components: Vec<String>,
     /// The repository's signing key (ASCII-armoured or binary), in `files/`.
+    #[schemars(with = "String")]
     pub key: Spanned<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// The name of the secret that holds the password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub password_secret: Option<Spanned<String>>,
     /// Credentials go over plain `http://` only when this says so: `check`
     /// refuses them otherwise, and warns when it is set. Left out of the
@@ -178,14 +186,18 @@ fn default_components() -> Vec<String> {
 
 /// A file placed in the image: copied from `files/` (a `file` step) or
 /// rendered from `templates/` (a `template` step, and deploy templates).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Placed {
+    #[schemars(with = "String")]
     pub source: Spanned<String>,
+    #[schemars(with = "String")]
     pub dest: Spanned<String>,
     #[serde(default = "default_file_mode")]
+    #[schemars(with = "String")]
     pub mode: Spanned<String>,
     #[serde(default = "default_owner")]
+    #[schemars(with = "String")]
     pub owner: Spanned<String>,
 }
 
@@ -196,12 +208,13 @@ pub type FileCopy = Placed;
 pub type TemplateFile = Placed;
 
 /// Runs a shell command (`run`) or a script from `files/` (`script`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Shell {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub script: Option<Spanned<String>>,
     #[serde(default = "default_user")]
     pub user: String,
@@ -211,14 +224,14 @@ pub struct Shell {
 }
 
 /// Enables, disables or masks systemd units.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub units: Vec<String>,
     pub action: ServiceAction,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceAction {
     Enable,
@@ -227,7 +240,7 @@ pub enum ServiceAction {
 }
 
 /// Creates a user.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     pub user: String,
@@ -242,7 +255,7 @@ pub struct User {
 }
 
 /// Creates a group.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
     pub group: String,
@@ -252,7 +265,7 @@ pub struct Group {
 
 /// A command run in the finished image (at bake, and again in smoke tests)
 /// and what its result must be.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
     pub name: String,
@@ -275,7 +288,7 @@ pub struct Check {
 
 /// The deploy phase: templates rendered on the operator's machine with the
 /// environment's values and secrets, delivered by cloud-init.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deploy {
     /// Names of the per-environment values the templates read as `env.NAME`.
@@ -301,7 +314,7 @@ pub struct Deploy {
 
 /// What a role's VMs need to keep serving, so that a plan may not take it
 /// away in one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Quorum {
     /// More than half of the role's running VMs must stay up (a Galera or
