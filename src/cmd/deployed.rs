@@ -47,10 +47,13 @@ pub async fn status(ctx: &Ctx<'_>, env: &str) -> Result<(), Error> {
         let mut rows = Vec::new();
         let mut docs = Vec::new();
         for vm in &vms {
-            let health = match (vm.running, d.prove_deployed(vm).await) {
-                (false, _) => "stopped".to_owned(),
-                (true, Ok(())) => "healthy".to_owned(),
-                (true, Err(e)) => format!("failing: {}", crate::error_chain::chain(&e)),
+            let health = if !vm.running {
+                "stopped".to_owned()
+            } else {
+                match d.prove_deployed(vm).await {
+                    Ok(()) => "healthy".to_owned(),
+                    Err(e) => format!("failing: {}", crate::error_chain::chain(&e)),
+                }
             };
             if health != "healthy" {
                 unhealthy.push(vm.name.clone());

@@ -12,7 +12,6 @@ use serde::Serialize;
 
 use super::plan::Existing;
 use super::{DeployError, Deployer, key};
-use crate::guest::ClientKey;
 use crate::target::VmHandle;
 
 /// One VM of the environment.
@@ -118,11 +117,11 @@ impl Deployer<'_> {
         };
         let pinned = self.pinned(&vm.name)?;
         let file = key::path(&self.ctx.project.root, self.env_name);
-        let text = std::fs::read_to_string(&file).map_err(|source| DeployError::Io {
-            path: file.clone(),
-            source,
-        })?;
-        let key = ClientKey::from_openssh(&text).map_err(DeployError::key)?;
+        let key =
+            key::load(&self.ctx.project.root, self.env_name)?.ok_or_else(|| DeployError::Io {
+                path: file,
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            })?;
         self.prove(&vm.handle, addr, pinned, &vm.role, &key).await
     }
 }

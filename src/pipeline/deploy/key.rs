@@ -16,18 +16,28 @@ pub fn path(root: &Path, env: &str) -> PathBuf {
         .join(format!("{env}.key"))
 }
 
+/// The key, if it was made.
+pub fn load(root: &Path, env: &str) -> Result<Option<ClientKey>, DeployError> {
+    let file = path(root, env);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => ClientKey::from_openssh(&text)
+            .map(Some)
+            .map_err(DeployError::key),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(DeployError::Io { path: file, source }),
+    }
+}
+
 /// Loads the key, making it first if there is none.
 pub fn load_or_create(root: &Path, env: &str) -> Result<ClientKey, DeployError> {
+    if let Some(key) = load(root, env)? {
+        return Ok(key);
+    }
     let file = path(root, env);
     let io = |e: std::io::Error| DeployError::Io {
         path: file.clone(),
         source: e,
     };
-    match std::fs::read_to_string(&file) {
-        Ok(text) => return ClientKey::from_openssh(&text).map_err(DeployError::key),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
-        Err(_) => {}
-    }
     let key = ClientKey::generate().map_err(DeployError::key)?;
     let text = key.private_openssh().map_err(DeployError::key)?;
     if let Some(dir) = file.parent() {
