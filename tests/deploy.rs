@@ -51,6 +51,7 @@ fn listed(name: &str, env: &str, role: &str, slot: u32, version: &str, seed: &st
         }),
         state: VmState::Running,
         node: None,
+        created: None,
     }
 }
 

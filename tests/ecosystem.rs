@@ -290,6 +290,7 @@ fn the_yaml_inventory_reads_as_its_json() {
         node: None,
         running,
         ssh: running.then(|| format!("127.0.0.1:{port}").parse().unwrap()),
+        created: None,
     };
     let vms = [
         vm("lab-ui-1", "ui", 40022, true),

@@ -12,6 +12,7 @@ use super::deploy::with_deployer;
 use crate::error::Error;
 use crate::pipeline::deploy::deployed::{Access, DeployedVm};
 use crate::registry::Registry;
+use crate::report::age::age;
 use crate::report::{inventory, table};
 
 /// How long a running VM's SSH server is waited for.
@@ -46,6 +47,7 @@ pub async fn status(ctx: &Ctx<'_>, env: &str) -> Result<(), Error> {
         let vms = d.deployed(PROBE).await?;
         let mut rows = Vec::new();
         let mut docs = Vec::new();
+        let now = jiff::Timestamp::now();
         for vm in &vms {
             let health = if !vm.running {
                 "stopped".to_owned()
@@ -65,18 +67,23 @@ pub async fn status(ctx: &Ctx<'_>, env: &str) -> Result<(), Error> {
                 or_dash(vm.version.clone()),
                 or_dash(vm.address.map(|a| a.to_string())),
                 or_dash(vm.node.clone()),
+                or_dash(vm.created.map(|c| age(c, now))),
                 if vm.running { "running" } else { "stopped" }.into(),
                 health.clone(),
             ]);
             let mut doc = serde_json::to_value(vm).unwrap_or_default();
             doc["health"] = json!(health);
+            if let Some(created) = vm.created {
+                doc["created"] = json!(created.to_string());
+                doc["age_seconds"] = json!((now.as_second() - created.as_second()).max(0));
+            }
             docs.push(doc);
         }
         let text = if vms.is_empty() {
             format!("environment `{env}` has no VMs (deploy it with `oxbake deploy {env}`)\n")
         } else {
             let headers = [
-                "vm", "role", "version", "address", "node", "state", "health",
+                "vm", "role", "version", "address", "node", "age", "state", "health",
             ];
             table::table(&headers, &rows)
         };

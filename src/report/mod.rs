@@ -2,6 +2,7 @@
 //! as text (aligned tables) and as JSON documents; the one table renderer. The CLI prints what these
 //! functions return; the registry and the pipeline only hand them data.
 
+pub mod age;
 pub mod deploy;
 pub mod drift;
 pub mod images;

@@ -173,6 +173,9 @@ pub struct ManagedVm {
     pub state: VmState,
     /// The Proxmox node the VM runs on (`None` on the local target).
     pub node: Option<String>,
+    /// When the target made the VM, if it says (local: the VM's record;
+    /// Proxmox: the block oxbake wrote into its description).
+    pub created: Option<jiff::Timestamp>,
 }
 
 /// A listed VM's labels, or why they cannot be had. `at` names where they

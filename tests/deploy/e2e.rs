@@ -81,6 +81,9 @@ fn status_and_ssh(project: &TestProject) {
             row.contains(" running ") && row.ends_with(" healthy"),
             "{row}"
         );
+        // AGE: made by this test's deploy, minutes ago at most.
+        let age = row.split_whitespace().nth(5).unwrap();
+        assert!(age.ends_with('s') || age.ends_with('m'), "{row}");
     }
     assert!(
         status.stdout().contains("10.99.0.20"),

@@ -118,6 +118,18 @@ fn an_environment_deploys_and_is_destroyed_on_the_simulator() {
         "nothing to do: environment `simlab` is up to date\n"
     );
 
+    // `status` reads the VM's age from the block oxbake wrote into its
+    // description.
+    let status = PveSim::oxbake(&project, &["status", "simlab", "--json"]);
+    assert_ok(&status, &guests, "oxbake status simlab");
+    let doc: serde_json::Value = serde_json::from_str(&status.stdout()).unwrap();
+    let listed = &doc["vms"][0];
+    assert_eq!(listed["health"], "healthy", "{doc:#}");
+    let age = listed["age_seconds"].as_i64().unwrap_or(-1);
+    assert!((0..900).contains(&age), "{doc:#}");
+    let created: jiff::Timestamp = listed["created"].as_str().unwrap().parse().unwrap();
+    assert!(created <= jiff::Timestamp::now(), "{doc:#}");
+
     registry
         .revoke("dmini", &record.version, "bad marker", "test")
         .unwrap();

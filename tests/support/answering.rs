@@ -170,6 +170,7 @@ impl Target for Answering {
                 labels: VmLabels::Read(labels.clone()),
                 state: VmState::Running,
                 node: None,
+                created: None,
             })
             .collect())
     }

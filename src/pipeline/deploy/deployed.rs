@@ -31,6 +31,9 @@ pub struct DeployedVm {
     /// Where oxbake reaches its SSH server (local: a forwarded loopback
     /// port); none when stopped or not answering.
     pub ssh: Option<SocketAddr>,
+    /// When the target made it (its age), if the target says.
+    #[serde(skip)]
+    pub created: Option<jiff::Timestamp>,
 }
 
 /// How to log in to the environment's VMs with OpenSSH.
@@ -101,6 +104,7 @@ impl Deployer<'_> {
                 node: vm.node,
                 running: vm.running,
                 ssh,
+                created: vm.created,
             });
         }
         out.sort_by(|a, b| (&a.role, &a.slot, &a.name).cmp(&(&b.role, &b.slot, &b.name)));

@@ -48,6 +48,9 @@ pub struct Existing {
     pub node: Option<String>,
     /// Whether the target lists it as running.
     pub running: bool,
+    /// When the target made it, if it says.
+    #[serde(skip)]
+    pub created: Option<jiff::Timestamp>,
 }
 
 impl Existing {
@@ -65,6 +68,7 @@ impl Existing {
                     tag: DeployTag::parse(&labels.run_id),
                     node: vm.node.clone(),
                     running: vm.state == VmState::Running,
+                    created: vm.created,
                 })
             })
             .collect()
@@ -352,6 +356,7 @@ mod tests {
             tag: DeployTag::parse(&format!("0a0b0c0d.{slot}.aa")),
             node: None,
             running: true,
+            created: None,
         }
     }
 
@@ -523,6 +528,7 @@ mod tests {
             tag: DeployTag::parse("0a0b0c0d.2.aa"),
             node: Some("pve1".into()),
             running: true,
+            created: None,
         };
         assert_eq!(
             why_differs(&want, &vm).as_deref(),

@@ -214,7 +214,7 @@ pub(super) async fn list(t: &LocalTarget) -> Result<Vec<ManagedVm>, TargetError>
     let mut out = Vec::new();
     for name in names_in(&t.state.vms(), None).await? {
         let files = t.state.vm(&name);
-        let labels = labels_of(&files.record()).await;
+        let (labels, created) = labels_of(&files.record()).await;
         let state = match process::running_pid(&files.pid()).await {
             Some(_) => VmState::Running,
             None => VmState::Stopped,
@@ -224,6 +224,7 @@ pub(super) async fn list(t: &LocalTarget) -> Result<Vec<ManagedVm>, TargetError>
             labels,
             state,
             node: None,
+            created,
         });
     }
     if let Err(e) = segment_use::warn_dead(t).await {
@@ -234,10 +235,11 @@ pub(super) async fn list(t: &LocalTarget) -> Result<Vec<ManagedVm>, TargetError>
 }
 
 /// What `vm.toml` says about whose VM it is.
-async fn labels_of(record: &Path) -> VmLabels {
+/// A VM's labels and, when its record says, when it was made.
+async fn labels_of(record: &Path) -> (VmLabels, Option<jiff::Timestamp>) {
     let at = record.display().to_string();
-    match read_toml::<VmRecord>(record).await {
-        Ok(r) => VmLabels::Read(r.labels),
+    let labels = match read_toml::<VmRecord>(record).await {
+        Ok(r) => return (VmLabels::Read(r.labels), r.created.parse().ok()),
         Err(TargetError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             VmLabels::Missing { at }
         }
@@ -253,7 +255,8 @@ async fn labels_of(record: &Path) -> VmLabels {
             at,
             reason: e.to_string(),
         },
-    }
+    };
+    (labels, None)
 }
 
 pub(super) async fn set_mode(path: &Path, mode: u32) -> Result<(), TargetError> {

@@ -62,8 +62,10 @@ pub fn template_tags(role: &str) -> Vec<String> {
     ]
 }
 
+/// The description of a VM: its labels and when it was made (now).
 pub fn vm_description(labels: &Labels) -> String {
-    describe(&json!({ "oxbake": { "labels": labels } }))
+    let created = jiff::Timestamp::now().to_string();
+    describe(&json!({ "oxbake": { "labels": labels, "created": created } }))
 }
 
 pub fn template_description(meta: &TemplateMeta) -> String {
@@ -85,6 +87,12 @@ pub fn parse_description(text: &str) -> Option<Value> {
 pub fn labels_from_description(text: &str) -> Option<Labels> {
     let doc = parse_description(text)?;
     serde_json::from_value(doc.get("oxbake")?.get("labels")?.clone()).ok()
+}
+
+/// When the VM of a description was made, if its block says.
+pub fn created_from_description(text: &str) -> Option<jiff::Timestamp> {
+    let doc = parse_description(text)?;
+    doc.get("oxbake")?.get("created")?.as_str()?.parse().ok()
 }
 
 /// The labels of a description that has a JSON block; `None` without a
@@ -129,8 +137,12 @@ mod tests {
             env: None,
             version: None,
         };
+        let before = jiff::Timestamp::now();
         let d = vm_description(&labels);
         assert_eq!(labels_from_description(&d), Some(labels.clone()));
+        let created = created_from_description(&d).unwrap();
+        assert!(created >= before && created <= jiff::Timestamp::now());
+        assert_eq!(created_from_description("no block"), None);
         let tags = vm_tags(&labels);
         assert_eq!(
             tags,

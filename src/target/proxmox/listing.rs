@@ -67,11 +67,16 @@ pub(super) async fn vms(t: &ProxmoxTarget) -> Result<Vec<ManagedVm>, TargetError
             Some("running") => VmState::Running,
             _ => VmState::Stopped,
         };
+        let created = config
+            .get("description")
+            .as_deref()
+            .and_then(labels::created_from_description);
         out.push(ManagedVm {
             handle: handle(&name, &vm),
             labels,
             state,
             node: Some(vm.node),
+            created,
         });
     }
     Ok(out)

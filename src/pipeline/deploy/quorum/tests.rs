@@ -28,6 +28,7 @@ fn vm(slot: u32, running: bool) -> Existing {
         tag: DeployTag::parse(&format!("0a0b0c0d.{slot}.aa")),
         node: None,
         running,
+        created: None,
     }
 }
 
