@@ -26,6 +26,15 @@ pub(crate) const UNSAFE_IO: &str = "/etc/dpkg/dpkg.cfg.d/oxbake-unsafe-io";
 /// Run as root once cloud-init has finished.
 pub fn prepare_script(builder: &str, ssh_group: Option<&str>) -> String {
     let mut script = format!("set -e\necho force-unsafe-io > {UNSAFE_IO}\n");
+    // Debian's periodic apt runs (apt-daily, apt-daily-upgrade) must not run
+    // during the build: they hold dpkg's lock against the steps, and one
+    // that fires after the clean-up writes apt's lists into the template
+    // (a build at 06:xx UTC caught `/var/lib/apt/lists/partial` so). Stopped
+    // for this boot only: the image keeps them enabled.
+    script.push_str(
+        "systemctl stop apt-daily.timer apt-daily-upgrade.timer apt-daily.service \
+         apt-daily-upgrade.service 2>/dev/null || true\n",
+    );
     if let Some(group) = ssh_group {
         // The hardening may allow SSH logins for one group only; the builder
         // must stay able to reconnect after sshd restarts.
@@ -154,5 +163,9 @@ mod tests {
         assert!(!clean_script(image, &all).contains("userdel"));
         assert!(s.ends_with("fstrim --all >/dev/null 2>&1 || true\nsync\n"));
         assert!(prepare_script("b", Some("ssh-users")).contains("usermod -aG 'ssh-users' 'b'"));
+        assert!(prepare_script("b", None).contains(
+            "systemctl stop apt-daily.timer apt-daily-upgrade.timer apt-daily.service \
+             apt-daily-upgrade.service"
+        ));
     }
 }
