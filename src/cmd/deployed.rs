@@ -12,7 +12,7 @@ use super::deploy::with_deployer;
 use crate::error::Error;
 use crate::pipeline::deploy::deployed::{Access, DeployedVm};
 use crate::registry::Registry;
-use crate::report::age::age;
+use crate::report::age::{age, age_seconds};
 use crate::report::{inventory, table};
 
 /// How long a running VM's SSH server is waited for.
@@ -75,7 +75,7 @@ pub async fn status(ctx: &Ctx<'_>, env: &str) -> Result<(), Error> {
             doc["health"] = json!(health);
             if let Some(created) = vm.created {
                 doc["created"] = json!(created.to_string());
-                doc["age_seconds"] = json!((now.as_second() - created.as_second()).max(0));
+                doc["age_seconds"] = json!(age_seconds(created, now));
             }
             docs.push(doc);
         }

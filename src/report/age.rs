@@ -3,9 +3,14 @@
 
 use jiff::Timestamp;
 
+/// Whole seconds from `since` to `now` (0 for a time in the future).
+pub fn age_seconds(since: Timestamp, now: Timestamp) -> i64 {
+    (now.as_second() - since.as_second()).max(0)
+}
+
 /// The age of `since` at `now` (`0s` for a time in the future).
 pub fn age(since: Timestamp, now: Timestamp) -> String {
-    let secs = (now.as_second() - since.as_second()).max(0);
+    let secs = age_seconds(since, now);
     let (d, h, m) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
     match secs {
         0..60 => format!("{secs}s"),
