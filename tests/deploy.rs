@@ -15,6 +15,8 @@ use crate::support::project::TestProject;
 
 #[cfg(feature = "e2e")]
 mod e2e;
+#[cfg(feature = "e2e")]
+mod monitoring;
 mod placement;
 mod quorum;
 mod secrets;

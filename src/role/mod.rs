@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use minijinja::Value;
 
 use crate::project::{Project, RecipeFile};
+use crate::recipe::model::TemplateFile;
 use crate::recipe::Recipe;
 
 /// The variable that restricts SSH logins to one group.
@@ -24,7 +25,7 @@ pub const SSH_GROUP_VAR: &str = "ssh_allow_group";
 pub struct Role<'p> {
     pub name: String,
     pub file: &'p RecipeFile,
-    /// The role and its ancestors, the role first.
+    /// The role and its ancestors, the root first (see [`Project::lineage`]).
     pub lineage: Vec<&'p RecipeFile>,
     /// The project's variables, then each ancestor's, then its own.
     pub vars: BTreeMap<String, toml::Value>,
@@ -48,6 +49,34 @@ impl<'p> Role<'p> {
 
     pub fn recipe(&self) -> &'p Recipe {
         &self.file.recipe
+    }
+
+    /// The deploy templates of the role's lineage, the farthest ancestor's
+    /// first: what a parent writes at deploy (base's firewall rule for the
+    /// monitoring VM, say), every role built from it writes too.
+    pub fn deploy_templates(&self) -> impl Iterator<Item = &'p TemplateFile> + '_ {
+        self.lineage
+            .iter()
+            .flat_map(|f| f.recipe.deploy.templates.iter())
+    }
+
+    /// The commands a deployed VM runs once its files are in place: each
+    /// ancestor's `commands`, then the role's own `commands` (with
+    /// `bootstrap`, its `bootstrap_commands` instead).
+    pub fn deploy_commands(&self, bootstrap: bool) -> Vec<&'p str> {
+        let (own, ancestors) = self.lineage.split_last().expect("a lineage holds the role");
+        let mut out: Vec<&str> = ancestors
+            .iter()
+            .flat_map(|f| f.recipe.deploy.commands.iter().map(String::as_str))
+            .collect();
+        let deploy = &own.recipe.deploy;
+        let mine = if bootstrap {
+            &deploy.bootstrap_commands
+        } else {
+            &deploy.commands
+        };
+        out.extend(mine.iter().map(String::as_str));
+        out
     }
 
     /// What the role's bake templates see: its variables and `role`.

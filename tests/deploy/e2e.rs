@@ -13,21 +13,23 @@ use std::process::Command;
 use oxbake::registry::Registry;
 
 use super::SECRETS;
+use super::monitoring::{Webhook, monitoring_sees_the_environment};
 use crate::support::e2e::{baked, env_ssh, self_signed, tls_key, vm_lock};
 use crate::support::project::{Run, TestProject};
 use crate::support::tools::folder_with;
 
-const ROLES: [&str; 3] = ["backend", "services", "ui"];
+const ROLES: [&str; 4] = ["backend", "monitoring", "services", "ui"];
 
 #[test]
 fn lab_deploys_serves_and_is_destroyed() {
     let baked = baked();
     let _vms = vm_lock();
     let project = &baked.project;
-    let build = project.oxbake(&["build", "backend", "services", "--if-changed"]);
+    let build = project.oxbake(&["build", "backend", "monitoring", "services", "--if-changed"]);
     assert_eq!(build.code(), 0, "{}", build.stderr());
     let original = project.read("oxbake.toml");
-    project.write("oxbake.toml", &lab_config(&original, project.root()));
+    let hook = Webhook::start();
+    project.write("oxbake.toml", &lab_config(&original, project.root(), &hook));
     let registry = Registry::for_project(project.root());
     for role in ROLES {
         let latest = registry
@@ -38,7 +40,7 @@ fn lab_deploys_serves_and_is_destroyed() {
             .set_channel(role, "dev", &latest.version, "test", "e2e deploy")
             .unwrap();
     }
-    let result = std::panic::catch_unwind(|| scenario(project));
+    let result = std::panic::catch_unwind(|| scenario(project, &hook));
     let destroy = deploy(project, &["destroy", "lab"]);
     project.write("oxbake.toml", &original);
     if let Err(panic) = result {
@@ -49,13 +51,15 @@ fn lab_deploys_serves_and_is_destroyed() {
     assert_eq!(project.read(".oxbake/known_hosts/lab"), "");
 }
 
-fn scenario(project: &TestProject) {
+fn scenario(project: &TestProject, hook: &Webhook) {
     let first = deploy(project, &["deploy", "lab", "--json"]);
     assert_eq!(first.code(), 0, "{}", first.stderr());
+    let vms = lab_vms(project.root());
     assert_eq!(
-        lab_vms(project.root()),
-        ["lab-backend-1", "lab-services-1", "lab-ui-1"]
+        vms,
+        ["lab-backend-1", "lab-monitoring-1", "lab-services-1", "lab-ui-1"]
     );
+    monitoring_sees_the_environment(project.root(), &vms, hook);
     serve_probe_on_backend(project.root());
     assert_eq!(through_ui(project.root()), "backend-answered\n");
 
@@ -75,7 +79,7 @@ fn status_and_ssh(project: &TestProject) {
     let status = deploy(project, &["status", "lab"]);
     assert_eq!(status.code(), 0, "{}", status.stderr());
     let rows: Vec<String> = status.stdout().lines().skip(1).map(str::to_owned).collect();
-    assert_eq!(rows.len(), 3, "{}", status.stdout());
+    assert_eq!(rows.len(), ROLES.len(), "{}", status.stdout());
     for row in &rows {
         assert!(
             row.contains(" running ") && row.ends_with(" healthy"),
@@ -166,7 +170,8 @@ fn ansible_reads_the_inventory(project: &TestProject) {
             "{read}"
         );
     }
-    for vm in ["lab-backend-1", "lab-services-1", "lab-ui-1"] {
+    for vm in ROLES.map(|role| format!("lab-{role}-1")) {
+        let vm = vm.as_str();
         let (theirs, mine) = (
             &read["_meta"]["hostvars"][vm],
             &ours["_meta"]["hostvars"][vm],
@@ -188,7 +193,7 @@ fn ansible_reads_the_inventory(project: &TestProject) {
         "{said}{}",
         String::from_utf8_lossy(&ping.stderr)
     );
-    assert_eq!(said.matches("SUCCESS").count(), 3, "{said}");
+    assert_eq!(said.matches("SUCCESS").count(), ROLES.len(), "{said}");
 }
 
 fn deploy(project: &TestProject, args: &[&str]) -> Run {
@@ -201,12 +206,18 @@ fn deploy(project: &TestProject, args: &[&str]) -> Run {
 }
 
 /// The shipped `lab` environment with a real certificate and smaller VMs.
-fn lab_config(original: &str, root: &Path) -> String {
+fn lab_config(original: &str, root: &Path, hook: &Webhook) -> String {
     let cert = self_signed(root, "lab", "lab.example");
-    let mut text = original.replace(
-        "tls_certificate = \"\"",
-        &format!("tls_certificate = \"\"\"\n{}\"\"\"", cert),
-    );
+    let mut text = original
+        .replace(
+            "tls_certificate = \"\"",
+            &format!("tls_certificate = \"\"\"\n{}\"\"\"", cert),
+        )
+        .replacen(
+            "alert_webhook_url = \"\"",
+            &format!("alert_webhook_url = \"{}\"", hook.url()),
+            1,
+        );
     for role in ROLES {
         let header = format!("[environments.lab.roles.{role}]\n");
         text = text.replace(&header, &format!("{header}memory_mib = 1024\n"));

@@ -131,6 +131,8 @@ pub fn self_signed(root: &Path, name: &str, cn: &str) -> String {
         .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
         .arg("-subj")
         .arg(format!("/CN={cn}"))
+        .arg("-addext")
+        .arg(format!("subjectAltName=DNS:{cn}"))
         .arg("-keyout")
         .arg(dir.join(format!("{name}-key.pem")))
         .arg("-out")

@@ -220,6 +220,10 @@ impl Deployer<'_> {
             secrets: &secrets,
             key_line: key.public_line().map_err(DeployError::key)?,
             hash_key: key.private_openssh().map_err(DeployError::key)?,
+            versions: templates
+                .iter()
+                .map(|(role, image)| (role.clone(), image.version.clone()))
+                .collect(),
         };
         let listed = self.listed().await?;
         let existing = Existing::of_env(&listed, self.env_name);
@@ -366,7 +370,7 @@ impl Deployer<'_> {
                 let place = VmPlace {
                     role,
                     slot: i as u32 + 1,
-                    hostname: format!("{}-{role}-{}", self.env_name, i + 1),
+                    hostname: seed::vm_name(self.env_name, role, i + 1),
                     address,
                     version,
                     packages,

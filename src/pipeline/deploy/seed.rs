@@ -31,6 +31,12 @@ use crate::secrets::Secrets;
 use crate::target::cloudinit::{cloud_config, meta_data};
 use crate::target::{CloudInit, VmNics};
 
+/// The name of slot `slot` (1-based) of `role` in environment `env`: its
+/// host name and the name the target gives it.
+pub fn vm_name(env: &str, role: &str, slot: usize) -> String {
+    format!("{env}-{role}-{slot}")
+}
+
 /// One VM to seed.
 #[derive(Debug, Clone)]
 pub struct VmPlace<'a> {
@@ -57,6 +63,9 @@ pub struct SeedMaker<'a> {
     pub key_line: String,
     /// Keys the seed hash (the environment key's private half).
     pub hash_key: String,
+    /// The version each role of the environment runs in this deploy
+    /// (`env.roles.ROLE.version`).
+    pub versions: BTreeMap<String, String>,
 }
 
 impl SeedMaker<'_> {
@@ -81,7 +90,7 @@ impl SeedMaker<'_> {
         }
         let seed = hex::encode(&hash.finalize()[..8]);
         if bootstrap {
-            doc["runcmd"] = json!(role.recipe().deploy.bootstrap_commands);
+            doc["runcmd"] = json!(role.deploy_commands(true));
         }
         let host_err = |e| DeployError::HostKey {
             vm: vm.hostname.clone(),
@@ -104,10 +113,9 @@ impl SeedMaker<'_> {
         role: &Role<'_>,
         vm: &VmPlace<'_>,
     ) -> Result<serde_json::Value, DeployError> {
-        let recipe = role.recipe();
         let context = self.context(role, vm);
         let mut files = Vec::new();
-        for t in &recipe.deploy.templates {
+        for t in role.deploy_templates() {
             let content = self
                 .renderer
                 .render(t.source.get_ref(), &context)
@@ -145,7 +153,7 @@ impl SeedMaker<'_> {
             "ssh_deletekeys": true,
             "ssh_genkeytypes": [],
             "write_files": files,
-            "runcmd": recipe.deploy.commands,
+            "runcmd": role.deploy_commands(false),
         }))
     }
 
@@ -192,11 +200,13 @@ impl SeedMaker<'_> {
         Value::from(minijinja::value::Serde(&all))
     }
 
-    /// `env.roles`: every role of the project with the addresses of its VMs
-    /// in this environment, in slot order (an empty list where the
-    /// environment runs none), so that a load balancer's or a cluster's
-    /// template lists its peers from the environment instead of a
-    /// hand-copied value.
+    /// `env.roles`: every role of the project with its VMs in this
+    /// environment, in slot order: `addresses`, the image `version` they run
+    /// after this deploy, and `vms` (`name`, `address`, `slot`); empty lists
+    /// where the environment runs none. A load balancer's, a cluster's or
+    /// the monitoring's template lists its peers from the environment
+    /// instead of a hand-copied value. A template that reads the versions
+    /// makes its VM's seed change (and the VM be replaced) when one does.
     fn peers(&self) -> serde_json::Value {
         let roles: BTreeMap<&str, serde_json::Value> = self
             .project
@@ -214,7 +224,22 @@ impl SeedMaker<'_> {
                             .collect()
                     })
                     .unwrap_or_default();
-                (name.as_str(), json!({ "addresses": addresses }))
+                let vms: Vec<serde_json::Value> = addresses
+                    .iter()
+                    .enumerate()
+                    .map(|(i, address)| {
+                        json!({
+                            "name": vm_name(self.env_name, name, i + 1),
+                            "address": address,
+                            "slot": i + 1,
+                        })
+                    })
+                    .collect();
+                let version = self.versions.get(name.as_str());
+                (
+                    name.as_str(),
+                    json!({ "addresses": addresses, "version": version, "vms": vms }),
+                )
             })
             .collect();
         json!(roles)

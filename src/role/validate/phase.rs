@@ -66,7 +66,12 @@ impl Phase<'_> {
     }
 }
 
-/// `env.roles`, `env.roles.ROLE` and `env.roles.ROLE.addresses` name the
+/// The fields of `env.roles.ROLE`: the addresses of the role's VMs in slot
+/// order, the version of the image they run in this deploy, and the VMs
+/// themselves (`name`, `address`, `slot`).
+pub const PEER_FIELDS: &[&str] = &["addresses", "version", "vms"];
+
+/// `env.roles`, `env.roles.ROLE` and `env.roles.ROLE.FIELD` name the
 /// environment's VMs of a role of this project; anything else does not.
 fn peer_problem(var: &str, roles: &BTreeSet<String>) -> Option<String> {
     let mut parts = var.split('.').skip(2);
@@ -75,9 +80,11 @@ fn peer_problem(var: &str, roles: &BTreeSet<String>) -> Option<String> {
         (Some(role), _, _) if !roles.contains(role) => Some(format!(
             "template reads `{var}`, but the project has no role `{role}`"
         )),
-        (Some(_), None | Some("addresses"), None) => None,
+        (Some(_), None, None) => None,
+        (Some(_), Some(field), None) if PEER_FIELDS.contains(&field) => None,
         _ => Some(format!(
-            "template reads `{var}`; `env.roles.ROLE` has the field addresses"
+            "template reads `{var}`; `env.roles.ROLE` has the fields {}",
+            PEER_FIELDS.join(", ")
         )),
     }
 }
@@ -95,7 +102,8 @@ mod tests {
         let unknown = peer_problem("env.roles.cache.addresses", &roles).unwrap();
         assert!(unknown.contains("no role `cache`"), "{unknown}");
         let field = peer_problem("env.roles.ui.names", &roles).unwrap();
-        assert!(field.contains("has the field addresses"), "{field}");
+        assert!(field.contains("has the fields addresses, version, vms"), "{field}");
+        assert_eq!(peer_problem("env.roles.ui.version", &roles), None);
         assert!(peer_problem("env.roles.ui.addresses.x", &roles).is_some());
     }
 

@@ -24,6 +24,7 @@ fn lab_maker<'a>(project: &'a Project, secrets: &'a Secrets, key_line: String) -
         secrets,
         key_line,
         hash_key: "unit-test-hash-key".into(),
+        versions: [("ui".to_owned(), "2026.11.25.1".to_owned())].into(),
     }
 }
 
@@ -105,10 +106,14 @@ fn a_bootstrap_seed_runs_bootstrap_commands_under_the_hash_of_commands() {
     let (boots, boot_hash) = maker.make(&role, &place, &key, true).unwrap();
     assert_eq!(join_hash, boot_hash);
     let deploy = &role.recipe().deploy;
-    assert_eq!(doc(&joins)["runcmd"], serde_json::json!(deploy.commands));
+    // base's deploy commands (its firewall reload) run first in both.
+    let base = &project.recipes["base"].recipe.deploy.commands;
+    assert!(!base.is_empty());
+    let after_base = |own: &[String]| serde_json::json!([base.as_slice(), own].concat());
+    assert_eq!(doc(&joins)["runcmd"], after_base(&deploy.commands));
     assert_eq!(
         doc(&boots)["runcmd"],
-        serde_json::json!(deploy.bootstrap_commands)
+        after_base(&deploy.bootstrap_commands)
     );
     assert_ne!(deploy.commands, deploy.bootstrap_commands);
 }
@@ -193,7 +198,7 @@ fn deploy_templates_read_every_roles_addresses_from_the_environment() {
         .unwrap();
     assert_eq!(
         text,
-        "backend=10.99.0.10;base=;db=;lb=;services=10.99.0.30;ui=10.99.0.20;8009"
+        "backend=10.99.0.10;base=;db=;lb=;monitoring=10.99.0.40;services=10.99.0.30;ui=10.99.0.20;8009"
     );
 }
 
@@ -214,4 +219,88 @@ fn deploy_templates_read_the_image_version_and_packages() {
         )
         .unwrap();
     assert_eq!(text, "2026.11.25.1 8.28.0-1 none");
+}
+
+/// The file a seed writes to `path`.
+fn written(data: &CloudInit, path: &str) -> String {
+    let files = doc(data)["write_files"].as_array().unwrap().clone();
+    let file = files.iter().find(|f| f["path"] == path);
+    let file = file.unwrap_or_else(|| panic!("no {path} in {files:#?}"));
+    file["content"].as_str().unwrap().to_owned()
+}
+
+fn lab_seed(maker: &SeedMaker<'_>, role: &str, address: &str) -> (CloudInit, String) {
+    let project = maker.project;
+    let resolved = crate::role::Role::resolve(project, role).unwrap();
+    let place = VmPlace {
+        version: &maker.versions[role],
+        ..lab_place(role, address, &NO_PACKAGES)
+    };
+    let key = HostKeyPair::generate().unwrap();
+    maker.make(&resolved, &place, &key, false).unwrap()
+}
+
+/// Prometheus's targets are the environment's VMs, each labelled with its
+/// environment, role, VM, version and image; a job per exporter only on
+/// the roles that run it. A version change of another role changes the
+/// monitoring seed (the VM is replaced with the new labels) and no other.
+#[test]
+fn the_monitoring_seed_scrapes_every_vm_of_the_environment_with_its_labels() {
+    let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let secrets = Secrets::default();
+    let mut maker = lab_maker(&project, &secrets, FIXED_KEY.into());
+    maker.versions = ["backend", "services", "ui", "monitoring"]
+        .into_iter()
+        .map(|r| (r.to_owned(), format!("2026.12.0{}.1", r.len() % 5)))
+        .collect();
+    let (seed, hash) = lab_seed(&maker, "monitoring", "10.99.0.40");
+    let config = written(&seed, "/etc/prometheus/prometheus.yml");
+    let yaml: serde_json::Value = serde_yaml_ng::from_str(&config).unwrap();
+    let jobs = yaml["scrape_configs"].as_array().unwrap();
+    let job = |name: &str| -> Vec<(String, serde_json::Value)> {
+        let job = jobs.iter().find(|j| j["job_name"] == name).unwrap();
+        job["static_configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["targets"][0].as_str().unwrap().to_owned(), c["labels"].clone()))
+            .collect()
+    };
+    let node = job("node");
+    let addresses: Vec<&str> = node.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        addresses,
+        ["10.99.0.10:9100", "10.99.0.40:9100", "10.99.0.30:9100", "10.99.0.20:9100"]
+    );
+    assert_eq!(
+        node[3].1,
+        serde_json::json!({
+            "environment": "lab", "role": "ui", "vm": "lab-ui-1",
+            "version": "2026.12.02.1", "image": "ui@2026.12.02.1",
+        })
+    );
+    let nginx: Vec<String> = job("nginx").into_iter().map(|(t, _)| t).collect();
+    assert_eq!(nginx, ["10.99.0.20:9113"]);
+    assert!(jobs.iter().all(|j| j["job_name"] != "haproxy"), "lab has no lb");
+    let https = jobs.iter().find(|j| j["job_name"] == "https").unwrap();
+    assert_eq!(https["static_configs"][0]["targets"][0], "https://10.99.0.20/");
+
+    // Every VM opens its exporters to the monitoring VM only, base's
+    // firewall reload first.
+    let (ui_seed, ui_hash) = lab_seed(&maker, "ui", "10.99.0.20");
+    assert_eq!(
+        written(&ui_seed, "/etc/nftables.d/oxbake-monitoring.nft")
+            .lines()
+            .find(|l| l.starts_with("ip saddr")),
+        Some("ip saddr { 10.99.0.40 } tcp dport { 9100, 9113 } accept")
+    );
+    assert_eq!(
+        doc(&ui_seed)["runcmd"][0],
+        "nft -c -f /etc/nftables.conf && nft -f /etc/nftables.conf"
+    );
+
+    maker.versions.insert("ui".into(), "2026.12.09.1".into());
+    assert_ne!(lab_seed(&maker, "monitoring", "10.99.0.40").1, hash);
+    maker.versions.insert("backend".into(), "2026.12.09.1".into());
+    assert_eq!(lab_seed(&maker, "ui", "10.99.0.20").1, ui_hash);
 }
