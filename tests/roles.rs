@@ -15,6 +15,7 @@ mod firewall;
 mod galera;
 mod lb;
 mod mariadb;
+mod monitoring;
 mod nginx;
 mod postfix;
 mod render;
@@ -30,7 +31,15 @@ use oxbake::recipe::{Action, Check, Recipe};
 use oxbake::render::Renderer;
 use oxbake::role::role_vars;
 
-pub const ROLES: &[&str] = &["base", "backend", "ui", "services", "db", "lb"];
+pub const ROLES: &[&str] = &[
+    "base",
+    "backend",
+    "ui",
+    "services",
+    "db",
+    "lb",
+    "monitoring",
+];
 
 /// The repository's project with the example deploy values.
 pub struct Roles {
@@ -77,8 +86,8 @@ impl Roles {
     }
 
     /// Gives `role`'s deploy templates the `env.roles` of the shipped
-    /// project's environment `env` (every role's addresses there, as
-    /// deploy gives them).
+    /// project's environment `env` (every role's addresses and VMs there,
+    /// as deploy gives them; every version 2026.11.25.1).
     pub fn use_environment_roles(&mut self, role: &str, env: &str) {
         let environment = &self.project.config.environments[env];
         let names: std::collections::BTreeSet<&String> = self
@@ -98,8 +107,21 @@ impl Roles {
                         r.slot_addresses().map(|a| a.to_string().into()).collect()
                     })
                     .unwrap_or_default();
+                let vms: Vec<toml::Value> = addresses
+                    .iter()
+                    .enumerate()
+                    .map(|(i, address)| {
+                        let mut vm = toml::Table::new();
+                        vm.insert("name".into(), format!("{env}-{name}-{}", i + 1).into());
+                        vm.insert("address".into(), address.clone());
+                        vm.insert("slot".into(), (i as i64 + 1).into());
+                        vm.into()
+                    })
+                    .collect();
                 let mut entry = toml::Table::new();
                 entry.insert("addresses".to_owned(), addresses.into());
+                entry.insert("version".to_owned(), "2026.11.25.1".into());
+                entry.insert("vms".to_owned(), vms.into());
                 (name.clone(), entry.into())
             })
             .collect();
@@ -127,11 +149,26 @@ impl Roles {
     }
 
     /// What a deploy template sees: the bake context plus `env`, `secrets`,
-    /// `vm` and `image`.
+    /// `vm` and `image`. Without example `env.roles`, every role of the
+    /// project runs nowhere.
     pub fn deploy_context(&self, role: &str) -> Value {
         let mut all = self.vars(role);
         for section in ["env", "secrets", "vm", "image"] {
             all.insert(section.to_owned(), self.section(role, section).into());
+        }
+        if let Some(toml::Value::Table(env)) = all.get_mut("env") {
+            env.entry("roles").or_insert_with(|| {
+                let mut none = toml::Table::new();
+                none.insert("addresses".into(), toml::Value::Array(vec![]));
+                none.insert("vms".into(), toml::Value::Array(vec![]));
+                let roles: toml::Table = self
+                    .project
+                    .recipes
+                    .keys()
+                    .map(|name| (name.clone(), none.clone().into()))
+                    .collect();
+                roles.into()
+            });
         }
         Value::from(Serde(all))
     }

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use minijinja::Value;
 
 use crate::project::{Project, RecipeFile};
-use crate::recipe::model::TemplateFile;
 use crate::recipe::Recipe;
+use crate::recipe::model::TemplateFile;
 
 /// The variable that restricts SSH logins to one group.
 pub const SSH_GROUP_VAR: &str = "ssh_allow_group";

@@ -13,7 +13,7 @@ use std::process::Command;
 use oxbake::registry::Registry;
 
 use super::SECRETS;
-use super::monitoring::{Webhook, monitoring_sees_the_environment};
+use super::monitoring::{LAB_MONITORING, Webhook, monitoring_sees_the_environment};
 use crate::support::e2e::{baked, env_ssh, self_signed, tls_key, vm_lock};
 use crate::support::project::{Run, TestProject};
 use crate::support::tools::folder_with;
@@ -57,7 +57,12 @@ fn scenario(project: &TestProject, hook: &Webhook) {
     let vms = lab_vms(project.root());
     assert_eq!(
         vms,
-        ["lab-backend-1", "lab-monitoring-1", "lab-services-1", "lab-ui-1"]
+        [
+            "lab-backend-1",
+            "lab-monitoring-1",
+            "lab-services-1",
+            "lab-ui-1"
+        ]
     );
     monitoring_sees_the_environment(project.root(), &vms, hook);
     serve_probe_on_backend(project.root());
@@ -205,10 +210,13 @@ fn deploy(project: &TestProject, args: &[&str]) -> Run {
     run
 }
 
-/// The shipped `lab` environment with a real certificate and smaller VMs.
+/// The shipped `lab` environment with a monitoring VM (whose alerts go to
+/// `hook`), a real certificate and smaller VMs.
 fn lab_config(original: &str, root: &Path, hook: &Webhook) -> String {
     let cert = self_signed(root, "lab", "lab.example");
+    let services = "[environments.lab.roles.services]\n";
     let mut text = original
+        .replacen(services, &format!("{LAB_MONITORING}\n{services}"), 1)
         .replace(
             "tls_certificate = \"\"",
             &format!("tls_certificate = \"\"\"\n{}\"\"\"", cert),

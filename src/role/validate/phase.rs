@@ -102,7 +102,10 @@ mod tests {
         let unknown = peer_problem("env.roles.cache.addresses", &roles).unwrap();
         assert!(unknown.contains("no role `cache`"), "{unknown}");
         let field = peer_problem("env.roles.ui.names", &roles).unwrap();
-        assert!(field.contains("has the fields addresses, version, vms"), "{field}");
+        assert!(
+            field.contains("has the fields addresses, version, vms"),
+            "{field}"
+        );
         assert_eq!(peer_problem("env.roles.ui.version", &roles), None);
         assert!(peer_problem("env.roles.ui.addresses.x", &roles).is_some());
     }

@@ -263,14 +263,24 @@ fn the_monitoring_seed_scrapes_every_vm_of_the_environment_with_its_labels() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| (c["targets"][0].as_str().unwrap().to_owned(), c["labels"].clone()))
+            .map(|c| {
+                (
+                    c["targets"][0].as_str().unwrap().to_owned(),
+                    c["labels"].clone(),
+                )
+            })
             .collect()
     };
     let node = job("node");
     let addresses: Vec<&str> = node.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
         addresses,
-        ["10.99.0.10:9100", "10.99.0.40:9100", "10.99.0.30:9100", "10.99.0.20:9100"]
+        [
+            "10.99.0.10:9100",
+            "10.99.0.40:9100",
+            "10.99.0.30:9100",
+            "10.99.0.20:9100"
+        ]
     );
     assert_eq!(
         node[3].1,
@@ -281,9 +291,15 @@ fn the_monitoring_seed_scrapes_every_vm_of_the_environment_with_its_labels() {
     );
     let nginx: Vec<String> = job("nginx").into_iter().map(|(t, _)| t).collect();
     assert_eq!(nginx, ["10.99.0.20:9113"]);
-    assert!(jobs.iter().all(|j| j["job_name"] != "haproxy"), "lab has no lb");
+    assert!(
+        jobs.iter().all(|j| j["job_name"] != "haproxy"),
+        "lab has no lb"
+    );
     let https = jobs.iter().find(|j| j["job_name"] == "https").unwrap();
-    assert_eq!(https["static_configs"][0]["targets"][0], "https://10.99.0.20/");
+    assert_eq!(
+        https["static_configs"][0]["targets"][0],
+        "https://10.99.0.20/"
+    );
 
     // Every VM opens its exporters to the monitoring VM only, base's
     // firewall reload first.
@@ -301,6 +317,8 @@ fn the_monitoring_seed_scrapes_every_vm_of_the_environment_with_its_labels() {
 
     maker.versions.insert("ui".into(), "2026.12.09.1".into());
     assert_ne!(lab_seed(&maker, "monitoring", "10.99.0.40").1, hash);
-    maker.versions.insert("backend".into(), "2026.12.09.1".into());
+    maker
+        .versions
+        .insert("backend".into(), "2026.12.09.1".into());
     assert_eq!(lab_seed(&maker, "ui", "10.99.0.20").1, ui_hash);
 }
