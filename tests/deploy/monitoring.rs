@@ -229,18 +229,7 @@ pub fn monitoring_sees_the_environment(root: &Path, vms: &[String], hook: &Webho
         |a| a.is_array() && !firing(a, "TargetDown", None),
     );
     hook.forget();
-    let stop = env_ssh(
-        root,
-        "lab",
-        "lab-services-1",
-        None,
-        "sudo systemctl stop prometheus-node-exporter",
-    );
-    assert!(
-        stop.status.success(),
-        "{}",
-        String::from_utf8_lossy(&stop.stderr)
-    );
+    node_exporter(root, "lab-services-1", "stop");
     let fired = until(
         "TargetDown for lab-services-1 firing",
         Duration::from_secs(240),
@@ -266,20 +255,20 @@ pub fn monitoring_sees_the_environment(root: &Path, vms: &[String], hook: &Webho
         "the webhook receiver got no TargetDown for lab-services-1"
     );
     figure(format!(
-        "monitoring: TargetDown for lab-services-1 fired in Alertmanager {:.0} s after its node exporter stopped (rule: down for 1m, scrapes every 15 s); the webhook received it (the deploy's own TargetDown alerts had ended {:.0} s before the stop)",
+        "monitoring: TargetDown for lab-services-1 fired in Alertmanager {:.0} s after its node exporter stopped (rule: down for 1m, scrapes every 15 s); the webhook received it (waiting out the deploy's own TargetDown alerts first took {:.0} s)",
         fired.as_secs_f64(),
         quiet.as_secs_f64()
     ));
-    let start = env_ssh(
-        root,
-        "lab",
-        "lab-services-1",
-        None,
-        "sudo systemctl start prometheus-node-exporter",
-    );
+    node_exporter(root, "lab-services-1", "start");
+}
+
+/// `systemctl ACTION` of `vm`'s node exporter.
+fn node_exporter(root: &Path, vm: &str, action: &str) {
+    let script = format!("sudo systemctl {action} prometheus-node-exporter");
+    let out = env_ssh(root, "lab", vm, None, &script);
     assert!(
-        start.status.success(),
-        "{}",
-        String::from_utf8_lossy(&start.stderr)
+        out.status.success(),
+        "{vm}: {script}: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
