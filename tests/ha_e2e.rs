@@ -372,8 +372,9 @@ fn quorum_refused(project: &TestProject) {
     assert_eq!(galera(root), "3 Synced");
 }
 
-/// The shipped `prod` environment, smaller: 1 GiB VMs, no services VM,
-/// a real certificate for the ui and the lb.
+/// The shipped `prod` environment, smaller: 1 GiB VMs, no services and no
+/// monitoring VM (the sections from services to ui; the monitoring VM is
+/// proven on `lab`), a real certificate for the ui and the lb.
 fn prod_config(original: &str, root: &Path) -> String {
     let cert = self_signed(root, "prod", "prod.example");
     let start = original.find("[environments.prod.roles.services]").unwrap();
