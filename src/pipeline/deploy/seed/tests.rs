@@ -198,7 +198,7 @@ fn deploy_templates_read_every_roles_addresses_from_the_environment() {
         .unwrap();
     assert_eq!(
         text,
-        "backend=10.99.0.10;base=;db=;lb=;monitoring=10.99.0.40;services=10.99.0.30;ui=10.99.0.20;8009"
+        "backend=10.99.0.10;base=;db=;lb=;monitoring=;services=10.99.0.30;ui=10.99.0.20;8009"
     );
 }
 
@@ -229,31 +229,43 @@ fn written(data: &CloudInit, path: &str) -> String {
     file["content"].as_str().unwrap().to_owned()
 }
 
-fn lab_seed(maker: &SeedMaker<'_>, role: &str, address: &str) -> (CloudInit, String) {
-    let project = maker.project;
-    let resolved = crate::role::Role::resolve(project, role).unwrap();
+fn prod_seed(maker: &SeedMaker<'_>, role: &str, slot: u32, address: &str) -> (CloudInit, String) {
+    let resolved = crate::role::Role::resolve(maker.project, role).unwrap();
     let place = VmPlace {
+        role,
+        slot,
+        hostname: vm_name("prod", role, slot as usize),
+        address: address.parse().unwrap(),
         version: &maker.versions[role],
-        ..lab_place(role, address, &NO_PACKAGES)
+        packages: &NO_PACKAGES,
+        nics: VmNics::Bridged,
     };
     let key = HostKeyPair::generate().unwrap();
     maker.make(&resolved, &place, &key, false).unwrap()
 }
 
-/// Prometheus's targets are the environment's VMs, each labelled with its
-/// environment, role, VM, version and image; a job per exporter only on
-/// the roles that run it. A version change of another role changes the
-/// monitoring seed (the VM is replaced with the new labels) and no other.
+/// Prometheus's targets are the environment's VMs (the shipped `prod`),
+/// each labelled with its environment, role, VM, version and image; a job
+/// per exporter only on the roles that run it. A version change of another
+/// role changes the monitoring seed (the VM is replaced with the new
+/// labels) and no other.
 #[test]
 fn the_monitoring_seed_scrapes_every_vm_of_the_environment_with_its_labels() {
     let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let secrets = Secrets::default();
-    let mut maker = lab_maker(&project, &secrets, FIXED_KEY.into());
-    maker.versions = ["backend", "services", "ui", "monitoring"]
-        .into_iter()
-        .map(|r| (r.to_owned(), format!("2026.12.0{}.1", r.len() % 5)))
-        .collect();
-    let (seed, hash) = lab_seed(&maker, "monitoring", "10.99.0.40");
+    let mut secrets = Secrets::default();
+    secrets.insert("tls_private_key", "tls-key-unit-secret");
+    let env = &project.config.environments["prod"];
+    let mut maker = SeedMaker {
+        env_name: "prod",
+        env,
+        versions: env
+            .roles
+            .keys()
+            .map(|r| (r.to_owned(), format!("2026.12.0{}.1", r.len() % 5)))
+            .collect(),
+        ..lab_maker(&project, &secrets, FIXED_KEY.into())
+    };
+    let (seed, hash) = prod_seed(&maker, "monitoring", 1, "10.98.0.51");
     let config = written(&seed, "/etc/prometheus/prometheus.yml");
     let yaml: serde_json::Value = serde_yaml_ng::from_str(&config).unwrap();
     let jobs = yaml["scrape_configs"].as_array().unwrap();
@@ -272,43 +284,32 @@ fn the_monitoring_seed_scrapes_every_vm_of_the_environment_with_its_labels() {
             .collect()
     };
     let node = job("node");
-    let addresses: Vec<&str> = node.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(node.len(), 11, "every VM of prod: {node:?}");
+    let ui = node.iter().find(|(t, _)| t == "10.98.0.22:9100").unwrap();
     assert_eq!(
-        addresses,
-        [
-            "10.99.0.10:9100",
-            "10.99.0.40:9100",
-            "10.99.0.30:9100",
-            "10.99.0.20:9100"
-        ]
-    );
-    assert_eq!(
-        node[3].1,
+        ui.1,
         serde_json::json!({
-            "environment": "lab", "role": "ui", "vm": "lab-ui-1",
+            "environment": "prod", "role": "ui", "vm": "prod-ui-2",
             "version": "2026.12.02.1", "image": "ui@2026.12.02.1",
         })
     );
-    let nginx: Vec<String> = job("nginx").into_iter().map(|(t, _)| t).collect();
-    assert_eq!(nginx, ["10.99.0.20:9113"]);
-    assert!(
-        jobs.iter().all(|j| j["job_name"] != "haproxy"),
-        "lab has no lb"
-    );
-    let https = jobs.iter().find(|j| j["job_name"] == "https").unwrap();
+    let targets = |name: &str| -> Vec<String> { job(name).into_iter().map(|(t, _)| t).collect() };
+    assert_eq!(targets("nginx"), ["10.98.0.21:9113", "10.98.0.22:9113"]);
+    assert_eq!(targets("haproxy"), ["10.98.0.5:8405", "10.98.0.6:8405"]);
     assert_eq!(
-        https["static_configs"][0]["targets"][0],
-        "https://10.99.0.20/"
+        targets("mysqld"),
+        ["10.98.0.41:9104", "10.98.0.42:9104", "10.98.0.43:9104"]
     );
+    assert_eq!(targets("https"), ["https://10.98.0.4/"]);
 
     // Every VM opens its exporters to the monitoring VM only, base's
     // firewall reload first.
-    let (ui_seed, ui_hash) = lab_seed(&maker, "ui", "10.99.0.20");
+    let (ui_seed, ui_hash) = prod_seed(&maker, "ui", 2, "10.98.0.22");
     assert_eq!(
         written(&ui_seed, "/etc/nftables.d/oxbake-monitoring.nft")
             .lines()
             .find(|l| l.starts_with("ip saddr")),
-        Some("ip saddr { 10.99.0.40 } tcp dport { 9100, 9113 } accept")
+        Some("ip saddr { 10.98.0.51 } tcp dport { 9100, 9113 } accept")
     );
     assert_eq!(
         doc(&ui_seed)["runcmd"][0],
@@ -316,9 +317,9 @@ fn the_monitoring_seed_scrapes_every_vm_of_the_environment_with_its_labels() {
     );
 
     maker.versions.insert("ui".into(), "2026.12.09.1".into());
-    assert_ne!(lab_seed(&maker, "monitoring", "10.99.0.40").1, hash);
+    assert_ne!(prod_seed(&maker, "monitoring", 1, "10.98.0.51").1, hash);
     maker
         .versions
         .insert("backend".into(), "2026.12.09.1".into());
-    assert_eq!(lab_seed(&maker, "ui", "10.99.0.20").1, ui_hash);
+    assert_eq!(prod_seed(&maker, "ui", 2, "10.98.0.22").1, ui_hash);
 }
