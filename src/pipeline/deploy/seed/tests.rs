@@ -323,3 +323,40 @@ fn the_monitoring_seed_scrapes_every_vm_of_the_environment_with_its_labels() {
         .insert("backend".into(), "2026.12.09.1".into());
     assert_eq!(prod_seed(&maker, "ui", 2, "10.98.0.22").1, ui_hash);
 }
+
+/// Without a db role the backend's own MariaDB serves, and Prometheus
+/// scrapes the mysqld exporter there instead (the job's `otherwise`).
+#[test]
+fn without_a_db_role_the_mysqld_job_scrapes_the_backends() {
+    let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut secrets = Secrets::default();
+    secrets.insert("tls_private_key", "tls-key-unit-secret");
+    let mut env = project.config.environments["prod"].clone();
+    assert!(env.roles.remove("db").is_some());
+    let maker = SeedMaker {
+        env_name: "prod",
+        env: &env,
+        versions: env
+            .roles
+            .keys()
+            .map(|r| (r.to_owned(), "2026.12.01.1".to_owned()))
+            .collect(),
+        ..lab_maker(&project, &secrets, FIXED_KEY.into())
+    };
+    let (seed, _) = prod_seed(&maker, "monitoring", 1, "10.98.0.51");
+    let config = written(&seed, "/etc/prometheus/prometheus.yml");
+    let yaml: serde_json::Value = serde_yaml_ng::from_str(&config).unwrap();
+    let mysqld = yaml["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job_name"] == "mysqld")
+        .unwrap();
+    let targets: Vec<&str> = mysqld["static_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["targets"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["10.98.0.11:9104", "10.98.0.12:9104"]);
+}
