@@ -7,8 +7,8 @@
 //!
 //! - after the first deploy, HTTPS through the VIP serves the ui and the
 //!   Galera cluster has 3 nodes Synced;
-//! - while `oxbake deploy prod` rolls new versions of db, backend and ui
-//!   (7 replacements, one VM at a time), a stream of HTTPS requests goes
+//! - while `oxbake deploy prod` rolls new versions of db and ui (5
+//!   replacements, one VM at a time), a stream of HTTPS requests goes
 //!   through the VIP and a stream of writes goes through a backend's
 //!   configdb HAProxy (the path OX uses): no request fails, no acknowledged
 //!   row is lost;
@@ -137,11 +137,17 @@ fn scenario(project: &TestProject, segment_client: &mut Option<SegmentClient>) {
     quorum_refused(project);
 }
 
-/// New versions of db, backend and ui (the same templates recorded again):
-/// 7 VMs replaced one at a time while both streams run.
+/// New versions of db and ui (the same templates recorded again): 5 VMs
+/// replaced one at a time while both streams run. The backends stay (135 s
+/// each, CI's time): the request stream reaches the ui only (no OX in CI),
+/// the write stream goes through the backends' configdb HAProxy, which the
+/// backend's replacement would only move from one backend to the other;
+/// theirs is the same stop-first replacement as the ui's.
+const ROLLED: [&str; 2] = ["db", "ui"];
+
 fn rolling_deploy(project: &TestProject, https: &str) {
     let root = project.root();
-    for role in ["db", "backend", "ui"] {
+    for role in ROLLED {
         record_again(project, role, "prod", "e2e ha: rolling deploy");
     }
     let before = vm_names(root);
@@ -162,7 +168,7 @@ fn rolling_deploy(project: &TestProject, https: &str) {
     let found = rows(root);
     let lost: Vec<u64> = writes.acked.difference(&found).copied().collect();
     figure(format!(
-        "ha e2e: rolling deploy of db, backend, ui (7 VMs) took {took:.0} s; through the VIP \
+        "ha e2e: rolling deploy of db, ui (5 VMs) took {took:.0} s; through the VIP \
          {} requests sent, {} failed; {} writes sent, {} acknowledged, {} failed; {} rows found \
          afterwards, {} acknowledged rows lost; at most {plugged} VMs on the segment",
         requests.sent,
@@ -177,7 +183,7 @@ fn rolling_deploy(project: &TestProject, https: &str) {
         .into_iter()
         .filter(|n| !before.contains(n))
         .count();
-    assert_eq!(replaced, 7, "{:?}", vm_names(root));
+    assert_eq!(replaced, 5, "{:?}", vm_names(root));
     assert!(
         plugged <= SLOTS.len(),
         "{plugged} VMs on the segment: an old VM ran beside its replacement"
@@ -189,7 +195,8 @@ fn rolling_deploy(project: &TestProject, https: &str) {
             .lines()
             .any(|l| l.split_whitespace().nth(3) == Some(name))
     };
-    for (slot, _) in SLOTS.iter().filter(|(s, _)| !s.starts_with("prod-lb-")) {
+    let rolled_slot = |s: &str| ROLLED.iter().any(|r| s.starts_with(&format!("prod-{r}-")));
+    for (slot, _) in SLOTS.iter().filter(|(s, _)| rolled_slot(s)) {
         let now = current(root, slot);
         assert!(
             now != *slot && named(&now) && !named(slot),
