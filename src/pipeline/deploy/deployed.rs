@@ -95,7 +95,7 @@ impl Deployer<'_> {
                 false => None,
             };
             out.push(DeployedVm {
-                slot: slot.map(|n| format!("{}-{}-{n}", self.env_name, vm.role)),
+                slot: slot.map(|n| super::seed::vm_name(self.env_name, &vm.role, n as usize)),
                 name: vm.name,
                 handle: vm.handle,
                 role: vm.role,
