@@ -126,6 +126,23 @@ fn nightly_does_nothing_when_nothing_changed_and_rebuilds_a_changed_role_with_ch
     assert_eq!(build.code(), 0, "{}", build.stderr());
     into_dev(&project, &["base", "nprobe", "nchild"]);
 
+    // Debian's archive moves on its own (the security suite publishes
+    // several times a day): if it did since base was baked, this nightly
+    // rightly rebuilds base and its children, and the one after it has
+    // nothing to do. Any other rebuild fails the test.
+    let upstream = project.oxbake(&["nightly", "--plan", "--json"]);
+    assert_eq!(upstream.code(), 0, "{}", upstream.stderr());
+    let planned = decisions(&report(&upstream));
+    if planned.get("base").map(String::as_str) == Some("rebuild/repository_changed") {
+        eprintln!("nightly e2e: Debian's archive moved since base was baked: {planned:?}");
+        let caught_up = project.oxbake(&["nightly", "--json"]);
+        assert_eq!(caught_up.code(), 0, "{}", caught_up.stderr());
+    }
+    let counted = |role: &str| {
+        let registry = Registry::for_project(project.root());
+        registry.versions(role).unwrap().len()
+    };
+    let (bases, probes, children) = (counted("base"), counted("nprobe"), counted("nchild"));
     let before = (
         snapshot(&project.path(".oxbake")),
         snapshot(&project.path("images")),
@@ -178,14 +195,14 @@ fn nightly_does_nothing_when_nothing_changed_and_rebuilds_a_changed_role_with_ch
     assert_eq!(decisions(&doc), expected, "{doc}");
     let registry = Registry::for_project(project.root());
     let channels = registry.channels().unwrap();
-    for role in ["nprobe", "nchild"] {
+    for (role, before) in [("nprobe", probes), ("nchild", children)] {
         let versions = registry.versions(role).unwrap();
-        assert_eq!(versions.len(), 2, "{role}: {versions:?}");
+        assert_eq!(versions.len(), before + 1, "{role}: {versions:?}");
         assert_eq!(
             channels.get("dev", role),
             versions.last().copied(),
             "{role}"
         );
     }
-    assert_eq!(registry.versions("base").unwrap().len(), 1);
+    assert_eq!(registry.versions("base").unwrap().len(), bases);
 }
