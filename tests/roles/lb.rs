@@ -5,6 +5,7 @@
 //! role's peers only.
 
 use std::path::Path;
+use std::process::Command;
 
 use super::{Roles, assert_check, assert_success, in_netns, made_tls_pair, run, stdout, write};
 
@@ -95,7 +96,10 @@ fn haproxy_accepts_the_lb_configuration_and_meets_its_checks() {
 
 #[test]
 fn keepalived_accepts_its_configuration_with_a_priority_per_slot() {
-    let dir = tempfile::tempdir().unwrap();
+    // keepalived's script security refuses a script under a folder others
+    // may write (/tmp): the track script goes under the repository.
+    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let track = install_track_script(dir.path());
     let mut roles = Roles::load();
     let mut rendered = Vec::new();
     for (slot, address) in [(1, "10.20.0.5"), (2, "10.20.0.6")] {
@@ -105,7 +109,8 @@ fn keepalived_accepts_its_configuration_with_a_priority_per_slot() {
             "lb",
             &roles.deploy_source_for("lb", "/etc/keepalived/keepalived.conf"),
         );
-        let file = write(dir.path(), &format!("keepalived-{slot}.conf"), &text);
+        let here = text.replace(TRACK_SCRIPT, track.to_str().unwrap());
+        let file = write(dir.path(), &format!("keepalived-{slot}.conf"), &here);
         let out = run(
             "keepalived",
             &[
@@ -143,6 +148,56 @@ fn keepalived_accepts_its_configuration_with_a_priority_per_slot() {
     }
     assert!(rendered[0].contains("priority 150\n"), "{}", rendered[0]);
     assert!(rendered[1].contains("priority 140\n"), "{}", rendered[1]);
+}
+
+/// Where the lb image has keepalived's track script.
+const TRACK_SCRIPT: &str = "/usr/local/sbin/oxbake-haproxy-runs";
+
+/// The lb recipe's track script, installed under `dir` (root's, 0755).
+fn install_track_script(dir: &Path) -> std::path::PathBuf {
+    let roles = Roles::load();
+    let source = roles
+        .recipe("lb")
+        .steps
+        .iter()
+        .find_map(|s| match &s.action {
+            oxbake::recipe::Action::File(f) if f.dest.get_ref() == TRACK_SCRIPT => {
+                Some(f.source.get_ref().clone())
+            }
+            _ => None,
+        })
+        .expect("the lb recipe installs its track script");
+    let files = Path::new(env!("CARGO_MANIFEST_DIR")).join("files");
+    let text = std::fs::read_to_string(files.join(source)).unwrap();
+    let path = write(dir, "oxbake-haproxy-runs", &text);
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&path, perms).unwrap();
+    path
+}
+
+/// The track script as keepalived runs it (an exec of its path, no shell
+/// of keepalived's in between; Debian's pidof is killall5 under another
+/// name, which fails when called by the path it links to), in a PID
+/// namespace of its own (other tests' HAProxy is not seen): 1 while no
+/// process named haproxy runs, 0 while one does.
+#[test]
+fn keepalived_track_script_sees_haproxy_as_keepalived_runs_it() {
+    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let track = install_track_script(dir.path());
+    let fake = dir.path().join("haproxy");
+    std::fs::copy("/bin/sleep", &fake).unwrap();
+    let script = format!(
+        "{t}; echo none=$?; {f} 60 & sleep 0.3; {t}; echo one=$?; kill $!",
+        t = track.display(),
+        f = fake.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_success(&out, "the track script in a PID namespace");
+    assert_eq!(stdout(&out), "none=1\none=0\n");
 }
 
 #[test]
