@@ -348,3 +348,11 @@ pub fn write(dir: &Path, rel: &str, text: &str) -> std::path::PathBuf {
     std::fs::write(&path, text).expect("write file");
     path
 }
+
+/// [`write`], then `mode` (a key that OpenSSH reads, a script to run).
+pub fn write_mode(dir: &Path, rel: &str, text: &str, mode: u32) -> std::path::PathBuf {
+    let path = write(dir, rel, text);
+    let perms = std::os::unix::fs::PermissionsExt::from_mode(mode);
+    std::fs::set_permissions(&path, perms).expect("set mode");
+    path
+}

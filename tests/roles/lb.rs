@@ -7,7 +7,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::{Roles, assert_check, assert_success, in_netns, made_tls_pair, run, stdout, write};
+use super::{
+    Roles, assert_check, assert_success, in_netns, made_tls_pair, run, stdout, write, write_mode,
+};
 
 /// `haproxy -c` on `text`, with the certificate path pointed into `dir`.
 fn haproxy_check(dir: &Path, name: &str, text: &str) -> String {
@@ -169,11 +171,7 @@ fn install_track_script(dir: &Path) -> std::path::PathBuf {
         .expect("the lb recipe installs its track script");
     let files = Path::new(env!("CARGO_MANIFEST_DIR")).join("files");
     let text = std::fs::read_to_string(files.join(source)).unwrap();
-    let path = write(dir, "oxbake-haproxy-runs", &text);
-    let mut perms = std::fs::metadata(&path).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&path, perms).unwrap();
-    path
+    write_mode(dir, "oxbake-haproxy-runs", &text, 0o755)
 }
 
 /// The track script as keepalived runs it (an exec of its path, no shell
