@@ -15,6 +15,8 @@ pub fn install(env: &mut Environment<'static>) {
     env.set_formatter(write_value);
     env.add_filter("multiline", multiline);
     env.add_filter("mycnf", mycnf);
+    env.add_filter("ssh_public_key", ssh_public_key);
+    env.add_filter("sh", sh);
 }
 
 /// A character that would end or bend a line of a configuration file.
@@ -74,6 +76,33 @@ fn mycnf(value: &Value) -> Result<Value, Error> {
     }
     quoted.push('"');
     Ok(Value::from_safe_string(quoted))
+}
+
+/// `{{ x | sh }}`: one word of a shell-sourced file (`KEY={{ x | sh }}`),
+/// single-quoted, a `'` written as `'\''`: `$`, backquotes, spaces and `;`
+/// arrive as they were, never run. A line break is still refused (the
+/// formatter): a sourced line stays one line.
+fn sh(value: &Value) -> Value {
+    let text = value.to_string();
+    Value::from(format!("'{}'", text.replace('\'', "'\\''")))
+}
+
+/// `{{ secrets.k | ssh_public_key }}`: the public half (`ssh-ed25519 AAAA…`)
+/// of an unencrypted OpenSSH private key, so that a secret key given once
+/// serves both its holder and the side that trusts it (an authorized key, a
+/// known host). The error never quotes the value: it is a secret.
+fn ssh_public_key(value: &Value) -> Result<Value, Error> {
+    let key = crate::guest::ClientKey::from_openssh(&value.to_string()).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            "`ssh_public_key` needs an unencrypted OpenSSH private key (`ssh-keygen -N ''`); \
+             this value is not one",
+        )
+    })?;
+    let line = key
+        .public_line()
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("ssh_public_key: {e}")))?;
+    Ok(Value::from(line))
 }
 
 #[cfg(test)]
@@ -171,5 +200,42 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn ssh_public_key_writes_the_public_half_and_never_the_value() {
+        let pair = crate::guest::HostKeyPair::generate().unwrap();
+        let private = pair.private_openssh().unwrap();
+        let public = pair.public_line().unwrap();
+        let written = render("restrict {{ v | ssh_public_key }}", &private).unwrap();
+        assert_eq!(written, format!("restrict {public}"));
+        assert!(!written.contains("PRIVATE"));
+        let err = render("{{ v | ssh_public_key }}", "not-a-key-s3cr3t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unencrypted OpenSSH private key"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn sh_quotes_one_word_that_the_shell_reads_back() {
+        for hostile in [
+            "plain",
+            "a b",
+            "$(touch /tmp/x)",
+            "`id`",
+            "it's",
+            "a;b",
+            "'",
+            "\\",
+        ] {
+            let written = render("v={{ v | sh }}", hostile).unwrap();
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("{written}; printf %s \"$v\"")])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), hostile, "{written}");
+        }
+        assert!(render("v={{ v | sh }}", "a\nb").is_err());
     }
 }
