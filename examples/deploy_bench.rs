@@ -115,7 +115,7 @@ async fn local(root: &Path, envs: &[String]) -> Result<()> {
         let n = prepared.wanted.len();
         let outcome = deployer.apply(prepared).await;
         let took = started.elapsed();
-        deployer.destroy_all().await?;
+        deployer.destroy_all(true).await?;
         outcome?;
         report(n, took, &mut first);
     }

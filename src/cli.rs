@@ -100,8 +100,14 @@ pub enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
         jobs: Option<u32>,
     },
-    /// Destroy every VM of an environment.
-    Destroy { env: String },
+    /// Destroy every VM of an environment, but those of roles that keep data
+    /// (a backup repository) unless --all.
+    Destroy {
+        env: String,
+        /// Also the VMs of roles that keep data, and their data.
+        #[arg(long)]
+        all: bool,
+    },
     /// Print a role's inputs hash and the inputs it covers.
     Inputs {
         role: String,

@@ -61,14 +61,21 @@ pub async fn run(
     .await
 }
 
-pub async fn destroy(ctx: &Ctx<'_>, env: &str) -> Result<(), Error> {
+pub async fn destroy(ctx: &Ctx<'_>, env: &str, all: bool) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     let registry = Registry::for_project(&project.root);
     with_deployer(ctx, &project, &registry, (env, None), async |d| {
-        let gone = d.destroy_all().await?;
-        let text: String = gone.iter().map(|vm| format!("destroyed {vm}\n")).collect();
-        ctx.out
-            .result(&text, &json!({ "env": env, "destroyed": gone }));
+        let (gone, kept) = d.destroy_all(all).await?;
+        let mut text: String = gone.iter().map(|vm| format!("destroyed {vm}\n")).collect();
+        for vm in &kept {
+            text.push_str(&format!(
+                "kept {vm}: its role keeps data (`oxbake destroy {env} --all` destroys it too)\n"
+            ));
+        }
+        ctx.out.result(
+            &text,
+            &json!({ "env": env, "destroyed": gone, "kept": kept }),
+        );
         Ok(())
     })
     .await

@@ -132,7 +132,7 @@ async fn dispatch(cli: Cli, out: Output) -> Result<(), Error> {
             nightly::run(&ctx, args).await
         }
         Command::Deploy { env, plan, jobs } => deploy::run(&ctx, env, *plan, *jobs).await,
-        Command::Destroy { env } => deploy::destroy(&ctx, env).await,
+        Command::Destroy { env, all } => deploy::destroy(&ctx, env, *all).await,
         Command::Inventory { env } => deployed::inventory(&ctx, env).await,
         Command::Status { env } => deployed::status(&ctx, env).await,
         Command::Ssh { env, vm, command } => deployed::ssh(&ctx, env, vm, command).await,

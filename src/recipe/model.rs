@@ -310,6 +310,11 @@ pub struct Deploy {
     /// A rule the plan keeps for the role's running VMs (see [`Quorum`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quorum: Option<Quorum>,
+    /// The role's VMs hold data that exists nowhere else (a backup
+    /// repository): a deploy never destroys or replaces a running one (the
+    /// plan is refused), and `oxbake destroy` keeps them unless `--all`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keeps_data: bool,
 }
 
 /// What a role's VMs need to keep serving, so that a plan may not take it

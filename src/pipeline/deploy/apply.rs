@@ -205,18 +205,24 @@ impl Deployer<'_> {
         }
     }
 
-    /// Destroys every VM of the environment.
-    pub async fn destroy_all(&self) -> Result<Vec<String>, DeployError> {
+    /// Destroys every VM of the environment but, unless `all`, those of
+    /// roles that keep data: (destroyed, kept).
+    pub async fn destroy_all(&self, all: bool) -> Result<(Vec<String>, Vec<String>), DeployError> {
         let listed = self.listed().await?;
-        let mut gone = Vec::new();
+        let keeps = self.keeps_data();
+        let (mut gone, mut kept) = (Vec::new(), Vec::new());
         for vm in super::plan::Existing::of_env(&listed, self.env_name) {
             if cancel::is_set(&self.ctx.cancel) {
                 return Err(self.interrupted());
             }
+            if !all && keeps.contains(&vm.role) {
+                kept.push(vm.name);
+                continue;
+            }
             self.remove(&vm.handle).await?;
             gone.push(vm.name);
         }
-        Ok(gone)
+        Ok((gone, kept))
     }
 
     pub(super) async fn remove(&self, vm: &VmHandle) -> Result<(), DeployError> {

@@ -230,10 +230,18 @@ impl Deployer<'_> {
         let mut wanted = self.wanted(&maker, &templates)?;
         let desired: Vec<Desired> = wanted.iter().map(|w| w.desired.clone()).collect();
         let mut plan = plan::compute_with(&desired, &existing, &self.rules());
-        quorum::check(&plan, &self.quorum_rules()).map_err(|source| DeployError::Quorum {
-            env: self.env_name.to_owned(),
-            source,
-        })?;
+        for (vm, why) in plan::hold_data(&mut plan, &self.keeps_data()) {
+            self.ctx.progress.warn(format!(
+                "vm `{vm}` is kept as it is ({why}): its role keeps data that exists nowhere \
+                 else; replace it by hand once its data is copied off"
+            ));
+        }
+        quorum::check(&plan, &self.quorum_rules())
+            .and_then(|()| quorum::check_keeps_data(&plan, &self.keeps_data()))
+            .map_err(|source| DeployError::Quorum {
+                env: self.env_name.to_owned(),
+                source,
+            })?;
         let bootstrapping: BTreeSet<String> = wanted
             .iter()
             .filter(|w| w.bootstrap_seed.is_some())
@@ -271,6 +279,13 @@ impl Deployer<'_> {
                 Some((r.clone(), quorum))
             })
             .collect()
+    }
+
+    /// The project's roles whose VMs keep data (`[deploy] keeps_data`).
+    pub(super) fn keeps_data(&self) -> BTreeSet<String> {
+        let recipes = &self.ctx.project.recipes;
+        let keeps = recipes.iter().filter(|(_, f)| f.recipe.deploy.keeps_data);
+        keeps.map(|(role, _)| role.clone()).collect()
     }
 
     /// The environment's waves and replacement settings. `oxbake check`

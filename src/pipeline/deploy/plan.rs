@@ -4,7 +4,7 @@
 //! every VM of a wave at once; a replacement says how it is done and what
 //! it costs the role. Pure: no target, no registry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -259,6 +259,27 @@ pub fn compute_with(desired: &[Desired], existing: &[Existing], rules: &Rules) -
         waves,
         max_unavailable,
     }
+}
+
+/// Keeps the VMs of `roles` (roles that keep data) that the plan would
+/// replace: their data exists nowhere else. Each is kept as it is (a
+/// stopped one started again), with why it would have been replaced:
+/// (vm, why).
+pub fn hold_data(plan: &mut Plan, roles: &BTreeSet<String>) -> Vec<(String, String)> {
+    let mut held = Vec::new();
+    for a in &mut plan.actions {
+        if let Action::Replace { want, old, why, .. } = a
+            && roles.contains(&old.role)
+        {
+            held.push((old.name.clone(), why.clone()));
+            let (want, vm) = (want.clone(), old.clone());
+            *a = match vm.running {
+                true => Action::Keep { want, vm },
+                false => Action::Start { want, vm },
+            };
+        }
+    }
+    held
 }
 
 /// Marks the VM that starts each of `roles` from nothing: where the

@@ -6,7 +6,7 @@
 //! replaced in place (its replacement would start an empty cluster).
 //! Pure: the plan only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::recipe::model::Quorum;
 
@@ -37,6 +37,29 @@ pub enum QuorumError {
         stopped: u32,
         max: u32,
     },
+    #[error(
+        "role `{role}` keeps data that exists nowhere else (keeps_data): the plan destroys \
+         vm `{vm}`, and its data would go with it; copy the data off it first, then \
+         `oxbake destroy ENV --all`"
+    )]
+    KeepsData { role: String, vm: String },
+}
+
+/// Refuses `plan` if it destroys a VM of a role that keeps data
+/// (`[deploy] keeps_data`): its data would go with it. (Replacements of
+/// such VMs are kept instead: [`super::plan::hold_data`].)
+pub fn check_keeps_data(plan: &Plan, keeps: &BTreeSet<String>) -> Result<(), QuorumError> {
+    for a in &plan.actions {
+        if let Action::Destroy { vm } = a
+            && keeps.contains(&vm.role)
+        {
+            return Err(QuorumError::KeepsData {
+                role: vm.role.clone(),
+                vm: vm.name.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Refuses `plan` if it breaks the quorum of a role of `rules`.

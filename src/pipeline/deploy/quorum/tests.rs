@@ -103,3 +103,41 @@ fn replacing_a_majority_at_once_is_refused() {
     ];
     assert_eq!(check(&plan(3, "2", &one_old, 2), &majority()), Ok(()));
 }
+
+/// A role that keeps data: a new version keeps its VMs as they are (a
+/// stopped one is started), a lower count is refused; other roles' plans
+/// pass untouched.
+#[test]
+fn a_role_that_keeps_data_is_never_replaced_or_destroyed() {
+    let keeps: BTreeSet<String> = ["db".to_string()].into();
+    let two = [vm(1, true), vm(2, false)];
+    let mut p = plan(2, "2", &two, 1);
+    let held = crate::pipeline::deploy::plan::hold_data(&mut p, &keeps);
+    assert_eq!(
+        held.iter().map(|(vm, _)| vm.as_str()).collect::<Vec<_>>(),
+        ["g-db-1", "g-db-2"]
+    );
+    assert!(
+        matches!(p.actions[0], Action::Keep { .. }),
+        "{:?}",
+        p.actions
+    );
+    assert!(
+        matches!(p.actions[1], Action::Start { .. }),
+        "{:?}",
+        p.actions
+    );
+    assert_eq!(check_keeps_data(&p, &keeps), Ok(()));
+
+    let fewer = plan(1, "1", &[vm(1, true), vm(2, true)], 1);
+    assert_eq!(
+        check_keeps_data(&fewer, &keeps),
+        Err(QuorumError::KeepsData {
+            role: "db".into(),
+            vm: "g-db-2".into()
+        })
+    );
+    assert_eq!(check_keeps_data(&fewer, &BTreeSet::new()), Ok(()));
+    let mut other = plan(2, "2", &two, 1);
+    assert!(crate::pipeline::deploy::plan::hold_data(&mut other, &BTreeSet::new()).is_empty());
+}
