@@ -179,6 +179,27 @@ pub enum Command {
     /// its health (cloud-init and the role's checks, run now). Exit 1 when
     /// one is not healthy.
     Status { env: String },
+    /// An environment's database backups (the db role): the snapshots in its
+    /// repository, oldest first; with --now, one taken first (waits for it).
+    Backup {
+        env: String,
+        #[arg(long)]
+        now: bool,
+    },
+    /// Restore an environment's database (the db role) from a snapshot (an ID
+    /// that `oxbake backup` lists, or `latest`): a new cluster from it, every
+    /// db VM's data replaced. Refused while the cluster holds tables of its
+    /// own, unless --force with --reason (both recorded).
+    Restore {
+        env: String,
+        #[arg(long = "from", value_name = "SNAPSHOT")]
+        from: String,
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why the cluster's data may be overwritten (with --force).
+        #[arg(long, requires = "force")]
+        reason: Option<String>,
+    },
     /// Log in to a VM of an environment (by name or slot, `lab-ui-1`) with
     /// OpenSSH, accepting only the host key oxbake pinned; after `--`, a
     /// command to run there instead.

@@ -8,7 +8,7 @@ fn the_shipped_project_is_clean() {
     let run = p.oxbake(&["check"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert!(
-        run.stdout().contains("7 recipe(s) are valid"),
+        run.stdout().contains("8 recipe(s) are valid"),
         "{}",
         run.stdout()
     );

@@ -14,6 +14,8 @@ use oxbake::target::{Labels, ManagedVm, VmHandle, VmKind, VmLabels, VmState};
 use crate::support::project::TestProject;
 
 #[cfg(feature = "e2e")]
+mod backup;
+#[cfg(feature = "e2e")]
 mod e2e;
 #[cfg(feature = "e2e")]
 mod monitoring;

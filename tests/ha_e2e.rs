@@ -43,7 +43,8 @@ use std::time::{Duration, Instant};
 use oxbake::registry::Registry;
 
 use crate::support::e2e::{
-    baked, current, env_ssh, holder, record_again, self_signed, tls_key, vm_lock, vm_names,
+    baked, current, env_ssh, holder, record_again, self_signed, ssh_private_key, tls_key, vm_lock,
+    vm_names,
 };
 use crate::support::figures::figure;
 use crate::support::project::{Run, TestProject, copy_tree};
@@ -402,6 +403,15 @@ fn prod_config(original: &str, root: &Path) -> String {
 
 fn oxbake(project: &TestProject, args: &[&str]) -> Run {
     let key = tls_key(project.root(), "prod");
+    // The db role's backup secrets: prod here has no backup VM (it is cut
+    // with services), so no backup is taken, but the role reads them.
+    static BACKUP_KEYS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    let (ssh_key, host_key) = BACKUP_KEYS.get_or_init(|| {
+        (
+            ssh_private_key(project.root(), "ha-backup-ssh"),
+            ssh_private_key(project.root(), "ha-backup-host"),
+        )
+    });
     let run = project.oxbake_env(
         args,
         &[
@@ -409,6 +419,9 @@ fn oxbake(project: &TestProject, args: &[&str]) -> Run {
             ("OXBAKE_SECRET_DB_PASSWORD", DB_PASSWORD),
             ("OXBAKE_SECRET_SST_PASSWORD", SST_PASSWORD),
             ("OXBAKE_SECRET_OX_ADMIN_PASSWORD", "admin-pw-ha-0b7f-secret"),
+            ("OXBAKE_SECRET_BACKUP_PASSWORD", "restic-pw-ha-93c2-secret"),
+            ("OXBAKE_SECRET_BACKUP_SSH_KEY", ssh_key),
+            ("OXBAKE_SECRET_BACKUP_HOST_KEY", host_key),
         ],
     );
     eprintln!("oxbake {}:\n{}", args.join(" "), run.stderr());

@@ -9,6 +9,7 @@
 //! daemon do it in a network namespace of their own (`unshare -n`), so the
 //! host's network is never touched.
 
+mod backup;
 mod fail2ban;
 mod fail2ban_probes;
 mod firewall;
@@ -39,6 +40,7 @@ pub const ROLES: &[&str] = &[
     "db",
     "lb",
     "monitoring",
+    "backup",
 ];
 
 /// The repository's project with the example deploy values.

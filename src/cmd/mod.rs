@@ -1,6 +1,7 @@
 //! One file per command: each turns parsed arguments into calls on the
 //! core and hands the result to [`Output`].
 
+mod backup;
 mod base;
 mod build;
 mod channels;
@@ -136,6 +137,13 @@ async fn dispatch(cli: Cli, out: Output) -> Result<(), Error> {
         Command::Inventory { env } => deployed::inventory(&ctx, env).await,
         Command::Status { env } => deployed::status(&ctx, env).await,
         Command::Ssh { env, vm, command } => deployed::ssh(&ctx, env, vm, command).await,
+        Command::Backup { env, now } => backup::backup(&ctx, env, *now).await,
+        Command::Restore {
+            env,
+            from,
+            force: _,
+            reason,
+        } => backup::restore(&ctx, env, from, reason.as_deref()).await,
         Command::Sbom { image, format } => sbom::run(&ctx, image, format),
         Command::Schema { of } => completions::schema(&ctx, of),
         Command::Completions { shell } => completions::completions(&ctx, shell),

@@ -148,6 +148,25 @@ pub fn tls_key(root: &Path, name: &str) -> String {
     std::fs::read_to_string(root.join(format!(".oxbake/test-tls/{name}-key.pem"))).unwrap()
 }
 
+/// A fresh unencrypted ed25519 key in OpenSSH format (no file left), for
+/// the secrets that are keys (the db role's `backup_ssh_key`,
+/// `backup_host_key`).
+pub fn ssh_private_key(root: &Path, name: &str) -> String {
+    let dir = tempfile::tempdir_in(root).unwrap();
+    let path = dir.path().join(name);
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(&path).unwrap()
+}
+
 /// OpenSSH as `ops` to local VM `vm` of environment `env` through its
 /// forwarded port, with the environment's key and strict checking against
 /// the host keys oxbake pinned in `.oxbake/known_hosts/ENV` (`alias`: the

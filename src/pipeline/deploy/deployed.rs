@@ -12,6 +12,8 @@ use serde::Serialize;
 
 use super::plan::Existing;
 use super::{DeployError, Deployer, key};
+use crate::guest::{ClientKey, Command, ExecOutput, HostKeyPolicy, OutputSinks, Timing};
+use crate::pipeline::vm::connect_pinned;
 use crate::target::VmHandle;
 
 /// One VM of the environment.
@@ -114,6 +116,40 @@ impl Deployer<'_> {
     /// Logs in to `vm` with the host key pinned for it and proves it healthy
     /// as a deploy does: cloud-init done, every check of its role passing.
     pub async fn prove_deployed(&self, vm: &DeployedVm) -> Result<(), DeployError> {
+        let (addr, pinned, key) = self.login_to(vm)?;
+        self.prove(&vm.handle, addr, pinned, &vm.role, &key).await
+    }
+
+    /// Logs in to `vm` (pinned host key, the environment's key) and runs
+    /// `cmd`; its lines go to the progress as they come.
+    pub async fn run_on(&self, vm: &DeployedVm, cmd: &Command) -> Result<ExecOutput, DeployError> {
+        let (addr, pinned, key) = self.login_to(vm)?;
+        let sinks = OutputSinks::new(self.ctx.progress.clone(), None);
+        let guest_err = |what: &'static str| {
+            move |source| DeployError::Guest {
+                vm: vm.name.clone(),
+                what,
+                source: Box::new(source),
+            }
+        };
+        let user = &self.env.user;
+        let mut guest = connect_pinned(self.ctx, addr, user, key, pinned, Timing::default(), sinks)
+            .await
+            .map_err(guest_err("cannot log in"))?;
+        let out = guest
+            .exec(cmd)
+            .await
+            .map_err(guest_err("a command could not run"));
+        let _ = guest.close().await;
+        out
+    }
+
+    /// Where `vm`'s SSH server answers, its pinned host key and the
+    /// environment's key.
+    fn login_to(
+        &self,
+        vm: &DeployedVm,
+    ) -> Result<(SocketAddr, HostKeyPolicy, ClientKey), DeployError> {
         let Some(addr) = vm.ssh else {
             return Err(DeployError::NotReachable {
                 vm: vm.name.clone(),
@@ -126,6 +162,6 @@ impl Deployer<'_> {
                 path: file,
                 source: std::io::Error::from(std::io::ErrorKind::NotFound),
             })?;
-        self.prove(&vm.handle, addr, pinned, &vm.role, &key).await
+        Ok((addr, pinned, key))
     }
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod apply;
+pub mod backup;
 pub mod deployed;
 mod health;
 pub mod jobs;
@@ -119,6 +120,13 @@ pub enum DeployError {
     /// were there before are untouched.
     #[error("environment `{env}`: deploy interrupted")]
     Interrupted { env: String },
+    /// A backup or restore of the environment's database.
+    #[error("environment `{env}`: {source}")]
+    Backup {
+        env: String,
+        #[source]
+        source: backup::BackupError,
+    },
     /// The plan would take a quorum role's majority away: nothing is done.
     #[error("environment `{env}`: plan refused")]
     Quorum {
@@ -135,7 +143,11 @@ impl DeployError {
 
     /// Problems with the operator's input (exit 2), not with the operation.
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self, DeployError::UnknownEnv(_) | DeployError::Secrets(_))
+        match self {
+            DeployError::UnknownEnv(_) | DeployError::Secrets(_) => true,
+            DeployError::Backup { source, .. } => source.is_invalid_input(),
+            _ => false,
+        }
     }
 
     /// Whether the operator interrupted (exit 130).

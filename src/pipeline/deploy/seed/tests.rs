@@ -98,9 +98,15 @@ fn a_bootstrap_seed_runs_bootstrap_commands_under_the_hash_of_commands() {
     let mut secrets = Secrets::default();
     secrets.insert("db_password", "db-unit-secret");
     secrets.insert("sst_password", "sst-unit-secret");
-    let maker = lab_maker(&project, &secrets, FIXED_KEY.into());
+    backup_secrets(&mut secrets);
+    let env = &project.config.environments["prod"];
+    let maker = SeedMaker {
+        env_name: "prod",
+        env,
+        ..lab_maker(&project, &secrets, FIXED_KEY.into())
+    };
     let role = crate::role::Role::resolve(&project, "db").unwrap();
-    let place = lab_place("db", "10.99.0.41", &NO_PACKAGES);
+    let place = lab_place("db", "10.98.0.41", &NO_PACKAGES);
     let key = HostKeyPair::generate().unwrap();
     let (joins, join_hash) = maker.make(&role, &place, &key, false).unwrap();
     let (boots, boot_hash) = maker.make(&role, &place, &key, true).unwrap();
@@ -198,7 +204,7 @@ fn deploy_templates_read_every_roles_addresses_from_the_environment() {
         .unwrap();
     assert_eq!(
         text,
-        "backend=10.99.0.10;base=;db=;lb=;monitoring=;services=10.99.0.30;ui=10.99.0.20;8009"
+        "backend=10.99.0.10;backup=;base=;db=;lb=;monitoring=;services=10.99.0.30;ui=10.99.0.20;8009"
     );
 }
 
@@ -284,7 +290,7 @@ fn the_monitoring_seed_scrapes_every_vm_of_the_environment_with_its_labels() {
             .collect()
     };
     let node = job("node");
-    assert_eq!(node.len(), 11, "every VM of prod: {node:?}");
+    assert_eq!(node.len(), 12, "every VM of prod: {node:?}");
     let ui = node.iter().find(|(t, _)| t == "10.98.0.22:9100").unwrap();
     assert_eq!(
         ui.1,
@@ -359,4 +365,101 @@ fn without_a_db_role_the_mysqld_job_scrapes_the_backends() {
         .map(|c| c["targets"][0].as_str().unwrap())
         .collect();
     assert_eq!(targets, ["10.98.0.11:9104", "10.98.0.12:9104"]);
+}
+
+/// The db role's backup secrets: a password and two generated keys.
+fn backup_secrets(secrets: &mut Secrets) {
+    secrets.insert("backup_password", "backup-pw-unit-secret");
+    for name in ["backup_ssh_key", "backup_host_key"] {
+        let key = HostKeyPair::generate().unwrap().private_openssh().unwrap();
+        secrets.insert(name, &key);
+    }
+}
+
+/// prod's backups: the first db node takes them into the backup VM over
+/// SFTP, pinning the public half of `backup_host_key` and holding
+/// `backup_ssh_key`; the backup VM authorizes that key's public half only
+/// and opens its SFTP port to the db VMs only. No private key reaches a
+/// file that is not root's alone, nor the other side.
+#[test]
+fn prod_backups_pin_the_repository_and_authorize_one_key() {
+    let project = Project::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut secrets = Secrets::default();
+    secrets.insert("db_password", "db-unit-secret");
+    secrets.insert("sst_password", "sst-unit-secret");
+    backup_secrets(&mut secrets);
+    let private = |name: &str| secrets.get(name).unwrap().to_owned();
+    let public = |name: &str| {
+        crate::guest::ClientKey::from_openssh(&private(name))
+            .unwrap()
+            .public_line()
+            .unwrap()
+    };
+    let env = &project.config.environments["prod"];
+    let maker = SeedMaker {
+        env_name: "prod",
+        env,
+        versions: env
+            .roles
+            .keys()
+            .map(|r| (r.to_owned(), "2026.12.06.1".to_owned()))
+            .collect(),
+        ..lab_maker(&project, &secrets, FIXED_KEY.into())
+    };
+    let (first, _) = prod_seed(&maker, "db", 1, "10.98.0.41");
+    let settings = written(&first, "/etc/oxbake/backup/backup.env");
+    assert!(
+        settings.contains("\nrepository='sftp:oxbake-backup:/restic'\n"),
+        "{settings}"
+    );
+    assert!(settings.contains("\nseries='prod-db'\n"), "{settings}");
+    assert!(settings.contains("\nbackup_node=yes\n"), "{settings}");
+    let (second, _) = prod_seed(&maker, "db", 2, "10.98.0.42");
+    assert!(written(&second, "/etc/oxbake/backup/backup.env").contains("\nbackup_node=no\n"));
+    let ssh = written(&first, "/etc/oxbake/backup/ssh_config");
+    assert!(
+        ssh.contains("  HostName 10.98.0.61\n  Port 2222\n"),
+        "{ssh}"
+    );
+    assert_eq!(
+        written(&first, "/etc/oxbake/backup/known_hosts").trim(),
+        format!("oxbake-backup {}", public("backup_host_key"))
+    );
+    let files = doc(&first)["write_files"].as_array().unwrap().clone();
+    for f in &files {
+        let content = f["content"].as_str().unwrap_or_default();
+        for name in ["backup_ssh_key", "backup_password"] {
+            if content.contains(private(name).trim()) {
+                assert_eq!(f["permissions"], "0600", "{name} in {}", f["path"]);
+            }
+        }
+        assert!(
+            !content.contains(private("backup_host_key").trim()),
+            "{}",
+            f["path"]
+        );
+    }
+
+    let (backup, _) = prod_seed(&maker, "backup", 1, "10.98.0.61");
+    assert_eq!(
+        written(&backup, "/etc/ssh/oxbake-backup/authorized_keys")
+            .lines()
+            .last(),
+        Some(format!("restrict {}", public("backup_ssh_key")).as_str())
+    );
+    let nft = written(&backup, "/etc/nftables.d/oxbake-from-backup-clients.nft");
+    assert!(
+        nft.contains("ip saddr { 10.98.0.41, 10.98.0.42, 10.98.0.43 } tcp dport 2222 accept"),
+        "{nft}"
+    );
+    let files = doc(&backup)["write_files"].as_array().unwrap().clone();
+    for f in &files {
+        let content = f["content"].as_str().unwrap_or_default();
+        assert!(
+            !content.contains(private("backup_ssh_key").trim()),
+            "{}",
+            f["path"]
+        );
+        assert!(!content.contains("backup-pw-unit-secret"), "{}", f["path"]);
+    }
 }
