@@ -33,7 +33,7 @@ pub enum BackupError {
          digits), or `latest`"
     )]
     BadSnapshot(String),
-    #[error("vm `{vm}`: `oxbake-backup {what}` failed ({status}): {detail}")]
+    #[error("vm `{vm}`: {what} failed ({status}): {detail}")]
     Script {
         vm: String,
         what: String,
@@ -42,6 +42,11 @@ pub enum BackupError {
     },
     #[error("vm `{vm}`: the repository's snapshot list is not restic's JSON: {detail}")]
     Snapshots { vm: String, detail: String },
+    #[error(
+        "vm `{vm}`: `oxbake-backup holds` did not say what the database holds (`{said}`): \
+         nothing is restored"
+    )]
+    Unreadable { vm: String, said: String },
     #[error("the repository holds no snapshot of this environment yet")]
     NoSnapshot,
     #[error(
@@ -153,7 +158,21 @@ impl Deployer<'_> {
         args: &str,
         timeout: Duration,
     ) -> Result<String, DeployError> {
-        let cmd = Command::new(format!("/usr/local/sbin/oxbake-backup {args}"))
+        let line = format!("/usr/local/sbin/oxbake-backup {args}");
+        self.as_root(vm, &line, &format!("`oxbake-backup {args}`"), timeout)
+            .await
+    }
+
+    /// Runs `script` on `vm` as root; its stdout, or an error that says
+    /// `what` failed with the last lines it said.
+    async fn as_root(
+        &self,
+        vm: &DeployedVm,
+        script: &str,
+        what: &str,
+        timeout: Duration,
+    ) -> Result<String, DeployError> {
+        let cmd = Command::new(script)
             .run_as("root")
             .timeout(timeout)
             .capture();
@@ -163,7 +182,7 @@ impl Deployer<'_> {
         }
         Err(self.backup_error(BackupError::Script {
             vm: vm.name.clone(),
-            what: args.to_owned(),
+            what: what.to_owned(),
             status: out.status.to_string(),
             detail: last_lines(&out.stderr_tail),
         }))
@@ -198,22 +217,10 @@ impl Deployer<'_> {
             "vm `{}`: taking a backup (mariabackup, then restic), waiting for it",
             first.name
         ));
-        let start = Command::new(
-            "systemctl start oxbake-backup.service || { journalctl -u oxbake-backup.service \
-             -n 15 --no-pager -o cat >&2; exit 1; }",
-        )
-        .run_as("root")
-        .timeout(LONG)
-        .capture();
-        let out = self.run_on(first, &start).await?;
-        if !out.status.success() {
-            return Err(self.backup_error(BackupError::Script {
-                vm: first.name.clone(),
-                what: "run".into(),
-                status: out.status.to_string(),
-                detail: last_lines(&out.stderr_tail),
-            }));
-        }
+        let start = "systemctl start oxbake-backup.service || { journalctl -u \
+                     oxbake-backup.service -n 15 --no-pager -o cat >&2; exit 1; }";
+        self.as_root(first, start, "the backup (oxbake-backup.service)", LONG)
+            .await?;
         let list = self.snapshots_on(first).await?;
         list.into_iter()
             .next_back()
@@ -230,7 +237,13 @@ impl Deployer<'_> {
         let nodes = self.db_nodes().await?;
         let (first, others) = nodes.split_first().expect("db_nodes is never empty");
         let holds = self.script(first, "holds", SHORT).await?;
-        let (tables, rows) = parse_holds(&holds).unwrap_or((0, 0));
+        // Unreadable is not empty: no answer, no restore.
+        let (tables, rows) = parse_holds(&holds).ok_or_else(|| {
+            self.backup_error(BackupError::Unreadable {
+                vm: first.name.clone(),
+                said: holds.trim().chars().take(120).collect(),
+            })
+        })?;
         if tables > 0 && force.is_none() {
             return Err(self.backup_error(BackupError::HoldsData { tables, rows }));
         }
@@ -253,18 +266,13 @@ impl Deployer<'_> {
             self.ctx
                 .progress
                 .info(format!("vm `{}`: stopping MariaDB", vm.name));
-            let stop = Command::new("systemctl stop mariadb")
-                .run_as("root")
-                .timeout(SHORT);
-            let out = self.run_on(vm, &stop).await?;
-            if !out.status.success() {
-                return Err(self.backup_error(BackupError::Script {
-                    vm: vm.name.clone(),
-                    what: "(systemctl stop mariadb)".into(),
-                    status: out.status.to_string(),
-                    detail: last_lines(&out.stderr_tail),
-                }));
-            }
+            self.as_root(
+                vm,
+                "systemctl stop mariadb",
+                "`systemctl stop mariadb`",
+                SHORT,
+            )
+            .await?;
         }
         self.ctx.progress.info(format!(
             "vm `{}`: replacing its data with the snapshot's, starting a new cluster from it",
