@@ -242,14 +242,15 @@ impl Deployer<'_> {
         let mut wanted = self.wanted(&maker, &templates)?;
         let desired: Vec<Desired> = wanted.iter().map(|w| w.desired.clone()).collect();
         let mut plan = plan::compute_with(&desired, &existing, &self.rules());
-        for (vm, why) in plan::hold_data(&mut plan, &self.keeps_data()) {
+        let keeps = self.keeps_data();
+        for (vm, why) in plan::hold_data(&mut plan, &keeps) {
             self.ctx.progress.warn(format!(
                 "vm `{vm}` is kept as it is ({why}): its role keeps data that exists nowhere \
                  else; replace it by hand once its data is copied off"
             ));
         }
         quorum::check(&plan, &self.quorum_rules())
-            .and_then(|()| quorum::check_keeps_data(&plan, &self.keeps_data()))
+            .and_then(|()| quorum::check_keeps_data(&plan, &keeps))
             .map_err(|source| DeployError::Quorum {
                 env: self.env_name.to_owned(),
                 source,
