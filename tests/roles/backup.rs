@@ -4,14 +4,11 @@
 //! chrooted, keys only, its account only). The authorized key and the db
 //! side's pinned host key are the public halves of the two secrets.
 
-use super::{Roles, assert_check, assert_success, lookup, run, stdout, write};
+use super::{Roles, assert_check, assert_success, lookup, run, stdout, write, write_mode};
 
 /// The public line of an OpenSSH private key, by ssh-keygen.
 fn public_of(dir: &std::path::Path, name: &str, private: &str) -> String {
-    let file = write(dir, name, private);
-    let mut perms = std::fs::metadata(&file).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
-    std::fs::set_permissions(&file, perms).unwrap();
+    let file = write_mode(dir, name, private, 0o600);
     let out = run("ssh-keygen", &["-y", "-f", file.to_str().unwrap()]);
     assert_success(&out, "ssh-keygen -y");
     stdout(&out).trim().to_owned()
@@ -23,10 +20,7 @@ fn the_backup_sshd_serves_sftp_only_to_its_account() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let host_key = roles.render_deploy("backup", "backup/host_key.j2");
-    let key_file = write(d, "host_key", &host_key);
-    let mut perms = std::fs::metadata(&key_file).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
-    std::fs::set_permissions(&key_file, perms).unwrap();
+    write_mode(d, "host_key", &host_key, 0o600);
     let authorized = roles.render_deploy("backup", "backup/authorized_keys.j2");
     write(d, "authorized_keys", &authorized);
     let config = roles
