@@ -133,12 +133,7 @@ impl Deployer<'_> {
     /// The environment's db VMs by slot, every one running and answering:
     /// the first (slot 1) takes the backups.
     async fn db_nodes(&self) -> Result<Vec<DeployedVm>, DeployError> {
-        let mut nodes: Vec<DeployedVm> = self
-            .deployed(PROBE)
-            .await?
-            .into_iter()
-            .filter(|vm| vm.role == DB_ROLE)
-            .collect();
+        let mut nodes = self.deployed_of(PROBE, Some(DB_ROLE)).await?;
         if nodes.is_empty() {
             return Err(self.backup_error(BackupError::NoDatabase));
         }

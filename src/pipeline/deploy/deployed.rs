@@ -83,9 +83,20 @@ impl Deployer<'_> {
     /// The environment's VMs, by slot. A running VM's SSH server is waited
     /// for at most `probe`.
     pub async fn deployed(&self, probe: Duration) -> Result<Vec<DeployedVm>, DeployError> {
+        self.deployed_of(probe, None).await
+    }
+
+    /// As `deployed`, of one role only when `role` says (the others' SSH
+    /// servers are not probed).
+    pub async fn deployed_of(
+        &self,
+        probe: Duration,
+        role: Option<&str>,
+    ) -> Result<Vec<DeployedVm>, DeployError> {
         let listed = self.listed().await?;
         let mut out = Vec::new();
-        for vm in Existing::of_env(&listed, self.env_name) {
+        let of_env = Existing::of_env(&listed, self.env_name).into_iter();
+        for vm in of_env.filter(|vm| role.is_none_or(|r| vm.role == r)) {
             let slot = vm.tag.as_ref().map(|t| t.slot);
             let settings = self.env.roles.get(&vm.role).map(|s| s.get_ref());
             let address = slot
