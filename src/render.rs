@@ -15,6 +15,7 @@ const FUEL: u64 = 5_000_000;
 
 mod output;
 pub mod refs;
+mod roles;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -120,6 +121,7 @@ fn environment() -> Environment<'static> {
         env.set_syntax(syntax);
     }
     output::install(&mut env);
+    roles::install(&mut env);
     env
 }
 
