@@ -90,7 +90,8 @@ pub async fn restore(
         )));
     };
     let text = format!(
-        "restored environment `{env}` from snapshot {from}: `{}` started a new cluster{}\n",
+        "restored environment `{env}` from snapshot {}: `{}` started a new cluster{}\n",
+        done.short_id,
         done.first,
         match done.joined.len() {
             0 => String::new(),

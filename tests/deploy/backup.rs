@@ -238,12 +238,28 @@ fn drill(project: &TestProject, secrets: &Secrets) {
     assert_eq!(listed.code(), 0, "{}", listed.stderr());
     let short = snapshots[0]["short_id"].as_str().unwrap();
     assert!(listed.stdout().contains(short), "{}", listed.stdout());
-    let restored = oxbake(project, secrets, &["restore", "dr", "--from", short]);
+    // A snapshot the repository does not hold: refused, nothing changes.
+    let unknown = oxbake(project, secrets, &["restore", "dr", "--from", "0123abcd"]);
+    assert_eq!(unknown.code(), 2, "{}", unknown.stderr());
+    assert!(
+        unknown.stderr().contains("no snapshot `0123abcd`"),
+        "{}",
+        unknown.stderr()
+    );
+    let restored = oxbake(project, secrets, &["restore", "dr", "--from", "latest"]);
     assert_eq!(restored.code(), 0, "{}", restored.stderr());
+    assert!(
+        restored
+            .stdout()
+            .contains(&format!("from snapshot {short}")),
+        "{}",
+        restored.stdout()
+    );
     assert_eq!(rows(root), expected);
     let record = project.read(".oxbake/restores/dr.jsonl");
     let last: serde_json::Value = serde_json::from_str(record.lines().last().unwrap()).unwrap();
-    assert_eq!(last["from"], short, "{record}");
+    assert_eq!(last["from"], "latest", "{record}");
+    assert_eq!(last["snapshot"], snapshots[0]["id"], "{record}");
     assert_eq!(last["forced"], false, "{record}");
     // The restored node serves as a deployed one: its checks pass.
     let status = oxbake(project, secrets, &["status", "dr"]);

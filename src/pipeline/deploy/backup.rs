@@ -50,6 +50,13 @@ pub enum BackupError {
     #[error("the repository holds no snapshot of this environment yet")]
     NoSnapshot,
     #[error(
+        "the repository holds no snapshot `{0}` of this environment (`oxbake backup ENV` \
+         lists them)"
+    )]
+    UnknownSnapshot(String),
+    #[error("`{0}` is the start of {1} snapshots' IDs: give more of the one to restore")]
+    AmbiguousSnapshot(String, usize),
+    #[error(
         "its database holds {tables} table(s) (about {rows} row(s)), which a restore \
          replaces; to overwrite a running cluster's data, give --force with --reason"
     )]
@@ -66,7 +73,12 @@ pub enum BackupError {
 
 impl BackupError {
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self, BackupError::BadSnapshot(_))
+        matches!(
+            self,
+            BackupError::BadSnapshot(_)
+                | BackupError::UnknownSnapshot(_)
+                | BackupError::AmbiguousSnapshot(..)
+        )
     }
 }
 
@@ -90,7 +102,11 @@ fn rfc3339<'de, D: serde::Deserializer<'de>>(d: D) -> Result<jiff::Timestamp, D:
 #[derive(Debug, Clone, Serialize)]
 pub struct Restored {
     pub env: String,
+    /// As the operator gave it (`latest`, an ID or the start of one).
     pub from: String,
+    /// The snapshot restored: its whole ID.
+    pub snapshot: String,
+    pub short_id: String,
     /// The VM that restored the data and started the new cluster.
     pub first: String,
     /// Those that joined it (by SST).
@@ -105,6 +121,23 @@ pub fn check_snapshot(from: &str) -> Result<(), BackupError> {
         Ok(())
     } else {
         Err(BackupError::BadSnapshot(from.to_owned()))
+    }
+}
+
+/// The snapshot `from` names among `list` (this environment's): `latest`
+/// the newest, else the one whose ID starts with it.
+fn pick<'a>(list: &'a [Snapshot], from: &str) -> Result<&'a Snapshot, BackupError> {
+    if from == "latest" {
+        return list
+            .iter()
+            .max_by_key(|s| s.time)
+            .ok_or(BackupError::NoSnapshot);
+    }
+    let found: Vec<&Snapshot> = list.iter().filter(|s| s.id.starts_with(from)).collect();
+    match found[..] {
+        [one] => Ok(one),
+        [] => Err(BackupError::UnknownSnapshot(from.to_owned())),
+        _ => Err(BackupError::AmbiguousSnapshot(from.to_owned(), found.len())),
     }
 }
 
@@ -242,9 +275,13 @@ impl Deployer<'_> {
         if tables > 0 && force.is_none() {
             return Err(self.backup_error(BackupError::HoldsData { tables, rows }));
         }
+        let list = self.snapshots_on(first).await?;
+        let snapshot = pick(&list, from).map_err(|e| self.backup_error(e))?;
         let restored = Restored {
             env: self.env_name.to_owned(),
             from: from.to_owned(),
+            snapshot: snapshot.id.clone(),
+            short_id: snapshot.short_id.clone(),
             first: first.name.clone(),
             joined: others.iter().map(|vm| vm.name.clone()).collect(),
             forced: force.is_some(),
@@ -252,10 +289,11 @@ impl Deployer<'_> {
         // Read and checked before anything stops: a snapshot that is not
         // there changes nothing.
         self.ctx.progress.info(format!(
-            "vm `{}`: reading snapshot {from} from the repository",
-            first.name
+            "vm `{}`: reading snapshot {} from the repository",
+            first.name, restored.short_id
         ));
-        self.script(first, &format!("fetch {from}"), LONG).await?;
+        self.script(first, &format!("fetch {}", restored.snapshot), LONG)
+            .await?;
         self.record_restore(&restored, force, (tables, rows))?;
         for vm in others.iter().rev() {
             self.ctx
@@ -304,6 +342,7 @@ impl Deployer<'_> {
             "time": jiff::Timestamp::now().to_string(),
             "env": restored.env,
             "from": restored.from,
+            "snapshot": restored.snapshot,
             "forced": restored.forced,
             "reason": reason,
             "held": { "tables": tables, "rows": rows },
@@ -353,6 +392,35 @@ mod tests {
             let err = check_snapshot(bad).unwrap_err();
             assert!(err.is_invalid_input(), "{bad}");
         }
+    }
+
+    #[test]
+    fn latest_is_the_newest_and_an_id_prefix_names_one_snapshot() {
+        let snap = |id: &str, time: &str| Snapshot {
+            id: id.repeat(64 / id.len()),
+            short_id: id.repeat(8 / id.len()),
+            time: time.parse().unwrap(),
+            hostname: "dr-db".into(),
+        };
+        let list = [
+            snap("ab", "2026-12-06T09:00:00Z"),
+            snap("cd", "2026-12-06T11:00:00Z"),
+            snap("abc0", "2026-12-06T10:00:00Z"),
+        ];
+        assert_eq!(pick(&list, "latest").unwrap().short_id, "cdcdcdcd");
+        assert_eq!(pick(&list, "abababab").unwrap().short_id, "abababab");
+        assert_eq!(pick(&list, &list[2].id).unwrap().short_id, "abc0abc0");
+        for (from, want) in [
+            ("ab", "2 snapshots"),
+            ("ef012345", "no snapshot `ef012345`"),
+        ] {
+            let err = pick(&list, from).unwrap_err();
+            assert!(
+                err.is_invalid_input() && err.to_string().contains(want),
+                "{err}"
+            );
+        }
+        assert!(matches!(pick(&[], "latest"), Err(BackupError::NoSnapshot)));
     }
 
     #[test]
