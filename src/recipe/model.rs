@@ -284,6 +284,31 @@ pub struct Check {
     /// after deploys, not at bake.
     #[serde(default)]
     pub deployed_only: bool,
+    /// A state that comes in its own time (a service starting, a cluster
+    /// syncing): the check runs again, a second apart, until it passes or
+    /// this many seconds are over; the last run is the result. 0: once.
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "at_most_600"
+    )]
+    #[schemars(range(max = 600))]
+    pub within_seconds: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A check waits at most 10 minutes: a state that takes longer is a fault.
+fn at_most_600<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n > 600 {
+        return Err(serde::de::Error::custom(format!(
+            "within_seconds is at most 600 (10 minutes), not {n}"
+        )));
+    }
+    Ok(n)
 }
 
 /// The deploy phase: templates rendered on the operator's machine with the
