@@ -155,8 +155,8 @@ fn drill(project: &TestProject, secrets: &Secrets) {
     let first = oxbake(project, secrets, &["deploy", "dr"]);
     assert_eq!(first.code(), 0, "{}", first.stderr());
     let write = format!(
-        "sudo mariadb -e \"CREATE DATABASE drill; CREATE TABLE drill.t (id INT PRIMARY KEY, \
-         v VARCHAR(64)); INSERT INTO drill.t SELECT seq, CONCAT('drill-row-', seq, \
+        "sudo mariadb -e \"CREATE DATABASE drill; USE drill; CREATE TABLE t (id INT PRIMARY KEY, \
+         v VARCHAR(64)); INSERT INTO t SELECT seq, CONCAT('drill-row-', seq, \
          '-plaintext') FROM seq_1_to_{ROWS}\""
     );
     ssh(root, "dr-db-1", &write);

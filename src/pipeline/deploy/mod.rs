@@ -121,7 +121,7 @@ pub enum DeployError {
     #[error("environment `{env}`: deploy interrupted")]
     Interrupted { env: String },
     /// A backup or restore of the environment's database.
-    #[error("environment `{env}`: {source}")]
+    #[error("environment `{env}`")]
     Backup {
         env: String,
         #[source]
