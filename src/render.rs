@@ -122,7 +122,18 @@ fn environment() -> Environment<'static> {
     }
     output::install(&mut env);
     roles::install(&mut env);
+    env.add_function("fail", fail);
     env
+}
+
+/// `{{ fail("why") }}`: a template refuses a combination of values it cannot
+/// write (an S3 repository without its keys); the render fails with `why`,
+/// before any VM is touched.
+fn fail(why: String) -> Result<Value, minijinja::Error> {
+    Err(minijinja::Error::new(
+        minijinja::ErrorKind::InvalidOperation,
+        why,
+    ))
 }
 
 /// Compiles `source` on its own and reports its syntax error, if any, with
@@ -243,6 +254,22 @@ mod tests {
     use minijinja::context;
 
     use super::*;
+
+    #[test]
+    fn fail_refuses_the_render_with_its_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Renderer::new(dir.path());
+        let source = "{% if not key %}{{ fail('an S3 repository needs its keys') }}{% endif %}ok";
+        let err = r
+            .render_str("s3.env.j2", source, &minijinja::context!(key => ""))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("an S3 repository needs its keys"),
+            "{err}"
+        );
+        let ok = r.render_str("s3.env.j2", source, &minijinja::context!(key => "k"));
+        assert_eq!(ok.unwrap(), "ok");
+    }
 
     #[test]
     fn undefined_variables_are_errors() {

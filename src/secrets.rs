@@ -79,18 +79,10 @@ impl Secrets {
         names: impl IntoIterator<Item = &'a str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, SecretsError> {
-        let mut values = BTreeMap::new();
-        let mut rest = Vec::new();
-        for name in names {
-            match env(&Self::env_var(name)) {
-                Some(value) if !value.is_empty() => {
-                    values.insert(name.to_owned(), value);
-                }
-                _ => rest.push(name),
-            }
-        }
+        let mut secrets = Self::default();
+        let rest = secrets.take_from_env(names, env);
         let Some(first) = rest.first() else {
-            return Ok(Self { values });
+            return Ok(secrets);
         };
         let Some(rel) = &settings.vault else {
             return Err(SecretsError::Missing {
@@ -98,9 +90,7 @@ impl Secrets {
                 var: Self::env_var(first),
             });
         };
-        let vault = VaultFile::new(root, rel);
-        let password = Password::resolve(root, settings, rel)?;
-        let mut stored = vault.secrets(&password)?;
+        let mut stored = open_vault(root, settings, rel)?;
         for name in rest {
             let value = stored
                 .remove(name)
@@ -109,9 +99,59 @@ impl Secrets {
                     vault: rel.clone(),
                     var: Self::env_var(name),
                 })?;
-            values.insert(name.to_owned(), value);
+            secrets.values.insert(name.to_owned(), value);
         }
-        Ok(Self { values })
+        Ok(secrets)
+    }
+
+    /// Adds each named secret that is set, from the environment or the
+    /// vault (opened only when one is not in the environment); a name set
+    /// nowhere is left out, not an error.
+    pub fn add_optional<'a>(
+        &mut self,
+        root: &Path,
+        settings: &SecretsSettings,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), SecretsError> {
+        self.add_optional_with(root, settings, names, |var| std::env::var(var).ok())
+    }
+
+    fn add_optional_with<'a>(
+        &mut self,
+        root: &Path,
+        settings: &SecretsSettings,
+        names: impl IntoIterator<Item = &'a str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), SecretsError> {
+        let rest = self.take_from_env(names, env);
+        let Some(rel) = settings.vault.as_ref().filter(|_| !rest.is_empty()) else {
+            return Ok(());
+        };
+        let mut stored = open_vault(root, settings, rel)?;
+        for name in rest {
+            if let Some(value) = stored.remove(name).filter(|v| !v.is_empty()) {
+                self.values.insert(name.to_owned(), value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes each name set (not empty) in the environment; the others.
+    fn take_from_env<'a>(
+        &mut self,
+        names: impl IntoIterator<Item = &'a str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Vec<&'a str> {
+        let mut rest = Vec::new();
+        for name in names {
+            match env(&Self::env_var(name)) {
+                Some(value) if !value.is_empty() => {
+                    self.values.insert(name.to_owned(), value);
+                }
+                _ => rest.push(name),
+            }
+        }
+        rest
     }
 
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
@@ -126,6 +166,17 @@ impl Secrets {
     pub fn values(&self) -> impl Iterator<Item = &str> {
         self.values.values().map(String::as_str)
     }
+}
+
+/// The vault's secrets by name.
+fn open_vault(
+    root: &Path,
+    settings: &SecretsSettings,
+    rel: &str,
+) -> Result<BTreeMap<String, String>, SecretsError> {
+    let vault = VaultFile::new(root, rel);
+    let password = Password::resolve(root, settings, rel)?;
+    Ok(vault.secrets(&password)?)
 }
 
 impl fmt::Debug for Secrets {
@@ -191,6 +242,33 @@ mod tests {
             err.to_string(),
             "secret `ox_repo_password` is not in the vault `ansible-1.1.yml`: add it there or export OXBAKE_SECRET_OX_REPO_PASSWORD"
         );
+    }
+
+    #[test]
+    fn optional_secrets_are_taken_where_set_and_left_out_elsewhere() {
+        let (root, settings) = fixture_settings();
+        let env = |var: &str| (var == "OXBAKE_SECRET_FROM_ENV").then(|| "e".to_owned());
+        let mut s = Secrets::default();
+        let names = ["from_env", "vault_db_password", "set_nowhere"];
+        s.add_optional_with(&root, &settings, names, env).unwrap();
+        assert_eq!(s.get("from_env"), Some("e"));
+        assert_eq!(s.get("vault_db_password"), Some("Db-p4ss: \"quoted\" é"));
+        assert_eq!(s.get("set_nowhere"), None);
+        // Without a vault, or with all in the environment, none is opened.
+        let mut broken = settings.clone();
+        broken.password_file = Some("no-such-file".into());
+        s.add_optional_with(&root, &broken, ["from_env"], env)
+            .unwrap();
+        let none = SecretsSettings {
+            vault: None,
+            ..broken.clone()
+        };
+        s.add_optional_with(&root, &none, ["set_nowhere"], |_| None)
+            .unwrap();
+        assert_eq!(s.get("set_nowhere"), None);
+        // A vault that is named but cannot be opened is an error still.
+        let err = s.add_optional_with(&root, &broken, ["set_nowhere"], |_| None);
+        assert!(matches!(err, Err(SecretsError::Vault(_))), "{err:?}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! host's network is never touched.
 
 mod backup;
+mod backup_s3;
 mod fail2ban;
 mod fail2ban_probes;
 mod firewall;

@@ -322,6 +322,11 @@ pub struct Deploy {
     /// Names of the secrets the templates read as `secrets.NAME`.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Secrets that an environment need not set (those of a choice it may
+    /// not make, such as an S3 repository's keys): `secrets.NAME` is ""
+    /// where none is found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub optional_secrets: Vec<String>,
     #[serde(default, rename = "template")]
     pub templates: Vec<TemplateFile>,
     /// Commands run once the files are in place (reload services, …).

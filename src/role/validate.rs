@@ -226,7 +226,13 @@ impl RecipeCheck<'_> {
 
     fn deploy(&mut self, recipe: &Recipe, vars: &BTreeSet<String>) {
         let values: BTreeSet<String> = recipe.deploy.values.iter().cloned().collect();
-        let secrets: BTreeSet<String> = recipe.deploy.secrets.iter().cloned().collect();
+        let deploy = &recipe.deploy;
+        let secrets: BTreeSet<String> = (deploy
+            .secrets
+            .iter()
+            .chain(&deploy.optional_secrets)
+            .cloned())
+        .collect();
         let roles: BTreeSet<String> = self.project.recipes.keys().cloned().collect();
         if values.contains("roles") {
             let at = tomlfile::offset_of(&self.file.text, &["deploy", "values"]);

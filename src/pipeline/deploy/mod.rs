@@ -24,6 +24,7 @@ pub mod tag;
 use super::context::Context;
 use crate::environment::Environment;
 use crate::guest::{ClientKey, GuestError, HostKeyPair};
+use crate::recipe::Deploy;
 use crate::registry::RegistryError;
 use crate::render::{RenderError, Renderer};
 use crate::role::Role;
@@ -210,19 +211,20 @@ impl Deployer<'_> {
     /// them with the environment's VMs.
     pub async fn prepare(&self) -> Result<Prepared, DeployError> {
         let templates = self.templates()?;
-        let names = self
-            .env
-            .roles
-            .keys()
-            .filter_map(|r| self.ctx.project.recipes.get(r));
-        let secret_names: BTreeSet<&str> = names
-            .flat_map(|f| f.recipe.deploy.secrets.iter().map(String::as_str))
+        let deploys: Vec<_> = (self.env.roles.keys())
+            .filter_map(|r| self.ctx.project.recipes.get(r))
+            .map(|f| &f.recipe.deploy)
             .collect();
-        let secrets = Secrets::load(
-            &self.ctx.project.root,
-            &self.ctx.project.config.secrets,
-            secret_names,
-        )?;
+        let names = |of: fn(&Deploy) -> &Vec<String>| -> BTreeSet<&str> {
+            deploys
+                .iter()
+                .flat_map(|d| of(d))
+                .map(String::as_str)
+                .collect()
+        };
+        let (root, settings) = (&self.ctx.project.root, &self.ctx.project.config.secrets);
+        let mut secrets = Secrets::load(root, settings, names(|d| &d.secrets))?;
+        secrets.add_optional(root, settings, names(|d| &d.optional_secrets))?;
         let key = key::load_or_create(&self.ctx.project.root, self.env_name)?;
         let maker = SeedMaker {
             project: self.ctx.project,

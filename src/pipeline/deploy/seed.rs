@@ -174,12 +174,13 @@ impl SeedMaker<'_> {
         let mut env = json!(values);
         env["roles"] = self.peers();
         all.insert("env".into(), env);
-        let secrets: BTreeMap<&str, &str> = recipe
-            .deploy
-            .secrets
-            .iter()
+        let deploy = &recipe.deploy;
+        let mut secrets: BTreeMap<&str, &str> = (deploy.secrets.iter())
             .filter_map(|n| self.secrets.get(n).map(|v| (n.as_str(), v)))
             .collect();
+        for name in &deploy.optional_secrets {
+            secrets.insert(name, self.secrets.get(name).unwrap_or_default());
+        }
         all.insert("secrets".into(), json!(secrets));
         let net = &self.env.network;
         all.insert(
