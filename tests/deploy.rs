@@ -174,10 +174,19 @@ fn channel_with_fake_images(root: &Path) -> BTreeMap<String, Version> {
 }
 
 fn channel_with(root: &Path, artifact: impl Fn(&str) -> Artifact) -> BTreeMap<String, Version> {
+    channel_of(root, &["backend", "services", "ui"], artifact)
+}
+
+/// Fake images of `roles` on the dev channel.
+fn channel_of(
+    root: &Path,
+    roles: &[&str],
+    artifact: impl Fn(&str) -> Artifact,
+) -> BTreeMap<String, Version> {
     let registry = Registry::for_project(root);
     let hex = |c: char| c.to_string().repeat(64).parse().unwrap();
     let mut versions = BTreeMap::new();
-    for role in ["backend", "services", "ui"] {
+    for &role in roles {
         let image = NewImage {
             inputs: hex('a'),
             parent: "base-image:debian-12-test".parse().unwrap(),

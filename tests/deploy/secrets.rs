@@ -7,6 +7,8 @@
 //! computed names statically; the rest fail at render, redacted (the
 //! renderer's own redaction of quoted names is tested in src/render.rs).
 
+use oxbake::registry::Artifact;
+
 use super::channel_with_fake_images;
 use crate::support::project::TestProject;
 
@@ -142,5 +144,71 @@ fn no_render_error_shows_a_secret() {
             "deploy templates of role"
         };
         assert!(plan.stderr().contains(why), "{case}: {}", plan.stderr());
+    }
+}
+
+/// A db node in lab whose backups go to an S3 bucket: without the two
+/// optional keys the plan is refused by the db's s3.env template, naming
+/// both secrets and showing none; with them it renders. Lab without S3
+/// needs neither.
+#[test]
+fn an_s3_repository_needs_its_two_optional_keys() {
+    let project = TestProject::copy();
+    let root = project.root();
+    channel_with_fake_images(root);
+    super::channel_of(root, &["db"], |role| Artifact::Local {
+        path: format!(".oxbake/local/templates/{role}-missing.qcow2").into(),
+        sha256: "b".repeat(64).parse().unwrap(),
+    });
+    let config = project.read("oxbake.toml");
+    let lab_db = "\n[environments.lab.roles.db]\naddresses = [\"10.99.0.41\"]\n\n\
+                  [environments.lab.roles.db.values]\n\
+                  backup_repository = \"s3:https://s3.example.net/oxbake-lab\"\n";
+    let at = config.find("\n[environments.lab.roles.ui]").unwrap();
+    project.write(
+        "oxbake.toml",
+        &format!("{}{lab_db}{}", &config[..at], &config[at..]),
+    );
+    let values: toml::Table = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/role-values.toml"),
+    )
+    .unwrap()
+    .parse()
+    .unwrap();
+    let key = |name: &str| values["db"]["secrets"][name].as_str().unwrap().to_owned();
+    let (ssh_key, host_key) = (key("backup_ssh_key"), key("backup_host_key"));
+    let mut env = vec![
+        ("OXBAKE_SECRET_TLS_PRIVATE_KEY", KEY),
+        ("OXBAKE_SECRET_DB_PASSWORD", DB),
+        ("OXBAKE_SECRET_OX_ADMIN_PASSWORD", ADMIN),
+        ("OXBAKE_SECRET_SST_PASSWORD", "sst-pw-5e1a-secret"),
+        ("OXBAKE_SECRET_BACKUP_PASSWORD", "restic-pw-0c3d-secret"),
+        ("OXBAKE_SECRET_BACKUP_SSH_KEY", ssh_key.as_str()),
+        ("OXBAKE_SECRET_BACKUP_HOST_KEY", host_key.as_str()),
+        // One of the two is not enough.
+        ("OXBAKE_SECRET_BACKUP_S3_ACCESS_KEY_ID", "AKIAOXBAKELAB"),
+    ];
+    let refused = project.oxbake_env(&["deploy", "lab", "--plan"], &env);
+    assert_eq!(refused.code(), 1, "{}", refused.stdout());
+    assert!(
+        refused
+            .stderr()
+            .contains("template `backup/s3.env.j2` line 6")
+            && refused.stderr().contains(
+                "set the secrets backup_s3_access_key_id and backup_s3_secret_access_key"
+            ),
+        "{}",
+        refused.stderr()
+    );
+    assert!(!refused.stderr().contains("AKIAOXBAKELAB"));
+    env.push((
+        "OXBAKE_SECRET_BACKUP_S3_SECRET_ACCESS_KEY",
+        "s3-secret-9d2b",
+    ));
+    let plan = project.oxbake_env(&["deploy", "lab", "--plan"], &env);
+    assert_eq!(plan.code(), 0, "{}", plan.stderr());
+    assert!(plan.stdout().contains("lab-db-1"), "{}", plan.stdout());
+    for out in [plan.stdout(), plan.stderr()] {
+        assert!(!out.contains("s3-secret-9d2b") && !out.contains("AKIAOXBAKELAB"));
     }
 }
