@@ -7,7 +7,6 @@ use serde_json::json;
 use super::Ctx;
 use super::deploy::with_deployer;
 use crate::error::Error;
-use crate::pipeline::deploy::backup::{Restored, Snapshot};
 use crate::registry::Registry;
 use crate::report::age::{age, age_seconds};
 use crate::report::table;
@@ -15,14 +14,12 @@ use crate::report::table;
 pub async fn backup(ctx: &Ctx<'_>, env: &str, now: bool) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     let registry = Registry::for_project(&project.root);
-    let mut taken: Option<Snapshot> = None;
-    let mut list = Vec::new();
-    with_deployer(ctx, &project, &registry, (env, None), async |d| {
-        if now {
-            taken = Some(d.backup_now().await?);
-        }
-        list = d.snapshots().await?;
-        Ok(())
+    let (taken, list) = with_deployer(ctx, &project, &registry, (env, None), async |d| {
+        let taken = match now {
+            true => Some(d.backup_now().await?),
+            false => None,
+        };
+        Ok((taken, d.snapshots().await?))
     })
     .await?;
     let at = jiff::Timestamp::now();
@@ -78,17 +75,10 @@ pub async fn restore(
     }
     let project = ctx.checked_project()?;
     let registry = Registry::for_project(&project.root);
-    let mut done: Option<Restored> = None;
-    with_deployer(ctx, &project, &registry, (env, None), async |d| {
-        done = Some(d.restore(from, reason).await?);
-        Ok(())
+    let done = with_deployer(ctx, &project, &registry, (env, None), async |d| {
+        d.restore(from, reason).await
     })
     .await?;
-    let Some(done) = done else {
-        return Err(Error::Failed(format!(
-            "environment `{env}`: nothing was restored"
-        )));
-    };
     let text = format!(
         "restored environment `{env}` from snapshot {}: `{}` started a new cluster{}\n",
         done.short_id,

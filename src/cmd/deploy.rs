@@ -81,13 +81,13 @@ pub async fn destroy(ctx: &Ctx<'_>, env: &str, all: bool) -> Result<(), Error> {
     .await
 }
 
-pub(super) async fn with_deployer(
+pub(super) async fn with_deployer<T>(
     ctx: &Ctx<'_>,
     project: &Project,
     registry: &Registry,
     (env_name, jobs): (&str, Option<usize>),
-    body: impl AsyncFnOnce(&Deployer<'_>) -> Result<(), DeployError>,
-) -> Result<(), Error> {
+    body: impl AsyncFnOnce(&Deployer<'_>) -> Result<T, DeployError>,
+) -> Result<T, Error> {
     let env = project
         .config
         .environments
@@ -98,14 +98,14 @@ pub(super) async fn with_deployer(
     super::signals::watching(&ctx.progress, watched).await
 }
 
-async fn watched(
+async fn watched<T>(
     ctx: &Ctx<'_>,
     project: &Project,
     registry: &Registry,
     (env_name, env, jobs): (&str, &Environment, Option<usize>),
     cancel: watch::Receiver<bool>,
-    body: impl AsyncFnOnce(&Deployer<'_>) -> Result<(), DeployError>,
-) -> Result<(), Error> {
+    body: impl AsyncFnOnce(&Deployer<'_>) -> Result<T, DeployError>,
+) -> Result<T, Error> {
     let target_name = env.target_name(&project.config.project.default_target);
     let name = Some(target_name);
     let open = open::open_unless_interrupted(project, name, &ctx.progress, false, &cancel).await?;

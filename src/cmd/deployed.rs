@@ -10,7 +10,6 @@ use serde_json::json;
 use super::Ctx;
 use super::deploy::with_deployer;
 use crate::error::Error;
-use crate::pipeline::deploy::deployed::{Access, DeployedVm};
 use crate::registry::Registry;
 use crate::report::age::{age, age_seconds};
 use crate::report::{inventory, table};
@@ -103,14 +102,12 @@ pub async fn status(ctx: &Ctx<'_>, env: &str) -> Result<(), Error> {
 pub async fn ssh(ctx: &Ctx<'_>, env: &str, name: &str, command: &[String]) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     let registry = Registry::for_project(&project.root);
-    let mut found: Option<(DeployedVm, Access)> = None;
-    with_deployer(ctx, &project, &registry, (env, None), async |d| {
+    let found = with_deployer(ctx, &project, &registry, (env, None), async |d| {
         let vms = d.deployed(PROBE).await?;
-        found = vms
+        Ok(vms
             .into_iter()
             .find(|vm| vm.name == name || vm.slot.as_deref() == Some(name))
-            .map(|vm| (vm, d.access()));
-        Ok(())
+            .map(|vm| (vm, d.access())))
     })
     .await?;
     let Some((vm, access)) = found else {
