@@ -12,6 +12,7 @@ use std::process::Command;
 use oxbake::registry::{Artifact, NewImage, Registry};
 use serde_json::Value;
 
+use crate::support::output::assert_success;
 use crate::support::project::TestProject;
 use crate::support::tools::folder_with;
 
@@ -309,11 +310,7 @@ fn the_yaml_inventory_reads_as_its_json() {
         .arg(file.path())
         .output()
         .unwrap();
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
+    assert_success(&read, "ansible-inventory --list");
     let read: Value = serde_json::from_slice(&read.stdout).unwrap();
     assert_eq!(read["all"]["vars"], json["all"]["vars"], "{yaml}");
     assert_eq!(
@@ -585,10 +582,5 @@ fn schema_says(dir: &Path, schema: &Path, file: &Path) -> String {
         .arg(file)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    assert_success(&out, "the validator").trim().to_owned()
 }

@@ -46,6 +46,7 @@ use crate::support::e2e::{
     baked, current, env_ssh, record_again, self_signed, ssh_private_key, tls_key, vm_lock, vm_names,
 };
 use crate::support::figures::figure;
+use crate::support::output::assert_success;
 use crate::support::project::{Run, TestProject, copy_tree};
 
 const ROLES: [&str; 4] = ["db", "backend", "ui", "lb"];
@@ -386,15 +387,6 @@ fn ssh(root: &Path, slot: &str, script: &str) -> Output {
     env_ssh(root, "prod", &current(root, slot), Some(address), script)
 }
 
-fn assert_ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A client on prod's segment: the network namespace NAME with a tap
 /// (`vde_plug2tap`, plugged into the segment's switch) at 10.98.0.2/24.
 /// Dropped: the plug stops and the namespace goes.
@@ -589,7 +581,7 @@ fn make_stream_table(root: &Path) {
         "CREATE DATABASE IF NOT EXISTS oxbake_stream; \
          CREATE TABLE IF NOT EXISTS oxbake_stream.rows (id BIGINT PRIMARY KEY)",
     );
-    assert_ok(&ssh(root, "prod-backend-1", &make), "prod-backend-1");
+    assert_success(&ssh(root, "prod-backend-1", &make), "prod-backend-1");
 }
 
 /// Every row id in the table, read from each db node in turn: all three
@@ -602,7 +594,7 @@ fn rows(root: &Path) -> BTreeSet<u64> {
             slot,
             "sudo mariadb -N -B -e 'SET SESSION wsrep_sync_wait = 1; SELECT id FROM oxbake_stream.rows'",
         );
-        let text = assert_ok(&out, slot);
+        let text = assert_success(&out, slot);
         let ids: BTreeSet<u64> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
         if let Some(first) = &seen {
             assert_eq!(first, &ids, "{slot} holds other rows than prod-db-1");
@@ -619,7 +611,7 @@ fn galera(root: &Path) -> String {
         "prod-db-1",
         "sudo mariadb -N -B -e \"SHOW STATUS WHERE Variable_name IN ('wsrep_cluster_size', 'wsrep_local_state_comment')\" | sort | cut -f2 | tr '\\n' ' '",
     );
-    assert_ok(&out, "prod-db-1").trim().to_owned()
+    assert_success(&out, "prod-db-1").trim().to_owned()
 }
 
 /// The most QEMUs plugged into prod's switch at once (sampled every

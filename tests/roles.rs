@@ -33,6 +33,8 @@ use oxbake::recipe::{Action, Check, Recipe};
 use oxbake::render::Renderer;
 use oxbake::role::role_vars;
 
+pub use crate::support::output::{assert_success, stdout};
+
 pub const ROLES: &[&str] = &[
     "base",
     "backend",
@@ -278,20 +280,6 @@ pub fn command(cmd: &mut Command, program: &str) -> Output {
 pub fn in_netns(script: &str) -> Output {
     let full = format!("PATH=/usr/sbin:/usr/bin:/sbin:/bin; ip link set lo up && {script}");
     run("unshare", &["-n", "sh", "-c", &full])
-}
-
-pub fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-pub fn assert_success(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        stdout(out),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Asserts that `output` meets `check`'s expectations, as the pipeline

@@ -15,6 +15,7 @@ use oxbake::registry::Registry;
 use super::SECRETS;
 use super::monitoring::{LAB_MONITORING, Webhook, monitoring_sees_the_environment};
 use crate::support::e2e::{baked, env_ssh, self_signed, tls_key, vm_lock};
+use crate::support::output::assert_success;
 use crate::support::project::{Run, TestProject};
 use crate::support::tools::folder_with;
 
@@ -162,11 +163,7 @@ fn ansible_reads_the_inventory(project: &TestProject) {
         .arg("--list")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "ansible-inventory --list");
     let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for group in ROLES {
         assert_eq!(
@@ -254,11 +251,7 @@ fn serve_probe_on_backend(root: &Path) {
         sudo systemd-run --unit=oxbake-probe --working-directory=/srv/probe \
         python3 -m http.server 8009";
     let out = ssh(root, "lab-backend-1", script);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "the probe server on lab-backend-1");
     std::thread::sleep(std::time::Duration::from_secs(3));
 }
 

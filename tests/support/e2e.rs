@@ -11,6 +11,7 @@ use std::time::Instant;
 use oxbake::registry::{NewImage, Registry};
 
 use super::figures::figure;
+use super::output::assert_success;
 use super::project::{Run, TestProject};
 
 pub struct Baked {
@@ -159,11 +160,7 @@ pub fn ssh_private_key(root: &Path, name: &str) -> String {
         .arg(&path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "ssh-keygen");
     std::fs::read_to_string(&path).unwrap()
 }
 
