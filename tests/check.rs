@@ -286,7 +286,7 @@ fn sources_linked_out_of_their_folder_are_refused_and_never_read() {
 fn inputs_refuse(p: &TestProject, case: &str) {
     struct Base;
     impl oxbake::role::inputs::Lineage for Base {
-        fn base_identity(&self) -> String {
+        fn base_identity(&self, _: oxbake::suite::Suite) -> String {
             "base".to_owned()
         }
         fn built_version(&self, _: &str, _: &str) -> Option<String> {

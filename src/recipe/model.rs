@@ -24,6 +24,13 @@ pub struct Recipe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub from: Option<Spanned<String>>,
+    /// The Debian release of the base image a root role (one without
+    /// `from`) builds on: `bookworm` (the default) or `trixie`. A role with
+    /// `from` builds on its parent's. Left out of the serialised recipe
+    /// while unset, so recipes without it keep their inputs hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub base: Option<Spanned<String>>,
     /// Values for the bake-phase templates. No secrets here: they would end
     /// up in the image and in the inputs list.
     #[serde(default)]
