@@ -391,3 +391,48 @@ fn insecure_repository_credentials_are_a_warning_only_when_allowed() {
     let first = doc["warnings"][0].as_str().unwrap_or_default();
     assert!(first.contains("plain http://"), "{doc}");
 }
+
+/// The OX repository's release is compared with the role's only where the
+/// OX steps are on: as shipped (no URL) the project is clean; with a URL on
+/// bookworm it is refused at `debian`; said to be for trixie on a trixie
+/// base, that rule passes.
+#[test]
+fn the_ox_repository_must_be_for_the_roles_release() {
+    let p = TestProject::copy();
+    let config = p.read("oxbake.toml");
+    let url = "ox_repository_url = \"https://ox.example/DebianTrixie/\"";
+    let on = config.replace("ox_repository_url = \"\"", url);
+    p.write("oxbake.toml", &on);
+    p.write("files/apt/open-xchange.asc", "key\n");
+    let run = p.oxbake(&["check"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let refused = "repository `open-xchange` is for Debian bullseye (`debian`), but this role \
+                   builds on bookworm (the base of role `base`)";
+    for at in ["recipes/backend.toml:111:10:", "recipes/ui.toml:34:10:"] {
+        let line = run
+            .stderr()
+            .lines()
+            .find(|l| l.starts_with(at))
+            .map(str::to_owned);
+        assert!(
+            line.is_some_and(|l| l.contains(refused)),
+            "{at}: {}",
+            run.stderr()
+        );
+    }
+    p.write(
+        "oxbake.toml",
+        &on.replace(
+            "ox_repository_debian = \"bullseye\"",
+            "ox_repository_debian = \"trixie\"",
+        ),
+    );
+    let base = p.read("recipes/base.toml");
+    let role = "role = \"base\"\n";
+    p.write(
+        "recipes/base.toml",
+        &base.replacen(role, &format!("{role}base = \"trixie\"\n"), 1),
+    );
+    let run = p.oxbake(&["check"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+}

@@ -162,6 +162,13 @@ pub struct AptRepository {
     pub name: Spanned<String>,
     pub url: String,
     pub suite: String,
+    /// The Debian release the repository's packages are built for
+    /// (`bullseye`, `bookworm`, …; may name variables with `{{ … }}`).
+    /// `oxbake check` refuses an enabled step whose repository is for
+    /// another release than the role builds on. Left out of the canonical
+    /// recipe while unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debian: Option<String>,
     #[serde(default = "default_components")]
     pub components: Vec<String>,
     /// The repository's signing key (ASCII-armoured or binary), in `files/`.
