@@ -435,4 +435,8 @@ fn the_ox_repository_must_be_for_the_roles_release() {
     );
     let run = p.oxbake(&["check"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
+    // The shipped proxmox target has a template for bookworm only.
+    let warning = "recipe `base`: target `pve` has no base template for trixie (set its \
+                   `base_templates.trixie`); building this role there fails";
+    assert!(run.stderr().contains(warning), "{}", run.stderr());
 }

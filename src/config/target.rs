@@ -129,6 +129,9 @@ fn proxmox(
             ),
         );
     }
+    if let Some(message) = shared_base_template(&settings) {
+        return fail("base_templates", message);
+    }
     if let Some(forward) = &settings.ssh_forward
         && forward.port(last).is_none()
     {
@@ -141,6 +144,22 @@ fn proxmox(
         );
     }
     Ok(settings)
+}
+
+/// A template is a base of one Debian release: two suites naming the same
+/// VMID would give their roles one base identity.
+fn shared_base_template(settings: &ProxmoxSettings) -> Option<String> {
+    let named: Vec<(Suite, u32)> = Suite::ALL
+        .into_iter()
+        .filter_map(|suite| Some((suite, settings.base_template_of(suite)?)))
+        .collect();
+    named.iter().enumerate().find_map(|(i, (first, vmid))| {
+        let (second, _) = named[i + 1..].iter().find(|(_, other)| other == vmid)?;
+        Some(format!(
+            "`base_templates`: template {vmid} is the base of both {first} and {second}; \
+             each Debian release needs its own"
+        ))
+    })
 }
 
 /// One target's connection settings.

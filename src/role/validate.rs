@@ -12,7 +12,7 @@ mod repository;
 use phase::Phase;
 
 use super::role_vars;
-use crate::config::limits;
+use crate::config::{TargetSettings, limits};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::project::{Project, RecipeFile, SourceError};
 use crate::recipe::model::{Action, Recipe, Shell, TemplateFile};
@@ -180,8 +180,29 @@ impl RecipeCheck<'_> {
                 from.get_ref()
             );
             self.at(base.span().start, message);
-        } else if let Err(e) = base.get_ref().parse::<Suite>() {
-            self.at(base.span().start, format!("`base`: {e}"));
+        } else {
+            match base.get_ref().parse::<Suite>() {
+                Ok(suite) => self.base_templates(suite, base.span().start),
+                Err(e) => self.at(base.span().start, format!("`base`: {e}")),
+            }
+        }
+    }
+
+    /// A warning for each proxmox target without a base template of the
+    /// role's release: building the role there would fail.
+    fn base_templates(&mut self, suite: Suite, offset: usize) {
+        for (name, target) in &self.project.config.targets {
+            if let TargetSettings::Proxmox(p) = target
+                && p.base_template_of(suite).is_none()
+            {
+                let message = format!(
+                    "recipe `{}`: target `{name}` has no base template for {suite} (set its \
+                     `base_templates.{suite}`); building this role there fails",
+                    self.file.recipe.role.get_ref()
+                );
+                let d = Diagnostic::at(&self.file.path, &self.file.text, offset, message);
+                self.warnings.push(d);
+            }
         }
     }
 

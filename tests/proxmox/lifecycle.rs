@@ -235,3 +235,31 @@ async fn gc_leaves_a_tagged_vm_whose_description_block_is_garbled() {
         "the dead run's VM is gone"
     );
 }
+
+/// A role on trixie starts from trixie's base template; a release without
+/// one is refused before anything is cloned.
+#[tokio::test]
+async fn each_release_clones_its_own_base_template() {
+    let sim = PveSim::start().await;
+    let t = sim.target(Progress::silent());
+    let err = t
+        .create_vm(&spec("web-build", Source::Base(Suite::Trixie)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no base template for trixie: set `base_templates.trixie` of the proxmox target"
+    );
+    assert_eq!(sim.count("POST", "/clone"), 0);
+    let trixie = BASE_VMID + 1;
+    sim.insert_vm(trixie, sim.vm(BASE_VMID).unwrap());
+    let mut settings = sim.settings();
+    settings.base_templates.insert(Suite::Trixie, trixie);
+    let t = oxbake::target::proxmox::ProxmoxTarget::new(sim.client(), settings, Progress::silent())
+        .with_task_timeout(Duration::from_secs(20));
+    t.create_vm(&spec("web-build", Source::Base(Suite::Trixie)))
+        .await
+        .unwrap();
+    assert_eq!(sim.count("POST", &format!("/qemu/{trixie}/clone")), 1);
+    assert_eq!(sim.count("POST", &format!("/qemu/{BASE_VMID}/clone")), 0);
+}
