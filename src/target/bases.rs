@@ -69,3 +69,31 @@ fn proxmox_identity(p: &ProxmoxSettings, suite: Suite) -> String {
         other => format!("proxmox:{}#{vmid}/{other}", p.endpoint),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn proxmox_identities_keep_bookworm_and_name_the_other_releases() {
+        let text = "endpoint = \"https://pve:8006\"\nnodes = [\"pve1\"]\nstorage = \"s\"\n\
+                    vmid_range = [9000, 9999]\nbase_template = 9000\ntoken_id = \"a@pve!b\"\n";
+        let mut p: ProxmoxSettings = toml::from_str(text).unwrap();
+        let bases = BaseIdentities::of_target(&TargetSettings::Proxmox(p.clone()))
+            .await
+            .unwrap();
+        assert_eq!(bases.of(Suite::Bookworm), "proxmox:https://pve:8006#9000");
+        assert_eq!(
+            bases.of(Suite::Trixie),
+            "proxmox:https://pve:8006#none/trixie"
+        );
+        p.base_templates.insert(Suite::Trixie, 9001);
+        let bases = BaseIdentities::of_target(&TargetSettings::Proxmox(p))
+            .await
+            .unwrap();
+        assert_eq!(
+            bases.of(Suite::Trixie),
+            "proxmox:https://pve:8006#9001/trixie"
+        );
+    }
+}
