@@ -29,7 +29,7 @@ use oxbake::pipeline::{BuildOptions, BuildOutcome, Context, build};
 use oxbake::progress::Progress;
 use oxbake::project::Project;
 use oxbake::registry::Registry;
-use oxbake::target::VmHandle;
+use oxbake::target::{BaseIdentities, VmHandle};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
@@ -123,7 +123,7 @@ impl Bench<'_> {
             registry: &registry,
             target: &target,
             target_name: "sim",
-            base_identity: "base-image:debian-12-test",
+            bases: &BaseIdentities::from_fn(|_| "base-image:debian-12-test".into()),
             connector: &AnsweringGuest,
             progress: Progress::silent(),
             cancel,

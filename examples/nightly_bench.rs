@@ -22,6 +22,7 @@ use oxbake::registry::{
     Sha256, Version,
 };
 use oxbake::role::inputs;
+use oxbake::target::BaseIdentities;
 
 const VERSIONS: usize = 10_000;
 const ROLES: [(&str, Option<&str>); 4] = [
@@ -126,7 +127,7 @@ fn fill(project: &Project, registry: &Registry) -> Result<()> {
 fn current_inputs(project: &Project, registry: &Registry, role: &str) -> Result<Sha256> {
     let lineage = RegistryLineage {
         registry,
-        base: BASE.into(),
+        bases: BaseIdentities::from_fn(|_| BASE.into()),
     };
     Ok(inputs::inputs(project, role, &lineage)?.hash.parse()?)
 }
@@ -203,9 +204,10 @@ async fn nightly_noop(project: &Project, registry: &Registry) -> Result<()> {
             planner: Planner {
                 project,
                 registry,
-                base_identity: BASE.into(),
-                // The recorded lists are not fetched: no network here.
-                base_sources: Vec::new(),
+                bases: BaseIdentities::from_fn(|_| BASE.into()),
+                // The recorded lists (deb.debian.org's) are not this
+                // mirror's, so none is fetched: no network here.
+                base_mirror: "http://mirror.invalid/debian".into(),
                 fetcher: RepoFetcher::new()?,
                 refresh: false,
             },

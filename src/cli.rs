@@ -251,16 +251,23 @@ pub enum Command {
     },
 }
 
+/// The Debian suites `--suite` takes (the core's `Suite` names them too).
+const SUITES: [&str; 2] = ["bookworm", "trixie"];
+
 #[derive(Debug, Subcommand)]
 pub enum BaseCommand {
-    /// Build a Debian 12 base image from Debian's archive (mmdebstrap; needs
+    /// Build a Debian base image from Debian's archive (mmdebstrap; needs
     /// root). Reuses the cached image when its package list is unchanged.
     Bootstrap {
         /// Build again even when a cached image matches.
         #[arg(long)]
         refresh: bool,
+        /// The Debian release: bookworm (12) or trixie (13). Each suite's
+        /// base is kept beside the others'.
+        #[arg(long, value_name = "SUITE", default_value = "bookworm", value_parser = SUITES)]
+        suite: String,
     },
-    /// Take a ready-made image (a Debian cloud image) as the base.
+    /// Take a ready-made image (a Debian cloud image) as the base of a suite.
     Import {
         #[arg(value_name = "FILE-or-URL")]
         source: String,
@@ -271,6 +278,10 @@ pub enum BaseCommand {
         /// (K, M, G, T; `KiB` … `TiB` alike).
         #[arg(long, value_name = "SIZE", default_value = "64GiB", value_parser = size)]
         max_size: u64,
+        /// The Debian release the image is (nothing in it is read to tell):
+        /// bookworm (12) or trixie (13).
+        #[arg(long, value_name = "SUITE", default_value = "bookworm", value_parser = SUITES)]
+        suite: String,
     },
 }
 

@@ -22,6 +22,7 @@ pub mod render;
 pub mod report;
 pub mod role;
 pub mod secrets;
+pub mod suite;
 pub mod target;
 pub mod tomlfile;
 pub mod vault;

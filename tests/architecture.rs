@@ -39,7 +39,7 @@ const RULES: &[Rule] = &[
     },
     Rule {
         scope: Scope::In(&["target"]),
-        imports: Imports::Only(&["target", "config", "progress", "diag", "fsutil"]),
+        imports: Imports::Only(&["target", "config", "progress", "diag", "fsutil", "suite"]),
         why: "a target knows its settings and reports progress, nothing of the pipeline",
     },
     Rule {
@@ -59,8 +59,13 @@ const RULES: &[Rule] = &[
     },
     Rule {
         scope: Scope::In(&["config"]),
-        imports: Imports::Only(&["config", "diag", "tomlfile"]),
+        imports: Imports::Only(&["config", "diag", "tomlfile", "suite"]),
         why: "oxbake.toml's schema is a leaf: what validates it against the project sits above it",
+    },
+    Rule {
+        scope: Scope::In(&["suite"]),
+        imports: Imports::Only(&["suite"]),
+        why: "the Debian releases are a leaf: recipes, targets and the pipeline name them",
     },
     // No import cycle among config, environment, project, recipe, render and
     // role: each of these rows keeps one direction.

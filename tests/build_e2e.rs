@@ -13,6 +13,8 @@ use oxbake::pipeline::smoke::Smoke;
 use oxbake::progress::Progress;
 use oxbake::project::Project;
 use oxbake::registry::Registry;
+use oxbake::suite::Suite;
+use oxbake::target::BaseIdentities;
 use oxbake::target::local::{AccelMode, LocalTarget, base, base_meta};
 
 use crate::support::e2e::{baked, spawn_oxbake, vm_lock};
@@ -83,7 +85,7 @@ fn base_then_ui_are_baked_and_two_clones_of_ui_are_new_machines_each_its_own() {
     let project = Project::load(root).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let reports = runtime.block_on(async {
-        let image = base_meta::current(&base::default_cache_dir())
+        let image = base_meta::current(&base::default_cache_dir(), Suite::Bookworm)
             .await
             .unwrap()
             .map(|b| b.path);
@@ -94,7 +96,7 @@ fn base_then_ui_are_baked_and_two_clones_of_ui_are_new_machines_each_its_own() {
             registry: &registry,
             target: &target,
             target_name: "local",
-            base_identity: "",
+            bases: &BaseIdentities::from_fn(|_| String::new()),
             connector: &SshConnector,
             progress: Progress::silent(),
             cancel: oxbake::pipeline::cancel::never(),

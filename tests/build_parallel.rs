@@ -10,6 +10,7 @@ use oxbake::pipeline::{BuildError, BuildOptions, BuildOutcome, Context, build};
 use oxbake::progress::Progress;
 use oxbake::project::Project;
 use oxbake::registry::Registry;
+use oxbake::target::BaseIdentities;
 
 use crate::support::answering::{Answering, AnsweringGuest};
 use crate::support::project::TestProject;
@@ -61,7 +62,7 @@ async fn bake(
         registry: &registry,
         target,
         target_name: "answering",
-        base_identity: "local:debian-12-test",
+        bases: &BaseIdentities::from_fn(|_| "local:debian-12-test".into()),
         connector: &AnsweringGuest,
         progress: Progress::silent(),
         cancel,

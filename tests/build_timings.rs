@@ -10,6 +10,7 @@ use oxbake::pipeline::{BuildOptions, BuildOutcome, Context, build};
 use oxbake::progress::Progress;
 use oxbake::project::Project;
 use oxbake::registry::Registry;
+use oxbake::target::BaseIdentities;
 
 use crate::support::answering::{Answering, AnsweringGuest};
 use crate::support::project::TestProject;
@@ -58,7 +59,7 @@ async fn bake(root: &Path) -> String {
         registry: &registry,
         target: &Answering::new(&[("create_vm", Duration::from_millis(20))], &[]),
         target_name: "answering",
-        base_identity: "local:debian-12-test",
+        bases: &BaseIdentities::from_fn(|_| "local:debian-12-test".into()),
         connector: &AnsweringGuest,
         progress: Progress::silent(),
         cancel,

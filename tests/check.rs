@@ -286,7 +286,7 @@ fn sources_linked_out_of_their_folder_are_refused_and_never_read() {
 fn inputs_refuse(p: &TestProject, case: &str) {
     struct Base;
     impl oxbake::role::inputs::Lineage for Base {
-        fn base_identity(&self) -> String {
+        fn base_identity(&self, _: oxbake::suite::Suite) -> String {
             "base".to_owned()
         }
         fn built_version(&self, _: &str, _: &str) -> Option<String> {
@@ -390,4 +390,53 @@ fn insecure_repository_credentials_are_a_warning_only_when_allowed() {
     let doc: serde_json::Value = serde_json::from_str(&run.stdout()).expect("one JSON document");
     let first = doc["warnings"][0].as_str().unwrap_or_default();
     assert!(first.contains("plain http://"), "{doc}");
+}
+
+/// The OX repository's release is compared with the role's only where the
+/// OX steps are on: as shipped (no URL) the project is clean; with a URL on
+/// bookworm it is refused at `debian`; said to be for trixie on a trixie
+/// base, that rule passes.
+#[test]
+fn the_ox_repository_must_be_for_the_roles_release() {
+    let p = TestProject::copy();
+    let config = p.read("oxbake.toml");
+    let url = "ox_repository_url = \"https://ox.example/DebianTrixie/\"";
+    let on = config.replace("ox_repository_url = \"\"", url);
+    p.write("oxbake.toml", &on);
+    p.write("files/apt/open-xchange.asc", "key\n");
+    let run = p.oxbake(&["check"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let refused = "repository `open-xchange` is for Debian bullseye (`debian`), but this role \
+                   builds on bookworm (the base of role `base`)";
+    for at in ["recipes/backend.toml:111:10:", "recipes/ui.toml:34:10:"] {
+        let line = run
+            .stderr()
+            .lines()
+            .find(|l| l.starts_with(at))
+            .map(str::to_owned);
+        assert!(
+            line.is_some_and(|l| l.contains(refused)),
+            "{at}: {}",
+            run.stderr()
+        );
+    }
+    p.write(
+        "oxbake.toml",
+        &on.replace(
+            "ox_repository_debian = \"bullseye\"",
+            "ox_repository_debian = \"trixie\"",
+        ),
+    );
+    let base = p.read("recipes/base.toml");
+    let role = "role = \"base\"\n";
+    p.write(
+        "recipes/base.toml",
+        &base.replacen(role, &format!("{role}base = \"trixie\"\n"), 1),
+    );
+    let run = p.oxbake(&["check"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    // The shipped proxmox target has a template for bookworm only.
+    let warning = "recipe `base`: target `pve` has no base template for trixie (set its \
+                   `base_templates.trixie`); building this role there fails";
+    assert!(run.stderr().contains(warning), "{}", run.stderr());
 }

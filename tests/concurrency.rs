@@ -14,6 +14,7 @@ use oxbake::config::TargetSettings;
 use oxbake::pipeline::RegistryLineage;
 use oxbake::project::Project;
 use oxbake::registry::{Artifact, NewImage, Registry, Version};
+use oxbake::target::BaseIdentities;
 
 use crate::faults::leftovers::{RegistrySnapshot, passed_image, seed_registry};
 use crate::faults::runner::{Outcome, signal};
@@ -254,7 +255,10 @@ fn record_current_base(p: &SimProject) -> Version {
     let registry = Registry::for_project(root);
     let lineage = RegistryLineage {
         registry: &registry,
-        base: format!("proxmox:{}#{}", sim.endpoint, sim.base_template),
+        // The bookworm base's identity, as the command computes it.
+        bases: BaseIdentities::from_fn(|_| {
+            format!("proxmox:{}#{}", sim.endpoint, sim.base_template)
+        }),
     };
     let inputs = oxbake::role::inputs::inputs(&project, "base", &lineage).unwrap();
     let artifact = Artifact::Proxmox {

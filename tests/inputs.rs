@@ -81,3 +81,52 @@ fn table_lists_the_inputs() {
         assert!(out.contains(input), "{input} missing from:\n{out}");
     }
 }
+
+/// A root recipe's `base` is an input: the role and every role built from
+/// it get a new hash, and `oxbake inputs` names the release.
+#[test]
+fn the_base_release_is_an_input_and_is_listed() {
+    let p = TestProject::copy();
+    let (base_before, ui_before) = (hash(&p, "base"), hash(&p, "ui"));
+    let run = p.oxbake(&["inputs", "ui"]);
+    assert!(
+        run.stdout().contains("\nbuilds on Debian bookworm\n"),
+        "{}",
+        run.stdout()
+    );
+    let recipe = p.read("recipes/base.toml");
+    let role = "role = \"base\"\n";
+    p.write(
+        "recipes/base.toml",
+        &recipe.replacen(role, &format!("{role}base = \"trixie\"\n"), 1),
+    );
+    assert_ne!(base_before, hash(&p, "base"));
+    assert_ne!(
+        ui_before,
+        hash(&p, "ui"),
+        "a child builds on its parent's release"
+    );
+    let run = p.oxbake(&["inputs", "base", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout()).expect("JSON");
+    assert_eq!(doc["suite"], "trixie");
+    let base = doc["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "base")
+        .expect("a base input");
+    let name = base["name"].as_str().unwrap();
+    assert!(name.starts_with("local:debian-13-"), "{name}");
+    let run = p.oxbake(&["inputs", "ui"]);
+    assert!(
+        run.stdout().contains("\nbuilds on Debian trixie\n"),
+        "{}",
+        run.stdout()
+    );
+    p.write("recipes/base.toml", &recipe);
+    assert_eq!(
+        base_before,
+        hash(&p, "base"),
+        "without `base`, bookworm as before"
+    );
+}

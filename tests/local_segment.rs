@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use oxbake::progress::{Event, Progress};
+use oxbake::suite::Suite;
 use oxbake::target::local::segment::{Segment, Switch};
 use oxbake::target::local::{AccelMode, LocalTarget};
 use oxbake::target::{
@@ -49,7 +50,7 @@ async fn create<const N: usize>(t: &LocalTarget, vms: [(&str, &str); N]) -> [VmH
 fn deployed(name: &str, address: &str) -> VmSpec {
     VmSpec {
         name: name.into(),
-        source: Source::Base,
+        source: Source::Base(Suite::Bookworm),
         cores: 1,
         memory_mib: 256,
         disk_gib: None,

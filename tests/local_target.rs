@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use oxbake::progress::Progress;
+use oxbake::suite::Suite;
 
 use crate::support::e2e::vm_lock;
 use crate::support::qemu::{Reaper, qemu_pids};
@@ -29,7 +30,7 @@ fn base_image_bootstrap_is_cached() {
 }
 
 async fn base_image_bootstrap_is_cached_body() {
-    let opts = BootstrapOptions::new(base::default_cache_dir());
+    let opts = BootstrapOptions::new(base::default_cache_dir(), Suite::Bookworm);
     let t = Instant::now();
     let first = base::bootstrap(&opts, &Progress::silent()).await.unwrap();
     eprintln!("bootstrap: {:?}", t.elapsed());
@@ -175,7 +176,7 @@ fn builder_vm_becomes_a_template_that_an_overlay_vm_boots_from() {
 async fn builder_vm_becomes_a_template_that_an_overlay_vm_boots_from_body() {
     let total = Instant::now();
     let image = base::bootstrap(
-        &BootstrapOptions::new(base::default_cache_dir()),
+        &BootstrapOptions::new(base::default_cache_dir(), Suite::Bookworm),
         &Progress::silent(),
     )
     .await
@@ -192,7 +193,11 @@ async fn builder_vm_becomes_a_template_that_an_overlay_vm_boots_from_body() {
     let keys = Keys::generate();
 
     let builder = target
-        .create_vm(&spec("e2e-builder", Source::Base, VmKind::Builder))
+        .create_vm(&spec(
+            "e2e-builder",
+            Source::Base(Suite::Bookworm),
+            VmKind::Builder,
+        ))
         .await
         .unwrap();
     let addr = boot(&target, &builder, &keys, "e2e-builder").await;

@@ -12,6 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use oxbake::progress::Progress;
+use oxbake::suite::Suite;
 use oxbake::target::local::{AccelMode, LocalTarget};
 use oxbake::target::{Artifact, Labels, Source, Target, TemplateMeta, TemplateRef, VmKind, VmSpec};
 use sha2::{Digest, Sha256};
@@ -126,7 +127,11 @@ pub fn recorded_template(
     let mut made = None;
     let record =
         crate::channels::record_with(&registry, role, crate::channels::Img::root(), |role, v| {
-            let tpl = rt.block_on(template(t, &format!("{role}-{v}"), Source::Base));
+            let tpl = rt.block_on(template(
+                t,
+                &format!("{role}-{v}"),
+                Source::Base(Suite::Bookworm),
+            ));
             let Artifact::Local { path, sha256 } = &tpl.artifact else {
                 panic!("{tpl:?}")
             };

@@ -12,6 +12,7 @@ use oxbake::pipeline::RegistryLineage;
 use oxbake::project::Project;
 use oxbake::registry::{Artifact, NewImage, Parent, Registry, Sha256};
 use oxbake::role::inputs;
+use oxbake::target::BaseIdentities;
 use oxbake::target::local::base::BootstrapOptions;
 use sha2::{Digest, Sha256 as Hasher};
 
@@ -74,7 +75,8 @@ impl RepoProject {
     /// What `oxbake` computes as the local base identity with no base image
     /// in its cache.
     fn base_identity(&self) -> String {
-        let hash = BootstrapOptions::new(self.cache.path().to_owned()).recipe_hash();
+        let hash =
+            BootstrapOptions::new(self.cache.path().to_owned(), Default::default()).recipe_hash();
         format!("local:debian-12-{}", &hash[..16])
     }
 
@@ -85,7 +87,7 @@ impl RepoProject {
         let registry = Registry::for_project(self.root());
         let lineage = RegistryLineage {
             registry: &registry,
-            base: self.base_identity(),
+            bases: BaseIdentities::from_fn(|_| self.base_identity()),
         };
         let inputs = inputs::inputs(&project, "probe", &lineage).unwrap();
         let image = NewImage {

@@ -6,6 +6,7 @@ use crate::pipeline::RegistryLineage;
 use crate::registry::Registry;
 use crate::report::table::table;
 use crate::role::inputs;
+use crate::target::BaseIdentities;
 
 pub async fn run(ctx: &Ctx<'_>, role: &str, target: Option<&str>) -> Result<(), Error> {
     let project = ctx.checked_project()?;
@@ -14,7 +15,7 @@ pub async fn run(ctx: &Ctx<'_>, role: &str, target: Option<&str>) -> Result<(), 
     let registry = Registry::for_project(&project.root);
     let lineage = RegistryLineage {
         registry: &registry,
-        base: crate::target::base_identity(&settings).await?,
+        bases: BaseIdentities::of_target(&settings).await?,
     };
     let inputs = inputs::inputs(&project, role, &lineage)?;
     let rows: Vec<Vec<String>> = inputs
@@ -32,9 +33,10 @@ pub async fn run(ctx: &Ctx<'_>, role: &str, target: Option<&str>) -> Result<(), 
         })
         .collect();
     let text = format!(
-        "{} {}\n\n{}",
+        "{} {}\nbuilds on Debian {}\n\n{}",
         inputs.role,
         inputs.hash,
+        inputs.suite,
         table(&["kind", "input", "sha256"], &rows)
     );
     ctx.out

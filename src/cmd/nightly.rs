@@ -6,9 +6,11 @@ use serde_json::json;
 use super::Ctx;
 use crate::config::TargetSettings;
 use crate::error::Error;
-use crate::pipeline::nightly::{self, AptSource, Nightly, Planner, RepoFetcher, TargetSteps};
+use crate::pipeline::nightly::{self, Nightly, Planner, RepoFetcher, TargetSteps};
 use crate::pipeline::open;
 use crate::registry::Registry;
+use crate::suite::Suite;
+use crate::target::BaseIdentities;
 use crate::target::local::base::{BootstrapOptions, default_cache_dir};
 
 pub struct NightlyArgs<'a> {
@@ -29,8 +31,8 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
     let planner = Planner {
         project: &project,
         registry: &registry,
-        base_identity: crate::target::base_identity(&settings).await?,
-        base_sources: base_sources(&settings),
+        bases: BaseIdentities::of_target(&settings).await?,
+        base_mirror: base_mirror(&settings),
         fetcher,
         refresh: args.refresh,
     };
@@ -70,12 +72,12 @@ pub async fn run(ctx: &Ctx<'_>, args: NightlyArgs<'_>) -> Result<(), Error> {
     }
 }
 
-/// The Debian sources of the target's base image.
-fn base_sources(settings: &TargetSettings) -> Vec<AptSource> {
+/// The Debian mirror the target's base images were made from.
+fn base_mirror(settings: &TargetSettings) -> String {
     match settings {
         TargetSettings::Local(_) => {
-            nightly::debian_sources(&BootstrapOptions::new(default_cache_dir()).mirror)
+            BootstrapOptions::new(default_cache_dir(), Suite::default()).mirror
         }
-        TargetSettings::Proxmox(_) => nightly::debian_sources("http://deb.debian.org/debian"),
+        TargetSettings::Proxmox(_) => "http://deb.debian.org/debian".to_owned(),
     }
 }

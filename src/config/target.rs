@@ -10,6 +10,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::{checks, limits};
 use crate::diag::Diagnostic;
+use crate::suite::Suite;
 use crate::tomlfile::{self, Kinded};
 
 pub(super) fn parse_target(
@@ -128,6 +129,9 @@ fn proxmox(
             ),
         );
     }
+    if let Some(message) = shared_base_template(&settings) {
+        return fail("base_templates", message);
+    }
     if let Some(forward) = &settings.ssh_forward
         && forward.port(last).is_none()
     {
@@ -140,6 +144,22 @@ fn proxmox(
         );
     }
     Ok(settings)
+}
+
+/// A template is a base of one Debian release: two suites naming the same
+/// VMID would give their roles one base identity.
+fn shared_base_template(settings: &ProxmoxSettings) -> Option<String> {
+    let named: Vec<(Suite, u32)> = Suite::ALL
+        .into_iter()
+        .filter_map(|suite| Some((suite, settings.base_template_of(suite)?)))
+        .collect();
+    named.iter().enumerate().find_map(|(i, (first, vmid))| {
+        let (second, _) = named[i + 1..].iter().find(|(_, other)| other == vmid)?;
+        Some(format!(
+            "`base_templates`: template {vmid} is the base of both {first} and {second}; \
+             each Debian release needs its own"
+        ))
+    })
 }
 
 /// One target's connection settings.
@@ -187,8 +207,12 @@ pub struct ProxmoxSettings {
     pub pool: Option<String>,
     /// Inclusive range of VMIDs oxbake may allocate.
     pub vmid_range: [u32; 2],
-    /// The VMID of the template roles without a parent start from.
+    /// The VMID of the bookworm template roles without a parent start from.
     pub base_template: u32,
+    /// The base templates of other suites (`{ trixie = 9001 }`); a
+    /// `bookworm` entry wins over `base_template`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub base_templates: std::collections::BTreeMap<Suite, u32>,
     /// `user@realm!tokenname`
     pub token_id: String,
     /// The environment variable holding the token secret.
@@ -223,6 +247,14 @@ pub struct ProxmoxSettings {
     /// builder VM, when `oxbake build --jobs` does not say.
     #[serde(default = "default_build_jobs")]
     pub build_jobs: u32,
+}
+
+impl ProxmoxSettings {
+    /// The VMID of the base template of `suite`, if one is configured.
+    pub fn base_template_of(&self, suite: Suite) -> Option<u32> {
+        let default = (suite == Suite::Bookworm).then_some(self.base_template);
+        self.base_templates.get(&suite).copied().or(default)
+    }
 }
 
 /// `ssh_forward = { host = "203.0.113.5", port_base = 22000 }`: builder VMs

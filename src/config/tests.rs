@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::suite::Suite;
 
 #[test]
 fn minimal_config_gets_defaults() {
@@ -127,4 +128,29 @@ fn an_unknown_default_target_points_at_its_key_not_a_comment_naming_it() {
     let d = all.iter().next().unwrap();
     assert!(d.message.contains("default target `pve`"), "{d}");
     assert_eq!((d.line, d.column), (5, 1), "{d}");
+}
+
+#[test]
+fn each_debian_release_has_its_own_base_template() {
+    let text = format!("{PVE}base_templates = {{ trixie = 9001 }}\n");
+    let c = parse(Path::new("oxbake.toml"), &text).unwrap();
+    let Some(TargetSettings::Proxmox(p)) = c.targets.get("pve") else {
+        panic!("no pve")
+    };
+    assert_eq!(p.base_template_of(Suite::Bookworm), Some(9000));
+    assert_eq!(p.base_template_of(Suite::Trixie), Some(9001));
+    let c = parse(Path::new("oxbake.toml"), PVE).unwrap();
+    let Some(TargetSettings::Proxmox(p)) = c.targets.get("pve") else {
+        panic!("no pve")
+    };
+    assert_eq!(p.base_template_of(Suite::Trixie), None);
+    let text = format!("{PVE}base_templates = {{ trixie = 9000 }}\n");
+    let all = parse(Path::new("oxbake.toml"), &text).unwrap_err();
+    let d = all.iter().next().unwrap();
+    assert_eq!(
+        d.message,
+        "`base_templates`: template 9000 is the base of both bookworm and trixie; each Debian \
+         release needs its own"
+    );
+    assert_eq!((d.line, d.column), (11, 18), "{d}");
 }

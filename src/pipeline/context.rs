@@ -11,7 +11,7 @@ use crate::guest::GuestConnector;
 use crate::progress::Progress;
 use crate::project::Project;
 use crate::registry::Registry;
-use crate::target::{OpenTarget, Target};
+use crate::target::{BaseIdentities, OpenTarget, Target};
 
 /// The shared handles of one command.
 pub struct Context<'a> {
@@ -21,7 +21,7 @@ pub struct Context<'a> {
     /// The target's name in oxbake.toml, as recorded in images/.
     pub target_name: &'a str,
     /// What roles without a parent start from (for the inputs hash).
-    pub base_identity: &'a str,
+    pub bases: &'a BaseIdentities,
     pub connector: &'a dyn GuestConnector,
     pub progress: Progress,
     /// Becomes `true` when the operator interrupts.
@@ -43,7 +43,7 @@ impl<'a> Context<'a> {
             registry,
             target: open.target.as_ref(),
             target_name: &open.name,
-            base_identity: &open.base_identity,
+            bases: &open.bases,
             connector,
             progress,
             cancel,

@@ -2,15 +2,18 @@
 
 use crate::registry::{Registry, Sha256};
 use crate::role::inputs::Lineage;
+use crate::suite::Suite;
+use crate::target::BaseIdentities;
 
 pub struct RegistryLineage<'a> {
     pub registry: &'a Registry,
-    pub base: String,
+    /// The target's base images.
+    pub bases: BaseIdentities,
 }
 
 impl Lineage for RegistryLineage<'_> {
-    fn base_identity(&self) -> String {
-        self.base.clone()
+    fn base_identity(&self, suite: Suite) -> String {
+        self.bases.of(suite).to_owned()
     }
 
     fn built_version(&self, role: &str, hash: &str) -> Option<String> {

@@ -1,12 +1,15 @@
 //! Opening the target a command line, a record or an environment names (or
 //! the project's default), given up if the operator interrupts first.
 
+use std::collections::BTreeSet;
+
 use tokio::sync::watch;
 
 use super::cancel;
 use crate::config::UnknownTarget;
 use crate::progress::Progress;
 use crate::project::Project;
+use crate::suite::Suite;
 use crate::target::{self, OpenTarget, TargetError};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,8 +23,8 @@ pub enum OpenError {
 }
 
 /// Opens the target `name` names (default: the project's default target);
-/// the local one bootstraps its base image first when there is none yet and
-/// `bootstrap` is set.
+/// with `bootstrap`, the local one first bootstraps the base image of each
+/// suite the project's roles build on that it has none of yet.
 pub async fn open(
     project: &Project,
     name: Option<&str>,
@@ -29,7 +32,22 @@ pub async fn open(
     bootstrap: bool,
 ) -> Result<OpenTarget, OpenError> {
     let (name, settings) = project.config.target(name)?;
-    Ok(target::open(name, &settings, &project.root, progress, bootstrap).await?)
+    let suites = if bootstrap {
+        suites(project)
+    } else {
+        Vec::new()
+    };
+    Ok(target::open(name, &settings, &project.root, progress, &suites).await?)
+}
+
+/// The suites the project's roles build on, each once.
+fn suites(project: &Project) -> Vec<Suite> {
+    let used: BTreeSet<Suite> = project
+        .recipes
+        .keys()
+        .map(|role| crate::role::suite(project, role))
+        .collect();
+    used.into_iter().collect()
 }
 
 /// [`open`], given up with [`OpenError::Interrupted`] if the operator

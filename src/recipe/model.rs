@@ -24,6 +24,13 @@ pub struct Recipe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub from: Option<Spanned<String>>,
+    /// The Debian release of the base image a root role (one without
+    /// `from`) builds on: `bookworm` (the default) or `trixie`. A role with
+    /// `from` builds on its parent's. Left out of the serialised recipe
+    /// while unset, so recipes without it keep their inputs hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub base: Option<Spanned<String>>,
     /// Values for the bake-phase templates. No secrets here: they would end
     /// up in the image and in the inputs list.
     #[serde(default)]
@@ -155,6 +162,13 @@ pub struct AptRepository {
     pub name: Spanned<String>,
     pub url: String,
     pub suite: String,
+    /// The Debian release the repository's packages are built for
+    /// (`bullseye`, `bookworm`, …; may name variables with `{{ … }}`).
+    /// `oxbake check` refuses an enabled step whose repository is for
+    /// another release than the role builds on. Left out of the canonical
+    /// recipe while unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debian: Option<String>,
     #[serde(default = "default_components")]
     pub components: Vec<String>,
     /// The repository's signing key (ASCII-armoured or binary), in `files/`.

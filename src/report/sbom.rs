@@ -62,7 +62,12 @@ fn encode(text: &str) -> String {
 /// `dists/SUITE/InRelease` (apt's list names, `deb.debian.org_debian_dists_
 /// bookworm_InRelease`), not of `-updates` or `-security`.
 pub fn debian_suite(record: &ImageRecord) -> Option<String> {
-    record.repositories.keys().find_map(|list| {
+    suite_of_lists(record.repositories.keys().map(String::as_str))
+}
+
+/// The suite of the first list of the `debian` archive's release file.
+fn suite_of_lists<'a>(mut lists: impl Iterator<Item = &'a str>) -> Option<String> {
+    lists.find_map(|list| {
         let (_, rest) = list.split_once("_debian_dists_")?;
         let suite = rest.strip_suffix("_InRelease")?;
         (!suite.is_empty() && suite.bytes().all(|b| b.is_ascii_lowercase())).then(|| suite.into())
@@ -264,6 +269,29 @@ fn spdx(record: &ImageRecord) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_distro_is_the_suite_the_image_was_built_on() {
+        let trixie = [
+            "deb.debian.org_debian-security_dists_trixie-security_InRelease",
+            "deb.debian.org_debian_dists_trixie-updates_InRelease",
+            "deb.debian.org_debian_dists_trixie_InRelease",
+            "repo.example_ox_dists_stable_InRelease",
+        ];
+        assert_eq!(
+            suite_of_lists(trixie.into_iter()).as_deref(),
+            Some("trixie")
+        );
+        let bookworm = ["deb.debian.org_debian_dists_bookworm_InRelease"];
+        assert_eq!(
+            suite_of_lists(bookworm.into_iter()).as_deref(),
+            Some("bookworm")
+        );
+        assert_eq!(
+            deb_purl("libc6", "2.41-12", Some("trixie")),
+            "pkg:deb/debian/libc6@2.41-12?distro=trixie"
+        );
+    }
 
     #[test]
     fn purls_encode_epochs_and_carry_the_suite() {

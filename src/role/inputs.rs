@@ -12,12 +12,13 @@ use super::role_vars;
 use crate::project::Project;
 use crate::recipe::model::{Action, Recipe};
 use crate::render;
+use crate::suite::Suite;
 
 /// What the image of a role has been built from, where it lives in the
 /// registry, or what the base image is.
 pub trait Lineage {
-    /// The target's base image, for roles without `from`.
-    fn base_identity(&self) -> String;
+    /// The target's base image of `suite`, for roles without `from`.
+    fn base_identity(&self, suite: Suite) -> String;
     /// The newest unrevoked version of `role` built from inputs `hash`.
     fn built_version(&self, role: &str, hash: &str) -> Option<String>;
 }
@@ -47,6 +48,9 @@ pub struct Input {
 pub struct Inputs {
     pub role: String,
     pub hash: String,
+    /// The Debian release the role builds on (its base image's identity,
+    /// or its parent's hash, carries it into `hash`).
+    pub suite: Suite,
     pub inputs: Vec<Input>,
 }
 
@@ -99,7 +103,7 @@ pub fn inputs(project: &Project, role: &str, lineage: &dyn Lineage) -> Result<In
             });
         }
         None => {
-            let base = lineage.base_identity();
+            let base = lineage.base_identity(super::suite(project, role));
             items.insert(Input {
                 kind: InputKind::Base,
                 sha256: digest(base.as_bytes()),
@@ -138,6 +142,7 @@ pub fn inputs(project: &Project, role: &str, lineage: &dyn Lineage) -> Result<In
     Ok(Inputs {
         role: role.to_owned(),
         hash: hex::encode(hasher.finalize()),
+        suite: super::suite(project, role),
         inputs,
     })
 }

@@ -16,6 +16,7 @@ use minijinja::Value;
 use crate::project::{Project, RecipeFile};
 use crate::recipe::Recipe;
 use crate::recipe::model::TemplateFile;
+use crate::suite::Suite;
 
 /// The variable that restricts SSH logins to one group.
 pub const SSH_GROUP_VAR: &str = "ssh_allow_group";
@@ -31,6 +32,8 @@ pub struct Role<'p> {
     pub vars: BTreeMap<String, toml::Value>,
     /// The group sshd lets in, if the role restricts logins to one.
     pub ssh_group: Option<String>,
+    /// The Debian release of the base image its lineage starts from.
+    pub suite: Suite,
 }
 
 impl<'p> Role<'p> {
@@ -43,6 +46,7 @@ impl<'p> Role<'p> {
             file,
             lineage: project.lineage(name),
             ssh_group: ssh_group(&vars),
+            suite: suite(project, name),
             vars,
         })
     }
@@ -83,6 +87,18 @@ impl<'p> Role<'p> {
     pub fn bake_context(&self) -> Value {
         context_of(self.vars.clone(), &self.name)
     }
+}
+
+/// The Debian release a role builds on: what the root of its lineage names
+/// with `base`, else bookworm. (`oxbake check` refuses a `base` it does not
+/// know, and one on a role with `from`.)
+pub fn suite(project: &Project, role: &str) -> Suite {
+    project
+        .lineage(role)
+        .first()
+        .and_then(|root| root.recipe.base.as_ref())
+        .and_then(|base| base.get_ref().parse().ok())
+        .unwrap_or_default()
 }
 
 /// The variables a role's templates see: the project's, then each

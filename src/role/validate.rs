@@ -12,11 +12,12 @@ mod repository;
 use phase::Phase;
 
 use super::role_vars;
-use crate::config::limits;
+use crate::config::{TargetSettings, limits};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::project::{Project, RecipeFile, SourceError};
 use crate::recipe::model::{Action, Recipe, Shell, TemplateFile};
 use crate::render;
+use crate::suite::Suite;
 use crate::tomlfile;
 
 /// Names every template can read besides the role's variables.
@@ -72,6 +73,7 @@ impl RecipeCheck<'_> {
         let recipe = &self.file.recipe;
         self.role_name(recipe);
         self.parent(recipe);
+        self.base(recipe);
         let values = role_vars(self.project, recipe.role.get_ref());
         let vars: BTreeSet<String> = values.keys().cloned().collect();
         for (index, step) in recipe.steps.iter().enumerate() {
@@ -164,6 +166,43 @@ impl RecipeCheck<'_> {
                 .get(&name)
                 .and_then(|f| f.recipe.from.as_ref())
                 .map(|f| f.get_ref().clone());
+        }
+    }
+
+    /// `base` names a suite oxbake knows, on a role without `from` (a child
+    /// builds on its parent's image, so on its parent's suite).
+    fn base(&mut self, recipe: &Recipe) {
+        let Some(base) = &recipe.base else { return };
+        if let Some(from) = &recipe.from {
+            let message = format!(
+                "`base` is for a role without `from`: this role builds on role `{}`'s image, \
+                 so on its Debian release",
+                from.get_ref()
+            );
+            self.at(base.span().start, message);
+        } else {
+            match base.get_ref().parse::<Suite>() {
+                Ok(suite) => self.base_templates(suite, base.span().start),
+                Err(e) => self.at(base.span().start, format!("`base`: {e}")),
+            }
+        }
+    }
+
+    /// A warning for each proxmox target without a base template of the
+    /// role's release: building the role there would fail.
+    fn base_templates(&mut self, suite: Suite, offset: usize) {
+        for (name, target) in &self.project.config.targets {
+            if let TargetSettings::Proxmox(p) = target
+                && p.base_template_of(suite).is_none()
+            {
+                let message = format!(
+                    "recipe `{}`: target `{name}` has no base template for {suite} (set its \
+                     `base_templates.{suite}`); building this role there fails",
+                    self.file.recipe.role.get_ref()
+                );
+                let d = Diagnostic::at(&self.file.path, &self.file.text, offset, message);
+                self.warnings.push(d);
+            }
         }
     }
 

@@ -23,8 +23,12 @@ pub enum TargetError {
         status: String,
         stderr: String,
     },
-    #[error("no base image: run `oxbake base bootstrap` or `oxbake base import`")]
-    NoBaseImage,
+    #[error(
+        "no {0} base image: run `oxbake base bootstrap --suite {0}` or `oxbake base import … --suite {0}`"
+    )]
+    NoBaseImage(crate::suite::Suite),
+    #[error("no base template for {0}: set `base_templates.{0}` of the proxmox target")]
+    NoBaseTemplate(crate::suite::Suite),
     #[error(transparent)]
     Import(#[from] super::local::import::ImportError),
     #[error("invalid sha256 `{0}`: expected 64 hexadecimal digits")]

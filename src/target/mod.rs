@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+mod bases;
 pub mod cloudinit;
 pub mod deadline;
 mod error;
@@ -22,9 +23,10 @@ pub mod proxmox;
 pub(crate) mod ssh_probe;
 mod types;
 
+pub use bases::BaseIdentities;
 pub use deadline::{Deadline, Expired};
 pub use error::TargetError;
-pub use open::{OpenTarget, base_identity, open};
+pub use open::{OpenTarget, open};
 pub use types::{
     Artifact, CloudInit, Labels, ManagedVm, NetworkLeftover, Source, TemplateMeta,
     TemplatePresence, TemplateRef, VmHandle, VmKind, VmLabels, VmNetwork, VmNics, VmSpec, VmState,

@@ -1,55 +1,59 @@
-//! Opening a configured target, with the identity of the base image that
+//! Opening a configured target, with the identities of the base images that
 //! roles without a parent start from.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::bases::BaseIdentities;
 use crate::config::{Accel, TargetSettings};
 use crate::progress::Progress;
+use crate::suite::Suite;
 use crate::target::local::base::{self, BootstrapOptions};
 use crate::target::local::{AccelMode, LocalTarget, base_meta};
 use crate::target::proxmox::ProxmoxTarget;
 use crate::target::{Target, TargetError};
 
 /// A target opened for one command: its name in oxbake.toml, the target
-/// itself and the base identity it reports.
+/// itself and the identities of its base images.
 pub struct OpenTarget {
     pub name: String,
     pub target: Box<dyn Target>,
     /// Recorded as the parent of root roles and hashed into their inputs.
-    pub base_identity: String,
-}
-
-/// The base identity without opening anything (for `oxbake inputs`).
-pub async fn base_identity(settings: &TargetSettings) -> Result<String, TargetError> {
-    Ok(match settings {
-        TargetSettings::Local(_) => local_base_identity().await?,
-        TargetSettings::Proxmox(p) => format!("proxmox:{}#{}", p.endpoint, p.base_template),
-    })
+    pub bases: BaseIdentities,
 }
 
 /// Opens the target `name` configured by `settings`; paths in the settings
-/// are relative to `project_root`. The local one bootstraps its base image
-/// first when there is none yet and `bootstrap` is set.
+/// are relative to `project_root`. The local one bootstraps the base image
+/// of each suite in `bootstrap` that it has none of yet.
 pub async fn open(
     name: String,
     settings: &TargetSettings,
     project_root: &Path,
     progress: &Progress,
-    bootstrap: bool,
+    bootstrap: &[Suite],
 ) -> Result<OpenTarget, TargetError> {
     match settings {
         TargetSettings::Local(local) => {
             let cache = base::default_cache_dir();
-            let mut image = base_meta::current(&cache).await?;
-            if image.is_none() && bootstrap {
-                progress.info("no base image yet: bootstrapping one (oxbake base bootstrap)");
-                let opts = BootstrapOptions::new(cache.clone());
-                image = Some(base::bootstrap(&opts, progress).await?);
+            let mut images = BTreeMap::new();
+            for suite in Suite::ALL {
+                let mut image = base_meta::current(&cache, suite).await?;
+                if image.is_none() && bootstrap.contains(&suite) {
+                    progress.info(format!(
+                        "no {suite} base image yet: bootstrapping one \
+                         (oxbake base bootstrap --suite {suite})"
+                    ));
+                    let opts = BootstrapOptions::new(cache.clone(), suite);
+                    image = Some(base::bootstrap(&opts, progress).await?);
+                }
+                if let Some(image) = image {
+                    images.insert(suite, image.path);
+                }
             }
-            let base_identity = local_base_identity().await?;
-            let target = LocalTarget::new(
+            let bases = BaseIdentities::of_target(settings).await?;
+            let target = LocalTarget::with_bases(
                 project_root,
-                image.map(|i| i.path),
+                images,
                 accel_mode(local.accel),
                 progress.clone(),
             )
@@ -57,7 +61,7 @@ pub async fn open(
             Ok(OpenTarget {
                 name,
                 target: Box::new(target),
-                base_identity,
+                bases,
             })
         }
         TargetSettings::Proxmox(pve) => {
@@ -67,11 +71,11 @@ pub async fn open(
                 pve.ca_file = Some(project_root.join(ca).to_string_lossy().into_owned());
             }
             let target = ProxmoxTarget::from_settings(&pve, progress.clone())?;
-            let base_identity = base_identity(settings).await?;
+            let bases = BaseIdentities::of_target(settings).await?;
             Ok(OpenTarget {
                 name,
                 target: Box::new(target),
-                base_identity,
+                bases,
             })
         }
     }
@@ -83,21 +87,4 @@ fn accel_mode(accel: Accel) -> AccelMode {
         Accel::Kvm => AccelMode::Kvm,
         Accel::Tcg => AccelMode::Tcg,
     }
-}
-
-/// `local:` and the current base image's file name (`debian-12-<recipe hash>` or
-/// `imported-<sha256>`), or what `oxbake base bootstrap` would make.
-async fn local_base_identity() -> Result<String, TargetError> {
-    let cache = base::default_cache_dir();
-    let stem = base_meta::current(&cache).await?.and_then(|image| {
-        image
-            .path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-    });
-    let stem = stem.unwrap_or_else(|| {
-        let hash = BootstrapOptions::new(cache).recipe_hash();
-        format!("debian-12-{}", &hash[..16])
-    });
-    Ok(format!("local:{stem}"))
 }

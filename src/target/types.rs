@@ -4,12 +4,14 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::suite::Suite;
+
 /// What a new VM's disk starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// The target's base image (local: the current base qcow2; proxmox: the
-    /// configured base template).
-    Base,
+    /// The target's base image of a suite (local: the suite's current base
+    /// qcow2; proxmox: the suite's configured base template).
+    Base(Suite),
     Template(TemplateRef),
 }
 

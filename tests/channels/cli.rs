@@ -7,6 +7,7 @@ use oxbake::pipeline::promote::{PromoteRequest, promote};
 use oxbake::progress::Progress;
 use oxbake::project::Project;
 use oxbake::registry::{ChannelAction, Registry, Version};
+use oxbake::target::BaseIdentities;
 
 use super::fake::NoBoot;
 use super::{Img, record, snapshot};
@@ -96,7 +97,7 @@ async fn a_failed_smoke_test_changes_nothing_and_force_passes_the_channel_gate()
         registry: &registry,
         target: &target,
         target_name: "local",
-        base_identity: "local:test",
+        bases: &BaseIdentities::from_fn(|_| "local:test".into()),
         connector: &oxbake::guest::SshConnector,
         progress: Progress::silent(),
         cancel: oxbake::pipeline::cancel::never(),
@@ -148,7 +149,7 @@ async fn promoting_to_where_it_already_is_skips_the_smoke_test() {
         registry: &registry,
         target: &target,
         target_name: "local",
-        base_identity: "local:test",
+        bases: &BaseIdentities::from_fn(|_| "local:test".into()),
         connector: &oxbake::guest::SshConnector,
         progress: Progress::silent(),
         cancel: oxbake::pipeline::cancel::never(),

@@ -11,6 +11,7 @@ use oxbake::pipeline::{Context, cancel};
 use oxbake::progress::Progress;
 use oxbake::project::Project;
 use oxbake::registry::{ImageRecord, Registry, Version};
+use oxbake::target::BaseIdentities;
 use oxbake::target::TemplateRef;
 use oxbake::target::proxmox::ProxmoxTarget;
 
@@ -57,7 +58,7 @@ impl Setup {
             registry: &self.registry,
             target: &self.t,
             target_name: "pve",
-            base_identity: "",
+            bases: &BaseIdentities::from_fn(|_| String::new()),
             connector: &SshConnector,
             progress: Progress::silent(),
             cancel: cancel::never(),

@@ -9,6 +9,8 @@ use oxbake::pipeline::rollback::{RollbackRequest, rollback};
 use oxbake::progress::Progress;
 use oxbake::project::Project;
 use oxbake::registry::{Artifact, ImageRecord, Registry};
+use oxbake::suite::Suite;
+use oxbake::target::BaseIdentities;
 use oxbake::target::proxmox::ProxmoxTarget;
 use oxbake::target::{Labels, Source, Target, TemplateMeta, TemplateRef, VmKind, VmSpec};
 
@@ -57,7 +59,12 @@ pub(super) async fn image(t: &ProxmoxTarget, registry: &Registry) -> (ImageRecor
     let version = made.unwrap();
     let name = format!("ui-{version}");
     let vm = t
-        .create_vm(&spec(&name, Source::Base, VmKind::Builder, None))
+        .create_vm(&spec(
+            &name,
+            Source::Base(Suite::Bookworm),
+            VmKind::Builder,
+            None,
+        ))
         .await
         .unwrap();
     let meta = TemplateMeta {
@@ -216,7 +223,7 @@ async fn prune_keeps_a_template_with_linked_clones_and_removes_the_rest() {
         registry: &registry,
         target: &t,
         target_name: "pve",
-        base_identity: "",
+        bases: &BaseIdentities::from_fn(|_| String::new()),
         connector: &oxbake::guest::SshConnector,
         progress,
         cancel: oxbake::pipeline::cancel::never(),

@@ -7,6 +7,7 @@
 use oxbake::config::ProxmoxSettings;
 use oxbake::pipeline::deploy::tag::DeployTag;
 use oxbake::progress::Progress;
+use oxbake::suite::Suite;
 use oxbake::target::{Labels, Source, Target, VmKind, VmSpec};
 
 use super::{SECRETS, channel_with};
@@ -100,7 +101,7 @@ fn deployed(name: &str, slot: u32, node: &str) -> VmSpec {
     };
     VmSpec {
         name: name.into(),
-        source: Source::Base,
+        source: Source::Base(Suite::Bookworm),
         cores: 1,
         memory_mib: 512,
         disk_gib: None,

@@ -1,6 +1,7 @@
 //! `ls --target local` compares the registry's relative paths with the
 //! target's absolute ones as the files they name.
 
+use oxbake::suite::Suite;
 use oxbake::target::Source;
 
 use super::{base_image, path_of, recorded_template, target, template};
@@ -30,7 +31,7 @@ fn ls_target_local_matches_records_with_their_templates() {
     // without a record.
     let registry = oxbake::registry::Registry::for_project(project.root());
     let web = record(&registry, "web", Img::root());
-    let stray = rt.block_on(template(&t, "stray-1", Source::Base));
+    let stray = rt.block_on(template(&t, "stray-1", Source::Base(Suite::Bookworm)));
     let run = project.oxbake_env(&["ls", "--target", "local", "--json"], &env);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let doc: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();

@@ -1,6 +1,7 @@
 //! `gc` removes only VMs whose labels it has read; a template any disk is
 //! backed by survives `prune`, whatever the VMs' labels say.
 
+use oxbake::suite::Suite;
 use oxbake::target::{Source, Target, VmKind};
 
 use super::{base_image, path_of, recorded_template, spec, target};
@@ -30,8 +31,12 @@ fn gc_leaves_vms_whose_labels_cannot_be_read_and_prune_keeps_their_template() {
     std::fs::remove_file(vms.join("lab-ui-2/vm.toml")).unwrap();
     std::fs::create_dir(vms.join("lab-ui-2/vm.toml")).unwrap();
     std::fs::remove_file(vms.join("lab-ui-3/vm.toml")).unwrap();
-    rt.block_on(t.create_vm(&spec("ui-b", Source::Base, VmKind::Builder)))
-        .unwrap();
+    rt.block_on(t.create_vm(&spec(
+        "ui-b",
+        Source::Base(Suite::Bookworm),
+        VmKind::Builder,
+    )))
+    .unwrap();
 
     for args in [&["gc", "--dry-run"][..], &["gc"]] {
         let run = project.oxbake_env(args, &env);

@@ -3,6 +3,7 @@
 //! backing chain; backing files are named relative to the disk, so the
 //! project folder can move.
 
+use oxbake::suite::Suite;
 use oxbake::target::{Artifact, Source, Target, TargetError, TemplateRef, VmKind};
 
 use super::{
@@ -32,7 +33,7 @@ async fn a_template_that_changed_since_its_record_is_never_cloned() {
     let base = base_image(&dir.path().join("cache/base.qcow2"));
     let project = dir.path().join("project");
     let t = target(&project, &base);
-    let parent = template(&t, "base-1", Source::Base).await;
+    let parent = template(&t, "base-1", Source::Base(Suite::Bookworm)).await;
     let child = template(&t, "ui-1", Source::Template(parent.clone())).await;
     let clone =
         |name: &str, from: &TemplateRef| spec(name, Source::Template(from.clone()), VmKind::Smoke);
@@ -132,7 +133,7 @@ async fn backing_chains_survive_moving_the_project_folder() {
     let base = base_image(&dir.path().join("cache/base.qcow2"));
     let before = dir.path().join("before");
     let t = target(&before, &base);
-    let parent = template(&t, "base-1", Source::Base).await;
+    let parent = template(&t, "base-1", Source::Base(Suite::Bookworm)).await;
     let child = template(&t, "ui-1", Source::Template(parent.clone())).await;
     t.create_vm(&spec(
         "lab-ui-1",

@@ -22,7 +22,10 @@ async fn bounded<T>(limit: Duration, work: impl std::future::Future<Output = T>)
 
 /// A started builder VM on the simulator.
 async fn started(t: &oxbake::target::proxmox::ProxmoxTarget) -> VmHandle {
-    let vm = t.create_vm(&spec("web-build", Source::Base)).await.unwrap();
+    let vm = t
+        .create_vm(&spec("web-build", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
     t.start(&vm).await.unwrap();
     vm
 }

@@ -8,7 +8,7 @@ async fn a_failed_clone_leaves_no_vm() {
     let t = sim.target(Progress::silent());
     sim.faults(|f| f.fail_next_clone = Some("storage full".into()));
     let err = t
-        .create_vm(&spec("web-build", Source::Base))
+        .create_vm(&spec("web-build", Source::Base(Suite::Bookworm)))
         .await
         .unwrap_err();
     assert!(
@@ -28,7 +28,7 @@ async fn a_lock_timeout_while_configuring_leaves_no_vm() {
     let t = sim.target(Progress::silent());
     sim.faults(|f| f.lock_timeout_next_config = true);
     let err = t
-        .create_vm(&spec("web-build", Source::Base))
+        .create_vm(&spec("web-build", Source::Base(Suite::Bookworm)))
         .await
         .unwrap_err();
     assert!(
@@ -42,7 +42,10 @@ async fn a_lock_timeout_while_configuring_leaves_no_vm() {
 async fn an_agent_that_never_answers_times_out() {
     let sim = PveSim::start().await;
     let t = sim.target(Progress::silent());
-    let vm = t.create_vm(&spec("web-build", Source::Base)).await.unwrap();
+    let vm = t
+        .create_vm(&spec("web-build", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
     t.start(&vm).await.unwrap();
     sim.faults(|f| f.agent_never = true);
     let err = t
@@ -62,7 +65,10 @@ async fn an_agent_that_never_answers_times_out() {
 async fn a_failed_conversion_is_reported_and_destroy_cleans_up() {
     let sim = PveSim::start().await;
     let t = sim.target(Progress::silent());
-    let vm = t.create_vm(&spec("web-build", Source::Base)).await.unwrap();
+    let vm = t
+        .create_vm(&spec("web-build", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
     t.set_cloud_init(&vm, &seed()).await.unwrap();
     sim.faults(|f| f.fail_convert = true);
     let meta = TemplateMeta {
@@ -98,7 +104,10 @@ async fn parallel_creates_never_share_a_vmid() {
         .into_iter()
         .map(|name| {
             let t = t.clone();
-            tokio::spawn(async move { t.create_vm(&spec(name, Source::Base)).await })
+            tokio::spawn(async move {
+                t.create_vm(&spec(name, Source::Base(Suite::Bookworm)))
+                    .await
+            })
         })
         .collect();
     let mut ids = Vec::new();
@@ -124,7 +133,10 @@ async fn an_id_taken_by_another_client_is_skipped() {
     sim.faults(|f| {
         f.hidden_vmids.insert(200);
     });
-    let vm = t.create_vm(&spec("web", Source::Base)).await.unwrap();
+    let vm = t
+        .create_vm(&spec("web", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
     assert_eq!(vmid(&vm), 201);
     assert_eq!(sim.count("POST", "/qemu/9000/clone"), 2);
 }

@@ -7,7 +7,10 @@ async fn a_vm_goes_from_base_to_template_and_leaves_nothing_behind() {
     let sim = PveSim::start().await;
     let (route, seen) = fake_sshd().await;
     let t = sim.target(Progress::silent()).with_ssh_route(route);
-    let vm = t.create_vm(&spec("web-build", Source::Base)).await.unwrap();
+    let vm = t
+        .create_vm(&spec("web-build", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
     let id = vmid(&vm);
     assert_eq!(vm.id, format!("{NODE}/{id}"));
     assert!((200..=299).contains(&id));
@@ -107,7 +110,10 @@ async fn a_vm_goes_from_base_to_template_and_leaves_nothing_behind() {
 async fn a_guest_that_ignores_shutdown_is_stopped() {
     let sim = PveSim::start().await;
     let t = sim.target(Progress::silent());
-    let vm = t.create_vm(&spec("stubborn", Source::Base)).await.unwrap();
+    let vm = t
+        .create_vm(&spec("stubborn", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
     t.start(&vm).await.unwrap();
     sim.faults(|f| f.ignore_shutdown = true);
     assert!(t.shutdown(&vm, Duration::from_secs(1)).await.unwrap());
@@ -161,7 +167,10 @@ async fn the_guest_backend_is_pluggable_and_destroy_sends_purge_flags() {
     let sim = PveSim::start().await;
     sim.set_guests(Arc::new(BrokenGuests));
     let t = sim.target(Progress::silent());
-    let vm = t.create_vm(&spec("web", Source::Base)).await.unwrap();
+    let vm = t
+        .create_vm(&spec("web", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
     let err = t.start(&vm).await.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -188,8 +197,14 @@ async fn the_guest_backend_is_pluggable_and_destroy_sends_purge_flags() {
 async fn gc_leaves_a_tagged_vm_whose_description_block_is_garbled() {
     let sim = PveSim::start().await;
     let t = sim.target(Progress::silent());
-    let garbled = t.create_vm(&spec("web-build", Source::Base)).await.unwrap();
-    let leftover = t.create_vm(&spec("web-left", Source::Base)).await.unwrap();
+    let garbled = t
+        .create_vm(&spec("web-build", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
+    let leftover = t
+        .create_vm(&spec("web-left", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
     let id = vmid(&garbled);
     let mut vm = sim.vm(id).unwrap();
     let description = vm.config["description"].clone();
@@ -219,4 +234,32 @@ async fn gc_leaves_a_tagged_vm_whose_description_block_is_garbled() {
         sim.vm(vmid(&leftover)).is_none(),
         "the dead run's VM is gone"
     );
+}
+
+/// A role on trixie starts from trixie's base template; a release without
+/// one is refused before anything is cloned.
+#[tokio::test]
+async fn each_release_clones_its_own_base_template() {
+    let sim = PveSim::start().await;
+    let t = sim.target(Progress::silent());
+    let err = t
+        .create_vm(&spec("web-build", Source::Base(Suite::Trixie)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no base template for trixie: set `base_templates.trixie` of the proxmox target"
+    );
+    assert_eq!(sim.count("POST", "/clone"), 0);
+    let trixie = BASE_VMID + 1;
+    sim.insert_vm(trixie, sim.vm(BASE_VMID).unwrap());
+    let mut settings = sim.settings();
+    settings.base_templates.insert(Suite::Trixie, trixie);
+    let t = oxbake::target::proxmox::ProxmoxTarget::new(sim.client(), settings, Progress::silent())
+        .with_task_timeout(Duration::from_secs(20));
+    t.create_vm(&spec("web-build", Source::Base(Suite::Trixie)))
+        .await
+        .unwrap();
+    assert_eq!(sim.count("POST", &format!("/qemu/{trixie}/clone")), 1);
+    assert_eq!(sim.count("POST", &format!("/qemu/{BASE_VMID}/clone")), 0);
 }

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oxbake::progress::Progress;
+use oxbake::suite::Suite;
 use oxbake::target::proxmox::{
     ApiToken, ConfigChange, Form, PveClient, PveError, TlsTrust, VmRef, decode_sshkeys,
     parse_description, parse_fingerprint,

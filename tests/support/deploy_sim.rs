@@ -22,6 +22,7 @@ use oxbake::pipeline::deploy::{DeployError, Deployer, Done};
 use oxbake::progress::Progress;
 use oxbake::project::Project;
 use oxbake::registry::{Artifact, NewImage, Registry, Version};
+use oxbake::target::BaseIdentities;
 use oxbake::target::VmHandle;
 use oxbake::target::proxmox::ProxmoxTarget;
 use tokio::io::AsyncWriteExt;
@@ -250,7 +251,7 @@ impl Harness {
             registry: &registry,
             target: &target,
             target_name: "sim",
-            base_identity: "",
+            bases: &BaseIdentities::from_fn(|_| String::new()),
             connector: &self.guests,
             progress,
             cancel,

@@ -85,7 +85,7 @@ impl Builder<'_, '_> {
         let defaults = &self.p.project.config.defaults;
         let source = match &self.resolved.parent {
             Some(parent) => Source::Template(artifact::template_of(parent, &self.p.project.root)),
-            None => Source::Base,
+            None => Source::Base(self.resolved.role.suite),
         };
         let spec = VmSpec {
             name: format!("build-{}-{}", self.role, self.run_id),

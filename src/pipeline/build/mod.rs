@@ -240,7 +240,7 @@ fn order(ctx: &Context<'_>, roles: &[String]) -> Vec<(String, bool)> {
 pub fn role_inputs(ctx: &Context<'_>, role: &str) -> Result<Inputs, BuildError> {
     let lineage = RegistryLineage {
         registry: ctx.registry,
-        base: ctx.base_identity.to_owned(),
+        bases: ctx.bases.clone(),
     };
     Ok(inputs::inputs(ctx.project, role, &lineage)?)
 }

@@ -31,7 +31,7 @@ impl Builder<'_, '_> {
                 role: p.role.clone(),
                 version: p.version,
             },
-            None => Parent::Base(self.p.base_identity.to_owned()),
+            None => Parent::Base(self.p.bases.of(self.resolved.role.suite).to_owned()),
         };
         let version = reservation.version;
         let meta = TemplateMeta {

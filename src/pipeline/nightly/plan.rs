@@ -8,12 +8,13 @@ use serde::Serialize;
 
 use super::NightlyError;
 use super::repos::{self, RepoFetcher};
-use super::sources::{self, AptSource};
+use super::sources;
 use crate::pipeline::RegistryLineage;
 use crate::project::Project;
 use crate::registry::{ImageRecord, Parent, Registry, Sha256, Version};
-use crate::role::inputs;
+use crate::role::{self, inputs};
 use crate::secrets::Secrets;
+use crate::target::BaseIdentities;
 
 /// Why a role is baked again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,9 +67,10 @@ pub struct Planner<'a> {
     pub project: &'a Project,
     pub registry: &'a Registry,
     /// What roles without a parent start from (as `Pipeline` has it).
-    pub base_identity: String,
-    /// The base image's apt sources.
-    pub base_sources: Vec<AptSource>,
+    pub bases: BaseIdentities,
+    /// The Debian mirror the base images come from (their apt sources are
+    /// its suites of the role's release, see [`sources::debian_sources`]).
+    pub base_mirror: String,
     pub fetcher: RepoFetcher,
     pub refresh: bool,
 }
@@ -143,7 +145,7 @@ impl Planner<'_> {
     pub fn current(&self, role: &str) -> Result<Option<ImageRecord>, NightlyError> {
         let lineage = RegistryLineage {
             registry: self.registry,
-            base: self.base_identity.clone(),
+            bases: self.bases.clone(),
         };
         let inputs = inputs::inputs(self.project, role, &lineage)?;
         let hash: Sha256 = inputs.hash.parse()?;
@@ -174,7 +176,9 @@ impl Planner<'_> {
             (Parent::Image { role: p, version }, Some(parent)) if p == parent => self
                 .current(parent)?
                 .is_some_and(|now| now.version != *version),
-            (Parent::Base(identity), None) => *identity != self.base_identity,
+            (Parent::Base(identity), None) => {
+                identity != self.bases.of(role::suite(self.project, role))
+            }
             _ => true,
         };
         Ok(match (parent_moved, parent) {
@@ -203,9 +207,11 @@ impl Planner<'_> {
         let names = repos::secret_names(&wanted);
         let config = &self.project.config.secrets;
         let secrets = Secrets::load(&self.project.root, config, names)?;
+        let suite = role::suite(self.project, role);
+        let base = sources::debian_sources(&self.base_mirror, suite);
         let check = self
             .fetcher
-            .check(&record.repositories, &self.base_sources, &wanted, &secrets)
+            .check(&record.repositories, &base, &wanted, &secrets)
             .await;
         Ok(check)
     }

@@ -9,6 +9,7 @@ use crate::recipe::Action;
 use crate::recipe::model::AptRepository;
 use crate::render::Renderer;
 use crate::role::bake_context;
+use crate::suite::Suite;
 
 /// One apt source (`deb URL SUITE …`), with its login when it needs one.
 #[derive(Clone)]
@@ -91,19 +92,22 @@ fn strip_login(host: &str) -> &str {
     host.rsplit_once('@').map_or(host, |(_, h)| h)
 }
 
-/// The Debian sources of the base image (mmdebstrap's and Debian's cloud
-/// images'): the mirror's suites and the security archive.
-pub fn debian_sources(mirror: &str) -> Vec<AptSource> {
+/// The Debian sources of a base image of `suite` (mmdebstrap's and Debian's
+/// cloud images'): the mirror's `SUITE`, `SUITE-updates` and
+/// `SUITE-backports`, and the security archive's `SUITE-security`.
+pub fn debian_sources(mirror: &str, suite: Suite) -> Vec<AptSource> {
     let mirror = mirror.trim_end_matches('/');
     let security = mirror.replace("/debian", "/debian-security");
-    let mut sources: Vec<AptSource> = ["bookworm", "bookworm-updates", "bookworm-backports"]
+    let name = suite.name();
+    let mut sources: Vec<AptSource> = ["", "-updates", "-backports"]
         .iter()
-        .map(|suite| AptSource::new(mirror, suite))
+        .map(|tail| AptSource::new(mirror, &format!("{name}{tail}")))
         .collect();
-    sources.push(AptSource::new(&security, "bookworm-security"));
+    let security_suite = format!("{name}-security");
+    sources.push(AptSource::new(&security, &security_suite));
     sources.push(AptSource::new(
         "http://security.debian.org/debian-security",
-        "bookworm-security",
+        &security_suite,
     ));
     sources
 }

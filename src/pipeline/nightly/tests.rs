@@ -13,8 +13,18 @@ use crate::progress::Progress;
 use crate::project::Project;
 use crate::registry::{Artifact, NewImage, Parent, Registry, Sha256, Version};
 use crate::role::inputs;
+use crate::suite::Suite;
+use crate::target::BaseIdentities;
 
 const BASE: &str = "local:debian-12-test";
+
+/// The bases the tests' target has: [`BASE`] for bookworm, another for trixie.
+fn bases() -> BaseIdentities {
+    BaseIdentities::from_fn(|suite| match suite {
+        Suite::Bookworm => BASE.to_owned(),
+        other => format!("local:debian-{}-test", other.version()),
+    })
+}
 
 /// a <- b <- c, and d on its own.
 fn project(dir: &Path) -> Project {
@@ -46,7 +56,7 @@ fn project(dir: &Path) -> Project {
 fn record(project: &Project, registry: &Registry, role: &str, repos: &[(&str, &str)]) -> Version {
     let lineage = RegistryLineage {
         registry,
-        base: BASE.into(),
+        bases: bases(),
     };
     let inputs = inputs::inputs(project, role, &lineage).unwrap();
     let parent = match project.recipes[role].recipe.from.as_ref() {
@@ -148,8 +158,8 @@ fn planner<'a>(project: &'a Project, registry: &'a Registry, refresh: bool) -> P
     Planner {
         project,
         registry,
-        base_identity: BASE.into(),
-        base_sources: debian_sources("http://127.0.0.1:9/debian"),
+        bases: bases(),
+        base_mirror: "http://127.0.0.1:9/debian".to_owned(),
         fetcher: RepoFetcher::new().unwrap(),
         refresh,
     }
@@ -299,7 +309,33 @@ async fn refresh_rebuilds_all_and_a_new_base_image_is_a_changed_parent() {
     let report = nightly(&steps, true, true).await;
     assert_eq!(report.rebuilt(), ["a", "b", "c", "d"]);
     let mut p = planner(&project, &registry, false);
-    p.base_identity = "local:debian-12-newer".into();
+    p.bases = BaseIdentities::from_fn(|_| "local:debian-12-newer".into());
+    let d = p.decide("d", &BTreeMap::new()).await;
+    let base = "base image".to_owned();
+    assert_eq!(d, Decision::Rebuild(Reason::ParentChanged { parent: base }));
+}
+
+#[tokio::test]
+async fn a_role_follows_the_base_image_of_its_own_release() {
+    let (dir, project, registry) = setup();
+    record(&project, &registry, "d", &[]);
+    let mut p = planner(&project, &registry, false);
+    p.bases = BaseIdentities::from_fn(|suite| match suite {
+        Suite::Bookworm => BASE.to_owned(),
+        _ => "local:debian-13-newer".to_owned(),
+    });
+    let d = p.decide("d", &BTreeMap::new()).await;
+    assert!(matches!(d, Decision::UpToDate { .. }), "{d:?}");
+    let path = dir.path().join("recipes/d.toml");
+    let recipe = std::fs::read_to_string(&path).unwrap();
+    let moved = recipe.replacen("role = \"d\"\n", "role = \"d\"\nbase = \"trixie\"\n", 1);
+    std::fs::write(&path, moved).unwrap();
+    let project = Project::load(dir.path()).unwrap();
+    let mut p = planner(&project, &registry, false);
+    p.bases = BaseIdentities::from_fn(|suite| match suite {
+        Suite::Bookworm => BASE.to_owned(),
+        _ => "local:debian-13-newer".to_owned(),
+    });
     let d = p.decide("d", &BTreeMap::new()).await;
     let base = "base image".to_owned();
     assert_eq!(d, Decision::Rebuild(Reason::ParentChanged { parent: base }));
@@ -319,6 +355,32 @@ async fn an_unreachable_repository_fails_the_decision() {
     assert!(
         error.contains(&format!("repository list `{list}` cannot be fetched")),
         "{error}"
+    );
+}
+
+#[test]
+fn the_base_sources_follow_the_suite() {
+    let lists = |suite| {
+        debian_sources("http://deb.debian.org/debian/", suite)
+            .iter()
+            .map(AptSource::list_file)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        lists(Suite::Trixie),
+        [
+            "deb.debian.org_debian_dists_trixie_InRelease",
+            "deb.debian.org_debian_dists_trixie-updates_InRelease",
+            "deb.debian.org_debian_dists_trixie-backports_InRelease",
+            "deb.debian.org_debian-security_dists_trixie-security_InRelease",
+            "security.debian.org_debian-security_dists_trixie-security_InRelease",
+        ]
+    );
+    let bookworm = lists(Suite::Bookworm);
+    assert_eq!(bookworm.len(), 5);
+    assert!(
+        bookworm.iter().all(|l| l.contains("_bookworm")),
+        "{bookworm:?}"
     );
 }
 

@@ -30,18 +30,60 @@ impl RecipeCheck<'_> {
         }
         self.source_file("files", "key", &repo.key);
         let before = self.problems.len();
-        for text in [Some(&repo.url), repo.username.as_ref()]
-            .into_iter()
-            .flatten()
+        for text in [
+            Some(&repo.url),
+            repo.username.as_ref(),
+            repo.debian.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
         {
             self.inline_template(offset, text, vars);
         }
         if self.problems.len() == before {
             let (step, at) = (step.to_string(), at.to_string());
-            let keys = ["step", step.as_str(), "repository", at.as_str(), "url"];
-            let url_at = tomlfile::offset_of(&self.file.text, &keys).max(offset);
+            let place = |key| {
+                let keys = ["step", step.as_str(), "repository", at.as_str(), key];
+                tomlfile::offset_of(&self.file.text, &keys).max(offset)
+            };
+            let (url_at, debian_at) = (place("url"), place("debian"));
             self.credentials(repo, url_at);
+            self.release(repo, debian_at);
         }
+    }
+
+    /// A repository that says which Debian release it is for (`debian`)
+    /// must be for the one the role builds on: packages built for another
+    /// release install against the wrong libraries, or not at all.
+    fn release(&mut self, repo: &AptRepository, offset: usize) {
+        let Some(debian) = &repo.debian else { return };
+        let role = self.file.recipe.role.get_ref();
+        let renderer = render::Renderer::new(&self.project.templates_dir());
+        let context = crate::role::bake_context(self.project, role);
+        let Ok(release) = renderer.render_str("repository debian", debian, &context) else {
+            return;
+        };
+        let release = release.trim();
+        let suite = crate::role::suite(self.project, role);
+        if release.is_empty() || release == suite.name() {
+            return;
+        }
+        let root = self
+            .project
+            .lineage(role)
+            .first()
+            .map(|f| f.recipe.role.get_ref().clone());
+        let from = match root {
+            Some(root) if root != *role => format!(" (the base of role `{root}`)"),
+            _ => String::new(),
+        };
+        let message = format!(
+            "repository `{}` is for Debian {} (`debian`), but this role builds on \
+             {suite}{from}: use a repository built for {suite} and say so in `debian`",
+            repo.name.get_ref().escape_default(),
+            release.escape_default(),
+        );
+        self.at(offset, message);
     }
 
     /// No credentials in the URL; credentials go over `https://` only, or

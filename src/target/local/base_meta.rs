@@ -1,7 +1,9 @@
 //! Base image files in the cache and the small TOML beside each one
-//! (sha256, package list, origin). `base/current.qcow2` is a symbolic link to
-//! the image that `Source::Base` uses; overlays always record the resolved
-//! file, so re-pointing the link never breaks an existing backing chain.
+//! (suite, sha256, package list, origin). Each suite has a symbolic link to
+//! the image that `Source::Base(suite)` uses: `base/current.qcow2` for
+//! bookworm (the name it had before suites), `base/current-SUITE.qcow2` for
+//! the others. Overlays always record the resolved file, so re-pointing a
+//! link never breaks an existing backing chain.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -11,12 +13,15 @@ use sha2::{Digest, Sha256};
 
 use super::files::Chunks;
 use super::state::STATE_FILE;
+use crate::suite::Suite;
 use crate::target::TargetError;
 
 /// A base image file in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseImage {
     pub path: PathBuf,
+    /// The Debian release it is (bootstrapped as, or said to be at import).
+    pub suite: Suite,
     pub sha256: String,
     /// Packages it was bootstrapped with (empty for an imported image).
     pub packages: Vec<String>,
@@ -24,13 +29,32 @@ pub struct BaseImage {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
+    /// Missing in metadata written before suites: those are bookworm.
+    #[serde(default)]
+    suite: Suite,
     sha256: String,
     origin: String,
     created: String,
     packages: Vec<String>,
 }
 
-const CURRENT: &str = "current.qcow2";
+/// What an installed image is: its suite, packages and where it came from.
+#[derive(Debug, Clone)]
+pub struct Made {
+    pub suite: Suite,
+    /// Packages it was bootstrapped with (empty for an imported image).
+    pub packages: Vec<String>,
+    /// `bootstrap`, or the file or URL it was imported from.
+    pub origin: String,
+}
+
+/// The name of the link to the current image of `suite`.
+pub fn current_link(suite: Suite) -> String {
+    match suite {
+        Suite::Bookworm => "current.qcow2".to_owned(),
+        other => format!("current-{other}.qcow2"),
+    }
+}
 
 pub fn base_dir(cache_dir: &Path) -> PathBuf {
     cache_dir.join("base")
@@ -60,14 +84,15 @@ pub async fn load(image: &Path) -> Result<Option<BaseImage>, TargetError> {
     })?;
     Ok(Some(BaseImage {
         path: image.to_path_buf(),
+        suite: meta.suite,
         sha256: meta.sha256,
         packages: meta.packages,
     }))
 }
 
-/// The current base image (see the module documentation), if any.
-pub async fn current(cache_dir: &Path) -> Result<Option<BaseImage>, TargetError> {
-    let link = base_dir(cache_dir).join(CURRENT);
+/// The current base image of `suite` (see the module documentation), if any.
+pub async fn current(cache_dir: &Path, suite: Suite) -> Result<Option<BaseImage>, TargetError> {
+    let link = base_dir(cache_dir).join(current_link(suite));
     match tokio::fs::canonicalize(&link).await {
         Ok(target) => load(&target).await,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -75,8 +100,8 @@ pub async fn current(cache_dir: &Path) -> Result<Option<BaseImage>, TargetError>
     }
 }
 
-/// Points `base/current.qcow2` at `image` (atomically: link, then rename).
-pub async fn set_current(cache_dir: &Path, image: &Path) -> Result<(), TargetError> {
+/// Points the link of `suite` at `image` (atomically: link, then rename).
+pub async fn set_current(cache_dir: &Path, suite: Suite, image: &Path) -> Result<(), TargetError> {
     let dir = base_dir(cache_dir);
     let tmp = dir.join(format!(".current-{}", std::process::id()));
     let _ = tokio::fs::remove_file(&tmp).await;
@@ -87,7 +112,7 @@ pub async fn set_current(cache_dir: &Path, image: &Path) -> Result<(), TargetErr
     tokio::fs::symlink(&name, &tmp)
         .await
         .map_err(|e| TargetError::io(&tmp, e))?;
-    let link = dir.join(CURRENT);
+    let link = dir.join(current_link(suite));
     tokio::fs::rename(&tmp, &link)
         .await
         .map_err(|e| TargetError::io(&link, e))
@@ -95,21 +120,17 @@ pub async fn set_current(cache_dir: &Path, image: &Path) -> Result<(), TargetErr
 
 /// Moves a finished `partial` image to `image` (read-only) and records its
 /// metadata.
-pub async fn install(
-    partial: &Path,
-    image: &Path,
-    packages: Vec<String>,
-    origin: &str,
-) -> Result<BaseImage, TargetError> {
+pub async fn install(partial: &Path, image: &Path, made: Made) -> Result<BaseImage, TargetError> {
     let sha256 = sha256_file(partial).await?;
     tokio::fs::set_permissions(partial, std::fs::Permissions::from_mode(0o444))
         .await
         .map_err(|e| TargetError::io(partial, e))?;
     let meta = Meta {
+        suite: made.suite,
         sha256: sha256.clone(),
-        origin: origin.to_string(),
+        origin: made.origin,
         created: jiff::Timestamp::now().to_string(),
-        packages: packages.clone(),
+        packages: made.packages.clone(),
     };
     let text = toml::to_string(&meta).map_err(|e| TargetError::State {
         path: meta_path(image),
@@ -125,8 +146,9 @@ pub async fn install(
         .map_err(|e| TargetError::io(&meta_file, e.source))?;
     Ok(BaseImage {
         path: image.to_path_buf(),
+        suite: made.suite,
         sha256,
-        packages,
+        packages: made.packages,
     })
 }
 
@@ -186,4 +208,22 @@ async fn remove_stale_work(dir: &Path) -> Result<(), TargetError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn metadata_written_before_suites_is_bookworm() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("debian-12-0123456789abcdef.qcow2");
+        std::fs::write(&image, b"qcow2").unwrap();
+        let old = "sha256 = \"ab\"\norigin = \"bootstrap\"\ncreated = \"2026-01-01T00:00:00Z\"\npackages = []\n";
+        std::fs::write(meta_path(&image), old).unwrap();
+        let found = load(&image).await.unwrap().unwrap();
+        assert_eq!(found.suite, Suite::Bookworm);
+        assert_eq!(current_link(Suite::Bookworm), "current.qcow2");
+        assert_eq!(current_link(Suite::Trixie), "current-trixie.qcow2");
+    }
 }

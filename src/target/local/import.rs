@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::base_meta::{self, BaseImage};
 use super::lifecycle::virtual_size;
 use crate::progress::{Event, Progress};
+use crate::suite::Suite;
 use crate::target::{TargetError, exec};
 
 /// The default of `--max-size`: 64 GiB.
@@ -41,10 +42,12 @@ impl ImportError {
 }
 
 /// Copies or downloads `source` (at most `limit` bytes) into the cache,
-/// checks it against `sha256` and makes it the current base image.
+/// checks it against `sha256` and makes it the current base image of
+/// `suite` (what the operator says it is: nothing in the image is read).
 pub async fn import(
     source: &str,
     sha256: &str,
+    suite: Suite,
     cache_dir: &Path,
     limit: u64,
     progress: &Progress,
@@ -62,14 +65,14 @@ pub async fn import(
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| TargetError::io(&dir, e))?;
-    let image = dir.join(format!("imported-{}.qcow2", &expected[..16]));
+    let image = dir.join(format!("{}.qcow2", imported_stem(suite, &expected)));
     let _lock = base_meta::lock(cache_dir).await?;
     if let Some(found) = base_meta::load(&image).await? {
         progress.info(format!(
             "base image `{}` is already imported",
             image.display()
         ));
-        base_meta::set_current(cache_dir, &found.path).await?;
+        base_meta::set_current(cache_dir, suite, &found.path).await?;
         return Ok(found);
     }
     let work = super::work_dir::WorkDir::new_in(&dir, ".import-")?;
@@ -83,9 +86,25 @@ pub async fn import(
         });
     }
     let qcow2 = as_qcow2(&fetched, work.path()).await?;
-    let found = base_meta::install(&qcow2, &image, Vec::new(), source).await?;
-    base_meta::set_current(cache_dir, &found.path).await?;
+    let made = base_meta::Made {
+        suite,
+        packages: Vec::new(),
+        origin: source.to_owned(),
+    };
+    let found = base_meta::install(&qcow2, &image, made).await?;
+    base_meta::set_current(cache_dir, suite, &found.path).await?;
     Ok(found)
+}
+
+/// `imported-<sha256 prefix>` for bookworm (its name before suites),
+/// `imported-SUITE-<sha256 prefix>` for the others: one file imported as
+/// two suites is two bases, never one shared identity.
+pub fn imported_stem(suite: Suite, sha256: &str) -> String {
+    let prefix = &sha256[..16];
+    match suite {
+        Suite::Bookworm => format!("imported-{prefix}"),
+        other => format!("imported-{other}-{prefix}"),
+    }
 }
 
 fn is_url(source: &str) -> bool {

@@ -68,7 +68,10 @@ pub(super) fn handle(name: &str) -> VmHandle {
 /// test, deploy: every clone comes here).
 async fn resolve_source(t: &LocalTarget, source: &Source) -> Result<PathBuf, TargetError> {
     let (path, sha256) = match source {
-        Source::Base => (t.base_image.clone().ok_or(TargetError::NoBaseImage)?, None),
+        Source::Base(suite) => {
+            let image = t.base_images.get(suite).cloned();
+            (image.ok_or(TargetError::NoBaseImage(*suite))?, None)
+        }
         Source::Template(tpl) => match &tpl.artifact {
             Artifact::Local { path, sha256 } => (path.clone(), Some(sha256)),
             Artifact::Proxmox { .. } => {

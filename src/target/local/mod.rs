@@ -7,6 +7,7 @@
 //! records which VMs exist, so `list_vms` is also what `gc` uses. A deployed
 //! VM is also on its environment's segment (see [`segment`]).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,6 +43,7 @@ pub use accel::AccelMode;
 pub use qemu::Accel;
 
 use crate::progress::Progress;
+use crate::suite::Suite;
 use crate::target::{
     CloudInit, ManagedVm, NetworkLeftover, Target, TargetError, TemplateMeta, TemplatePresence,
     TemplateRef, VmHandle, VmNetwork, VmNics, VmSpec,
@@ -52,7 +54,8 @@ use state::StateDir;
 #[derive(Debug, Clone)]
 pub struct LocalTarget {
     state: StateDir,
-    base_image: Option<PathBuf>,
+    /// The image behind `Source::Base(suite)`, per suite.
+    base_images: BTreeMap<Suite, PathBuf>,
     accel: AccelMode,
     /// Where `auto`'s verdict is kept for later processes of this boot.
     accel_cache: Option<PathBuf>,
@@ -61,17 +64,28 @@ pub struct LocalTarget {
 
 impl LocalTarget {
     /// A target whose state lives under `project_dir/.oxbake/local`.
-    /// `base_image` backs VMs created from `Source::Base` (see
-    /// [`base_meta::current`]).
+    /// `base_image` backs VMs created from `Source::Base(Suite::Bookworm)`
+    /// (see [`base_meta::current`]); no other suite has a base.
     pub fn new(
         project_dir: &Path,
         base_image: Option<PathBuf>,
         accel: AccelMode,
         progress: Progress,
     ) -> Self {
+        let images = base_image.map(|image| (Suite::Bookworm, image));
+        Self::with_bases(project_dir, images.into_iter().collect(), accel, progress)
+    }
+
+    /// [`LocalTarget::new`] with the base image of each suite it has.
+    pub fn with_bases(
+        project_dir: &Path,
+        base_images: BTreeMap<Suite, PathBuf>,
+        accel: AccelMode,
+        progress: Progress,
+    ) -> Self {
         Self {
             state: StateDir::new(project_dir),
-            base_image,
+            base_images,
             accel,
             accel_cache: None,
             progress,

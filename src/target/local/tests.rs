@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::suite::Suite;
 use crate::target::{Artifact, Labels, Source, TemplateMeta, VmKind, VmState};
 
 fn base_image(dir: &Path) -> PathBuf {
@@ -65,7 +66,10 @@ fn backing_chain(disk: &Path) -> String {
 async fn a_created_vm_is_a_private_overlay_with_labels() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(dir.path(), Some(base_image(dir.path())));
-    let vm = t.create_vm(&spec("web-b", Source::Base)).await.unwrap();
+    let vm = t
+        .create_vm(&spec("web-b", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
     let files = t.state.vm("web-b");
     assert_eq!(
         std::fs::metadata(&files.dir).unwrap().permissions().mode() & 0o777,
@@ -87,14 +91,31 @@ async fn a_created_vm_is_a_private_overlay_with_labels() {
 async fn names_must_be_unique_and_a_base_must_exist() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(dir.path(), Some(base_image(dir.path())));
-    t.create_vm(&spec("web-b", Source::Base)).await.unwrap();
-    let err = t.create_vm(&spec("web-b", Source::Base)).await.unwrap_err();
-    assert_eq!(err.to_string(), "vm `web-b` already exists");
-    let err = target(dir.path(), None)
-        .create_vm(&spec("x", Source::Base))
+    t.create_vm(&spec("web-b", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
+    let err = t
+        .create_vm(&spec("web-b", Source::Base(Suite::Bookworm)))
         .await
         .unwrap_err();
-    assert!(matches!(err, TargetError::NoBaseImage), "{err}");
+    assert_eq!(err.to_string(), "vm `web-b` already exists");
+    let err = target(dir.path(), None)
+        .create_vm(&spec("x", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TargetError::NoBaseImage(Suite::Bookworm)),
+        "{err}"
+    );
+    let err = t
+        .create_vm(&spec("y", Source::Base(Suite::Trixie)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no trixie base image: run `oxbake base bootstrap --suite trixie` or \
+         `oxbake base import … --suite trixie`"
+    );
 }
 
 #[tokio::test]
@@ -103,7 +124,10 @@ async fn a_failed_create_leaves_no_folder_behind() {
     let base = base_image(dir.path());
     let t = target(dir.path(), Some(base.clone()));
     std::fs::write(&base, b"not an image").unwrap();
-    let err = t.create_vm(&spec("web-b", Source::Base)).await.unwrap_err();
+    let err = t
+        .create_vm(&spec("web-b", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap_err();
     assert!(err.to_string().starts_with("command `qemu-img"), "{err}");
     assert_eq!(t.list_vms().await.unwrap(), vec![]);
     assert!(!t.state.vm("web-b").dir.exists());
@@ -113,7 +137,7 @@ async fn a_failed_create_leaves_no_folder_behind() {
 async fn templates_form_backing_chains_and_protect_their_children() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(dir.path(), Some(base_image(dir.path())));
-    let mut base_spec = spec("base-b", Source::Base);
+    let mut base_spec = spec("base-b", Source::Base(Suite::Bookworm));
     base_spec.labels.role = "base".into();
     let vm = t.create_vm(&base_spec).await.unwrap();
     let parent = t.make_template(&vm, "base-1", &meta("base")).await.unwrap();
@@ -171,9 +195,15 @@ async fn templates_form_backing_chains_and_protect_their_children() {
 async fn template_names_are_not_reused() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(dir.path(), Some(base_image(dir.path())));
-    let a = t.create_vm(&spec("a", Source::Base)).await.unwrap();
+    let a = t
+        .create_vm(&spec("a", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
     t.make_template(&a, "web-1", &meta("web")).await.unwrap();
-    let b = t.create_vm(&spec("b", Source::Base)).await.unwrap();
+    let b = t
+        .create_vm(&spec("b", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
     let err = t
         .make_template(&b, "web-1", &meta("web"))
         .await
@@ -186,7 +216,10 @@ async fn template_names_are_not_reused() {
 async fn destroy_removes_the_folder_and_tolerates_a_missing_vm() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(dir.path(), Some(base_image(dir.path())));
-    let vm = t.create_vm(&spec("web-b", Source::Base)).await.unwrap();
+    let vm = t
+        .create_vm(&spec("web-b", Source::Base(Suite::Bookworm)))
+        .await
+        .unwrap();
     t.destroy(&vm).await.unwrap();
     assert!(!t.state.vm("web-b").dir.exists());
     t.destroy(&vm).await.unwrap();

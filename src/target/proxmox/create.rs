@@ -28,8 +28,11 @@ pub(super) async fn create(t: &ProxmoxTarget, spec: &VmSpec) -> Result<VmHandle,
 /// node holds it, or an oxbake template.
 async fn source(t: &ProxmoxTarget, source: &Source) -> Result<VmRef, TargetError> {
     match source {
-        Source::Base => {
-            let vmid = t.settings.base_template;
+        Source::Base(suite) => {
+            let vmid = t
+                .settings
+                .base_template_of(*suite)
+                .ok_or(TargetError::NoBaseTemplate(*suite))?;
             let found = t
                 .client
                 .vm_resources()

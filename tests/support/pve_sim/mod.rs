@@ -99,6 +99,7 @@ impl PveSim {
             pool: None,
             vmid_range: VMID_RANGE,
             base_template: BASE_VMID,
+            base_templates: Default::default(),
             token_id: TOKEN_ID.into(),
             token_secret_env: "OXBAKE_TEST_PVE_SECRET_UNSET".into(),
             ca_file: None,

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use oxbake::config::SshForward;
 use oxbake::progress::Progress;
+use oxbake::suite::Suite;
 use oxbake::target::local::base::{self, BootstrapOptions};
 use oxbake::target::local::base_meta;
 use serde_json::{Value, json};
@@ -75,10 +76,10 @@ impl PveSim {
 /// The local target's current base image, bootstrapped when missing.
 pub async fn base_image() -> PathBuf {
     let cache = base::default_cache_dir();
-    match base_meta::current(&cache).await.unwrap() {
+    match base_meta::current(&cache, Suite::Bookworm).await.unwrap() {
         Some(image) => image.path,
         None => {
-            let options = BootstrapOptions::new(cache);
+            let options = BootstrapOptions::new(cache, Suite::Bookworm);
             base::bootstrap(&options, &Progress::silent())
                 .await
                 .unwrap()

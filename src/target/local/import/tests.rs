@@ -57,6 +57,7 @@ async fn imports_a_local_file_and_makes_it_current() {
     let image = import(
         src.to_str().unwrap(),
         &sha.to_uppercase(),
+        Suite::Bookworm,
         cache.path(),
         DEFAULT_LIMIT,
         &Progress::silent(),
@@ -70,7 +71,9 @@ async fn imports_a_local_file_and_makes_it_current() {
             .join(format!("base/imported-{}.qcow2", &sha[..16]))
     );
     assert_eq!(
-        base_meta::current(cache.path()).await.unwrap(),
+        base_meta::current(cache.path(), Suite::Bookworm)
+            .await
+            .unwrap(),
         Some(image.clone())
     );
     let info = std::process::Command::new("qemu-img")
@@ -88,14 +91,61 @@ async fn imports_a_local_file_and_makes_it_current() {
 }
 
 #[tokio::test]
+async fn one_file_imported_as_two_suites_is_two_bases_side_by_side() {
+    let cache = tempfile::tempdir().unwrap();
+    let src = cache.path().join("cloud.raw");
+    std::fs::write(&src, raw_image()).unwrap();
+    let sha = sha_hex(&raw_image());
+    let mut found = Vec::new();
+    let progress = Progress::silent();
+    for suite in [Suite::Trixie, Suite::Bookworm] {
+        let source = src.to_str().unwrap();
+        let run = import(source, &sha, suite, cache.path(), DEFAULT_LIMIT, &progress);
+        let image = run.await.unwrap();
+        assert_eq!(image.suite, suite);
+        found.push(image);
+    }
+    assert_eq!(
+        found[0].path,
+        cache
+            .path()
+            .join(format!("base/imported-trixie-{}.qcow2", &sha[..16]))
+    );
+    assert_ne!(found[0].path, found[1].path);
+    for (suite, image) in [Suite::Trixie, Suite::Bookworm].into_iter().zip(found) {
+        let current = base_meta::current(cache.path(), suite).await.unwrap();
+        assert_eq!(current, Some(image));
+    }
+    std::fs::remove_file(&src).unwrap();
+    assert_eq!(
+        leftovers(cache.path()),
+        vec![
+            "current-trixie.qcow2".to_string(),
+            "current.qcow2".to_string(),
+            format!("imported-{}.qcow2", &sha[..16]),
+            format!("imported-{}.toml", &sha[..16]),
+            format!("imported-trixie-{}.qcow2", &sha[..16]),
+            format!("imported-trixie-{}.toml", &sha[..16]),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn imports_over_http_with_transfer_events() {
     let cache = tempfile::tempdir().unwrap();
     let url = serve_once(raw_image()).await;
     let (progress, mut events) = Progress::channel();
     let sha = sha_hex(&raw_image());
-    import(&url, &sha, cache.path(), DEFAULT_LIMIT, &progress)
-        .await
-        .unwrap();
+    import(
+        &url,
+        &sha,
+        Suite::Bookworm,
+        cache.path(),
+        DEFAULT_LIMIT,
+        &progress,
+    )
+    .await
+    .unwrap();
     drop(progress);
     let mut last = None;
     while let Some(event) = events.recv().await {
@@ -123,6 +173,7 @@ async fn checksum_mismatch_is_refused_and_nothing_is_kept() {
     let err = import(
         &url,
         &wrong,
+        Suite::Bookworm,
         cache.path(),
         DEFAULT_LIMIT,
         &Progress::silent(),
@@ -138,7 +189,12 @@ async fn checksum_mismatch_is_refused_and_nothing_is_kept() {
     );
     assert!(text.ends_with(&sha_hex(&raw_image())));
     assert_eq!(leftovers(cache.path()), Vec::<String>::new());
-    assert_eq!(base_meta::current(cache.path()).await.unwrap(), None);
+    assert_eq!(
+        base_meta::current(cache.path(), Suite::Bookworm)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -147,6 +203,7 @@ async fn a_malformed_checksum_is_refused_before_any_transfer() {
     let err = import(
         "/nonexistent",
         "abc",
+        Suite::Bookworm,
         cache.path(),
         DEFAULT_LIMIT,
         &Progress::silent(),
@@ -176,6 +233,7 @@ async fn an_http_error_is_a_download_error() {
     let err = import(
         &url,
         &"a".repeat(64),
+        Suite::Bookworm,
         cache.path(),
         DEFAULT_LIMIT,
         &Progress::silent(),
@@ -199,6 +257,7 @@ async fn work_folders_of_an_interrupted_run_are_removed() {
     import(
         src.to_str().unwrap(),
         &sha_hex(&raw_image()),
+        Suite::Bookworm,
         cache.path(),
         DEFAULT_LIMIT,
         &Progress::silent(),
@@ -212,13 +271,16 @@ async fn work_folders_of_an_interrupted_run_are_removed() {
 async fn refused(source: &str, cache: &Path, limit: u64) -> ImportError {
     let sha = "a".repeat(64);
     let progress = Progress::silent();
-    let run = import(source, &sha, cache, limit, &progress);
+    let run = import(source, &sha, Suite::Bookworm, cache, limit, &progress);
     let err = tokio::time::timeout(std::time::Duration::from_secs(20), run)
         .await
         .expect("refused without waiting")
         .unwrap_err();
     assert_eq!(leftovers(cache), Vec::<String>::new(), "nothing is kept");
-    assert_eq!(base_meta::current(cache).await.unwrap(), None);
+    assert_eq!(
+        base_meta::current(cache, Suite::Bookworm).await.unwrap(),
+        None
+    );
     match err {
         TargetError::Import(e) => e,
         e => panic!("not an import refusal: {e}"),

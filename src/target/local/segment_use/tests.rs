@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::*;
 use crate::progress::{Event, Progress};
+use crate::suite::Suite;
 use crate::target::local::AccelMode;
 use crate::target::{Labels, Source, Target, VmKind, VmSpec};
 
@@ -29,7 +30,7 @@ async fn target_with_vm(project: &Path, progress: Progress) -> LocalTarget {
     let t = LocalTarget::new(project, Some(base), AccelMode::Tcg, progress);
     let spec = VmSpec {
         name: "lab-db-1".into(),
-        source: Source::Base,
+        source: Source::Base(Suite::Bookworm),
         cores: 1,
         memory_mib: 256,
         disk_gib: None,
