@@ -24,7 +24,7 @@ mod types;
 
 pub use deadline::{Deadline, Expired};
 pub use error::TargetError;
-pub use open::{OpenTarget, base_identity, open};
+pub use open::{OpenTarget, base_identity, open, open_proxmox};
 pub use types::{
     Artifact, CloudInit, Labels, ManagedVm, NetworkLeftover, Source, TemplateMeta,
     TemplatePresence, TemplateRef, VmHandle, VmKind, VmLabels, VmNetwork, VmNics, VmSpec, VmState,
