@@ -338,6 +338,12 @@ async fn a_deploy_on_the_target_clones_the_published_template() {
     registry
         .set_channel("services", "dev", &record.version, "test", "published")
         .unwrap();
+    // Not published yet: the cluster cannot clone a local file.
+    let vms = h.sim.vmids();
+    let err = h.deploy_quiet().await.unwrap_err();
+    let text = oxbake::error_chain::chain(&err);
+    assert!(text.contains("oxbake publish"), "{text}");
+    assert_eq!(h.sim.vmids(), vms, "nothing was made");
     let project = Project::load(root).unwrap();
     let req = PublishRequest {
         role: "services",
