@@ -184,10 +184,17 @@ async fn publish_ships_the_image_and_records_a_second_artifact() {
     assert_eq!(sim.count("POST", "/upload"), 1);
     assert_eq!(record_file(&project, &after), text);
 
-    // Its template gone: published again, the entry replaced.
+    // Its template gone: published again, the entry replaced. On PVE 8.3
+    // with a warning: its storage may be too old for qcow2 uploads.
     assert!(sim.remove_vm(vmid).is_some());
+    sim.faults(|f| f.pve_version = "8.3.2".into());
     let third = oxbake(&project, &["publish", &image, "--target", "sim", "--json"]).await;
     assert_eq!(third.code(), 0, "{}", third.stderr());
+    assert!(
+        third.stderr().contains("runs PVE 8.3: uploading a qcow2"),
+        "{}",
+        third.stderr()
+    );
     let doc: serde_json::Value = serde_json::from_str(&third.stdout()).unwrap();
     let new_vmid = doc["publish"]["vmid"].as_u64().unwrap() as u32;
     let last = Registry::for_project(project.root())

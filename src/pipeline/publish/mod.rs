@@ -114,13 +114,8 @@ pub async fn publish(
     // Judged again under the lock: another publish may have run meanwhile.
     let record = registry.get(req.role, &req.version)?;
     let replacing = match earlier_copy(pve, &record, &name, project).await? {
-        Earlier::There(outcome) => {
-            progress.info(format!(
-                "`{image}` is already published to `{name}` as {}; nothing to do",
-                outcome.template
-            ));
-            return Ok(*outcome);
-        }
+        // The command says so (`published: false`).
+        Earlier::There(outcome) => return Ok(*outcome),
         Earlier::Gone(artifact) => Some(artifact),
         Earlier::None => None,
     };
