@@ -73,6 +73,13 @@ fn record_file(project: &TestProject, record: &ImageRecord) -> String {
     project.read(&format!("images/{}/{}.toml", record.role, record.version))
 }
 
+/// The file name in a logged upload's fields.
+fn uploaded_name(body: &str) -> String {
+    let start = body.find("\"filename\": \"").expect("a filename field") + 13;
+    let end = body[start..].find('"').unwrap() + start;
+    body[start..end].to_owned()
+}
+
 fn import_volumes(sim: &PveSim) -> Vec<String> {
     sim.volumes()
         .into_iter()
@@ -129,12 +136,16 @@ async fn publish_ships_the_image_and_records_a_second_artifact() {
     );
     assert!(upload.body.contains(&format!("\"checksum\": \"{sha}\"")));
     assert!(upload.body.contains("\"checksum-algorithm\": \"sha256\""));
-    let volid = format!("local:import/oxbake-ui-{}.qcow2", record.version);
-    assert!(
-        upload
-            .body
-            .contains(&format!("oxbake-ui-{}.qcow2", record.version))
+    // Named after the image and the run (`oxbake gc` reads the run back).
+    let filename = uploaded_name(&upload.body);
+    let prefix = format!("oxbake-ui-{}-", record.version);
+    assert!(filename.starts_with(&prefix), "{filename}");
+    assert_eq!(
+        filename.len(),
+        prefix.len() + 8 + ".qcow2".len(),
+        "{filename}"
     );
+    let volid = format!("local:import/{filename}");
     // Created with import-from, never as a template; then converted.
     let create = sim
         .requests()
@@ -420,12 +431,54 @@ async fn an_interrupt_during_the_upload_leaves_nothing_behind() {
     let err = result.unwrap_err();
     assert!(err.is_interrupted(), "{err}");
     assert!(import_volumes(&sim).is_empty(), "the copied volume stays");
-    let volume = format!("oxbake-ui-{}.qcow2", record.version);
+    let upload = sim
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/upload"))
+        .unwrap();
     assert_eq!(
-        sim.count("DELETE", &volume),
+        sim.count("DELETE", &uploaded_name(&upload.body)),
         1,
         "the copy finished, then its volume was removed"
     );
     assert_eq!(sim.vmids(), vms, "no VM was made");
     assert_eq!(record_file(&project, &record), before);
+}
+
+/// A publish killed mid-way leaves its volume: `oxbake gc` removes it by
+/// the run id in its name, once the run has ended, and leaves a live run's
+/// and volumes that are not oxbake's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_removes_the_uploads_of_runs_that_ended() {
+    let sim = PveSim::start().await;
+    let project = TestProject::copy();
+    sim.add_to(&project, "sim");
+    let dead = "local:import/oxbake-ui-2026.12.06.1-0badc0de.qcow2";
+    let live = "local:import/oxbake-ui-2026.12.06.2-00c0ffee.qcow2";
+    let foreign = "local:import/debian-12-genericcloud.qcow2";
+    for volid in [dead, live, foreign] {
+        sim.insert_volume(volid, b"QFI".to_vec());
+    }
+    // A run that is alive: an oxbake process (by its command line) holds it.
+    let mut holder = std::process::Command::new("sh")
+        .args(["-c", "sleep 60", "oxbake-publish"])
+        .spawn()
+        .unwrap();
+    let runs = project.path(".oxbake/runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    std::fs::write(runs.join("00c0ffee"), holder.id().to_string()).unwrap();
+    let dry = oxbake(&project, &["gc", "--target", "sim", "--dry-run", "--json"]).await;
+    assert_eq!(dry.code(), 0, "{}", dry.stderr());
+    let doc: serde_json::Value = serde_json::from_str(&dry.stdout()).unwrap();
+    assert_eq!(doc["uploads"][0]["name"], dead, "{doc}");
+    assert_eq!(doc["uploads"][0]["removed"], false, "{doc}");
+    assert_eq!(doc["uploads"].as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(import_volumes(&sim).len(), 3);
+
+    let run = oxbake(&project, &["gc", "--target", "sim"]).await;
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(run.stdout().contains("0badc0de"), "{}", run.stdout());
+    assert_eq!(import_volumes(&sim), [foreign, live]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
 }

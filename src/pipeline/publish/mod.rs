@@ -35,7 +35,7 @@ use crate::progress::Progress;
 use crate::project::Project;
 use crate::registry::{self, ImageRecord, Published, Registry, Version};
 use crate::target::local::{base_meta, flatten};
-use crate::target::proxmox::{ImageVm, ProxmoxTarget, preflight};
+use crate::target::proxmox::{ImageVm, ProxmoxTarget, preflight, upload_name};
 use crate::target::{
     Artifact, Labels, Target, TemplateMeta, TemplatePresence, VmHandle, VmKind, open_proxmox,
 };
@@ -360,9 +360,11 @@ impl Shipping<'_> {
 
     async fn upload_and_convert(&self, file: &Path, flat: &Flat) -> Result<Made, PublishError> {
         let (role, version) = (&self.record.role, self.record.version.to_string());
-        let filename = format!("oxbake-{role}-{version}.qcow2");
+        // Named after the run, marked alive: a run killed mid-way leaves a
+        // volume and a VM that `oxbake gc` finds by its id.
         let run_id = super::vm::run_id();
         let _alive = RunGuard::start(&self.dirs.runs(), &run_id);
+        let filename = upload_name(role, &version, &run_id);
         self.progress.info(format!(
             "`{}`: uploading {} bytes to `{}` as `{}`",
             self.image(),

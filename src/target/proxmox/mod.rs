@@ -70,7 +70,7 @@ pub use error::PveError;
 pub use form::{Form, decode_sshkeys, encode_component, sshkeys_value};
 pub use http::PveClient;
 pub use labels::{parse_description, tag_value};
-pub use ship::{ImageVm, OLDEST as OLDEST_IMPORT_RELEASE, ShipError, preflight};
+pub use ship::{ImageVm, OLDEST as OLDEST_IMPORT_RELEASE, ShipError, preflight, upload_name};
 pub use storage::StorageStatus;
 pub use task::TaskStatus;
 pub use tls::{TlsTrust, format_fingerprint, parse_fingerprint};
@@ -83,7 +83,7 @@ use crate::config::ProxmoxSettings;
 use crate::progress::Progress;
 use crate::target::{
     CloudInit, ManagedVm, Target, TargetError, TemplateMeta, TemplatePresence, TemplateRef,
-    VmHandle, VmSpec,
+    UploadLeftover, VmHandle, VmSpec,
 };
 
 /// Maps the address the guest agent reports to the address oxbake connects
@@ -274,6 +274,14 @@ impl Target for ProxmoxTarget {
 
     async fn list_templates(&self) -> Result<Vec<TemplateRef>, TargetError> {
         listing::templates(self).await
+    }
+
+    async fn sweep_uploads(
+        &self,
+        ended: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
+        dry_run: bool,
+    ) -> Result<Vec<UploadLeftover>, TargetError> {
+        ship::sweep(self, ended, dry_run).await
     }
 
     async fn set_template_channels(

@@ -210,6 +210,13 @@ impl PveSim {
             .collect()
     }
 
+    /// Puts a volume on a storage (as a run that was killed left it).
+    pub fn insert_volume(&self, volid: &str, bytes: Vec<u8>) {
+        state::lock(&self.shared)
+            .volumes
+            .insert(volid.to_owned(), bytes);
+    }
+
     /// Replaces what runs inside the VMs.
     pub fn set_guests(&self, backend: Arc<dyn guest::GuestBackend>) {
         state::lock(&self.shared).guests = backend;

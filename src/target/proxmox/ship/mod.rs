@@ -9,16 +9,21 @@
 //! went unanswered is looked for and removed), a failed create no VM. The
 //! VM carries the run's labels from the start, so one whose create went
 //! unanswered, or whose run was interrupted, is found by them (see
-//! `Target::list_vms`) and removed by the caller's clean-up or `oxbake gc`.
+//! `Target::list_vms`) and removed by the caller's clean-up or `oxbake gc`;
+//! the volume is named after the run ([`upload_name`]), so `oxbake gc`
+//! removes one a killed run left ([`sweep`]).
 
 mod checks;
 mod error;
+mod sweep;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 pub use checks::{OLDEST, preflight};
 pub use error::ShipError;
+pub(super) use sweep::sweep;
+pub use sweep::upload_name;
 
 use super::destroy::cleanup;
 use super::form::Form;
@@ -56,9 +61,9 @@ impl ProxmoxTarget {
     }
 
     /// Uploads `file` (a qcow2 whose sha256 is `sha256`) as the import
-    /// volume `filename` and waits until Proxmox has stored and verified
-    /// it; returns the volume id. A volume of that name left by an earlier
-    /// run is removed first. On failure nothing of the upload is left.
+    /// volume `filename` (see [`upload_name`]) and waits until Proxmox has
+    /// stored and verified it; returns the volume id. On failure nothing of
+    /// the upload is left.
     pub async fn upload_image(
         &self,
         file: &Path,
@@ -75,12 +80,6 @@ impl ProxmoxTarget {
         }
         let (node, storage) = (self.node(), self.import_storage());
         let volid = self.import_volid(filename);
-        if self.has_volume(&volid).await? {
-            self.progress.info(format!(
-                "`{volid}` was left by an earlier publish; removing it first"
-            ));
-            self.remove_image(&volid).await?;
-        }
         let uploaded = async {
             let answer = self
                 .client
