@@ -126,6 +126,10 @@ pub async fn publish(
         progress,
         cancel: &cancel,
         dirs: WorkDirs::of(&project.root),
+        size: (
+            project.config.defaults.cores,
+            project.config.defaults.memory_mib,
+        ),
     };
     let (made, flat) = shipping.ship(project).await?;
     let copy = Published {
@@ -278,6 +282,9 @@ struct Shipping<'a> {
     progress: &'a Progress,
     cancel: &'a watch::Receiver<bool>,
     dirs: WorkDirs,
+    /// The template VM's cores and memory (MiB): the project's defaults,
+    /// as a builder VM gets them (clones set their own).
+    size: (u32, u32),
 }
 
 impl Shipping<'_> {
@@ -408,13 +415,13 @@ impl Shipping<'_> {
         let (role, version) = (&self.record.role, self.record.version.to_string());
         let mut labels = Labels::new(run_id, role.clone(), VmKind::Builder);
         labels.version = Some(version.clone());
-        let defaults_spec = ImageVm {
+        let spec = ImageVm {
             name: format!("publish-{role}-{run_id}"),
-            cores: 1,
-            memory_mib: 1024,
+            cores: self.size.0,
+            memory_mib: self.size.1,
             labels,
         };
-        let creating = self.pve.create_from_image(volid, &defaults_spec);
+        let creating = self.pve.create_from_image(volid, &spec);
         let vm: VmHandle = match cancel::let_finish(self.cancel, GRACE, creating).await {
             (Some(Ok(vm)), false) => vm,
             (Some(Err(e)), _) => return Err(self.ship_error(e)),
