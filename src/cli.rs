@@ -133,6 +133,17 @@ pub enum Command {
         #[arg(long)]
         target: Option<String>,
     },
+    /// Ship an image baked on the local target to a Proxmox VE target
+    /// through its API alone (upload, import into a VM, convert to a
+    /// template) and record the copy as a second place of the same version.
+    Publish {
+        /// The image: ROLE@VERSION (ROLE alone: its newest version).
+        #[arg(value_name = "ROLE@VERSION")]
+        image: String,
+        /// The proxmox target to ship it to (a name in oxbake.toml).
+        #[arg(long)]
+        target: String,
+    },
     /// Return a channel to the version it had before its last change.
     Rollback {
         role: String,

@@ -47,6 +47,14 @@ pub enum Error {
     Interrupted,
     #[error(transparent)]
     Deploy(Box<crate::pipeline::deploy::DeployError>),
+    #[error(transparent)]
+    Publish(Box<crate::pipeline::publish::PublishError>),
+}
+
+impl From<crate::pipeline::publish::PublishError> for Error {
+    fn from(e: crate::pipeline::publish::PublishError) -> Self {
+        Error::Publish(Box::new(e))
+    }
 }
 
 impl From<crate::pipeline::deploy::DeployError> for Error {
@@ -110,6 +118,9 @@ impl Error {
             Error::Deploy(e) if e.is_interrupted() => exit::INTERRUPTED,
             Error::Deploy(e) if e.is_invalid_input() => exit::INVALID,
             Error::Deploy(_) => exit::FAILED,
+            Error::Publish(e) if e.is_interrupted() => exit::INTERRUPTED,
+            Error::Publish(e) if e.is_invalid_input() => exit::INVALID,
+            Error::Publish(_) => exit::FAILED,
             Error::Build(e) if e.is_interrupted() => exit::INTERRUPTED,
             Error::Build(e) => match e.as_ref() {
                 BuildError::Registry(e) if e.is_invalid_input() => exit::INVALID,

@@ -64,6 +64,8 @@ fn every_command_that_fails_prints_one_error_document() {
         vec!["vault", "edit", "missing.yml"],
         vec!["promote", "base", v, "--to", "dev"],
         vec!["rollback", "base", "--channel", "nosuch"],
+        vec!["publish", "base@2026.01.01.1", "--target", "pve"],
+        vec!["publish", "base", "--target", "nosuch"],
         vec!["revoke", "base", v, "--reason", "test"],
         vec!["prune", "--target", "nosuch"],
         vec!["diff", "base", v, "2026.01.01.2"],
@@ -73,6 +75,7 @@ fn every_command_that_fails_prints_one_error_document() {
         // Command lines clap refuses.
         vec!["nosuch"],
         vec!["promote", "base"],
+        vec!["publish", "base@2026.01.01.1"],
         vec!["revoke", "base", v, "--reason", " "],
         vec!["base", "import", "x", "--sha256", &sha, "--max-size", "0"],
     ];

@@ -98,7 +98,13 @@ pub async fn rollback(
         who: &who,
         why: reason.unwrap_or("rollback"),
     };
-    let change = rollback::rollback(&project, &registry, open.target.as_ref(), &req).await?;
+    let change = rollback::rollback(
+        &project,
+        &registry,
+        (open.target.as_ref(), &open.name),
+        &req,
+    )
+    .await?;
     let from = change.from.map_or("nothing".to_owned(), |v| v.to_string());
     let text = format!(
         "channel `{channel}` of `{role}`: rolled back from {from} to {}\n",

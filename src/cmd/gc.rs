@@ -1,5 +1,5 @@
 //! `oxbake gc [--dry-run] [--target T]`: leftover VMs, then networks no VM
-//! uses.
+//! uses, then uploads of runs that ended.
 
 use serde_json::json;
 
@@ -15,6 +15,7 @@ pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(
     let runs = WorkDirs::of(&project.root).runs();
     let found = gc::collect(open.target.as_ref(), &runs, dry_run, &ctx.progress).await?;
     let nets = gc::networks(open.target.as_ref(), dry_run, &ctx.progress).await?;
+    let uploads = gc::uploads(open.target.as_ref(), &runs, dry_run, &ctx.progress).await?;
     let rows: Vec<Vec<String>> = found
         .iter()
         .map(|l| {
@@ -44,12 +45,26 @@ pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(
             .collect();
         text.push_str(&table(&["network", "status"], &rows));
     }
+    if !uploads.is_empty() {
+        let rows: Vec<Vec<String>> = uploads
+            .iter()
+            .map(|u| {
+                let status = status(&None, &u.error, u.removed);
+                vec![u.name.clone(), u.run_id.clone(), status]
+            })
+            .collect();
+        text.push_str(&table(&["upload", "run", "status"], &rows));
+    }
     ctx.out.result(
         &text,
-        &json!({ "target": open.name, "dry_run": dry_run, "leftovers": found, "networks": nets }),
+        &json!({
+            "target": open.name, "dry_run": dry_run, "leftovers": found, "networks": nets,
+            "uploads": uploads,
+        }),
     );
     let failed = found.iter().filter(|l| l.error.is_some()).count()
-        + nets.iter().filter(|n| n.error.is_some()).count();
+        + nets.iter().filter(|n| n.error.is_some()).count()
+        + uploads.iter().filter(|u| u.error.is_some()).count();
     let unknown: Vec<&str> = found
         .iter()
         .filter_map(|l| l.unknown.as_deref())

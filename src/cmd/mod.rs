@@ -17,6 +17,7 @@ mod inputs;
 mod inspect;
 mod nightly;
 mod prune;
+mod publish;
 mod sbom;
 mod signals;
 mod vault;
@@ -104,6 +105,7 @@ async fn dispatch(cli: Cli, out: Output) -> Result<(), Error> {
             };
             channels::promote(&ctx, &args).await
         }
+        Command::Publish { image, target } => publish::run(&ctx, image, target).await,
         Command::Rollback {
             role,
             channel,

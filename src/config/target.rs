@@ -227,6 +227,10 @@ pub struct ProxmoxSettings {
     /// The storage (content type `iso`) that receives cloud-init seed ISOs.
     #[serde(default = "default_iso_storage")]
     pub iso_storage: String,
+    /// The storage (content type `import`, a file-based one) that receives
+    /// the disk images `oxbake publish` ships (default: `iso_storage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_storage: Option<String>,
     /// Full clones instead of linked clones of templates.
     #[serde(default)]
     pub full_clone: bool,

@@ -8,10 +8,24 @@ use super::BuildError;
 use crate::registry::{self, ImageHead};
 use crate::target::{Artifact, TemplateRef};
 
-/// The template of a recorded image (its record or its summary).
+/// The template of a recorded image (its record or its summary) where it
+/// was built.
 pub fn template_of(record: &impl ImageHead, root: &Path) -> TemplateRef {
+    to_target(record, record.artifact(), root)
+}
+
+/// The template of a recorded image on the target named `target`: its
+/// published copy there when it was built elsewhere and published
+/// (`oxbake publish`), else where it was built (which the target then
+/// refuses as another target's, naming the template).
+pub fn template_on(record: &impl ImageHead, target: &str, root: &Path) -> TemplateRef {
+    let artifact = record.artifact_on(target).unwrap_or(record.artifact());
+    to_target(record, artifact, root)
+}
+
+fn to_target(record: &impl ImageHead, artifact: &registry::Artifact, root: &Path) -> TemplateRef {
     let name = format!("{}-{}", record.role(), record.version());
-    let artifact = match record.artifact() {
+    let artifact = match artifact {
         registry::Artifact::Local { path, sha256 } => Artifact::Local {
             path: root.join(path),
             sha256: sha256.to_string(),
@@ -60,5 +74,52 @@ mod tests {
             panic!("local")
         };
         assert_eq!(path, Path::new(".oxbake/local/templates/ui-1.qcow2"));
+    }
+
+    #[test]
+    fn a_published_image_is_found_on_the_target_it_was_published_to() {
+        let image = registry::NewImage {
+            inputs: "a".repeat(64).parse().unwrap(),
+            parent: "base-image:debian-12".parse().unwrap(),
+            target: "local".into(),
+            artifact: registry::Artifact::Local {
+                path: ".oxbake/local/templates/ui-1.qcow2".into(),
+                sha256: "b".repeat(64).parse().unwrap(),
+            },
+            repositories: Default::default(),
+            packages: Default::default(),
+            checks: Vec::new(),
+            builder: None,
+            size: None,
+        };
+        let created = "2026-12-06T10:00:00Z".parse().unwrap();
+        let mut record =
+            registry::ImageRecord::new("ui", "2026.12.06.1".parse().unwrap(), created, image);
+        record.published.push(registry::Published {
+            target: "pve".into(),
+            when: created,
+            sha256: "c".repeat(64).parse().unwrap(),
+            artifact: registry::Artifact::Proxmox {
+                node: "pve1".into(),
+                vmid: 9123,
+                template: "ui-2026.12.06.1".into(),
+            },
+        });
+        let root = Path::new("/p");
+        let on_pve = template_on(&record, "pve", root);
+        assert_eq!(on_pve.name, "ui-2026.12.06.1");
+        assert_eq!(
+            on_pve.artifact,
+            Artifact::Proxmox {
+                node: "pve1".into(),
+                vmid: 9123,
+                name: "ui-2026.12.06.1".into()
+            }
+        );
+        let local = template_on(&record, "local", root);
+        assert_eq!(local, template_of(&record, root));
+        assert!(matches!(local.artifact, Artifact::Local { .. }));
+        // Elsewhere: where it was built (the target refuses it by name).
+        assert_eq!(template_on(&record, "pve2", root), local);
     }
 }

@@ -3,18 +3,19 @@
 
 use std::path::Path;
 
-use super::artifact::template_of;
+use super::artifact::template_on;
 use super::channel_error::PromoteError;
 use crate::registry::{Registry, RegistryError, Version};
 use crate::target::Target;
 
-/// Sets, on the template of each of `versions` of `role` and of every
+/// Sets, on the template (on `target`, named `target_name`: the built one
+/// or the published copy there) of each of `versions` of `role` and of every
 /// version `channel` pointed at before, exactly the channels that now point
 /// at it. Versions whose record is gone (pruned) or cannot be read are
 /// passed over: there is no template to find (a channel is rolled back from
 /// such a version; `oxbake ls` and `oxbake check` report it).
 pub async fn sync(
-    target: &dyn Target,
+    (target, target_name): (&dyn Target, &str),
     registry: &Registry,
     root: &Path,
     (role, channel): (&str, &str),
@@ -39,7 +40,7 @@ pub async fn sync(
         };
         let names = channels.channels_of(role, version);
         target
-            .set_template_channels(&template_of(&record, root), &names)
+            .set_template_channels(&template_on(&record, target_name, root), &names)
             .await
             .map_err(|e| PromoteError::Tags {
                 image: record.id(),

@@ -4,12 +4,14 @@
 //! is *missing*; a template oxbake tagged that no record names is
 //! *unrecorded* (a build whose record was never written, or a registry
 //! that lost it). Revoked records may lose their template without drift.
+//! A record's published copy on the target counts as that record's
+//! template there (`oxbake publish`).
 //! Local paths are compared as the files they name: the registry records
 //! them relative to the project, the target lists them absolute.
 
 use std::path::Path;
 
-use crate::registry::{Artifact, ImageSummary};
+use crate::registry::{Artifact, ImageHead, ImageSummary};
 use crate::target::{self, TemplateRef};
 
 /// What differs between the registry and a target.
@@ -35,16 +37,19 @@ pub fn compare(
     templates: &[TemplateRef],
     root: &Path,
 ) -> Drift {
-    let ours: Vec<&ImageSummary> = records.iter().filter(|r| r.target == target_name).collect();
+    let ours: Vec<(&ImageSummary, &Artifact)> = records
+        .iter()
+        .filter_map(|r| Some((r, r.artifact_on(target_name)?)))
+        .collect();
     let same = |record: &Artifact, t: &TemplateRef| same(record, t, root);
     let missing = ours
         .iter()
-        .filter(|r| !r.is_revoked() && !templates.iter().any(|t| same(&r.artifact, t)))
-        .map(|r| (r.id(), location(&r.artifact)))
+        .filter(|(r, a)| !r.is_revoked() && !templates.iter().any(|t| same(a, t)))
+        .map(|(r, a)| (r.id(), location(a)))
         .collect();
     let unrecorded = templates
         .iter()
-        .filter(|t| !ours.iter().any(|r| same(&r.artifact, t)))
+        .filter(|t| !ours.iter().any(|(_, a)| same(a, t)))
         .cloned()
         .collect();
     Drift {

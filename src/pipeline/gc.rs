@@ -3,13 +3,14 @@
 //! Deployed VMs are never touched, nor is a VM whose labels cannot be read:
 //! it is reported as unknown, with where its labels should be. Networks the
 //! target made for environments (local: a segment's switch) that no VM uses
-//! any more go too ([`networks`]).
+//! any more go too ([`networks`]), and so do disk images a run uploaded and
+//! left behind (proxmox: `oxbake publish`'s import volumes, [`uploads`]).
 
 use serde::Serialize;
 
 use super::runs;
 use crate::progress::Progress;
-use crate::target::{NetworkLeftover, Target, TargetError, VmKind};
+use crate::target::{NetworkLeftover, Target, TargetError, UploadLeftover, VmKind};
 
 /// One leftover and what became of it.
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +73,26 @@ pub async fn collect(
             }
         }
         found.push(entry);
+    }
+    Ok(found)
+}
+
+/// Disk images uploaded by runs that ended (a killed `oxbake publish`)
+/// and, unless `dry_run`, removed.
+pub async fn uploads(
+    target: &dyn Target,
+    runs_dir: &std::path::Path,
+    dry_run: bool,
+    progress: &Progress,
+) -> Result<Vec<UploadLeftover>, TargetError> {
+    let ended = |run: &str| !runs::is_alive(runs_dir, run);
+    let found = target.sweep_uploads(&ended, dry_run).await?;
+    for upload in &found {
+        match (&upload.error, upload.removed) {
+            (Some(e), _) => progress.warn(format!("gc: upload `{}` stays: {e}", upload.name)),
+            (None, true) => progress.info(format!("gc: removed upload `{}`", upload.name)),
+            (None, false) => {}
+        }
     }
     Ok(found)
 }

@@ -23,6 +23,7 @@ pub mod ownership;
 pub mod promote;
 pub mod prune;
 pub mod prune_plan;
+pub mod publish;
 pub mod revoke;
 pub mod role_lock;
 pub mod rollback;

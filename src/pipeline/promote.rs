@@ -153,7 +153,7 @@ pub async fn promote(
     let mut touched = vec![req.version];
     touched.extend(current.filter(|c| *c != req.version));
     channel_tags::sync(
-        ctx.target,
+        (ctx.target, ctx.target_name),
         ctx.registry,
         &ctx.project.root,
         (req.role, req.channel),
@@ -249,7 +249,7 @@ async fn smoke(ctx: &Context<'_>, record: &ImageRecord) -> Result<SmokeReport, P
     };
     ctx.progress
         .info(format!("smoke test of `{image}`: booting a fresh clone"));
-    let template = super::artifact::template_of(record, &ctx.project.root);
+    let template = super::artifact::template_on(record, ctx.target_name, &ctx.project.root);
     smoke
         .run(&template, role.recipe(), record.builder.as_ref())
         .await

@@ -146,6 +146,11 @@ fn own_reasons<I: ImageHead>(input: &PlanInput<'_, I>, record: &I) -> Vec<String
     if record.target() != input.target {
         reasons.push(format!("it lives on target `{}`", record.target()));
     }
+    // Pruning the record would leave the copy unrecorded on its cluster;
+    // removing published copies is not offered yet (docs/publish.md).
+    for copy in record.published() {
+        reasons.push(format!("it is published to target `{}`", copy.target));
+    }
     reasons
 }
 

@@ -21,7 +21,7 @@ pub struct RollbackRequest<'a> {
 pub async fn rollback(
     project: &Project,
     registry: &Registry,
-    target: &dyn Target,
+    (target, target_name): (&dyn Target, &str),
     req: &RollbackRequest<'_>,
 ) -> Result<ChannelChange, PromoteError> {
     let channels = &project.config.project.channels;
@@ -36,6 +36,13 @@ pub async fn rollback(
     let change = registry.rollback(req.role, req.channel, req.who, req.why)?;
     let touched: Vec<_> = change.from.into_iter().chain([change.to]).collect();
     let moved = (req.role, req.channel);
-    channel_tags::sync(target, registry, &project.root, moved, &touched).await?;
+    channel_tags::sync(
+        (target, target_name),
+        registry,
+        &project.root,
+        moved,
+        &touched,
+    )
+    .await?;
     Ok(change)
 }

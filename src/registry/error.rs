@@ -89,6 +89,18 @@ pub enum RegistryError {
         version: String,
         channel: String,
     },
+    #[error("image `{image}` cannot be published to target `{target}`: {why}")]
+    NotPublishable {
+        image: String,
+        target: String,
+        why: String,
+    },
+    #[error("image `{image}` is already published to target `{target}` as {at}")]
+    AlreadyPublished {
+        image: String,
+        target: String,
+        at: String,
+    },
     #[error("channel `{channel}` of role `{role}` has no earlier usable version to roll back to")]
     NothingToRollBack { role: String, channel: String },
     #[error("image `{role}@{version}` is in channel(s) {channels}: it cannot be removed")]

@@ -39,14 +39,15 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::{Artifact, ImageSummary, Parent, Revocation, Sha256, Version};
+use super::{Artifact, ImageSummary, Parent, Published, Revocation, Sha256, Version};
 
 /// How long after its last change a record file is trusted to keep its
 /// identity across a change: at least the coarsest file system timestamp
 /// granularity (2 s on FAT, 1 s on ext3).
 pub(crate) const SLACK: Duration = Duration::from_secs(2);
-/// The format of the index files; any other is made again.
-const FORMAT: u32 = 1;
+/// The format of the index files; any other is made again (2: summaries
+/// carry the published copies).
+const FORMAT: u32 = 2;
 
 /// The identity of a record file: any write to it, and any file renamed
 /// over it, changes at least one part.
@@ -204,6 +205,7 @@ struct Entry {
     target: String,
     created: String,
     artifact: Artifact,
+    published: Vec<Published>,
     checks: (usize, usize),
     revoked: Option<(String, String, String)>,
 }
@@ -218,6 +220,7 @@ impl Entry {
             target: s.target.clone(),
             created: s.created.to_string(),
             artifact: s.artifact.clone(),
+            published: s.published.clone(),
             checks: s.checks_passed,
             revoked: s
                 .revoked
@@ -243,6 +246,7 @@ impl Entry {
             target: self.target,
             created: self.created.parse().ok()?,
             artifact: self.artifact,
+            published: self.published,
             checks_passed: self.checks,
             revoked,
         };

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::super::tests::image;
 use super::super::{ImageSummary, Registry, RegistryError, Version};
-use super::{Index, file};
+use super::{FORMAT, Index, file};
 
 /// A project's registry whose records are trusted as soon as they are
 /// indexed (no wait for the timestamp granularity).
@@ -143,7 +143,7 @@ fn a_corrupt_index_is_ignored_and_made_again() {
         format!("{}\n{edited}", digest(&body)).into_bytes(),
         // Another format, another role's.
         {
-            let other = body.replace("\"format\":1", "\"format\":99");
+            let other = body.replace(&format!("\"format\":{FORMAT}"), "\"format\":99");
             format!("{}\n{other}", digest(&other)).into_bytes()
         },
         {

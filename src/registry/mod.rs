@@ -2,7 +2,8 @@
 //! reviewed and committed like a lock file.
 //!
 //! - `images/ROLE/VERSION.toml`: one [`ImageRecord`] per successful build,
-//!   written once and afterwards only ever marked revoked.
+//!   written once and afterwards only ever marked revoked or given a
+//!   published copy on another target.
 //! - `images/channels.toml`: [`Channels`], channel -> role -> version, with an
 //!   append-only history.
 //! - `images/.lock`: the advisory lock every change holds (keep it out of git).
@@ -47,7 +48,8 @@ pub use lock::{LockMode, RegistryLock};
 pub(crate) use lock::{holder_pid, write_pid};
 pub use names::{ImageRef, is_valid_name};
 pub use record::{
-    Artifact, BuilderIdentity, CheckResult, ImageRecord, NewImage, PhaseTiming, Revocation,
+    Artifact, BuilderIdentity, CheckResult, ImageRecord, NewImage, PhaseTiming, Published,
+    Revocation,
 };
 pub use remove::{PendingRemoval, Removal};
 pub use store::{DEFAULT_LOCK_TIMEOUT, Registry};

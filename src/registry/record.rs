@@ -1,8 +1,9 @@
 //! `images/ROLE/VERSION.toml`: the record of one successful build.
 //!
 //! A record is written once, when the build has succeeded, and afterwards only
-//! ever gains a `[revoked]` table. [`super::Registry`] offers no other way to
-//! change one.
+//! ever gains a `[revoked]` table or a `[[published]]` entry (the same image
+//! copied to another target by `oxbake publish`). [`super::Registry`] offers
+//! no other way to change one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,25 @@ pub struct ImageRecord {
     pub timings: Vec<PhaseTiming>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<Revocation>,
+    /// The same image on other targets (`oxbake publish`), one entry per
+    /// target; absent in records of images never published.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<Published>,
+}
+
+/// A second place of the same image: `oxbake publish` flattened the built
+/// template, shipped it to `target` and recorded where it is there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Published {
+    /// The name of the target (from oxbake.toml) the copy lives on.
+    pub target: String,
+    #[serde(with = "rfc3339")]
+    pub when: Timestamp,
+    /// The sha256 of the flattened qcow2 that was shipped (the target
+    /// verified it on arrival).
+    pub sha256: Sha256,
+    pub artifact: Artifact,
 }
 
 /// How long one phase of a bake took, from its start to its end as the
@@ -87,6 +107,21 @@ pub enum Artifact {
         vmid: u32,
         template: String,
     },
+}
+
+impl Artifact {
+    /// Where the template is, for messages: `NODE/VMID (`NAME`)` or the
+    /// file.
+    pub fn describe(&self) -> String {
+        match self {
+            Artifact::Proxmox {
+                node,
+                vmid,
+                template,
+            } => format!("{node}/{vmid} (`{template}`)"),
+            Artifact::Local { path, .. } => format!("`{}`", path.display()),
+        }
+    }
 }
 
 /// The outcome of one of the role's checks.
@@ -142,6 +177,7 @@ impl ImageRecord {
             size: image.size,
             timings: Vec::new(),
             revoked: None,
+            published: Vec::new(),
         }
     }
 

@@ -22,6 +22,16 @@ fn record() -> ImageRecord {
         when: "2026-11-26T08:00:00Z".parse().unwrap(),
         who: "ops".into(),
     });
+    record.published = vec![crate::registry::Published {
+        target: "pve".into(),
+        when: "2026-11-26T09:00:00Z".parse().unwrap(),
+        sha256: "d".repeat(64).parse().unwrap(),
+        artifact: crate::registry::Artifact::Proxmox {
+            node: "pve1".into(),
+            vmid: 9101,
+            template: "ui-2026.11.25.1".into(),
+        },
+    }];
     record
 }
 

@@ -5,7 +5,7 @@
 
 use jiff::Timestamp;
 
-use super::{Artifact, ImageRecord, Parent, Revocation, Sha256, Version};
+use super::{Artifact, ImageRecord, Parent, Published, Revocation, Sha256, Version};
 
 /// What a record and its summary both tell about an image: who it is, what
 /// it was built from and where its template is; enough to plan a prune and
@@ -17,11 +17,27 @@ pub trait ImageHead {
     fn parent(&self) -> &Parent;
     /// The name of the target the image lives on.
     fn target(&self) -> &str;
+    /// Where the image was built (on [`ImageHead::target`]).
     fn artifact(&self) -> &Artifact;
+    /// Its copies on other targets (`oxbake publish`).
+    fn published(&self) -> &[Published];
 
     /// `role@version`.
     fn id(&self) -> String {
         format!("{}@{}", self.role(), self.version())
+    }
+
+    /// Where the image is on the target named `target`: the built
+    /// artifact on the target it was built on, else its published copy
+    /// there, if any.
+    fn artifact_on(&self, target: &str) -> Option<&Artifact> {
+        if self.target() == target {
+            return Some(self.artifact());
+        }
+        self.published()
+            .iter()
+            .find(|p| p.target == target)
+            .map(|p| &p.artifact)
     }
 }
 
@@ -47,6 +63,9 @@ macro_rules! image_head {
             fn artifact(&self) -> &Artifact {
                 &self.artifact
             }
+            fn published(&self) -> &[Published] {
+                &self.published
+            }
         }
     };
 }
@@ -64,6 +83,7 @@ pub struct ImageSummary {
     pub target: String,
     pub created: Timestamp,
     pub artifact: Artifact,
+    pub published: Vec<Published>,
     /// How many checks passed, out of how many.
     pub checks_passed: (usize, usize),
     pub revoked: Option<Revocation>,
@@ -91,6 +111,7 @@ impl From<ImageRecord> for ImageSummary {
             target: record.target,
             created: record.created,
             artifact: record.artifact,
+            published: record.published,
             revoked: record.revoked,
         }
     }

@@ -406,3 +406,90 @@ fn a_removal_checks_the_channels_but_not_their_history() {
     assert!(reg.remove("ui", &old).unwrap());
     assert_eq!(reg.versions("ui").unwrap(), [kept]);
 }
+
+#[test]
+fn publishing_adds_one_copy_per_target_and_old_records_still_load() {
+    let (dir, reg) = registry();
+    let record = reg.record("ui", image(&[])).unwrap();
+    // A record written before `[[published]]` existed reads as never published.
+    let text = fs::read_to_string(dir.path().join("images/ui/2026.11.25.1.toml")).unwrap();
+    assert!(!text.contains("published"), "{text}");
+    assert!(record.published.is_empty());
+    let copy = |vmid| Published {
+        target: "pve".into(),
+        // The registry's clock, in whole seconds.
+        when: "2026-11-25T10:03:12Z".parse().unwrap(),
+        sha256: sha('e'),
+        artifact: Artifact::Proxmox {
+            node: "pve1".into(),
+            vmid,
+            template: "ui-2026.11.25.1".into(),
+        },
+    };
+    let published = reg
+        .publish("ui", &record.version, copy(9101), None)
+        .unwrap();
+    assert_eq!(published.published, [copy(9101)]);
+    let reread = reg.get("ui", &record.version).unwrap();
+    assert_eq!(reread, published);
+    assert_eq!(
+        ImageRecord {
+            published: Vec::new(),
+            ..reread.clone()
+        },
+        record,
+        "nothing else changed"
+    );
+    let text = fs::read_to_string(dir.path().join("images/ui/2026.11.25.1.toml")).unwrap();
+    assert!(text.contains("[[published]]"), "{text}");
+    assert!(text.contains("oxbake publish"), "{text}");
+    // Where the image is, per target.
+    assert_eq!(reread.artifact_on("local"), Some(&reread.artifact));
+    assert_eq!(reread.artifact_on("pve"), Some(&copy(9101).artifact));
+    assert_eq!(reread.artifact_on("other"), None);
+    let summary = reg.summaries(Some("ui")).unwrap().remove(0);
+    assert_eq!(summary.artifact_on("pve"), Some(&copy(9101).artifact));
+
+    // A second copy on the same target is refused, unless it replaces the
+    // one recorded (proven gone by the caller).
+    let err = reg
+        .publish("ui", &record.version, copy(9102), None)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "image `ui@2026.11.25.1` is already published to target `pve` as pve1/9101 \
+         (`ui-2026.11.25.1`)"
+    );
+    let wrong = copy(9105).artifact;
+    assert!(
+        reg.publish("ui", &record.version, copy(9102), Some(&wrong))
+            .is_err()
+    );
+    let replaced = reg
+        .publish(
+            "ui",
+            &record.version,
+            copy(9102),
+            Some(&copy(9101).artifact),
+        )
+        .unwrap();
+    assert_eq!(replaced.published, [copy(9102)]);
+    // Not to the target it was built on, not once revoked.
+    let home = Published {
+        target: "local".into(),
+        ..copy(1)
+    };
+    let err = reg.publish("ui", &record.version, home, None).unwrap_err();
+    assert!(err.to_string().contains("it was built there"), "{err}");
+    reg.revoke("ui", &record.version, "CVE-2026-2", "alice")
+        .unwrap();
+    let other = Published {
+        target: "pve2".into(),
+        ..copy(1)
+    };
+    let err = reg.publish("ui", &record.version, other, None).unwrap_err();
+    assert!(
+        err.to_string().contains("it is revoked (CVE-2026-2)"),
+        "{err}"
+    );
+}

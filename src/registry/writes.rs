@@ -13,11 +13,14 @@ use super::atomic::{self, Overwrite};
 use super::channels::{ChannelAction, ChannelChange, HistoryEntry};
 use super::lock::LockMode;
 use super::store::record_rel;
-use super::{ImageRecord, NewImage, PhaseTiming, Registry, RegistryError, Revocation, Version};
+use super::{
+    Artifact, ImageRecord, NewImage, PhaseTiming, Published, Registry, RegistryError, Revocation,
+    Version,
+};
 use super::{fields, names, toml_file};
 
 const RECORD_HEADER: &str = "# oxbake image record: written once by `oxbake build`; \
-only `oxbake revoke` changes it afterwards.";
+only `oxbake revoke` and `oxbake publish` change it afterwards.";
 /// The suffix of a reserved version's placeholder (`ROLE/VERSION.reserved`).
 pub(crate) const RESERVED_SUFFIX: &str = ".reserved";
 const CHANNELS_HEADER: &str = "# oxbake channels: changed by `oxbake promote` and \
@@ -131,6 +134,58 @@ impl Registry {
             when: fields::whole_seconds((self.clock)()),
             who: who.into(),
         });
+        let (path, label) = self.paths(&record_rel(role, version));
+        let text = toml_file::encode(&label, RECORD_HEADER, &record)?;
+        atomic::write(&path, &label, text.as_bytes(), Overwrite::Allow)?;
+        Ok(record)
+    }
+
+    /// Records that `role@version` now also lives on `copy.target` (its
+    /// `when` is set to now). A
+    /// record has one copy per target: an existing one is replaced only
+    /// when it is `replacing` (the caller proved that template gone), else
+    /// the record stays as it is and [`RegistryError::AlreadyPublished`]
+    /// names where the copy is. Revoked images and the target the image was
+    /// built on are refused.
+    pub fn publish(
+        &self,
+        role: &str,
+        version: &Version,
+        copy: Published,
+        replacing: Option<&Artifact>,
+    ) -> Result<ImageRecord, RegistryError> {
+        let _lock = self.lock(LockMode::Exclusive)?;
+        let mut record = self.get(role, version)?;
+        let mut copy = copy;
+        copy.when = fields::whole_seconds((self.clock)());
+        let refuse = |why: String| RegistryError::NotPublishable {
+            image: record.id(),
+            target: copy.target.clone(),
+            why,
+        };
+        if let Some(revoked) = &record.revoked {
+            return Err(refuse(format!("it is revoked ({})", revoked.reason)));
+        }
+        if record.target == copy.target {
+            return Err(refuse("it was built there".to_owned()));
+        }
+        let existing = record
+            .published
+            .iter()
+            .position(|p| p.target == copy.target);
+        match existing {
+            Some(i) if Some(&record.published[i].artifact) == replacing => {
+                record.published[i] = copy;
+            }
+            Some(i) => {
+                return Err(RegistryError::AlreadyPublished {
+                    image: record.id(),
+                    target: copy.target.clone(),
+                    at: record.published[i].artifact.describe(),
+                });
+            }
+            None => record.published.push(copy),
+        }
         let (path, label) = self.paths(&record_rel(role, version));
         let text = toml_file::encode(&label, RECORD_HEADER, &record)?;
         atomic::write(&path, &label, text.as_bytes(), Overwrite::Allow)?;

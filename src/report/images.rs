@@ -141,6 +141,16 @@ pub fn show_json(record: &ImageRecord, channels: &Channels) -> Value {
         "parent": record.parent.to_string(),
         "target": record.target,
         "artifact": artifact_json(&record.artifact),
+        "published": record
+            .published
+            .iter()
+            .map(|p| json!({
+                "target": p.target,
+                "when": seconds(p.when),
+                "sha256": p.sha256.as_str(),
+                "artifact": artifact_json(&p.artifact),
+            }))
+            .collect::<Vec<_>>(),
         "size": record.size,
         "channels": channels.channels_of(&record.role, &record.version),
         "revoked": revocation_json(record.revoked.as_ref()),
@@ -176,6 +186,11 @@ fn summary_rows(record: &ImageRecord, channels: &Channels) -> Vec<Vec<String>> {
             let text = format!("proxmox template {template} (vmid {vmid} on node {node})");
             rows.push(pair("artifact", text));
         }
+    }
+    for copy in &record.published {
+        let at = copy.artifact.describe();
+        let text = format!("on `{}` as {at}, {}", copy.target, seconds(copy.when));
+        rows.push(pair("published", text));
     }
     if let Some(size) = record.size {
         rows.push(pair("size", human_size(size)));

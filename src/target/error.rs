@@ -68,7 +68,10 @@ pub enum TargetError {
     TemplateInUse { name: String, user: String },
     #[error("template {template} is not the one the record names: {why}")]
     NotTheRecordedTemplate { template: String, why: String },
-    #[error("template `{name}` belongs to another target")]
+    #[error(
+        "template `{name}` belongs to another target (an image baked on the local target \
+         reaches a proxmox one with `oxbake publish`)"
+    )]
     ForeignArtifact { name: String },
     #[error("invalid name `{0}`: use letters, digits, `.`, `_` and `-`")]
     InvalidName(String),

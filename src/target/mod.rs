@@ -26,10 +26,11 @@ mod types;
 pub use bases::BaseIdentities;
 pub use deadline::{Deadline, Expired};
 pub use error::TargetError;
-pub use open::{OpenTarget, open};
+pub use open::{OpenTarget, open, open_proxmox};
 pub use types::{
     Artifact, CloudInit, Labels, ManagedVm, NetworkLeftover, Source, TemplateMeta,
-    TemplatePresence, TemplateRef, VmHandle, VmKind, VmLabels, VmNetwork, VmNics, VmSpec, VmState,
+    TemplatePresence, TemplateRef, UploadLeftover, VmHandle, VmKind, VmLabels, VmNetwork, VmNics,
+    VmSpec, VmState,
 };
 
 /// A place where oxbake creates, runs and templates VMs.
@@ -128,6 +129,19 @@ pub trait Target: Send + Sync {
     /// the bridge) have none.
     async fn sweep_networks(&self, dry_run: bool) -> Result<Vec<NetworkLeftover>, TargetError> {
         let _ = dry_run;
+        Ok(Vec::new())
+    }
+
+    /// Disk images runs uploaded (proxmox: the `import` volumes `oxbake
+    /// publish` names after its run) whose run has ended, as `ended` says
+    /// of a run id; unless `dry_run`, removed. Targets nothing is uploaded
+    /// to have none.
+    async fn sweep_uploads(
+        &self,
+        ended: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
+        dry_run: bool,
+    ) -> Result<Vec<UploadLeftover>, TargetError> {
+        let _ = (ended, dry_run);
         Ok(Vec::new())
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::bases::BaseIdentities;
-use crate::config::{Accel, TargetSettings};
+use crate::config::{Accel, ProxmoxSettings, TargetSettings};
 use crate::progress::Progress;
 use crate::suite::Suite;
 use crate::target::local::base::{self, BootstrapOptions};
@@ -65,12 +65,7 @@ pub async fn open(
             })
         }
         TargetSettings::Proxmox(pve) => {
-            let mut pve = pve.clone();
-            // A CA file is named relative to the project, like every path.
-            if let Some(ca) = &pve.ca_file {
-                pve.ca_file = Some(project_root.join(ca).to_string_lossy().into_owned());
-            }
-            let target = ProxmoxTarget::from_settings(&pve, progress.clone())?;
+            let target = open_proxmox(pve, project_root, progress)?;
             let bases = BaseIdentities::of_target(settings).await?;
             Ok(OpenTarget {
                 name,
@@ -79,6 +74,22 @@ pub async fn open(
             })
         }
     }
+}
+
+/// The Proxmox target `settings` describe, as such (for what only it does,
+/// such as `oxbake publish`); paths in the settings are relative to
+/// `project_root`.
+pub fn open_proxmox(
+    settings: &ProxmoxSettings,
+    project_root: &Path,
+    progress: &Progress,
+) -> Result<ProxmoxTarget, TargetError> {
+    let mut pve = settings.clone();
+    // A CA file is named relative to the project, like every path.
+    if let Some(ca) = &pve.ca_file {
+        pve.ca_file = Some(project_root.join(ca).to_string_lossy().into_owned());
+    }
+    Ok(ProxmoxTarget::from_settings(&pve, progress.clone())?)
 }
 
 fn accel_mode(accel: Accel) -> AccelMode {

@@ -139,6 +139,19 @@ pub enum VmNics {
     },
 }
 
+/// A disk image a run uploaded to the target and left there (proxmox: an
+/// `import` volume of `oxbake publish`), and what `gc` did with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UploadLeftover {
+    /// The volume (`local:import/oxbake-ui-2026.12.06.1-0a1b2c3d.qcow2`).
+    pub name: String,
+    /// The run that uploaded it (from its name).
+    pub run_id: String,
+    pub removed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// A network (local: a segment's switch) that `gc` found no VM using, and
 /// what became of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

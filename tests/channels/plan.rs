@@ -110,3 +110,30 @@ fn a_chain_of_parents_is_kept_transitively() {
         .count();
     assert_eq!(removed, 2, "{decided:?}");
 }
+
+#[test]
+fn a_published_image_is_kept_with_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    let r: Vec<ImageRecord> = (0..3)
+        .map(|_| record(&registry, "web", Img::root()))
+        .collect();
+    let copy = oxbake::registry::Published {
+        target: "pve".into(),
+        when: "2026-12-06T10:00:00Z".parse().unwrap(),
+        sha256: "d".repeat(64).parse().unwrap(),
+        artifact: oxbake::registry::Artifact::Proxmox {
+            node: "pve1".into(),
+            vmid: 9150,
+            template: format!("web-{}", r[0].version),
+        },
+    };
+    registry.publish("web", &r[0].version, copy, None).unwrap();
+    let records = registry.list(None).unwrap();
+    let decided = decide(&records, &registry.channels().unwrap(), &[], 1);
+    let oldest = decided.iter().find(|d| d.0 == r[0].id()).unwrap();
+    assert_eq!(oldest.1, PruneAction::Keep, "{decided:?}");
+    assert_eq!(oldest.2, ["it is published to target `pve`"]);
+    let middle = decided.iter().find(|d| d.0 == r[1].id()).unwrap();
+    assert_eq!(middle.1, PruneAction::Remove, "{decided:?}");
+}

@@ -119,7 +119,7 @@ async fn channel_tags_move_between_templates_and_read_back() {
     registry
         .set_channel("ui", "dev", &r1.version, "t", "x")
         .unwrap();
-    channel_tags::sync(&t, &registry, root, ("ui", "dev"), &[r1.version])
+    channel_tags::sync((&t, "pve"), &registry, root, ("ui", "dev"), &[r1.version])
         .await
         .unwrap();
     assert_eq!(tags(&sim, &t1), "ch-dev;kind-template;oxbake;role-ui");
@@ -131,13 +131,13 @@ async fn channel_tags_move_between_templates_and_read_back() {
         .set_channel("ui", "dev", &r2.version, "t", "x")
         .unwrap();
     let both = [r2.version, r1.version];
-    channel_tags::sync(&t, &registry, root, ("ui", "dev"), &both)
+    channel_tags::sync((&t, "pve"), &registry, root, ("ui", "dev"), &both)
         .await
         .unwrap();
     assert_eq!(tags(&sim, &t1), "ch-staging;kind-template;oxbake;role-ui");
     assert_eq!(tags(&sim, &t2), "ch-dev;kind-template;oxbake;role-ui");
     let posts = sim.count("POST", "/config");
-    channel_tags::sync(&t, &registry, root, ("ui", "dev"), &both)
+    channel_tags::sync((&t, "pve"), &registry, root, ("ui", "dev"), &both)
         .await
         .unwrap();
     assert_eq!(
@@ -153,7 +153,9 @@ async fn channel_tags_move_between_templates_and_read_back() {
         who: "t",
         why: "bad",
     };
-    let change = rollback(&loaded, &registry, &t, &req).await.unwrap();
+    let change = rollback(&loaded, &registry, (&t, "pve"), &req)
+        .await
+        .unwrap();
     assert_eq!(change.to, r1.version);
     assert_eq!(
         tags(&sim, &t1),

@@ -32,6 +32,10 @@ ENDPOINTS = [
     ("POST", "/nodes/{node}/storage/{storage}/upload"),
     ("GET", "/nodes/{node}/storage/{storage}/content"),
     ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}"),
+    ("GET", "/nodes/{node}/storage/{storage}/status"),
+    ("POST", "/nodes/{node}/qemu"),
+    ("GET", "/version"),
+    ("GET", "/access/permissions"),
 ]
 KEEP = ("type", "enum", "minimum", "maximum", "maxLength", "optional")
 
@@ -50,6 +54,7 @@ def param(spec):
         out["format"] = fmt
     elif fmt is not None:
         out["format"] = "property-string"
+        out["format_keys"] = sorted(fmt.keys())
     return out
 
 

@@ -1,7 +1,8 @@
 //! The Proxmox client and target against the API simulator
 //! (tests/support/pve_sim): error classes, encodings and TLS pinning
 //! (`client`), the target's lifecycle (`lifecycle`) and its fault paths
-//! (`faults`), and which node a task lives on (`tasks`).
+//! (`faults`), which node a task lives on (`tasks`), and shipping a local
+//! image to the cluster (`publish`).
 
 mod cli_ls;
 mod cli_tls;
@@ -9,6 +10,7 @@ mod client;
 mod deadlines;
 mod faults;
 mod lifecycle;
+mod publish;
 mod tasks;
 
 use std::net::{IpAddr, SocketAddr};

@@ -84,7 +84,11 @@ impl Builder<'_, '_> {
     ) -> Result<VmHandle, BuildError> {
         let defaults = &self.p.project.config.defaults;
         let source = match &self.resolved.parent {
-            Some(parent) => Source::Template(artifact::template_of(parent, &self.p.project.root)),
+            Some(parent) => Source::Template(artifact::template_on(
+                parent,
+                self.p.target_name,
+                &self.p.project.root,
+            )),
             None => Source::Base(self.resolved.role.suite),
         };
         let spec = VmSpec {

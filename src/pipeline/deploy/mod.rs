@@ -358,7 +358,8 @@ impl Deployer<'_> {
                     reason: revoked.reason.clone(),
                 });
             }
-            let template = super::artifact::template_of(&record, &self.ctx.project.root);
+            let template =
+                super::artifact::template_on(&record, self.ctx.target_name, &self.ctx.project.root);
             out.insert(
                 role.clone(),
                 ChannelImage {

@@ -272,3 +272,43 @@ fn show_json_has_the_timings() {
     );
     assert_eq!(doc["timings"].as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn show_lists_the_published_copies() {
+    let mut r = record(
+        "ui",
+        "2026.12.06.1",
+        "base-image:debian-12",
+        Artifact::Local {
+            path: ".oxbake/local/templates/ui-2026.12.06.1.qcow2".into(),
+            sha256: sha('b'),
+        },
+    );
+    let channels = Channels::default();
+    assert_eq!(show_json(&r, &channels)["published"], json!([]));
+    r.published.push(crate::registry::Published {
+        target: "pve".into(),
+        when: "2026-12-06T15:40:02Z".parse().unwrap(),
+        sha256: sha('d'),
+        artifact: Artifact::Proxmox {
+            node: "pve1".into(),
+            vmid: 9104,
+            template: "ui-2026.12.06.1".into(),
+        },
+    });
+    let doc = show_json(&r, &channels);
+    assert_eq!(
+        doc["published"],
+        json!([{
+            "target": "pve",
+            "when": "2026-12-06T15:40:02Z",
+            "sha256": "d".repeat(64),
+            "artifact": { "kind": "proxmox", "node": "pve1", "vmid": 9104, "template": "ui-2026.12.06.1" },
+        }])
+    );
+    let text = show_text(&r, &channels);
+    assert!(
+        text.contains("on `pve` as pve1/9104 (`ui-2026.12.06.1`), 2026-12-06T15:40:02Z"),
+        "{text}"
+    );
+}

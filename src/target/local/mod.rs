@@ -21,6 +21,7 @@ pub mod base_meta;
 mod base_rootfs;
 mod console;
 mod files;
+pub mod flatten;
 pub mod image_fs;
 pub mod import;
 mod lifecycle;

@@ -245,6 +245,7 @@ async fn proxmox_templates_are_refused() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "template `web-1` belongs to another target"
+        "template `web-1` belongs to another target (an image baked on the local target \
+         reaches a proxmox one with `oxbake publish`)"
     );
 }

@@ -44,6 +44,16 @@ pub(crate) enum Body {
         boundary: String,
         bytes: Vec<u8>,
     },
+    /// A multipart body around a file streamed from disk (`size` bytes,
+    /// sent with its length: pveproxy takes no chunked uploads). Each
+    /// attempt reads the file afresh.
+    File {
+        boundary: String,
+        head: Vec<u8>,
+        path: std::path::PathBuf,
+        size: u64,
+        tail: Vec<u8>,
+    },
 }
 
 /// An authenticated Proxmox VE API client.
@@ -119,6 +129,11 @@ impl PveClient {
     /// How long one attempt of a request may wait for its answer.
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout
+    }
+
+    /// The token's id (`user@realm!name`; not secret), for messages.
+    pub fn token_id(&self) -> &str {
+        &self.token_id
     }
 
     /// The endpoint as configured (`https://host:8006`), for messages.
@@ -257,9 +272,64 @@ impl PveClient {
                     format!("multipart/form-data; boundary={boundary}"),
                 )
                 .body(bytes.clone()),
+            Body::File {
+                boundary,
+                head,
+                path,
+                size,
+                tail,
+            } => req
+                .header(
+                    CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .header(
+                    reqwest::header::CONTENT_LENGTH,
+                    head.len() as u64 + size + tail.len() as u64,
+                )
+                .body(reqwest::Body::wrap_stream(file_stream(
+                    head.clone(),
+                    path.clone(),
+                    tail.clone(),
+                ))),
         };
         req.send().await
     }
+}
+
+/// `head`, the file's bytes in 1 MiB chunks, then `tail`. A read error
+/// ends the body (the request fails; the server discards the upload).
+fn file_stream(
+    head: Vec<u8>,
+    path: std::path::PathBuf,
+    tail: Vec<u8>,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncReadExt;
+    let chunks = futures_util::stream::unfold(
+        (Some(path), None::<tokio::fs::File>),
+        |(path, file)| async move {
+            let mut file = match file {
+                Some(file) => file,
+                None => match tokio::fs::File::open(path?).await {
+                    Ok(file) => file,
+                    Err(e) => return Some((Err(e), (None, None))),
+                },
+            };
+            let mut buf = vec![0u8; 1 << 20];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(buf), (None, Some(file))))
+                }
+                Err(e) => Some((Err(e), (None, None))),
+            }
+        },
+    );
+    futures_util::stream::once(async { Ok(head) })
+        .chain(chunks)
+        .chain(futures_util::stream::once(async { Ok(tail) }))
 }
 
 /// `https://host[:port]/api2/json` for an endpoint. Plain `http://` is

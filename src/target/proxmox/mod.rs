@@ -23,6 +23,10 @@
 //! - On its own error paths the target removes what it created (a half
 //!   cloned VM, a seed ISO). A failed `make_template` leaves the stopped VM
 //!   (without its seed) for the caller to keep or destroy.
+//! - Images baked elsewhere arrive through the API alone (`ship`, for
+//!   `oxbake publish`): checked against the cluster (release, the import
+//!   storage's content types, the token's privileges), uploaded as an
+//!   `import` volume with a checksum, and imported into a new VM's disk.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -31,6 +35,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+mod access;
 mod agent;
 mod channel_tags;
 mod cluster;
@@ -46,6 +51,7 @@ mod listing;
 mod ownership;
 mod power;
 mod seed;
+mod ship;
 mod storage;
 mod task;
 mod templates;
@@ -57,12 +63,15 @@ mod vm;
 mod vmconfig;
 mod vmid;
 
+pub use access::PveRelease;
 pub use agent::{IfAddress, Interface, choose_address, pick_address, static_address};
 pub use cluster::{Resource, split_tags};
 pub use error::PveError;
 pub use form::{Form, decode_sshkeys, encode_component, sshkeys_value};
 pub use http::PveClient;
 pub use labels::{parse_description, tag_value};
+pub use ship::{ImageVm, OLDEST as OLDEST_IMPORT_RELEASE, ShipError, preflight, upload_name};
+pub use storage::StorageStatus;
 pub use task::TaskStatus;
 pub use tls::{TlsTrust, format_fingerprint, parse_fingerprint};
 pub use token::ApiToken;
@@ -74,7 +83,7 @@ use crate::config::ProxmoxSettings;
 use crate::progress::Progress;
 use crate::target::{
     CloudInit, ManagedVm, Target, TargetError, TemplateMeta, TemplatePresence, TemplateRef,
-    VmHandle, VmSpec,
+    UploadLeftover, VmHandle, VmSpec,
 };
 
 /// Maps the address the guest agent reports to the address oxbake connects
@@ -265,6 +274,14 @@ impl Target for ProxmoxTarget {
 
     async fn list_templates(&self) -> Result<Vec<TemplateRef>, TargetError> {
         listing::templates(self).await
+    }
+
+    async fn sweep_uploads(
+        &self,
+        ended: &(dyn for<'s> Fn(&'s str) -> bool + Sync),
+        dry_run: bool,
+    ) -> Result<Vec<UploadLeftover>, TargetError> {
+        ship::sweep(self, ended, dry_run).await
     }
 
     async fn set_template_channels(

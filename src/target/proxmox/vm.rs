@@ -118,6 +118,14 @@ impl PveClient {
             .parse()
     }
 
+    /// `POST /nodes/{node}/qemu`: a new guest with the options in `form`
+    /// (`vmid` included).
+    pub async fn create_vm(&self, node: &str, form: Form) -> Result<Upid, PveError> {
+        self.post::<String>(&format!("/nodes/{node}/qemu"), form)
+            .await?
+            .parse()
+    }
+
     pub async fn vm_config(&self, vm: &VmRef) -> Result<VmConfig, PveError> {
         self.get(&vm.path("/config"), Form::new()).await
     }

@@ -1,5 +1,5 @@
 //! Handlers outside one guest: next id, cluster resources, task status and
-//! ISO volumes.
+//! volumes (ISO uploads here, import uploads in `import_ops`).
 
 use serde_json::{Value, json};
 
@@ -72,6 +72,9 @@ pub fn task_status(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
 }
 
 pub fn upload(shared: &Shared, p: &Params, req: &Req) -> Result<Reply, Fail> {
+    if p.get("content").map(String::as_str) == Some("import") {
+        return super::import_ops::upload(shared, p, req);
+    }
     let storage = &p["storage"];
     if storage != ISO_STORAGE {
         return Err((
@@ -104,10 +107,22 @@ pub fn content(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
         .volumes
         .iter()
         .filter(|(volid, _)| volid.starts_with(&prefix))
-        .filter(|_| p.get("content").is_none_or(|c| c == "iso"))
-        .map(|(volid, bytes)| json!({"volid": volid, "content": "iso", "format": "iso", "size": bytes.len()}))
+        .map(|(volid, bytes)| (volid, bytes, content_type(volid)))
+        .filter(|(_, _, kind)| p.get("content").is_none_or(|c| c == kind.0))
+        .map(|(volid, bytes, (content, format))| {
+            json!({"volid": volid, "content": content, "format": format, "size": bytes.len()})
+        })
         .collect();
     Ok(http::ok(Value::Array(list)))
+}
+
+/// A volume's content type and format, from its volid.
+fn content_type(volid: &str) -> (&'static str, &'static str) {
+    if volid.contains(":import/") {
+        ("import", "qcow2")
+    } else {
+        ("iso", "iso")
+    }
 }
 
 pub fn delete_volume(shared: &Shared, p: &Params) -> Result<Reply, Fail> {

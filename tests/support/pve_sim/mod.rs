@@ -2,7 +2,9 @@
 //! self-signed certificate (pin its fingerprint), API-token auth, the
 //! response envelope and error texts of pve-http-server, parameters checked
 //! against the official schema, asynchronous tasks with UPIDs, VM locks,
-//! linked clones, templates, ISO uploads and a guest agent that takes a few
+//! linked clones, templates, ISO and import uploads, VMs created with a
+//! disk imported from an upload (`oxbake publish`), version and permission
+//! answers tests can change, and a guest agent that takes a few
 //! calls to come up. Faults are injected through [`PveSim::faults`]; every
 //! request is logged with its raw query and body.
 //!
@@ -24,6 +26,7 @@ use sha2::{Digest, Sha256};
 pub mod cli;
 pub mod guest;
 mod http;
+mod import_ops;
 mod misc_ops;
 mod power_ops;
 #[cfg(feature = "e2e")]
@@ -105,6 +108,7 @@ impl PveSim {
             ca_file: None,
             fingerprint: Some(self.fingerprint()),
             iso_storage: misc_ops::ISO_STORAGE.into(),
+            import_storage: None,
             full_clone: false,
             ssh_forward: self.ssh_forward.get().cloned(),
             request_timeout: 120,
@@ -194,18 +198,24 @@ impl PveSim {
     }
 
     /// Removes a guest behind oxbake's back (as another client would).
-    #[cfg(feature = "e2e")]
     pub fn remove_vm(&self, vmid: u32) -> Option<SimVm> {
         state::lock(&self.shared).vms.remove(&vmid)
     }
 
-    /// ISO volume ids and their contents.
+    /// Volume ids (ISO and import) and their contents.
     pub fn volumes(&self) -> Vec<(String, Vec<u8>)> {
         state::lock(&self.shared)
             .volumes
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
+    }
+
+    /// Puts a volume on a storage (as a run that was killed left it).
+    pub fn insert_volume(&self, volid: &str, bytes: Vec<u8>) {
+        state::lock(&self.shared)
+            .volumes
+            .insert(volid.to_owned(), bytes);
     }
 
     /// Replaces what runs inside the VMs.

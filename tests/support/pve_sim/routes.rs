@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::http::{self, Reply, Req};
 use super::state::{NODE, Shared, SimTask, State, lock};
-use super::{misc_ops, power_ops, schema, vm_ops};
+use super::{import_ops, misc_ops, power_ops, schema, vm_ops};
 
 pub type Params = BTreeMap<String, String>;
 
@@ -55,6 +55,9 @@ fn endpoint(method: &str, seg: &[&str]) -> Option<(String, Vec<(String, String)>
     let (path, params) = match seg {
         ["cluster", "nextid"] => ("/cluster/nextid".to_string(), vec![]),
         ["cluster", "resources"] => ("/cluster/resources".to_string(), vec![]),
+        ["version"] => ("/version".to_string(), vec![]),
+        ["access", "permissions"] => ("/access/permissions".to_string(), vec![]),
+        ["nodes", node, "qemu"] => ("/nodes/{node}/qemu".to_string(), p(&[("node", node)])),
         ["nodes", node, "qemu", vmid] => (
             "/nodes/{node}/qemu/{vmid}".to_string(),
             p(&[("node", node), ("vmid", vmid)]),
@@ -69,6 +72,10 @@ fn endpoint(method: &str, seg: &[&str]) -> Option<(String, Vec<(String, String)>
         ),
         ["nodes", node, "storage", storage, "upload"] => (
             "/nodes/{node}/storage/{storage}/upload".to_string(),
+            p(&[("node", node), ("storage", storage)]),
+        ),
+        ["nodes", node, "storage", storage, "status"] => (
+            "/nodes/{node}/storage/{storage}/status".to_string(),
             p(&[("node", node), ("storage", storage)]),
         ),
         ["nodes", node, "storage", storage, "content"] => (
@@ -90,6 +97,10 @@ fn dispatch(shared: &Shared, endpoint: &str, p: &Params, req: &Req) -> Result<Re
     match ep.as_str() {
         "GET /cluster/nextid" => misc_ops::nextid(shared, p),
         "GET /cluster/resources" => misc_ops::resources(shared),
+        "GET /version" => import_ops::version(shared),
+        "GET /access/permissions" => import_ops::permissions(shared, p),
+        "GET /nodes/{node}/storage/{storage}/status" => import_ops::storage_status(shared, p),
+        "POST /nodes/{node}/qemu" => import_ops::create(shared, p),
         "GET /nodes/{node}/tasks/{upid}/status" => misc_ops::task_status(shared, p),
         "POST /nodes/{node}/storage/{storage}/upload" => misc_ops::upload(shared, p, req),
         "GET /nodes/{node}/storage/{storage}/content" => misc_ops::content(shared, p),

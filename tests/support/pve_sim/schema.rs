@@ -93,6 +93,9 @@ fn check_value(p: &Value, value: &str) -> Result<(), String> {
     if let Some(max) = p["maxLength"].as_u64().filter(|m| value.len() as u64 > *m) {
         return Err(format!("value may only be {max} characters long"));
     }
+    if let Some(keys) = p["format_keys"].as_array() {
+        check_keys(keys, value)?;
+    }
     match p["format"].as_str() {
         Some("urlencoded") if !value.bytes().all(urlencoded_char) => Err(format!(
             "invalid format - invalid urlencoded string: {value}"
@@ -100,6 +103,23 @@ fn check_value(p: &Value, value: &str) -> Result<(), String> {
         Some("pve-tag-list") => check_tags(value),
         _ => Ok(()),
     }
+}
+
+/// A property string's `key=value` parts must name keys of its format
+/// (the default key's value comes without `key=`).
+fn check_keys(keys: &[Value], value: &str) -> Result<(), String> {
+    for part in value.split(',').filter(|p| !p.is_empty()) {
+        let Some((key, _)) = part.split_once('=') else {
+            continue;
+        };
+        if !keys.iter().any(|k| k.as_str() == Some(key)) {
+            return Err(format!(
+                "invalid format - format error\n{key}: property is not defined in schema and \
+                 the schema does not allow additional properties"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn bound(v: &Value) -> Option<i64> {

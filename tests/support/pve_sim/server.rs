@@ -1,7 +1,6 @@
 //! The HTTPS listener: TLS with the committed self-signed test certificate,
 //! HTTP/1.1 through hyper, then auth, logging and routing.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -45,7 +44,7 @@ pub async fn serve(shared: Shared, auth: String) -> SocketAddr {
                 };
                 let service = service_fn(move |req| {
                     let (shared, auth) = (shared.clone(), auth.clone());
-                    async move { Ok::<_, Infallible>(handle(&shared, &auth, req).await) }
+                    async move { handle(&shared, &auth, req).await }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), service)
@@ -76,7 +75,13 @@ async fn frozen(shared: &Shared) {
     }
 }
 
-async fn handle(shared: &Shared, auth: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// One request's answer; an error drops the connection without one (a
+/// cut upload).
+async fn handle(
+    shared: &Shared,
+    auth: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
     frozen(shared).await;
     if let Some(to) = lock(shared).faults.redirect_to.clone() {
         let mut res = Response::new(Full::new(Bytes::new()));
@@ -84,9 +89,26 @@ async fn handle(shared: &Shared, auth: &str, req: Request<Incoming>) -> Response
         if let Ok(to) = hyper::header::HeaderValue::from_str(&to) {
             res.headers_mut().insert("location", to);
         }
-        return res;
+        return Ok(res);
     }
-    let (parts, body) = req.into_parts();
+    let (parts, mut body) = req.into_parts();
+    if let Some(limit) = cut_upload(shared, &parts) {
+        let mut seen = 0;
+        while seen < limit {
+            match body.frame().await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
+        lock(shared).log.push(Logged {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            query: String::new(),
+            body: format!("<connection dropped after {seen} bytes of the body>"),
+            status: 0,
+        });
+        return Err(std::io::Error::other("upload cut off (simulated)"));
+    }
     let body = body
         .collect()
         .await
@@ -120,7 +142,14 @@ async fn handle(shared: &Shared, auth: &str, req: Request<Incoming>) -> Response
         status: reply.status,
     });
     hold(shared, &decoded.method, &raw_path, signalled).await;
-    respond(reply)
+    Ok(respond(reply))
+}
+
+/// The armed cut, once, if this request is an upload.
+fn cut_upload(shared: &Shared, parts: &hyper::http::request::Parts) -> Option<usize> {
+    let upload = parts.method == hyper::Method::POST && parts.uri.path().ends_with("/upload");
+    let mut st = lock(shared);
+    upload.then(|| st.faults.cut_upload_at.take()).flatten()
 }
 
 /// Fires the armed signal if this request is its trigger; returns how

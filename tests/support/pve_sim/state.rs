@@ -87,6 +87,15 @@ pub struct Faults {
     pub redirect_to: Option<String>,
     /// What a running agent reports instead of the usual NICs.
     pub agent_reports: Option<Value>,
+    /// What `GET /version` reports (`8.4.1`; `release` is its `x.y`).
+    pub pve_version: String,
+    /// The ISO storage does not take `import` content.
+    pub no_import_content: bool,
+    /// Privileges the token lacks: (ACL path, privilege).
+    pub denied: Vec<(String, String)>,
+    /// The next upload's connection is dropped once this many bytes of its
+    /// body have arrived (nothing is stored, no answer is sent).
+    pub cut_upload_at: Option<usize>,
 }
 
 /// Every request with `method` and a path ending in `suffix` is carried
@@ -131,6 +140,10 @@ impl Default for Faults {
             frozen: false,
             redirect_to: None,
             agent_reports: None,
+            pve_version: "8.4.1".into(),
+            no_import_content: false,
+            denied: Vec::new(),
+            cut_upload_at: None,
         }
     }
 }
@@ -151,7 +164,7 @@ pub struct State {
     pub nodes: Vec<String>,
     pub vms: BTreeMap<u32, SimVm>,
     pub tasks: BTreeMap<String, SimTask>,
-    /// ISO volumes by volid (`local:iso/x.iso`).
+    /// Volumes by volid (`local:iso/x.iso`, `local:import/x.qcow2`).
     pub volumes: BTreeMap<String, Vec<u8>>,
     pub faults: Faults,
     pub log: Vec<Logged>,
