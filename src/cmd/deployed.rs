@@ -41,9 +41,9 @@ pub async fn inventory(ctx: &Ctx<'_>, env: &str) -> Result<(), Error> {
 pub async fn status(ctx: &Ctx<'_>, env: &str) -> Result<(), Error> {
     let project = ctx.checked_project()?;
     let registry = Registry::for_project(&project.root);
-    let mut unhealthy = Vec::new();
-    with_deployer(ctx, &project, &registry, (env, None), async |d| {
+    let unhealthy = with_deployer(ctx, &project, &registry, (env, None), async |d| {
         let vms = d.deployed(PROBE).await?;
+        let mut unhealthy = Vec::new();
         let mut rows = Vec::new();
         let mut docs = Vec::new();
         let now = jiff::Timestamp::now();
@@ -87,7 +87,7 @@ pub async fn status(ctx: &Ctx<'_>, env: &str) -> Result<(), Error> {
             table::table(&headers, &rows)
         };
         ctx.out.result(&text, &json!({ "env": env, "vms": docs }));
-        Ok(())
+        Ok(unhealthy)
     })
     .await?;
     match unhealthy.len() {
