@@ -9,7 +9,8 @@
 //!    then write the marker `images/ROLE/VERSION.pruning`. Writing it is
 //!    also the proof that `images/ROLE/` can be written: if it fails,
 //!    nothing has been destroyed.
-//! 2. The caller destroys the template.
+//! 2. The caller destroys the published copies, each followed by
+//!    [`Removal::forget_copy`], then the template.
 //! 3. [`Removal::finish`]: the record goes, then the marker.
 //!    ([`Removal::abandon`] removes only the marker when the template stays.)
 //!
@@ -141,6 +142,12 @@ impl Removal<'_> {
         let existed = unlink(self.registry, &record_rel(&self.role, &self.version))?;
         unlink(self.registry, &marker_rel(&self.role, &self.version))?;
         Ok(existed)
+    }
+
+    /// A published copy of the image on `target` was destroyed: the record
+    /// no longer lists it (the lock is still held).
+    pub fn forget_copy(&self, target: &str) -> Result<super::ImageRecord, RegistryError> {
+        self.registry.forget_copy(&self.role, &self.version, target)
     }
 
     /// The template stays: removes the marker only.

@@ -474,6 +474,19 @@ fn publishing_adds_one_copy_per_target_and_old_records_still_load() {
         )
         .unwrap();
     assert_eq!(replaced.published, [copy(9102)]);
+    // A prune that destroyed the copy forgets it under its removal's lock,
+    // leaving the rest as built; forgetting a copy that is not there
+    // changes nothing.
+    let removal = reg.begin_removal("ui", &record.version).unwrap();
+    assert_eq!(removal.forget_copy("pve").unwrap(), record);
+    let path = dir.path().join("images/ui/2026.11.25.1.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    assert_eq!(removal.forget_copy("pve").unwrap(), record);
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
+    removal.abandon().unwrap();
+    assert_eq!(reg.get("ui", &record.version).unwrap(), record);
+    let summary = reg.summaries(Some("ui")).unwrap().remove(0);
+    assert!(summary.published.is_empty(), "{summary:?}");
     // Not to the target it was built on, not once revoked.
     let home = Published {
         target: "local".into(),

@@ -20,7 +20,8 @@ use super::{
 use super::{fields, names, toml_file};
 
 const RECORD_HEADER: &str = "# oxbake image record: written once by `oxbake build`; \
-only `oxbake revoke` and `oxbake publish` change it afterwards.";
+only `oxbake revoke`, `oxbake publish` and `oxbake prune` (a copy it \
+destroyed) change it afterwards.";
 /// The suffix of a reserved version's placeholder (`ROLE/VERSION.reserved`).
 pub(crate) const RESERVED_SUFFIX: &str = ".reserved";
 const CHANNELS_HEADER: &str = "# oxbake channels: changed by `oxbake promote` and \
@@ -185,6 +186,28 @@ impl Registry {
                 });
             }
             None => record.published.push(copy),
+        }
+        let (path, label) = self.paths(&record_rel(role, version));
+        let text = toml_file::encode(&label, RECORD_HEADER, &record)?;
+        atomic::write(&path, &label, text.as_bytes(), Overwrite::Allow)?;
+        Ok(record)
+    }
+
+    /// Forgets `role@version`'s copy on `target` (its template there was
+    /// destroyed); the caller holds the lock ([`super::Removal::forget_copy`]).
+    /// Without such a copy the record stays as it is; the record is
+    /// returned either way.
+    pub(super) fn forget_copy(
+        &self,
+        role: &str,
+        version: &Version,
+        target: &str,
+    ) -> Result<ImageRecord, RegistryError> {
+        let mut record = self.get(role, version)?;
+        let before = record.published.len();
+        record.published.retain(|p| p.target != target);
+        if record.published.len() == before {
+            return Ok(record);
         }
         let (path, label) = self.paths(&record_rel(role, version));
         let text = toml_file::encode(&label, RECORD_HEADER, &record)?;
