@@ -22,6 +22,7 @@ pub mod open;
 pub mod ownership;
 pub mod promote;
 pub mod prune;
+pub mod prune_copies;
 pub mod prune_plan;
 pub mod publish;
 pub mod revoke;

@@ -3,8 +3,9 @@
 //! reviewed, merged and can be hand edited), so a record's VMID, node, name
 //! or file is a claim, not a fact:
 //!
-//! - no other record of the same target claims the same template (VMID on
-//!   Proxmox, where VMIDs are cluster-wide; the file locally), and
+//! - no other record claims the same template on the same target (VMID on
+//!   Proxmox, where VMIDs are cluster-wide; the file locally), whether it
+//!   built it there or published it there, and
 //! - the target proves the template is the record's image
 //!   ([`Target::verify_template`]: its name is `ROLE-VERSION` of the record
 //!   and its own metadata names the same role, version and inputs hash).
@@ -19,7 +20,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::registry::{Artifact, ImageHead};
 use crate::target::{Target, TemplateMeta, TemplatePresence};
 
-use super::artifact::template_of;
+use super::artifact::template_on;
 
 /// What a record's template must prove to be.
 pub fn identity(record: &impl ImageHead) -> TemplateMeta {
@@ -31,19 +32,8 @@ pub fn identity(record: &impl ImageHead) -> TemplateMeta {
     }
 }
 
-/// Where a record says its template is, for messages.
-pub fn location(record: &impl ImageHead) -> String {
-    match record.artifact() {
-        Artifact::Proxmox {
-            node,
-            vmid,
-            template,
-        } => format!("{node}/{vmid} (`{template}`)"),
-        Artifact::Local { path, .. } => format!("`{}`", path.display()),
-    }
-}
-
-/// Which records claim each template, per target: built once for all the
+/// Which records claim each template, per target (a record claims its
+/// built template and each published copy): built once for all the
 /// records, so finding the other claims of one costs no pass over them.
 pub struct Claims {
     ids: HashMap<(String, Claim), Vec<String>>,
@@ -53,17 +43,22 @@ impl Claims {
     pub fn of<I: ImageHead>(records: &[I]) -> Self {
         let mut ids: HashMap<(String, Claim), Vec<String>> = HashMap::new();
         for r in records {
-            let key = (r.target().to_owned(), claim(r));
-            ids.entry(key).or_default().push(r.id());
+            let copies = r.published().iter().map(|p| (&p.target, &p.artifact));
+            for (target, artifact) in
+                std::iter::once((&r.target().to_owned(), r.artifact())).chain(copies)
+            {
+                let key = (target.clone(), claim(artifact));
+                ids.entry(key).or_default().push(r.id());
+            }
         }
         Self { ids }
     }
 
-    /// The ids of the other records of `record`'s target that claim its
-    /// template, in the order of the records.
-    pub fn others(&self, record: &impl ImageHead) -> Vec<&str> {
+    /// The ids of the other records that claim `artifact`, `record`'s
+    /// template on `target`, in the order of the records.
+    fn others(&self, record: &impl ImageHead, target: &str, artifact: &Artifact) -> Vec<&str> {
         let id = record.id();
-        let key = (record.target().to_owned(), claim(record));
+        let key = (target.to_owned(), claim(artifact));
         self.ids
             .get(&key)
             .into_iter()
@@ -81,8 +76,8 @@ enum Claim {
     File(PathBuf),
 }
 
-fn claim(record: &impl ImageHead) -> Claim {
-    match record.artifact() {
+fn claim(artifact: &Artifact) -> Claim {
+    match artifact {
         Artifact::Proxmox { vmid, .. } => Claim::Vmid(*vmid),
         Artifact::Local { path, .. } => Claim::File(normalise(path)),
     }
@@ -102,25 +97,31 @@ fn normalise(path: &Path) -> PathBuf {
     out
 }
 
-/// Proves `record` owns its template, changing nothing. `Err` says which
-/// template did not prove it and why (for the report); the template stays.
+/// Proves `record` owns its template on `target` (named `target_name`: the
+/// target it was built on, or one it was published to), changing nothing.
+/// `Err` says which template did not prove it and why (for the report);
+/// the template stays.
 pub async fn prove(
     target: &dyn Target,
+    target_name: &str,
     record: &impl ImageHead,
     claims: &Claims,
     root: &Path,
 ) -> Result<TemplatePresence, String> {
-    let others = claims.others(record);
+    let Some(artifact) = record.artifact_on(target_name) else {
+        return Err(format!("it has no template on target `{target_name}`"));
+    };
+    let others = claims.others(record, target_name, artifact);
     if !others.is_empty() {
         let ids: Vec<String> = others.iter().map(|id| format!("`{id}`")).collect();
         return Err(format!(
             "kept template {}: it is also claimed by {}, so it is not provably this image's",
-            location(record),
+            artifact.describe(),
             ids.join(", ")
         ));
     }
     target
-        .verify_template(&template_of(record, root), &identity(record))
+        .verify_template(&template_on(record, target_name, root), &identity(record))
         .await
         .map_err(|e| format!("kept its template: {e}"))
 }

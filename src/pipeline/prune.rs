@@ -22,9 +22,10 @@ use super::artifact::template_of;
 use super::context::Context;
 use super::nightly::chain;
 use super::ownership;
+use super::prune_copies::{CopyTargets, Kept, deployed_on};
 use super::prune_plan::{self, DeployedImage, PlanInput, PruneAction, PruneEntry};
 use crate::registry::{ImageSummary, Registry, RegistryError, Version};
-use crate::target::{TargetError, TemplatePresence, VmKind};
+use crate::target::{TargetError, TemplatePresence};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PruneError {
@@ -63,7 +64,8 @@ pub async fn prune(
     // the history is not read.
     let records = ctx.registry.summaries(None)?;
     let channels = ctx.registry.channels_without_history()?;
-    let deployed = deployed(ctx).await?;
+    let mut deployed = deployed(ctx).await?;
+    let copies = CopyTargets::open(ctx, &records, &mut deployed).await;
     let mut entries = prune_plan::plan(&PlanInput {
         records: &records,
         channels: &channels,
@@ -94,12 +96,18 @@ pub async fn prune(
             fail(entry, why.clone());
             continue;
         }
-        if let Err(why) = ownership::prove(ctx.target, record, &claims, &ctx.project.root).await {
+        let root = &ctx.project.root;
+        if let Err(why) = ownership::prove(ctx.target, ctx.target_name, record, &claims, root).await
+        {
+            fail(entry, why);
+            continue;
+        }
+        if let Err(why) = copies.prove(ctx, record, &claims).await {
             fail(entry, why);
             continue;
         }
         if !dry_run {
-            remove(ctx, entry, record).await;
+            remove(ctx, &copies, entry, record).await;
         }
     }
     Ok(PruneReport { dry_run, entries })
@@ -147,30 +155,23 @@ fn probe(registry: &Registry, entries: &[PruneEntry]) -> BTreeMap<String, String
 
 /// The images the target's deployed VMs run.
 async fn deployed(ctx: &Context<'_>) -> Result<Vec<DeployedImage>, PruneError> {
-    let vms = ctx
-        .target
-        .list_vms()
+    deployed_on(ctx.target)
         .await
         .map_err(|e| PruneError::ListVms {
             target: ctx.target_name.to_owned(),
             source: Box::new(e),
-        })?;
-    Ok(vms
-        .into_iter()
-        .filter_map(|vm| {
-            let labels = vm.labels.into_read()?;
-            (labels.kind == VmKind::Deployed).then(|| DeployedImage {
-                vm: vm.handle.name,
-                role: labels.role,
-                version: labels.version.unwrap_or_default(),
-            })
         })
-        .collect())
 }
 
-/// Marks the record, destroys the template, then removes the record and
-/// the marker; updates `entry` with the result.
-async fn remove(ctx: &Context<'_>, entry: &mut PruneEntry, record: &ImageSummary) {
+/// Marks the record, destroys its published copies (forgetting each) and
+/// its template, then removes the record and the marker; updates `entry`
+/// with the result.
+async fn remove(
+    ctx: &Context<'_>,
+    copies: &CopyTargets,
+    entry: &mut PruneEntry,
+    record: &ImageSummary,
+) {
     let image = record.id();
     let removal = match ctx.registry.begin_removal(&record.role, &record.version) {
         Ok(removal) => removal,
@@ -178,10 +179,17 @@ async fn remove(ctx: &Context<'_>, entry: &mut PruneEntry, record: &ImageSummary
     };
     let marker = removal.marker();
     let identity = ownership::identity(record);
-    let destroyed = ctx
-        .target
-        .destroy_template(&template_of(record, &ctx.project.root), &identity)
-        .await;
+    let destroyed = match copies.remove(ctx, &removal, record).await {
+        Ok(()) => ctx
+            .target
+            .destroy_template(&template_of(record, &ctx.project.root), &identity)
+            .await
+            .map_err(|e| match e {
+                TargetError::TemplateInUse { name, user } => Kept::InUse { name, user },
+                e => Kept::Failed(format!("cannot destroy its template: {e}")),
+            }),
+        Err(kept) => Err(kept),
+    };
     if let Err(error) = destroyed {
         let left = removal.abandon().err().map(|e| {
             format!(
@@ -191,14 +199,14 @@ async fn remove(ctx: &Context<'_>, entry: &mut PruneEntry, record: &ImageSummary
             )
         });
         match error {
-            TargetError::TemplateInUse { name, user } => {
+            Kept::InUse { name, user } => {
                 ctx.progress.warn(format!(
                     "prune: kept `{image}`: template `{name}` is still used by {user}"
                 ));
                 entry.action = PruneAction::Keep;
                 entry.why.push(format!("its template has clones ({user})"));
             }
-            e => fail(entry, format!("cannot destroy its template: {e}")),
+            Kept::Failed(why) => fail(entry, why),
         }
         entry.why.extend(left);
         return;

@@ -1,6 +1,8 @@
 //! Which images `oxbake prune` keeps, and why: the newest N per role, any
-//! image a channel points at, one a deployed VM runs, one on another target,
-//! and (transitively) the parent of any image that stays.
+//! image a channel points at, one a deployed VM runs (on the pruned target
+//! or one the image was published to), one on another target, and
+//! (transitively) the parent of any image that stays. An image that goes
+//! loses its published copies with it (`super::prune_copies`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -145,11 +147,6 @@ fn own_reasons<I: ImageHead>(input: &PlanInput<'_, I>, record: &I) -> Vec<String
     }
     if record.target() != input.target {
         reasons.push(format!("it lives on target `{}`", record.target()));
-    }
-    // Pruning the record would leave the copy unrecorded on its cluster;
-    // removing published copies is not offered yet (docs/publish.md).
-    for copy in record.published() {
-        reasons.push(format!("it is published to target `{}`", copy.target));
     }
     reasons
 }

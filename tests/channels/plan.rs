@@ -112,28 +112,39 @@ fn a_chain_of_parents_is_kept_transitively() {
 }
 
 #[test]
-fn a_published_image_is_kept_with_its_record() {
+fn a_published_image_goes_like_any_other_unless_a_vm_on_its_copy_target_runs_it() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::new(dir.path());
     let r: Vec<ImageRecord> = (0..3)
         .map(|_| record(&registry, "web", Img::root()))
         .collect();
-    let copy = oxbake::registry::Published {
+    let copy = |version: &oxbake::registry::Version, vmid| oxbake::registry::Published {
         target: "pve".into(),
         when: "2026-12-06T10:00:00Z".parse().unwrap(),
         sha256: "d".repeat(64).parse().unwrap(),
         artifact: oxbake::registry::Artifact::Proxmox {
             node: "pve1".into(),
-            vmid: 9150,
-            template: format!("web-{}", r[0].version),
+            vmid,
+            template: format!("web-{version}"),
         },
     };
-    registry.publish("web", &r[0].version, copy, None).unwrap();
+    registry
+        .publish("web", &r[0].version, copy(&r[0].version, 9150), None)
+        .unwrap();
+    registry
+        .publish("web", &r[1].version, copy(&r[1].version, 9151), None)
+        .unwrap();
     let records = registry.list(None).unwrap();
-    let decided = decide(&records, &registry.channels().unwrap(), &[], 1);
+    // The prune collects the VMs of the copies' targets with its own.
+    let deployed = [DeployedImage {
+        vm: "pve-web-1".into(),
+        role: "web".into(),
+        version: r[1].version.to_string(),
+    }];
+    let decided = decide(&records, &registry.channels().unwrap(), &deployed, 1);
     let oldest = decided.iter().find(|d| d.0 == r[0].id()).unwrap();
-    assert_eq!(oldest.1, PruneAction::Keep, "{decided:?}");
-    assert_eq!(oldest.2, ["it is published to target `pve`"]);
+    assert_eq!(oldest.1, PruneAction::Remove, "{decided:?}");
     let middle = decided.iter().find(|d| d.0 == r[1].id()).unwrap();
-    assert_eq!(middle.1, PruneAction::Remove, "{decided:?}");
+    assert_eq!(middle.1, PruneAction::Keep, "{decided:?}");
+    assert_eq!(middle.2, ["deployed VM `pve-web-1` runs it"]);
 }

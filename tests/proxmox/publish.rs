@@ -35,8 +35,12 @@ fn local_template(root: &Path, role: &str) -> (String, String) {
             .unwrap();
         assert!(ok.success(), "qemu-img {args:?}");
     };
-    let parent = format!("{role}-parent.qcow2");
-    let top = format!("{role}-top.qcow2");
+    // Each call makes its own pair (two records never claim one file).
+    let free = (0..)
+        .find(|i| !dir.join(format!("{role}-{i}-top.qcow2")).exists())
+        .unwrap();
+    let parent = format!("{role}-{free}-parent.qcow2");
+    let top = format!("{role}-{free}-top.qcow2");
     qemu_img(&["create", "-q", "-f", "qcow2", &parent, "16M"]);
     qemu_img(&[
         "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", &parent, &top,
@@ -481,4 +485,135 @@ async fn gc_removes_the_uploads_of_runs_that_ended() {
     assert_eq!(import_volumes(&sim), [foreign, live]);
     holder.kill().unwrap();
     holder.wait().unwrap();
+}
+
+/// `oxbake prune --json`'s entry for `image`: its action and reasons.
+fn pruned(run: &crate::support::project::Run, image: &str) -> (String, String) {
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout())
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout(), run.stderr()));
+    let entries = doc["prune"]["entries"].as_array().unwrap();
+    let entry = entries
+        .iter()
+        .find(|e| {
+            format!(
+                "{}@{}",
+                e["role"].as_str().unwrap(),
+                e["version"].as_str().unwrap()
+            ) == image
+        })
+        .unwrap_or_else(|| panic!("{image} not in {doc}"));
+    (
+        entry["action"].as_str().unwrap().to_owned(),
+        entry["why"].to_string(),
+    )
+}
+
+/// A version the retention lets go loses its copy on the cluster with its
+/// record, and only once the copy proved to be its own: a copy whose
+/// description was changed, one a linked clone uses and a cluster that
+/// cannot be reached each keep the version (and the copy), and
+/// `--dry-run` removes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_removes_a_published_copy_with_its_version_once_it_proves_its_own() {
+    let sim = PveSim::start().await;
+    let project = TestProject::copy();
+    sim.add_to(&project, "sim");
+    let config = project.read("oxbake.toml");
+    assert!(config.contains("keep = 5"), "{config}");
+    project.write("oxbake.toml", &config.replace("keep = 5", "keep = 1"));
+    let old = local_record(project.root(), "ui");
+    let run = oxbake(
+        &project,
+        &["publish", &old.id(), "--target", "sim", "--json"],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    let vmid = doc["publish"]["vmid"].as_u64().unwrap() as u32;
+    let newer = local_record(project.root(), "ui");
+    let old_file = format!("images/ui/{}.toml", old.version);
+    let unchanged = |what: &str| {
+        assert!(sim.vm(vmid).is_some(), "{what}: the copy stays");
+        let record = Registry::for_project(project.root()).get("ui", &old.version);
+        assert_eq!(
+            record.unwrap().published.len(),
+            1,
+            "{what}: the record keeps it"
+        );
+    };
+
+    // A copy that does not prove to be the image's stays.
+    let genuine = sim.remove_vm(vmid).unwrap();
+    let mut forged = genuine.clone();
+    forged
+        .config
+        .insert("description".into(), "made by hand".into());
+    sim.insert_vm(vmid, forged);
+    let run = oxbake(&project, &["prune", "--json"]).await;
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let (action, why) = pruned(&run, &old.id());
+    assert_eq!(action, "failed", "{why}");
+    assert!(why.contains("its copy on target `sim`"), "{why}");
+    unchanged("a forged description");
+    sim.remove_vm(vmid);
+    sim.insert_vm(vmid, genuine);
+
+    // A copy a linked clone uses stays, and so does its version.
+    let clone = VMID_RANGE[1];
+    let user = crate::support::pve_sim::state::SimVm {
+        node: NODE.into(),
+        linked_from: Some(vmid),
+        ..Default::default()
+    };
+    sim.insert_vm(clone, user);
+    let run = oxbake(&project, &["prune", "--json"]).await;
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let (action, why) = pruned(&run, &old.id());
+    assert_eq!(action, "keep", "{why}");
+    assert!(why.contains("clones"), "{why}");
+    assert!(
+        run.stderr().contains("on target `sim` is still used"),
+        "{}",
+        run.stderr()
+    );
+    unchanged("a linked clone");
+    assert!(project.root().join(&old_file).exists());
+    sim.remove_vm(clone);
+
+    // A cluster that cannot be reached keeps what was published to it.
+    let reachable = project.read("oxbake.toml");
+    let endpoint = sim.endpoint();
+    assert!(reachable.contains(&endpoint), "{reachable}");
+    project.write(
+        "oxbake.toml",
+        &reachable.replace(&endpoint, "https://127.0.0.1:9"),
+    );
+    let run = oxbake(&project, &["prune", "--json"]).await;
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let (action, why) = pruned(&run, &old.id());
+    assert_eq!(action, "failed", "{why}");
+    assert!(
+        why.contains("published to target `sim`, which cannot be used"),
+        "{why}"
+    );
+    unchanged("an unreachable cluster");
+    project.write("oxbake.toml", &reachable);
+
+    let run = oxbake(&project, &["prune", "--dry-run", "--json"]).await;
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(pruned(&run, &old.id()).0, "remove");
+    unchanged("--dry-run");
+
+    let run = oxbake(&project, &["prune", "--json"]).await;
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    assert_eq!(pruned(&run, &old.id()).0, "removed");
+    assert_eq!(pruned(&run, &newer.id()).0, "keep");
+    assert!(sim.vm(vmid).is_none(), "the copy was destroyed");
+    assert!(!project.root().join(&old_file).exists(), "the record went");
+    assert!(
+        run.stderr()
+            .contains(&format!("removed `{}`'s copy on target `sim`", old.id())),
+        "{}",
+        run.stderr()
+    );
 }
