@@ -1,8 +1,13 @@
-//! `oxbake deploy` and `oxbake destroy` on the QEMU-backed simulator: a
-//! one-VM environment deploys from the channel's template (clone, NoCloud
-//! seed ISO with the static address, start, cloud-init done, checks), the
-//! seed ISO is gone once the VM is healthy, a second deploy does nothing,
-//! a revoked version is refused, and destroy leaves only templates.
+//! `oxbake publish`, `deploy`, `destroy` and `prune` on the QEMU-backed
+//! simulator: a one-step role baked on the local target is published to
+//! the cluster (flattened, uploaded as `import` content, imported into a
+//! VM, converted), a one-VM environment deploys from the published
+//! template (clone, NoCloud seed ISO with the static address, start,
+//! cloud-init done, checks), the seed ISO is gone once the VM is healthy, a
+//! second deploy does nothing, a revoked version is refused, prune keeps
+//! the version while the VM runs it, and once the environment is destroyed
+//! prune removes both places of the version: the published template and
+//! the local one, then the record.
 
 use oxbake::registry::Registry;
 
@@ -53,7 +58,7 @@ greeting = "hello from simlab"
 "#;
 
 #[test]
-fn an_environment_deploys_and_is_destroyed_on_the_simulator() {
+fn a_published_image_deploys_and_prune_removes_both_places_on_the_simulator() {
     let _vms = vm_lock();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (sim, guests) = runtime.block_on(PveSim::start_qemu_backed());
@@ -66,14 +71,25 @@ fn an_environment_deploys_and_is_destroyed_on_the_simulator() {
     let config = project.read("oxbake.toml");
     project.write("oxbake.toml", &format!("{config}{ENV}"));
 
-    let build = PveSim::oxbake(&project, &["build", "dmini", "--target", "sim"]);
-    assert_ok(&build, &guests, "oxbake build dmini --target sim");
+    let build = PveSim::oxbake(&project, &["build", "dmini"]);
+    assert_ok(&build, &guests, "oxbake build dmini (local)");
     let record = latest(&project, "dmini");
-    let template = match &record.artifact {
-        oxbake::registry::Artifact::Proxmox { vmid, .. } => *vmid,
-        other => panic!("not a proxmox artifact: {other:?}"),
-    };
+    assert_eq!(record.target, "local");
+    let image = record.id();
+    let publish = PveSim::oxbake(&project, &["publish", &image, "--target", "sim", "--json"]);
+    assert_ok(&publish, &guests, "oxbake publish --target sim");
+    let doc: serde_json::Value = serde_json::from_str(&publish.stdout()).unwrap();
+    assert_eq!(doc["publish"]["published"], true, "{doc}");
+    let template = doc["publish"]["vmid"].as_u64().unwrap() as u32;
+    let vm = sim.vm(template).expect("the published template");
+    assert!(vm.is_template(), "{vm:?}");
+    assert_eq!(vm.name(), format!("dmini-{}", record.version));
+    let uploads: Vec<String> = sim.volumes().into_iter().map(|(v, _)| v).collect();
+    assert!(uploads.is_empty(), "the import volume stays: {uploads:?}");
     let registry = Registry::for_project(project.root());
+    let published = &registry.get("dmini", &record.version).unwrap().published;
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0].target, "sim");
     registry
         .set_channel("dmini", "dev", &record.version, "test", "deploy on sim")
         .unwrap();
@@ -86,6 +102,8 @@ fn an_environment_deploys_and_is_destroyed_on_the_simulator() {
         .filter(|id| sim.vm(*id).is_some_and(|vm| !vm.is_template()))
         .collect();
     assert_eq!(deployed.len(), 1, "one deployed VM: {deployed:?}");
+    let clones = sim.count("POST", &format!("/qemu/{template}/clone"));
+    assert_eq!(clones, 1, "the deploy cloned the published template");
     let vm = sim.vm(deployed[0]).unwrap();
     let tags: Vec<&str> = vm.config["tags"].split(';').collect();
     let version_tag = format!("v-{}", record.version);
@@ -141,8 +159,78 @@ fn an_environment_deploys_and_is_destroyed_on_the_simulator() {
         refused.stderr()
     );
 
+    // A newer version in the channel (recorded directly: its bake is not
+    // what this test is about) and a retention of one: the VM on the
+    // cluster still runs the published copy, so prune keeps the version.
+    let newer = registry
+        .record(
+            "dmini",
+            oxbake::registry::NewImage {
+                inputs: "f".repeat(64).parse().unwrap(),
+                parent: record.parent.clone(),
+                target: "local".into(),
+                artifact: oxbake::registry::Artifact::Local {
+                    path: ".oxbake/local/templates/dmini-stand-in.qcow2".into(),
+                    sha256: "0".repeat(64).parse().unwrap(),
+                },
+                repositories: Default::default(),
+                packages: Default::default(),
+                checks: Vec::new(),
+                builder: None,
+                size: None,
+            },
+        )
+        .unwrap();
+    registry
+        .set_channel("dmini", "dev", &newer.version, "test", "newer")
+        .unwrap();
+    let config = project.read("oxbake.toml");
+    project.write("oxbake.toml", &config.replace("keep = 5", "keep = 1"));
+    let kept = PveSim::oxbake(&project, &["prune", "--dry-run", "--json"]);
+    assert_ok(&kept, &guests, "oxbake prune --dry-run");
+    let entry = prune_entry(&kept.stdout(), &image);
+    assert_eq!(entry["action"], "keep", "{entry}");
+    let why = entry["why"].to_string();
+    assert!(
+        why.contains(&format!("deployed VM `{}` runs it", vm.name())),
+        "{why}"
+    );
+
     let destroy = PveSim::oxbake(&project, &["destroy", "simlab"]);
     assert_ok(&destroy, &guests, "oxbake destroy simlab");
     assert_eq!(project.read(".oxbake/known_hosts/simlab"), "");
     assert_only_templates(&sim, &guests, &[template]);
+
+    let local_file = match &record.artifact {
+        oxbake::registry::Artifact::Local { path, .. } => project.root().join(path),
+        other => panic!("not a local artifact: {other:?}"),
+    };
+    assert!(local_file.exists(), "{}", local_file.display());
+    let prune = PveSim::oxbake(&project, &["prune", "--json"]);
+    assert_ok(&prune, &guests, "oxbake prune");
+    assert_eq!(prune_entry(&prune.stdout(), &image)["action"], "removed");
+    assert_only_templates(&sim, &guests, &[]);
+    assert!(!local_file.exists(), "the local template stays");
+    assert!(
+        registry.get("dmini", &record.version).is_err(),
+        "the record stays"
+    );
+}
+
+/// `oxbake prune --json`'s entry for `image`.
+fn prune_entry(stdout: &str, image: &str) -> serde_json::Value {
+    let doc: serde_json::Value = serde_json::from_str(stdout).unwrap();
+    doc["prune"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            format!(
+                "{}@{}",
+                e["role"].as_str().unwrap(),
+                e["version"].as_str().unwrap()
+            ) == image
+        })
+        .unwrap_or_else(|| panic!("{image} not in {doc}"))
+        .clone()
 }

@@ -21,6 +21,11 @@ pub trait GuestBackend: Send + Sync {
     fn powered_off(&self, _vmid: u32) -> bool {
         true
     }
+    /// The new VM `vmid`'s disk was imported from `image` (an `import`
+    /// volume's bytes); a backend with real disks keeps a copy.
+    fn imported(&self, _vmid: u32, _image: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
     /// `network-get-interfaces`' result, or the error while the agent is
     /// not up (`QEMU guest agent is not running`).
     fn interfaces(&self, vmid: u32, vm: &SimVm, faults: &Faults) -> Result<Value, String>;

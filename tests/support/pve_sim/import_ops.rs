@@ -163,6 +163,13 @@ pub fn create(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
         })
         .cloned()
         .collect();
+    if let Some(net0) = config
+        .get("net0")
+        .filter(|n| !n.split(',').next().unwrap_or_default().contains('='))
+    {
+        let with_mac = super::vm_ops::replace_mac(net0, &st.new_mac());
+        config.insert("net0".into(), with_mac);
+    }
     let mut imports = Vec::new();
     for key in disks {
         let value = config[&key].clone();
@@ -191,6 +198,13 @@ pub fn create(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
             if let Some(gone) = imports.iter().find(|v| !st.volumes.contains_key(*v)) {
                 st.vms.remove(&id);
                 return Err(format!("volume '{gone}' does not exist"));
+            }
+            for volid in &imports {
+                let image = &st.volumes[volid];
+                if let Err(e) = st.guests.imported(id, image) {
+                    st.vms.remove(&id);
+                    return Err(format!("import of '{volid}' failed: {e}"));
+                }
             }
             let vm = st.vms.get_mut(&id).ok_or("vm vanished")?;
             vm.lock = None;

@@ -1,7 +1,8 @@
 //! A [`GuestBackend`] whose VMs are real QEMU guests, so the simulator can
 //! run whole builds. The base template is backed by the local target's base
-//! image; every other VM gets, at its first start, a qcow2 overlay on its
-//! linked-clone source's disk (a template keeps the disk it had as a VM and
+//! image; a VM whose disk was imported (`import-from`) gets the import's
+//! bytes as its disk; every other VM gets, at its first start, a qcow2
+//! overlay on its linked-clone source's disk (a template keeps the disk it had as a VM and
 //! is never started again, so its disk stays unchanged). The seed ISO
 //! attached as `ide2` is read from the simulator's ISO storage and given to
 //! QEMU as a drive. SSH is forwarded from 127.0.0.1, port `base + VMID`:
@@ -262,6 +263,12 @@ impl GuestBackend for QemuGuests {
 
     fn powered_off(&self, vmid: u32) -> bool {
         self.pid(vmid).is_none()
+    }
+
+    /// The import's bytes become the VM's disk (a template's disk, which
+    /// its linked clones' overlays are made on).
+    fn imported(&self, vmid: u32, image: &[u8]) -> Result<(), String> {
+        std::fs::write(self.file(vmid, "qcow2"), image).map_err(|e| e.to_string())
     }
 
     fn interfaces(&self, vmid: u32, vm: &SimVm, _faults: &Faults) -> Result<Value, String> {

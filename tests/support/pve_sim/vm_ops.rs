@@ -97,11 +97,12 @@ pub fn clone(shared: &Shared, p: &Params) -> Result<Reply, Fail> {
     upid_reply(upid)
 }
 
-fn replace_mac(net0: &str, mac: &str) -> String {
+/// `net0` with `mac` as its address: PVE gives a clone new addresses, and
+/// a new VM one where its `MODEL[=MAC]` names none.
+pub(super) fn replace_mac(net0: &str, mac: &str) -> String {
     let mut parts: Vec<String> = net0.split(',').map(str::to_string).collect();
-    if let Some((model, _)) = parts[0].split_once('=') {
-        parts[0] = format!("{model}={mac}");
-    }
+    let model = parts[0].split('=').next().unwrap_or_default().to_owned();
+    parts[0] = format!("{model}={mac}");
     parts.join(",")
 }
 
