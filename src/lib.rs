@@ -21,6 +21,7 @@ pub mod registry;
 pub mod render;
 pub mod report;
 pub mod role;
+pub mod scratch;
 pub mod secrets;
 pub mod suite;
 pub mod target;

@@ -39,7 +39,9 @@ const RULES: &[Rule] = &[
     },
     Rule {
         scope: Scope::In(&["target"]),
-        imports: Imports::Only(&["target", "config", "progress", "diag", "fsutil", "suite"]),
+        imports: Imports::Only(&[
+            "target", "config", "progress", "diag", "fsutil", "suite", "scratch",
+        ]),
         why: "a target knows its settings and reports progress, nothing of the pipeline",
     },
     Rule {

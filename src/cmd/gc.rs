@@ -1,5 +1,6 @@
 //! `oxbake gc [--dry-run] [--target T]`: leftover VMs, then networks no VM
-//! uses, then uploads of runs that ended.
+//! uses, then uploads of runs that ended, then the project's scratch
+//! folders of processes that ended.
 
 use serde_json::json;
 
@@ -16,6 +17,9 @@ pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(
     let found = gc::collect(open.target.as_ref(), &runs, dry_run, &ctx.progress).await?;
     let nets = gc::networks(open.target.as_ref(), dry_run, &ctx.progress).await?;
     let uploads = gc::uploads(open.target.as_ref(), &runs, dry_run, &ctx.progress).await?;
+    let scratch_dir = WorkDirs::of(&project.root).scratch();
+    let scratch = gc::scratch(&scratch_dir, dry_run, &ctx.progress)
+        .map_err(|e| Error::Failed(format!("cannot read `{}`: {e}", scratch_dir.display())))?;
     let rows: Vec<Vec<String>> = found
         .iter()
         .map(|l| {
@@ -55,16 +59,27 @@ pub async fn run(ctx: &Ctx<'_>, target: Option<&str>, dry_run: bool) -> Result<(
             .collect();
         text.push_str(&table(&["upload", "run", "status"], &rows));
     }
+    if !scratch.is_empty() {
+        let rows: Vec<Vec<String>> = scratch
+            .iter()
+            .map(|f| {
+                let status = status(&None, &f.error, f.removed);
+                vec![f.name.clone(), f.bytes.to_string(), status]
+            })
+            .collect();
+        text.push_str(&table(&["scratch", "bytes", "status"], &rows));
+    }
     ctx.out.result(
         &text,
         &json!({
             "target": open.name, "dry_run": dry_run, "leftovers": found, "networks": nets,
-            "uploads": uploads,
+            "uploads": uploads, "scratch": scratch,
         }),
     );
     let failed = found.iter().filter(|l| l.error.is_some()).count()
         + nets.iter().filter(|n| n.error.is_some()).count()
-        + uploads.iter().filter(|u| u.error.is_some()).count();
+        + uploads.iter().filter(|u| u.error.is_some()).count()
+        + scratch.iter().filter(|f| f.error.is_some()).count();
     let unknown: Vec<&str> = found
         .iter()
         .filter_map(|l| l.unknown.as_deref())

@@ -4,7 +4,8 @@
 //! it is reported as unknown, with where its labels should be. Networks the
 //! target made for environments (local: a segment's switch) that no VM uses
 //! any more go too ([`networks`]), and so do disk images a run uploaded and
-//! left behind (proxmox: `oxbake publish`'s import volumes, [`uploads`]).
+//! left behind (proxmox: `oxbake publish`'s import volumes, [`uploads`]),
+//! and the project's work folders of processes that ended ([`scratch`]).
 
 use serde::Serialize;
 
@@ -113,6 +114,27 @@ pub async fn networks(
             progress.warn(format!("gc: network `{}` stays: {e}", net.name));
         } else if net.removed {
             progress.info(format!("gc: removed network `{}`", net.name));
+        }
+    }
+    Ok(found)
+}
+
+/// The work folders in `.oxbake/scratch/` of processes that ended (a
+/// killed `oxbake publish` or `inspect`) and, unless `dry_run`, removed.
+pub fn scratch(
+    dir: &std::path::Path,
+    dry_run: bool,
+    progress: &Progress,
+) -> std::io::Result<Vec<crate::scratch::Leftover>> {
+    let found = crate::scratch::sweep(dir, dry_run)?;
+    for folder in &found {
+        match (&folder.error, folder.removed) {
+            (Some(e), _) => progress.warn(format!("gc: scratch `{}` stays: {e}", folder.name)),
+            (None, true) => progress.info(format!(
+                "gc: removed scratch `{}` ({} bytes)",
+                folder.name, folder.bytes
+            )),
+            (None, false) => {}
         }
     }
     Ok(found)

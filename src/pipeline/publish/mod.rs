@@ -316,11 +316,7 @@ impl Shipping<'_> {
             image: self.image(),
             source: Box::new(crate::target::TargetError::io(&scratch, e)),
         };
-        std::fs::create_dir_all(&scratch).map_err(io)?;
-        let work = tempfile::Builder::new()
-            .prefix("publish-")
-            .tempdir_in(&scratch)
-            .map_err(io)?;
+        let work = crate::scratch::folder(&scratch, "publish-").map_err(io)?;
         let file = work.path().join("flat.qcow2");
         let flat = cancel::unless_interrupted(self.cancel, self.flatten(project, &file))
             .await

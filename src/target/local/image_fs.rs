@@ -4,7 +4,8 @@
 //! debugfs (e2fsprogs) reads the ext4 root file system at its offset. No
 //! loop device, no mount, no root: nothing replays a journal or changes a
 //! byte of the template, and it works as any user who can read the file.
-//! The raw copy goes when the [`ImageFs`] is dropped.
+//! The raw copy goes when the [`ImageFs`] is dropped (or, if the process
+//! is killed, with `oxbake gc`: [`crate::scratch`]).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -56,11 +57,8 @@ impl ImageFs {
     /// folder under `scratch` (best on the same disk as the templates: it
     /// takes as much space as the image's content).
     pub async fn open(image: &Path, scratch: &Path) -> Result<Self, TargetError> {
-        std::fs::create_dir_all(scratch).map_err(|e| TargetError::io(scratch, e))?;
-        let dir = tempfile::Builder::new()
-            .prefix("inspect-")
-            .tempdir_in(scratch)
-            .map_err(|e| TargetError::io(scratch, e))?;
+        let dir =
+            crate::scratch::folder(scratch, "inspect-").map_err(|e| TargetError::io(scratch, e))?;
         let raw = dir.path().join("disk.raw");
         let mut convert = Command::new("qemu-img");
         convert
