@@ -17,6 +17,7 @@ pub mod leftovers;
 mod local;
 mod local_disk;
 mod promote;
+mod publish;
 pub mod runner;
 pub mod sim;
 mod sim_cases;

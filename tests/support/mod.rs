@@ -7,6 +7,7 @@ pub mod deploy_sim;
 pub mod e2e;
 #[cfg(feature = "e2e")]
 pub mod figures;
+pub mod local_image;
 pub mod output;
 pub mod project;
 pub mod pve_sim;
