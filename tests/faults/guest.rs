@@ -137,7 +137,7 @@ fn fault_matrix_convert_to_template_on_the_simulator() {
 /// answers 500.
 fn convert_fails(m: &mut Matrix, project: &TestProject) {
     use crate::support::pve_sim::cli::SECRET_ENV;
-    use crate::support::pve_sim::{BASE_VMID, PveSim, TOKEN_SECRET};
+    use crate::support::pve_sim::{PveSim, TOKEN_SECRET};
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (sim, guests) = runtime.block_on(PveSim::start_qemu_backed());
     let config = project.read("oxbake.toml");
@@ -150,13 +150,7 @@ fn convert_fails(m: &mut Matrix, project: &TestProject) {
         .deadline(Duration::from_secs(900))
         .run();
     project.write("oxbake.toml", &config);
-    let mut left: Vec<String> = sim
-        .vmids()
-        .into_iter()
-        .filter(|id| *id != BASE_VMID)
-        .map(|id| format!("vm {id}"))
-        .collect();
-    left.extend(sim.volumes().into_iter().map(|(v, _)| format!("iso {v}")));
+    let mut left = super::sim::sim_leftovers(&sim);
     guests.sweep();
     left.extend(guests.disks().iter().map(|id| format!("disk of vm {id}")));
     left.extend(

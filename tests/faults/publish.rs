@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use super::leftovers::RegistrySnapshot;
 use super::runner::{Action, Invocation, Outcome};
+use super::sim::sim_leftovers;
 use super::table::{Matrix, Row, row};
-use crate::support::local_image::local_record;
-use crate::support::project::TestProject;
+use crate::support::local_image::project_with_image;
 use crate::support::pve_sim::cli::SECRET_ENV;
 use crate::support::pve_sim::state::SignalOn;
-use crate::support::pve_sim::{BASE_VMID, Faults, PveSim, TOKEN_SECRET};
+use crate::support::pve_sim::{Faults, PveSim, TOKEN_SECRET};
 
 /// One fault against a fresh simulator and project.
 struct Case {
@@ -84,15 +84,6 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// A project with one local image and the simulator as target `sim`;
-/// returns the image's id.
-fn prepared(sim: &PveSim) -> (TestProject, String) {
-    let project = TestProject::copy();
-    sim.add_to(&project, "sim");
-    let record = local_record(project.root(), "ui");
-    (project, record.id())
-}
-
 fn oxbake<'a>(root: &'a Path, args: &'a [&'a str]) -> Invocation<'a> {
     Invocation::new(root, args)
         .env(SECRET_ENV, TOKEN_SECRET)
@@ -122,7 +113,8 @@ fn arm_signal<'a>(
 
 fn run_case(runtime: &tokio::runtime::Runtime, case: &Case) -> Row {
     let sim = runtime.block_on(PveSim::start());
-    let (project, image) = prepared(&sim);
+    let (project, record) = project_with_image(&sim);
+    let image = record.id();
     sim.faults(case.set);
     let before = RegistrySnapshot::take(project.root());
     let args = ["publish", image.as_str(), "--target", "sim"];
@@ -149,7 +141,8 @@ fn run_case(runtime: &tokio::runtime::Runtime, case: &Case) -> Row {
 /// until `oxbake gc --target sim`, which must remove both.
 fn killed_then_gc(runtime: &tokio::runtime::Runtime) -> Row {
     let sim = runtime.block_on(PveSim::start());
-    let (project, image) = prepared(&sim);
+    let (project, record) = project_with_image(&sim);
+    let image = record.id();
     let before = RegistrySnapshot::take(project.root());
     let args = ["publish", image.as_str(), "--target", "sim"];
     let killed = oxbake(project.root(), &args)
@@ -196,20 +189,10 @@ fn killed_then_gc(runtime: &tokio::runtime::Runtime) -> Row {
     also(r, problems)
 }
 
-/// The run's VMs and volumes on the simulator (the base template is not
-/// one), and the project's scratch folders.
+/// The run's VMs and volumes on the simulator, and the project's scratch
+/// folders.
 fn leftovers(sim: &PveSim, root: &Path) -> Vec<String> {
-    let mut left: Vec<String> = sim
-        .vmids()
-        .into_iter()
-        .filter(|id| *id != BASE_VMID)
-        .map(|id| format!("vm {id}"))
-        .collect();
-    left.extend(
-        sim.volumes()
-            .into_iter()
-            .map(|(v, _)| format!("volume {v}")),
-    );
+    let mut left = sim_leftovers(sim);
     if let Ok(entries) = std::fs::read_dir(root.join(".oxbake/scratch")) {
         left.extend(
             entries

@@ -179,7 +179,8 @@ fn run_case(runtime: &tokio::runtime::Runtime, project: &TestProject, case: &Cas
     )
 }
 
-/// The simulator's VMs (but the base template) and seed ISOs.
+/// The simulator's VMs (but the base template) and volumes (seed ISOs,
+/// uploads).
 pub(super) fn sim_leftovers(sim: &PveSim) -> Vec<String> {
     let mut leftovers: Vec<String> = sim
         .vmids()
@@ -187,7 +188,11 @@ pub(super) fn sim_leftovers(sim: &PveSim) -> Vec<String> {
         .filter(|id| *id != BASE_VMID)
         .map(|id| format!("vm {id}"))
         .collect();
-    leftovers.extend(sim.volumes().into_iter().map(|(v, _)| format!("iso {v}")));
+    leftovers.extend(
+        sim.volumes()
+            .into_iter()
+            .map(|(v, _)| format!("volume {v}")),
+    );
     leftovers
 }
 

@@ -14,7 +14,7 @@ use oxbake::project::Project;
 use oxbake::registry::{Artifact, ImageRecord, Registry};
 
 use crate::support::deploy_sim::Harness;
-use crate::support::local_image::local_record;
+use crate::support::local_image::{local_record, project_with_image};
 use crate::support::project::TestProject;
 use crate::support::pve_sim::{NODE, PveSim, TOKEN_SECRET, VMID_RANGE};
 
@@ -45,9 +45,7 @@ async fn oxbake(project: &TestProject, args: &[&str]) -> crate::support::project
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_ships_the_image_and_records_a_second_artifact() {
     let sim = PveSim::start().await;
-    let project = TestProject::copy();
-    sim.add_to(&project, "sim");
-    let record = local_record(project.root(), "ui");
+    let (project, record) = project_with_image(&sim);
     let image = record.id();
 
     let run = oxbake(&project, &["publish", &image, "--target", "sim", "--json"]).await;
@@ -169,9 +167,7 @@ async fn publish_ships_the_image_and_records_a_second_artifact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_refusal_names_what_is_missing_and_changes_nothing() {
     let sim = PveSim::start().await;
-    let project = TestProject::copy();
-    sim.add_to(&project, "sim");
-    let record = local_record(project.root(), "ui");
+    let (project, record) = project_with_image(&sim);
     let before = record_file(&project, &record);
     let vms = sim.vmids();
     type Set = fn(&mut crate::support::pve_sim::Faults);
@@ -243,9 +239,7 @@ async fn each_refusal_names_what_is_missing_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_cut_off_half_way_leaves_no_volume_vm_or_record() {
     let sim = PveSim::start().await;
-    let project = TestProject::copy();
-    sim.add_to(&project, "sim");
-    let record = local_record(project.root(), "ui");
+    let (project, record) = project_with_image(&sim);
     let before = record_file(&project, &record);
     let vms = sim.vmids();
     sim.faults(|f| f.cut_upload_at = Some(64 * 1024));
@@ -275,9 +269,7 @@ async fn an_upload_cut_off_half_way_leaves_no_volume_vm_or_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_that_fails_removes_its_vm_and_the_volume() {
     let sim = PveSim::start().await;
-    let project = TestProject::copy();
-    sim.add_to(&project, "sim");
-    let record = local_record(project.root(), "ui");
+    let (project, record) = project_with_image(&sim);
     let before = record_file(&project, &record);
     let vms = sim.vmids();
     sim.faults(|f| f.fail_convert = true);
@@ -348,9 +340,7 @@ async fn a_deploy_on_the_target_clones_the_published_template() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupt_during_the_upload_leaves_nothing_behind() {
     let sim = PveSim::start().await;
-    let project = TestProject::copy();
-    sim.add_to(&project, "sim");
-    let record = local_record(project.root(), "ui");
+    let (project, record) = project_with_image(&sim);
     let before = record_file(&project, &record);
     let vms = sim.vmids();
     sim.faults(|f| {
@@ -434,19 +424,7 @@ async fn gc_removes_the_uploads_of_runs_that_ended() {
 
 /// `oxbake prune --json`'s entry for `image`: its action and reasons.
 fn pruned(run: &crate::support::project::Run, image: &str) -> (String, String) {
-    let doc: serde_json::Value = serde_json::from_str(&run.stdout())
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout(), run.stderr()));
-    let entries = doc["prune"]["entries"].as_array().unwrap();
-    let entry = entries
-        .iter()
-        .find(|e| {
-            format!(
-                "{}@{}",
-                e["role"].as_str().unwrap(),
-                e["version"].as_str().unwrap()
-            ) == image
-        })
-        .unwrap_or_else(|| panic!("{image} not in {doc}"));
+    let entry = crate::support::output::prune_entry(&run.stdout(), image);
     (
         entry["action"].as_str().unwrap().to_owned(),
         entry["why"].to_string(),

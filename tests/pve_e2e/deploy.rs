@@ -12,6 +12,7 @@
 use oxbake::registry::Registry;
 
 use crate::support::e2e::vm_lock;
+use crate::support::output::prune_entry;
 use crate::support::pve_sim::PveSim;
 use crate::support::qemu::Reaper;
 
@@ -215,22 +216,4 @@ fn a_published_image_deploys_and_prune_removes_both_places_on_the_simulator() {
         registry.get("dmini", &record.version).is_err(),
         "the record stays"
     );
-}
-
-/// `oxbake prune --json`'s entry for `image`.
-fn prune_entry(stdout: &str, image: &str) -> serde_json::Value {
-    let doc: serde_json::Value = serde_json::from_str(stdout).unwrap();
-    doc["prune"]["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| {
-            format!(
-                "{}@{}",
-                e["role"].as_str().unwrap(),
-                e["version"].as_str().unwrap()
-            ) == image
-        })
-        .unwrap_or_else(|| panic!("{image} not in {doc}"))
-        .clone()
 }

@@ -7,6 +7,9 @@ use std::path::Path;
 use oxbake::registry::{Artifact, ImageRecord, NewImage, Registry};
 use sha2::{Digest, Sha256};
 
+use crate::support::project::TestProject;
+use crate::support::pve_sim::PveSim;
+
 /// A local template as a build of a child role leaves it: an overlay
 /// (`ROLE-…-top.qcow2`) on its parent's file, both under
 /// `.oxbake/local/templates`. Returns the overlay's path, relative to
@@ -58,4 +61,13 @@ pub fn local_record(root: &Path, role: &str) -> ImageRecord {
             },
         )
         .unwrap()
+}
+
+/// A fresh project with the simulator as target `sim` and one local image
+/// of `ui` to publish there.
+pub fn project_with_image(sim: &PveSim) -> (TestProject, ImageRecord) {
+    let project = TestProject::copy();
+    sim.add_to(&project, "sim");
+    let record = local_record(project.root(), "ui");
+    (project, record)
 }

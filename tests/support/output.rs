@@ -19,3 +19,23 @@ pub fn assert_success(out: &Output, what: &str) -> String {
     );
     stdout(out)
 }
+
+/// The entry for `image` (`ROLE@VERSION`) in `oxbake prune --json`'s
+/// output.
+pub fn prune_entry(stdout: &str, image: &str) -> serde_json::Value {
+    let doc: serde_json::Value =
+        serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let entries = doc["prune"]["entries"].as_array().unwrap();
+    let id = |e: &serde_json::Value| {
+        format!(
+            "{}@{}",
+            e["role"].as_str().unwrap_or_default(),
+            e["version"].as_str().unwrap_or_default()
+        )
+    };
+    entries
+        .iter()
+        .find(|e| id(e) == image)
+        .unwrap_or_else(|| panic!("{image} not in {doc}"))
+        .clone()
+}
