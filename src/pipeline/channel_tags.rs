@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::artifact::template_on;
 use super::channel_error::PromoteError;
-use crate::registry::{Registry, RegistryError, Version};
+use crate::registry::{ImageHead, Registry, RegistryError, Version};
 use crate::target::Target;
 
 /// Sets, on the template (on `target`, named `target_name`: the built one
@@ -13,7 +13,9 @@ use crate::target::Target;
 /// version `channel` pointed at before, exactly the channels that now point
 /// at it. Versions whose record is gone (pruned) or cannot be read are
 /// passed over: there is no template to find (a channel is rolled back from
-/// such a version; `oxbake ls` and `oxbake check` report it).
+/// such a version; `oxbake ls` and `oxbake check` report it). So are the
+/// versions that have no template on `target` (built elsewhere and not
+/// published there): their marks live where they are.
 pub async fn sync(
     (target, target_name): (&dyn Target, &str),
     registry: &Registry,
@@ -38,6 +40,9 @@ pub async fn sync(
             Err(e) if e.is_invalid_input() => continue,
             Err(e) => return Err(e.into()),
         };
+        if record.artifact_on(target_name).is_none() {
+            continue;
+        }
         let names = channels.channels_of(role, version);
         target
             .set_template_channels(&template_on(&record, target_name, root), &names)

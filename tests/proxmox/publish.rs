@@ -540,3 +540,38 @@ async fn prune_removes_a_published_copy_with_its_version_once_it_proves_its_own(
         run.stderr()
     );
 }
+
+/// A channel that moved between a version published to the cluster and one
+/// that was only built locally: `rollback --target sim` marks the published
+/// copy and passes over the version that has no template there (it used to
+/// stop with "another target's template" after the channel had moved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_tags_mark_the_published_copy_and_pass_over_versions_not_there() {
+    let sim = PveSim::start().await;
+    let (project, local_only) = project_with_image(&sim);
+    let published = local_record(project.root(), "ui");
+    let run = oxbake(
+        &project,
+        &["publish", &published.id(), "--target", "sim", "--json"],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    let vmid = doc["publish"]["vmid"].as_u64().unwrap() as u32;
+    let registry = Registry::for_project(project.root());
+    for (version, why) in [(&published.version, "out"), (&local_only.version, "back")] {
+        registry
+            .set_channel("ui", "dev", version, "test", why)
+            .unwrap();
+    }
+    let back = oxbake(
+        &project,
+        &["rollback", "ui", "--channel", "dev", "--target", "sim"],
+    )
+    .await;
+    assert_eq!(back.code(), 0, "{}", back.stderr());
+    let channels = registry.channels().unwrap();
+    assert_eq!(channels.get("dev", "ui"), Some(published.version));
+    let tags = sim.vm(vmid).unwrap().config["tags"].clone();
+    assert!(tags.split(';').any(|t| t == "ch-dev"), "{tags}");
+}
