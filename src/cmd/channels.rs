@@ -103,6 +103,7 @@ pub async fn rollback(
         &registry,
         (open.target.as_ref(), &open.name),
         &req,
+        &ctx.progress,
     )
     .await?;
     let from = change.from.map_or("nothing".to_owned(), |v| v.to_string());

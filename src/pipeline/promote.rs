@@ -152,10 +152,11 @@ pub async fn promote(
     }
     let mut touched = vec![req.version];
     touched.extend(current.filter(|c| *c != req.version));
-    channel_tags::sync(
+    channel_tags::sync_everywhere(
         (ctx.target, ctx.target_name),
+        ctx.project,
         ctx.registry,
-        &ctx.project.root,
+        &ctx.progress,
         (req.role, req.channel),
         &touched,
     )

@@ -153,7 +153,7 @@ async fn channel_tags_move_between_templates_and_read_back() {
         who: "t",
         why: "bad",
     };
-    let change = rollback(&loaded, &registry, (&t, "pve"), &req)
+    let change = rollback(&loaded, &registry, (&t, "pve"), &req, &Progress::silent())
         .await
         .unwrap();
     assert_eq!(change.to, r1.version);

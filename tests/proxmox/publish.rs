@@ -572,6 +572,47 @@ async fn channel_tags_mark_the_published_copy_and_pass_over_versions_not_there()
     assert_eq!(back.code(), 0, "{}", back.stderr());
     let channels = registry.channels().unwrap();
     assert_eq!(channels.get("dev", "ui"), Some(published.version));
-    let tags = sim.vm(vmid).unwrap().config["tags"].clone();
-    assert!(tags.split(';').any(|t| t == "ch-dev"), "{tags}");
+    let tags = |sim: &PveSim| sim.vm(vmid).unwrap().config["tags"].clone();
+    assert!(
+        tags(&sim).split(';').any(|t| t == "ch-dev"),
+        "{}",
+        tags(&sim)
+    );
+
+    // Where the images were built (the local target), channel `staging`
+    // is rolled back off the published version, whose copy still has a
+    // `ch-staging` tag: the marks follow the channel onto the cluster.
+    let mut vm = sim.vm(vmid).unwrap();
+    let stale = format!("{};ch-staging", tags(&sim));
+    vm.config.insert("tags".into(), stale);
+    sim.insert_vm(vmid, vm);
+    let moves = [(&local_only.version, "out"), (&published.version, "bad")];
+    for channel in ["staging", "prod"] {
+        for (version, why) in moves {
+            registry
+                .set_channel("ui", channel, version, "test", why)
+                .unwrap();
+        }
+    }
+    let local = oxbake(&project, &["rollback", "ui", "--channel", "staging"]).await;
+    assert_eq!(local.code(), 0, "{}", local.stderr());
+    let channels = registry.channels().unwrap();
+    assert_eq!(channels.get("staging", "ui"), Some(local_only.version));
+    // (`prod` was moved onto it in the registry meanwhile.)
+    assert_eq!(tags(&sim), "ch-dev;ch-prod;kind-template;oxbake;role-ui");
+
+    // The cluster cannot be used (here: its token's secret is not given):
+    // the channel still moves, with a warning that names the target.
+    let unreachable =
+        tokio::task::block_in_place(|| project.oxbake(&["rollback", "ui", "--channel", "prod"]));
+    assert_eq!(unreachable.code(), 0, "{}", unreachable.stderr());
+    assert!(
+        unreachable
+            .stderr()
+            .contains("its marks on target `sim` were not updated"),
+        "{}",
+        unreachable.stderr()
+    );
+    let channels = registry.channels().unwrap();
+    assert_eq!(channels.get("prod", "ui"), Some(local_only.version));
 }
