@@ -1,5 +1,8 @@
 //! End to end on the local target: the shipped `prod` environment, sized
-//! for CI (2 lb, 2 ui, 1 backend, 3 db; 1 GiB each, no services VM: the
+//! for CI (2 lb, 2 ui, 1 backend, 3 db; 1 GiB and one vCPU each: eight
+//! guests share the host's two cores under TCG, and one with two vCPUs
+//! booting took both from the lb and ui VMs serving beside it, whose health
+//! checks and answers then timed out; no services VM: the
 //! redundancy under test is the lb's VIP, the ui behind it and Galera's
 //! quorum; the backends are not rolled here) deployed from its
 //! channel. A client joins prod's segment from the host (a network
@@ -43,7 +46,8 @@ use std::time::{Duration, Instant};
 use oxbake::registry::Registry;
 
 use crate::support::e2e::{
-    baked, current, env_ssh, record_again, self_signed, ssh_private_key, tls_key, vm_lock, vm_names,
+    baked, current, env_ssh, env_ssh_command, record_again, self_signed, ssh_private_key, tls_key,
+    vm_lock, vm_names,
 };
 use crate::support::figures::figure;
 use crate::support::output::assert_success;
@@ -349,7 +353,7 @@ fn prod_config(original: &str, root: &Path) -> String {
     );
     for role in ROLES {
         let header = format!("[environments.prod.roles.{role}]\n");
-        text = text.replace(&header, &format!("{header}memory_mib = 1024\n"));
+        text = text.replace(&header, &format!("{header}memory_mib = 1024\ncores = 1\n"));
     }
     text
 }
@@ -384,8 +388,71 @@ fn oxbake(project: &TestProject, args: &[&str]) -> Run {
 /// OpenSSH to the VM that holds `slot`, checking the host key oxbake pinned
 /// for its address.
 fn ssh(root: &Path, slot: &str, script: &str) -> Output {
-    let address = SLOTS.iter().find(|(n, _)| *n == slot).unwrap().1;
-    env_ssh(root, "prod", &current(root, slot), Some(address), script)
+    env_ssh(
+        root,
+        "prod",
+        &current(root, slot),
+        Some(address(slot)),
+        script,
+    )
+}
+
+fn address(slot: &str) -> &'static str {
+    SLOTS.iter().find(|(n, _)| *n == slot).unwrap().1
+}
+
+/// One SSH connection to a slot's VM kept open (OpenSSH's multiplexing):
+/// the write stream opens a session on it per write instead of logging in
+/// each time, which under TCG costs the guests' shared two cores about what
+/// a replacement's boot does. A write that finds it gone connects on its
+/// own (`ControlMaster=no` falls back), as before. Dropped: it closes.
+struct Mux {
+    master: Child,
+    control: String,
+}
+
+impl Mux {
+    fn open(root: &Path, slot: &str) -> Mux {
+        let path = std::env::temp_dir().join(format!("oxbake-ha-{}-{slot}", std::process::id()));
+        let control = format!("ControlPath={}", path.display());
+        let vm = current(root, slot);
+        let master = env_ssh_command(
+            root,
+            "prod",
+            &vm,
+            Some(address(slot)),
+            &["-M", "-N", "-o", &control],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !path.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Mux { master, control }
+    }
+
+    fn ssh(&self, root: &Path, slot: &str, script: &str) -> Output {
+        let vm = current(root, slot);
+        let extra = ["-o", &self.control, "-o", "ControlMaster=no"];
+        env_ssh_command(root, "prod", &vm, Some(address(slot)), &extra)
+            .arg(script)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Mux {
+    fn drop(&mut self) {
+        let _ = self.master.kill();
+        let _ = self.master.wait();
+        if let Some(path) = self.control.strip_prefix("ControlPath=") {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// A client on prod's segment: the network namespace NAME with a tap
@@ -490,7 +557,8 @@ struct Requests {
     failed: Vec<String>,
 }
 
-/// GETs through the VIP, one every 0.2 s, until `done`.
+/// GETs through the VIP, one every half second or so (each is a TLS handshake with an
+/// lb and one of the lb with a ui: work for the guests), until `done`.
 fn request_stream(url: String, done: Arc<AtomicBool>) -> JoinHandle<Requests> {
     std::thread::spawn(move || {
         let started = Instant::now();
@@ -505,7 +573,7 @@ fn request_stream(url: String, done: Arc<AtomicBool>) -> JoinHandle<Requests> {
                 eprintln!("ha e2e: request failed at {at:.1} s: {why}");
                 result.failed.push(format!("{at:.1} s: {why}"));
             }
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(500));
         }
         result
     })
@@ -520,7 +588,8 @@ struct Writes {
 }
 
 /// One row at a time (ids from `first`) through the backend's configdb
-/// HAProxy (127.0.0.1:3307, the write port OX uses), over SSH.
+/// HAProxy (127.0.0.1:3307, the write port OX uses), over SSH (one
+/// connection, [`Mux`]), one every half second or so.
 /// Acknowledged: the client exited 0; SSH itself failing counts as failed.
 fn write_stream(root: PathBuf, first: u64, done: Arc<AtomicBool>) -> JoinHandle<Writes> {
     std::thread::spawn(move || {
@@ -532,10 +601,11 @@ fn write_stream(root: PathBuf, first: u64, done: Arc<AtomicBool>) -> JoinHandle<
             acked_after: BTreeSet::new(),
         };
         let mut id = first;
+        let slot = "prod-backend-1";
+        let mux = Mux::open(&root, slot);
         while !done.load(Ordering::Relaxed) {
             result.sent += 1;
-            let slot = "prod-backend-1";
-            let out = ssh(&root, slot, &insert(id));
+            let out = mux.ssh(&root, slot, &insert(id));
             if out.status.success() {
                 result.acked.insert(id);
                 if started.elapsed() > Duration::from_secs(5) {
@@ -550,7 +620,7 @@ fn write_stream(root: PathBuf, first: u64, done: Arc<AtomicBool>) -> JoinHandle<
                 result.failed += 1;
             }
             id += 1;
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(Duration::from_millis(500));
         }
         result
     })

@@ -175,6 +175,21 @@ pub fn env_ssh(
     alias: Option<&str>,
     script: &str,
 ) -> std::process::Output {
+    env_ssh_command(root, env, vm, alias, &[])
+        .arg(script)
+        .output()
+        .unwrap()
+}
+
+/// [`env_ssh`]'s command up to the destination, with `extra` arguments
+/// before it (`-o ControlPath=…`, say); the caller adds the script.
+pub fn env_ssh_command(
+    root: &Path,
+    env: &str,
+    vm: &str,
+    alias: Option<&str>,
+    extra: &[&str],
+) -> Command {
     let port =
         std::fs::read_to_string(root.join(format!(".oxbake/local/vms/{vm}/ssh_port"))).unwrap();
     let mut ssh = Command::new("ssh");
@@ -188,9 +203,9 @@ pub fn env_ssh(
     }
     ssh.args(["-o", "BatchMode=yes", "-i"])
         .arg(root.join(format!(".oxbake/deploy/{env}.key")))
-        .args(["-p", port.trim(), "ops@127.0.0.1", script])
-        .output()
-        .unwrap()
+        .args(extra)
+        .args(["-p", port.trim(), "ops@127.0.0.1"]);
+    ssh
 }
 
 /// A newer version of `role`: its latest template recorded again, and
