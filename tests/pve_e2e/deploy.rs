@@ -66,7 +66,7 @@ fn a_published_image_deploys_and_prune_removes_both_places_on_the_simulator() {
     let _reaper = Reaper(guests.dir().to_path_buf());
     let project = project(&sim, "pve-deploy-project");
     let description = "test role: one step, one check that needs the deployed values";
-    let recipe = super::minimal::marker_role("dmini", description, DEPLOYED);
+    let recipe = super::marker_role("dmini", description, DEPLOYED);
     project.write("recipes/dmini.toml", &recipe);
     project.write("templates/dmini/greeting.j2", "{{ env.greeting }}\n");
     let config = project.read("oxbake.toml");

@@ -5,9 +5,8 @@
 //! local fixture's).
 #![cfg(feature = "e2e")]
 
-mod acceptance;
+mod chain;
 mod deploy;
-mod minimal;
 
 use std::path::PathBuf;
 
@@ -17,6 +16,26 @@ use oxbake::target::proxmox::parse_description;
 use crate::support::project::{Run, TestProject};
 use crate::support::pve_sim::qemu_guests::QemuGuests;
 use crate::support::pve_sim::{BASE_VMID, NODE, PveSim};
+
+/// A root role whose one step writes a marker file and whose first check
+/// reads it back; `more` follows (further checks, a `[deploy]` table).
+fn marker_role(role: &str, description: &str, more: &str) -> String {
+    format!(
+        r#"role = "{role}"
+description = "{description}"
+
+[[step]]
+name = "write a marker"
+kind = "shell"
+run = "echo baked-on-sim > /etc/oxbake-sim-marker"
+
+[[check]]
+name = "the marker is there"
+run = "cat /etc/oxbake-sim-marker"
+stdout_contains = ["baked-on-sim"]
+{more}"#
+    )
+}
 
 /// A fresh copy of the project in the test target folder, with the
 /// simulator as target `sim`.
