@@ -408,10 +408,16 @@ fn oxbake_in(cwd: &Path, args: &[&str]) -> (i32, String, String) {
 
 /// What `oxbake init` makes bakes: `oxbake build base` in a new project
 /// (from the base image the other tests use), and the image's SBOM passes
-/// the validators.
+/// the validators. Its packages (curl, less, ca-certificates) are among
+/// those the shared fixture's base fetched through the package cache, so
+/// this bake, in another project, fetches none from Debian's archive: the
+/// cache serves every project of the machine (and the template holds no
+/// proxy setting: the build's own offline inspection proves it absent).
 #[cfg(feature = "e2e")]
 #[test]
-fn an_initialized_project_bakes() {
+fn an_initialized_project_bakes_with_its_packages_from_the_cache() {
+    let fixture = crate::support::e2e::baked();
+    let first = apt_line(&fixture.build.stderr());
     let _vms = crate::support::e2e::vm_lock();
     let temp = tempfile::tempdir().unwrap();
     let made = oxbake_in(temp.path(), &["init", "fresh"]);
@@ -427,10 +433,14 @@ fn an_initialized_project_bakes() {
     let started = std::time::Instant::now();
     let build = oxbake_in(&dir, &["build", "base"]);
     assert_eq!(build.0, 0, "{}", build.2);
+    let second = apt_line(&build.2);
     crate::support::figures::figure(format!(
-        "init: the new project's base baked in {:.0} s",
+        "init: the new project's base baked in {:.0} s; the fixture's base: {first}; the new \
+         project's: {second}",
         started.elapsed().as_secs_f64()
     ));
+    assert!(second.contains("apt: 0 B from outside"), "{second}");
+    assert!(!second.contains(", 0 B from cache (indices"), "{second}");
     let Some(checker) = validators() else { return };
     let sbom = oxbake_in(&dir, &["sbom", "base"]);
     assert_eq!(sbom.0, 0, "{}", sbom.2);
@@ -442,6 +452,16 @@ fn an_initialized_project_bakes() {
         sbom.1.contains("pkg:deb/debian/curl@"),
         "no curl in the SBOM"
     );
+}
+
+/// The `base: apt: …` line of a build's output.
+#[cfg(feature = "e2e")]
+fn apt_line(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find(|l| l.contains("base: apt: "))
+        .map(|l| l.trim().to_owned())
+        .unwrap_or_else(|| panic!("no apt figures:\n{stderr}"))
 }
 
 /// Reads a TOML file and validates it against a JSON Schema (draft 7) with

@@ -4,7 +4,6 @@
 
 mod accel_e2e;
 mod aptcache;
-mod aptcache_e2e;
 mod aptrepo;
 mod architecture;
 mod build_e2e;
