@@ -147,9 +147,11 @@ fn firing(alerts: &serde_json::Value, name: &str, vm: Option<&str>) -> bool {
     })
 }
 
-/// The checks above, on the deployed `lab` (VMs `vms`, versions as the dev
-/// channel has them).
-pub fn monitoring_sees_the_environment(root: &Path, vms: &[String], hook: &Webhook) {
+/// The checks above up to the exporter's stop, on the deployed `lab` (VMs
+/// `vms`, versions as the dev channel has them); returns when the
+/// monitoring VM's node exporter was stopped. The alert takes the rule's
+/// minute: the caller does other work meanwhile, then [`target_down_fires`].
+pub fn monitoring_sees_the_environment(root: &Path, vms: &[String], hook: &Webhook) -> Instant {
     let targets = || api(root, 9090, "/api/v1/targets?state=active");
     let vm_count = vms.len();
     // node on every VM, nginx on the ui, mysqld on the backend (lab has no
@@ -243,12 +245,23 @@ pub fn monitoring_sees_the_environment(root: &Path, vms: &[String], hook: &Webho
     );
     hook.forget();
     node_exporter(root, vm, "stop");
-    let fired = until(
+    Instant::now()
+}
+
+/// After [`monitoring_sees_the_environment`] stopped the monitoring VM's
+/// node exporter at `stopped`: `TargetDown` for that VM fires in
+/// Alertmanager, not before the rule's minute, and reaches the receiver;
+/// the exporter is started again.
+pub fn target_down_fires(root: &Path, hook: &Webhook, stopped: Instant) {
+    let vm = MONITORING_VM;
+    let alerts = || api(root, 9093, "/api/v2/alerts");
+    until(
         &format!("TargetDown for {vm} firing"),
         Duration::from_secs(240),
         alerts,
         |a| firing(a, "TargetDown", Some(vm)),
     );
+    let fired = stopped.elapsed();
     assert!(fired >= Duration::from_secs(60), "fired after {fired:?}");
     let received = hook.wait_for(
         |doc| {
