@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::registry::{Artifact, ImageRecord, Parent};
+use crate::suite::Suite;
 
 /// The document formats `oxbake sbom --format` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +61,22 @@ fn encode(text: &str) -> String {
 
 /// The Debian suite of the build: the one of the `debian` archive's
 /// `dists/SUITE/InRelease` (apt's list names, `deb.debian.org_debian_dists_
-/// bookworm_InRelease`), not of `-updates` or `-security`.
+/// bookworm_InRelease`), not of `-updates` or `-security`; when the build
+/// read no list (a role without an apt step), the release its `base-files`
+/// belongs to.
 pub fn debian_suite(record: &ImageRecord) -> Option<String> {
     suite_of_lists(record.repositories.keys().map(String::as_str))
+        .or_else(|| suite_of_base_files(record.packages.get("base-files")?))
+}
+
+/// `base-files`' major version is the Debian release's (`12.4+deb12u15`:
+/// Debian 12, bookworm); a release oxbake does not know gives none.
+fn suite_of_base_files(version: &str) -> Option<String> {
+    let major: u32 = version.split(['.', '+', '~']).next()?.parse().ok()?;
+    Suite::ALL
+        .into_iter()
+        .find(|suite| suite.version() == major)
+        .map(|suite| suite.name().to_owned())
 }
 
 /// The suite of the first list of the `debian` archive's release file.
@@ -291,6 +305,17 @@ mod tests {
             deb_purl("libc6", "2.41-12", Some("trixie")),
             "pkg:deb/debian/libc6@2.41-12?distro=trixie"
         );
+    }
+
+    #[test]
+    fn without_lists_the_suite_is_the_one_of_base_files() {
+        assert_eq!(
+            suite_of_base_files("12.4+deb12u15").as_deref(),
+            Some("bookworm")
+        );
+        assert_eq!(suite_of_base_files("13.8").as_deref(), Some("trixie"));
+        assert_eq!(suite_of_base_files("11.1+deb11u11"), None);
+        assert_eq!(suite_of_base_files("garbled"), None);
     }
 
     #[test]
