@@ -29,5 +29,6 @@ mod proxmox;
 mod pve_e2e;
 mod registry;
 mod roles;
+mod suites_e2e;
 mod support;
 mod vault;
